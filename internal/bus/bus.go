@@ -1,0 +1,114 @@
+// Package bus is the one place that knows how Mailgent's plugin and relay meet
+// on NATS JetStream: connection options, stream names, subjects and stream
+// settings. Both sides call EnsureStreams so either may start first.
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+const (
+	// InboundStream holds mail accepted by a relay until the plugin stored it.
+	InboundStream = "MAILGENT_INBOUND"
+	// InboundSubjectPrefix is followed by the recipient domain and agent name.
+	InboundSubjectPrefix = "mailgent.inbound."
+
+	// DuplicateWindow is how long JetStream remembers a Nats-Msg-Id, so a
+	// relay that retries a publish after a lost PubAck stores the mail once.
+	DuplicateWindow = 2 * time.Hour
+)
+
+// Options are the connection settings shared by the plugin and the relay.
+type Options struct {
+	// URL is one NATS URL or a comma-separated list of them.
+	URL string
+	// Username and Password authenticate with user/password authorization.
+	Username string
+	Password string
+	// Name identifies the client in the server's monitoring endpoints.
+	Name string
+}
+
+// ValidateURL checks a NATS URL list the way an operator would want it
+// checked before anything connects: every entry a nats://, tls://, ws:// or
+// wss:// URL with a host and a port or default port.
+func ValidateURL(raw string) error {
+	if strings.TrimSpace(raw) == "" {
+		return errors.New("must not be empty")
+	}
+	for _, one := range strings.Split(raw, ",") {
+		one = strings.TrimSpace(one)
+		u, err := url.Parse(one)
+		if err != nil {
+			return fmt.Errorf("%q is not a URL", one)
+		}
+		switch u.Scheme {
+		case "nats", "tls", "ws", "wss":
+		default:
+			return fmt.Errorf("%q must use the nats://, tls://, ws:// or wss:// scheme", one)
+		}
+		if u.Hostname() == "" {
+			return fmt.Errorf("%q has no host", one)
+		}
+		if u.User != nil {
+			return fmt.Errorf("%q carries credentials; set them as username and password instead", one)
+		}
+		if p := u.Port(); p != "" {
+			var n int
+			if _, err := fmt.Sscanf(p, "%d", &n); err != nil || n < 1 || n > 65535 {
+				return fmt.Errorf("%q has an invalid port", one)
+			}
+		}
+		if u.Path != "" && u.Path != "/" && u.Scheme != "ws" && u.Scheme != "wss" {
+			return fmt.Errorf("%q must not have a path", one)
+		}
+	}
+	return nil
+}
+
+// Connect dials NATS. It keeps reconnecting forever once connected, so a
+// restart of nats-server is a pause, not an outage.
+func Connect(o Options, extra ...nats.Option) (*nats.Conn, error) {
+	opts := []nats.Option{
+		nats.Name(o.Name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250 * time.Millisecond),
+		nats.Timeout(5 * time.Second),
+	}
+	if o.Username != "" {
+		opts = append(opts, nats.UserInfo(o.Username, o.Password))
+	}
+	opts = append(opts, extra...)
+	return nats.Connect(o.URL, opts...)
+}
+
+// InboundStreamConfig is the stream relays publish accepted mail to. It is
+// a work queue: a message leaves the stream once the plugin acked it, which
+// it does only after the mail is in Vault storage.
+func InboundStreamConfig() jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:        InboundStream,
+		Description: "Mail accepted by mailgent-relay, encrypted to the plugin, until the plugin stored it",
+		Subjects:    []string{InboundSubjectPrefix + ">"},
+		Retention:   jetstream.WorkQueuePolicy,
+		Storage:     jetstream.FileStorage,
+		Duplicates:  DuplicateWindow,
+		Discard:     jetstream.DiscardNew,
+	}
+}
+
+// EnsureStreams creates or updates every stream Mailgent uses.
+func EnsureStreams(ctx context.Context, js jetstream.JetStream) error {
+	if _, err := js.CreateOrUpdateStream(ctx, InboundStreamConfig()); err != nil {
+		return fmt.Errorf("ensure stream %s: %w", InboundStream, err)
+	}
+	return nil
+}

@@ -1,0 +1,300 @@
+package harness
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/vault/api"
+)
+
+// PluginName is the plugin's name in Vault's catalog.
+const PluginName = "vault-plugin-mailgent"
+
+// RandomSecret returns 32 random hex characters, for generated dev and
+// test credentials.
+func RandomSecret() string {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+// NATS is a running nats-server with JetStream and user/password auth.
+type NATS struct {
+	*Process
+	URL      string
+	Username string
+	Password string
+	// MonitorURL is the HTTP monitoring endpoint (/healthz, /jsz).
+	MonitorURL string
+	StoreDir   string
+}
+
+// StartNATS starts nats-server with JetStream on free loopback ports. Its
+// store survives Stop/Start, as a real server's would.
+func StartNATS(tb testing.TB) *NATS {
+	tb.Helper()
+	dir := tb.TempDir()
+	port, mport := FreePort(tb), FreePort(tb)
+	n := &NATS{
+		URL:        fmt.Sprintf("nats://127.0.0.1:%d", port),
+		Username:   "mailgent",
+		Password:   RandomSecret(),
+		MonitorURL: fmt.Sprintf("http://127.0.0.1:%d", mport),
+		StoreDir:   filepath.Join(dir, "jetstream"),
+	}
+	conf := fmt.Sprintf(`listen: "127.0.0.1:%d"
+http: "127.0.0.1:%d"
+jetstream { store_dir: %q }
+authorization { user: %q, password: %q }
+`, port, mport, n.StoreDir, n.Username, n.Password)
+	confPath := filepath.Join(dir, "nats.conf")
+	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	n.Process = startProcess(tb, "nats-server", Tool(tb, "nats-server"), []string{"-c", confPath}, nil)
+	n.WaitReady()
+	return n
+}
+
+// WaitReady waits until JetStream answers its health check (after a Start).
+func (n *NATS) WaitReady() {
+	n.tb.Helper()
+	n.waitReady(30*time.Second, func() error { return httpOK(n.MonitorURL + "/healthz?js-enabled-only=true") })
+}
+
+// Vault is a running Vault dev server with a file audit device, whose
+// plugin directory holds a fresh build of the mailgent plugin.
+type Vault struct {
+	*Process
+	Addr      string
+	Token     string
+	Client    *api.Client
+	AuditLog  string
+	PluginSHA string
+}
+
+// StartVault starts `vault server -dev` on a free loopback port, registers
+// the mailgent plugin in the catalog by SHA-256, and enables a file audit
+// device. Mount the plugin with MountMailgent.
+func StartVault(tb testing.TB) *Vault {
+	tb.Helper()
+	dir := tb.TempDir()
+	pluginDir := filepath.Join(dir, "plugins")
+	if err := os.Mkdir(pluginDir, 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	sha, err := copyFile(Own(tb, PluginName), filepath.Join(pluginDir, PluginName), 0o755)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	confPath := filepath.Join(dir, "vault.hcl")
+	if err := os.WriteFile(confPath, []byte(fmt.Sprintf("plugin_directory = %q\n", pluginDir)), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	port := FreePort(tb)
+	v := &Vault{
+		Addr:      fmt.Sprintf("http://127.0.0.1:%d", port),
+		Token:     "root-" + RandomSecret(),
+		AuditLog:  filepath.Join(LogDir(tb), "vault-audit.log"),
+		PluginSHA: sha,
+	}
+	v.Process = startProcess(tb, "vault", Tool(tb, "vault"), []string{
+		"server", "-dev",
+		"-dev-listen-address=127.0.0.1:" + fmt.Sprint(port),
+		"-dev-root-token-id=" + v.Token,
+		"-dev-no-store-token",
+		"-config=" + confPath,
+		"-log-level=debug",
+	}, []string{"VAULT_ADDR=", "VAULT_TOKEN="})
+
+	cfg := api.DefaultConfig()
+	cfg.Address = v.Addr
+	cfg.MaxRetries = 0
+	client, err := api.NewClient(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	client.SetToken(v.Token)
+	v.Client = client
+	v.waitReady(60*time.Second, func() error {
+		h, err := client.Sys().Health()
+		if err != nil {
+			return err
+		}
+		if !h.Initialized || h.Sealed {
+			return fmt.Errorf("initialized=%v sealed=%v", h.Initialized, h.Sealed)
+		}
+		return nil
+	})
+
+	ctx := context.Background()
+	if err := client.Sys().RegisterPluginWithContext(ctx, &api.RegisterPluginInput{
+		Name:    PluginName,
+		Type:    api.PluginTypeSecrets,
+		Command: PluginName,
+		SHA256:  sha,
+	}); err != nil {
+		tb.Fatalf("register plugin: %v", err)
+	}
+	if err := client.Sys().EnableAuditWithOptionsWithContext(ctx, "file", &api.EnableAuditOptions{
+		Type:    "file",
+		Options: map[string]string{"file_path": v.AuditLog},
+	}); err != nil {
+		tb.Fatalf("enable audit device: %v", err)
+	}
+	return v
+}
+
+// MountMailgent mounts the plugin at path (e.g. "mailgent") and, when cfg
+// is not nil, writes <path>/config with it.
+func (v *Vault) MountMailgent(tb testing.TB, path string, cfg map[string]interface{}) {
+	tb.Helper()
+	if err := v.Client.Sys().Mount(path, &api.MountInput{Type: PluginName}); err != nil {
+		tb.Fatalf("mount %s: %v", path, err)
+	}
+	if cfg != nil {
+		if _, err := v.Client.Logical().Write(path+"/config", cfg); err != nil {
+			tb.Fatalf("write %s/config: %v", path, err)
+		}
+	}
+}
+
+// Relay is a running mailgent-relay.
+type Relay struct {
+	*Process
+	// Addr is the SMTP address, host:port.
+	Addr string
+}
+
+// RelayOptions configure StartRelay.
+type RelayOptions struct {
+	Domain string
+	NATS   *NATS
+	// Args are extra command-line flags.
+	Args []string
+}
+
+// StartRelay starts mailgent-relay and waits for its SMTP greeting.
+func StartRelay(tb testing.TB, o RelayOptions) *Relay {
+	tb.Helper()
+	r := &Relay{Addr: fmt.Sprintf("127.0.0.1:%d", FreePort(tb))}
+	args := []string{"-listen", r.Addr, "-domain", o.Domain, "-log-level", "debug"}
+	var env []string
+	if o.NATS != nil {
+		args = append(args, "-nats-url", o.NATS.URL, "-nats-user", o.NATS.Username)
+		env = append(env, "MAILGENT_NATS_PASSWORD="+o.NATS.Password)
+	}
+	args = append(args, o.Args...)
+	r.Process = startProcess(tb, "mailgent-relay", Own(tb, "mailgent-relay"), args, env)
+	r.WaitReady()
+	return r
+}
+
+// WaitReady waits until the relay answers with its 220 greeting.
+func (r *Relay) WaitReady() {
+	r.tb.Helper()
+	r.waitReady(30*time.Second, func() error {
+		_, err := SMTPGreeting(r.Addr)
+		return err
+	})
+}
+
+// SMTPGreeting connects to an SMTP server and returns its greeting line.
+func SMTPGreeting(addr string) (string, error) {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return "", err
+	}
+	line = strings.TrimRight(line, "\r\n")
+	if !strings.HasPrefix(line, "220") {
+		return line, fmt.Errorf("greeting %q", line)
+	}
+	_, _ = c.Write([]byte("QUIT\r\n"))
+	return line, nil
+}
+
+// Mailpit is a running Mailpit: an SMTP server and a web UI/API.
+type Mailpit struct {
+	*Process
+	SMTPAddr string
+	URL      string
+}
+
+// StartMailpit starts Mailpit on free loopback ports.
+func StartMailpit(tb testing.TB) *Mailpit {
+	tb.Helper()
+	m := &Mailpit{
+		SMTPAddr: fmt.Sprintf("127.0.0.1:%d", FreePort(tb)),
+		URL:      fmt.Sprintf("http://127.0.0.1:%d", FreePort(tb)),
+	}
+	m.Process = startProcess(tb, "mailpit", Tool(tb, "mailpit"), []string{
+		"--listen", strings.TrimPrefix(m.URL, "http://"),
+		"--smtp", m.SMTPAddr,
+		"--database", filepath.Join(tb.TempDir(), "mailpit.db"),
+		"--disable-version-check",
+		"--smtp-auth-accept-any", "--smtp-auth-allow-insecure",
+	}, nil)
+	m.waitReady(30*time.Second, func() error { return httpOK(m.URL + "/readyz") })
+	return m
+}
+
+func httpOK(url string) error {
+	c := http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	return nil
+}
+
+// Stack is the whole Mailgent stack: NATS, Vault with the plugin mounted at
+// "mailgent" and configured, the relay and Mailpit.
+type Stack struct {
+	Domain  string
+	NATS    *NATS
+	Vault   *Vault
+	Relay   *Relay
+	Mailpit *Mailpit
+}
+
+// StackMount is where Start mounts the plugin.
+const StackMount = "mailgent"
+
+// Start brings up the whole stack for one test.
+func Start(tb testing.TB) *Stack {
+	tb.Helper()
+	s := &Stack{Domain: "agents.mailgent.test"}
+	s.NATS = StartNATS(tb)
+	s.Mailpit = StartMailpit(tb)
+	s.Vault = StartVault(tb)
+	s.Vault.MountMailgent(tb, StackMount, map[string]interface{}{
+		"domain":        s.Domain,
+		"nats_url":      s.NATS.URL,
+		"nats_username": s.NATS.Username,
+		"nats_password": s.NATS.Password,
+	})
+	s.Relay = StartRelay(tb, RelayOptions{Domain: s.Domain, NATS: s.NATS})
+	return s
+}

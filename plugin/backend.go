@@ -1,0 +1,95 @@
+// Package plugin is the Mailgent secrets engine: agent identities with an
+// inbox, an envelope-encrypted credential vault and TOTP codes, served by
+// Vault through the plugin multiplexer. See ../README.md and docs/.
+package plugin
+
+import (
+	"context"
+	"strings"
+	"sync"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/mailgent/mailgent/internal/version"
+)
+
+// Factory returns a configured backend. It does no I/O (invariant 8): the
+// mount must come up and serve credential paths with NATS down, so
+// connecting to the bus waits for InitializeFunc.
+func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend, error) {
+	b := newBackend(conf.Logger)
+	if err := b.Setup(ctx, conf); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// backend is one mount of the engine. ServeMultiplex runs one per mount in
+// the same process, so everything lives here and nothing at package level.
+type backend struct {
+	*framework.Backend
+
+	logger hclog.Logger
+
+	// configLock guards read-modify-write of the config entry.
+	configLock sync.RWMutex
+
+	// workers is the background work on the active node: started in
+	// InitializeFunc, stopped in Clean.
+	workers *workers
+}
+
+func newBackend(logger hclog.Logger) *backend {
+	if logger == nil {
+		logger = hclog.NewNullLogger()
+	}
+	b := &backend{logger: logger}
+	b.workers = newWorkers(logger.Named("bus"))
+	b.Backend = &framework.Backend{
+		Help:        strings.TrimSpace(backendHelp),
+		BackendType: logical.TypeLogical,
+		PathsSpecial: &logical.Paths{
+			SealWrapStorage: []string{configStorageKey},
+		},
+		Paths: framework.PathAppend(
+			b.pathConfig(),
+		),
+		InitializeFunc: b.initialize,
+		Clean:          b.clean,
+		Invalidate:     b.invalidate,
+		RunningVersion: version.Version,
+	}
+	return b
+}
+
+// initialize starts background work, but only where this node may write
+// storage: the active node of a primary cluster (or a local mount).
+func (b *backend) initialize(ctx context.Context, req *logical.InitializationRequest) error {
+	if !b.WriteSafeReplicationState() {
+		b.logger.Debug("not the active node; background work stays off")
+		return nil
+	}
+	b.workers.start(req.Storage)
+	return nil
+}
+
+func (b *backend) clean(ctx context.Context) {
+	b.workers.stop()
+}
+
+// invalidate is called when another node changed a key we cache or act on.
+func (b *backend) invalidate(ctx context.Context, key string) {
+	if key == configStorageKey {
+		b.workers.configChanged()
+	}
+}
+
+const backendHelp = `
+The Mailgent secrets engine gives each AI agent an identity of its own: an
+email address with an inbox, an encrypted credential vault and TOTP codes on
+demand, with a delegation chain and an audit trail on every access.
+
+Start with "config" to set the email domain and the NATS connection.
+`

@@ -1,0 +1,328 @@
+package plugin
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/mailgent/mailgent/internal/bus"
+)
+
+const configStorageKey = "config"
+
+// Defaults and bounds of the mount's limits.
+const (
+	defaultMaxInboxMessages = 1000
+	defaultMessageRetention = 30 * 24 * time.Hour
+	defaultAuditRetention   = 90 * 24 * time.Hour
+	defaultMaxWaitTimeout   = 60 * time.Second
+	defaultSendRateLimit    = 60
+
+	maxMaxInboxMessages = 1_000_000
+	maxMaxWaitTimeout   = 5 * time.Minute
+	maxSendRateLimit    = 100_000
+	minRetention        = time.Minute
+	maxRetention        = 10 * 365 * 24 * time.Hour
+)
+
+// mailgentConfig is the mount's configuration, stored at "config" (seal-wrapped).
+type mailgentConfig struct {
+	// Domain is the email domain; agents get <agent>@<domain>.
+	Domain string `json:"domain"`
+	// NATSURL is one NATS URL or a comma-separated list; empty disables the bus.
+	NATSURL string `json:"nats_url"`
+	// NATSUsername and NATSPassword authenticate to NATS. The password is
+	// never returned.
+	NATSUsername string `json:"nats_username"`
+	NATSPassword string `json:"nats_password"`
+	// MaxInboxMessages is how many messages one agent's inbox keeps; the
+	// oldest are removed first.
+	MaxInboxMessages int `json:"max_inbox_messages"`
+	// MessageRetention is how long inbox messages are kept.
+	MessageRetention time.Duration `json:"message_retention"`
+	// AuditRetention is how long per-agent audit events are kept.
+	AuditRetention time.Duration `json:"audit_retention"`
+	// MaxWaitTimeout caps the timeout of messages/wait long-polls.
+	MaxWaitTimeout time.Duration `json:"max_wait_timeout"`
+	// SendRateLimit is how many messages one agent may send per hour.
+	SendRateLimit int `json:"send_rate_limit"`
+}
+
+func defaultConfig() *mailgentConfig {
+	return &mailgentConfig{
+		MaxInboxMessages: defaultMaxInboxMessages,
+		MessageRetention: defaultMessageRetention,
+		AuditRetention:   defaultAuditRetention,
+		MaxWaitTimeout:   defaultMaxWaitTimeout,
+		SendRateLimit:    defaultSendRateLimit,
+	}
+}
+
+func (b *backend) pathConfig() []*framework.Path {
+	return []*framework.Path{{
+		Pattern: "config",
+		DisplayAttrs: &framework.DisplayAttributes{
+			OperationPrefix: "mailgent",
+		},
+		Fields: map[string]*framework.FieldSchema{
+			"domain": {
+				Type:        framework.TypeString,
+				Description: "Email domain of the agents' addresses (<agent>@<domain>). Required on first write.",
+			},
+			"nats_url": {
+				Type:        framework.TypeString,
+				Description: "NATS server URL, or a comma-separated list (nats://, tls://, ws://, wss://). Empty string disables the bus.",
+			},
+			"nats_username": {
+				Type:        framework.TypeString,
+				Description: "NATS user for user/password authorization.",
+			},
+			"nats_password": {
+				Type:        framework.TypeString,
+				Description: "NATS password. Write-only: never returned.",
+				DisplayAttrs: &framework.DisplayAttributes{
+					Sensitive: true,
+				},
+			},
+			"max_inbox_messages": {
+				Type:        framework.TypeInt,
+				Description: fmt.Sprintf("Messages kept per agent inbox, oldest removed first (1-%d).", maxMaxInboxMessages),
+				Default:     defaultMaxInboxMessages,
+			},
+			"message_retention": {
+				Type:        framework.TypeDurationSecond,
+				Description: "How long inbox messages are kept (e.g. 720h).",
+				Default:     int(defaultMessageRetention.Seconds()),
+			},
+			"audit_retention": {
+				Type:        framework.TypeDurationSecond,
+				Description: "How long per-agent audit events are kept (e.g. 2160h).",
+				Default:     int(defaultAuditRetention.Seconds()),
+			},
+			"max_wait_timeout": {
+				Type:        framework.TypeDurationSecond,
+				Description: "Upper bound of a messages/wait timeout (1s-5m).",
+				Default:     int(defaultMaxWaitTimeout.Seconds()),
+			},
+			"send_rate_limit": {
+				Type:        framework.TypeInt,
+				Description: fmt.Sprintf("Messages one agent may send per hour (1-%d).", maxSendRateLimit),
+				Default:     defaultSendRateLimit,
+			},
+		},
+		ExistenceCheck: b.configExists,
+		Operations: map[logical.Operation]framework.OperationHandler{
+			logical.ReadOperation:   &framework.PathOperation{Callback: b.pathConfigRead},
+			logical.CreateOperation: &framework.PathOperation{Callback: b.pathConfigWrite},
+			logical.UpdateOperation: &framework.PathOperation{Callback: b.pathConfigWrite},
+		},
+		HelpSynopsis:    pathConfigHelpSyn,
+		HelpDescription: pathConfigHelpDesc,
+	}}
+}
+
+func (b *backend) configExists(ctx context.Context, req *logical.Request, _ *framework.FieldData) (bool, error) {
+	cfg, err := readConfig(ctx, req.Storage)
+	return cfg != nil, err
+}
+
+func (b *backend) pathConfigRead(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
+	b.configLock.RLock()
+	defer b.configLock.RUnlock()
+	cfg, err := readConfig(ctx, req.Storage)
+	if err != nil || cfg == nil {
+		return nil, err
+	}
+	return &logical.Response{Data: b.configResponseData(cfg)}, nil
+}
+
+// configResponseData is the one place config is turned into a response,
+// and so the place where the NATS password is left out.
+func (b *backend) configResponseData(cfg *mailgentConfig) map[string]interface{} {
+	status, lastErr := b.workers.Status()
+	data := map[string]interface{}{
+		"domain":             cfg.Domain,
+		"nats_url":           cfg.NATSURL,
+		"nats_username":      cfg.NATSUsername,
+		"nats_password_set":  cfg.NATSPassword != "",
+		"max_inbox_messages": cfg.MaxInboxMessages,
+		"message_retention":  int64(cfg.MessageRetention.Seconds()),
+		"audit_retention":    int64(cfg.AuditRetention.Seconds()),
+		"max_wait_timeout":   int64(cfg.MaxWaitTimeout.Seconds()),
+		"send_rate_limit":    cfg.SendRateLimit,
+		"bus_status":         status,
+	}
+	if lastErr != "" {
+		data["bus_error"] = lastErr
+	}
+	return data
+}
+
+func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	if resp := rejectUnknownFields(d); resp != nil {
+		return resp, nil
+	}
+
+	b.configLock.Lock()
+	defer b.configLock.Unlock()
+
+	cfg, err := readConfig(ctx, req.Storage)
+	if err != nil {
+		return nil, err
+	}
+	if cfg == nil {
+		cfg = defaultConfig()
+	}
+
+	if v, ok := d.GetOk("domain"); ok {
+		domain := strings.ToLower(strings.TrimSpace(v.(string)))
+		if err := validateDomain(domain); err != nil {
+			return logical.ErrorResponse("domain: %s", err), nil
+		}
+		cfg.Domain = domain
+	}
+	if cfg.Domain == "" {
+		return logical.ErrorResponse("domain: is required"), nil
+	}
+
+	if v, ok := d.GetOk("nats_url"); ok {
+		u := strings.TrimSpace(v.(string))
+		if u != "" {
+			if err := bus.ValidateURL(u); err != nil {
+				return logical.ErrorResponse("nats_url: %s", err), nil
+			}
+		}
+		cfg.NATSURL = u
+	}
+	if v, ok := d.GetOk("nats_username"); ok {
+		cfg.NATSUsername = v.(string)
+	}
+	if v, ok := d.GetOk("nats_password"); ok {
+		cfg.NATSPassword = v.(string)
+	}
+	if cfg.NATSPassword != "" && cfg.NATSUsername == "" {
+		return logical.ErrorResponse("nats_username: is required when nats_password is set"), nil
+	}
+
+	if v, ok := d.GetOk("max_inbox_messages"); ok {
+		n := v.(int)
+		if n < 1 || n > maxMaxInboxMessages {
+			return logical.ErrorResponse("max_inbox_messages: must be between 1 and %d, got %d", maxMaxInboxMessages, n), nil
+		}
+		cfg.MaxInboxMessages = n
+	}
+	if v, ok := d.GetOk("send_rate_limit"); ok {
+		n := v.(int)
+		if n < 1 || n > maxSendRateLimit {
+			return logical.ErrorResponse("send_rate_limit: must be between 1 and %d, got %d", maxSendRateLimit, n), nil
+		}
+		cfg.SendRateLimit = n
+	}
+	durations := []struct {
+		field    string
+		min, max time.Duration
+		dst      *time.Duration
+	}{
+		{"message_retention", minRetention, maxRetention, &cfg.MessageRetention},
+		{"audit_retention", minRetention, maxRetention, &cfg.AuditRetention},
+		{"max_wait_timeout", time.Second, maxMaxWaitTimeout, &cfg.MaxWaitTimeout},
+	}
+	for _, f := range durations {
+		v, ok := d.GetOk(f.field)
+		if !ok {
+			continue
+		}
+		dur := time.Duration(v.(int)) * time.Second
+		if dur < f.min || dur > f.max {
+			return logical.ErrorResponse("%s: must be between %s and %s, got %s", f.field, f.min, f.max, dur), nil
+		}
+		*f.dst = dur
+	}
+
+	entry, err := logical.StorageEntryJSON(configStorageKey, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := req.Storage.Put(ctx, entry); err != nil {
+		return nil, fmt.Errorf("store config: %w", err)
+	}
+	b.workers.configChanged()
+	return nil, nil
+}
+
+// readConfig returns the stored config, or nil if none was written yet.
+func readConfig(ctx context.Context, s logical.Storage) (*mailgentConfig, error) {
+	entry, err := s.Get(ctx, configStorageKey)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	if entry == nil {
+		return nil, nil
+	}
+	cfg := defaultConfig()
+	if err := entry.DecodeJSON(cfg); err != nil {
+		return nil, fmt.Errorf("decode config: %w", err)
+	}
+	return cfg, nil
+}
+
+// rejectUnknownFields turns Vault's "ignored unrecognized parameters"
+// warning into a 400: a misspelt limit must not be silently dropped.
+func rejectUnknownFields(d *framework.FieldData) *logical.Response {
+	var unknown []string
+	for k := range d.Raw {
+		if _, ok := d.Schema[k]; !ok {
+			unknown = append(unknown, k)
+		}
+	}
+	if len(unknown) == 0 {
+		return nil
+	}
+	sort.Strings(unknown)
+	return logical.ErrorResponse("%s: unknown field", strings.Join(unknown, ", "))
+}
+
+// validateDomain accepts a lower-case DNS host name with at least two
+// labels, as used on the right of an email address.
+func validateDomain(domain string) error {
+	if domain == "" {
+		return fmt.Errorf("must not be empty")
+	}
+	if len(domain) > 253 {
+		return fmt.Errorf("longer than 253 characters")
+	}
+	labels := strings.Split(domain, ".")
+	if len(labels) < 2 {
+		return fmt.Errorf("%q must have at least two labels, like agents.example.com", domain)
+	}
+	for _, l := range labels {
+		if l == "" || len(l) > 63 {
+			return fmt.Errorf("%q has an empty or over-long label", domain)
+		}
+		if l[0] == '-' || l[len(l)-1] == '-' {
+			return fmt.Errorf("%q has a label that starts or ends with a hyphen", domain)
+		}
+		for _, c := range l {
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+				return fmt.Errorf("%q may contain only letters, digits, hyphens and dots", domain)
+			}
+		}
+	}
+	return nil
+}
+
+const pathConfigHelpSyn = `Configure the email domain, the NATS connection and the mount's limits.`
+
+const pathConfigHelpDesc = `
+The domain gives every agent its address, <agent>@<domain>. The NATS
+connection is how mail reaches the plugin from mailgent-relay and leaves it
+again; without nats_url the engine serves identities, credentials and TOTP
+and holds no mail. Writes merge with the stored config; unknown fields and
+out-of-range limits are refused with a 400 that names the field. The NATS
+password is write-only.
+`

@@ -1,0 +1,124 @@
+package plugin
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/vault/sdk/logical"
+	"github.com/stretchr/testify/require"
+)
+
+func TestConfigDefaultsAndRoundTrip(t *testing.T) {
+	tb := newTestBackend(t)
+
+	require.Nil(t, tb.request(t, logical.ReadOperation, "config", nil), "no config before the first write")
+
+	resp := tb.request(t, logical.CreateOperation, "config", map[string]interface{}{
+		"domain":        "Agents.Example.COM",
+		"nats_url":      "nats://127.0.0.1:4222",
+		"nats_username": "mailgent",
+		"nats_password": "s3cret-pass",
+	})
+	require.False(t, resp != nil && resp.IsError(), "%v", resp)
+
+	resp = tb.request(t, logical.ReadOperation, "config", nil)
+	require.NotNil(t, resp)
+	require.Equal(t, "agents.example.com", resp.Data["domain"])
+	require.Equal(t, "nats://127.0.0.1:4222", resp.Data["nats_url"])
+	require.Equal(t, "mailgent", resp.Data["nats_username"])
+	require.Equal(t, true, resp.Data["nats_password_set"])
+	require.Equal(t, defaultMaxInboxMessages, resp.Data["max_inbox_messages"])
+	require.Equal(t, int64(defaultMessageRetention.Seconds()), resp.Data["message_retention"])
+	require.Equal(t, int64(defaultAuditRetention.Seconds()), resp.Data["audit_retention"])
+	require.Equal(t, int64(defaultMaxWaitTimeout.Seconds()), resp.Data["max_wait_timeout"])
+	require.Equal(t, defaultSendRateLimit, resp.Data["send_rate_limit"])
+	for k, v := range resp.Data {
+		require.NotContains(t, fmt.Sprint(v), "s3cret-pass", "field %s leaks the NATS password", k)
+	}
+
+	// An update merges: untouched fields keep their values.
+	resp = tb.request(t, logical.UpdateOperation, "config", map[string]interface{}{
+		"message_retention":  "48h",
+		"max_inbox_messages": 50,
+	})
+	require.False(t, resp != nil && resp.IsError(), "%v", resp)
+	resp = tb.request(t, logical.ReadOperation, "config", nil)
+	require.Equal(t, "agents.example.com", resp.Data["domain"])
+	require.Equal(t, int64(48*3600), resp.Data["message_retention"])
+	require.Equal(t, 50, resp.Data["max_inbox_messages"])
+	require.Equal(t, true, resp.Data["nats_password_set"])
+
+	// An empty nats_url turns the bus off.
+	resp = tb.request(t, logical.UpdateOperation, "config", map[string]interface{}{"nats_url": ""})
+	require.False(t, resp != nil && resp.IsError(), "%v", resp)
+	resp = tb.request(t, logical.ReadOperation, "config", nil)
+	require.Equal(t, "", resp.Data["nats_url"])
+}
+
+func TestConfigRejectsBadInputAndChangesNothing(t *testing.T) {
+	tb := newTestBackend(t)
+	good := map[string]interface{}{"domain": "agents.example.com", "nats_url": "nats://127.0.0.1:4222"}
+	resp := tb.request(t, logical.CreateOperation, "config", good)
+	require.False(t, resp != nil && resp.IsError(), "%v", resp)
+	before, err := tb.storage.Get(context.Background(), configStorageKey)
+	require.NoError(t, err)
+
+	cases := []struct {
+		name  string
+		data  map[string]interface{}
+		field string
+	}{
+		{"unknown field", map[string]interface{}{"max_inbox_mesages": 5}, "max_inbox_mesages"},
+		{"two unknown fields", map[string]interface{}{"zeta": 1, "alpha": 2}, "alpha, zeta"},
+		{"domain empty", map[string]interface{}{"domain": ""}, "domain"},
+		{"domain single label", map[string]interface{}{"domain": "localhost"}, "domain"},
+		{"domain bad chars", map[string]interface{}{"domain": "agents_example.com"}, "domain"},
+		{"domain with at", map[string]interface{}{"domain": "bob@example.com"}, "domain"},
+		{"domain hyphen label", map[string]interface{}{"domain": "-agents.example.com"}, "domain"},
+		{"domain empty label", map[string]interface{}{"domain": "agents..example.com"}, "domain"},
+		{"domain too long", map[string]interface{}{"domain": strings.Repeat("a.", 130) + "com"}, "domain"},
+		{"nats_url scheme", map[string]interface{}{"nats_url": "http://127.0.0.1:4222"}, "nats_url"},
+		{"nats_url garbage", map[string]interface{}{"nats_url": "::not a url"}, "nats_url"},
+		{"nats_url no host", map[string]interface{}{"nats_url": "nats://:4222"}, "nats_url"},
+		{"nats_url bad port", map[string]interface{}{"nats_url": "nats://127.0.0.1:99999"}, "nats_url"},
+		{"nats_url userinfo", map[string]interface{}{"nats_url": "nats://u:p@127.0.0.1:4222"}, "nats_url"},
+		{"nats_url second of list", map[string]interface{}{"nats_url": "nats://a:4222,ftp://b"}, "nats_url"},
+		{"password without user", map[string]interface{}{"nats_password": "x"}, "nats_username"},
+		{"inbox negative", map[string]interface{}{"max_inbox_messages": -1}, "max_inbox_messages"},
+		{"inbox zero", map[string]interface{}{"max_inbox_messages": 0}, "max_inbox_messages"},
+		{"inbox not a number", map[string]interface{}{"max_inbox_messages": "lots"}, "max_inbox_messages"},
+		{"rate negative", map[string]interface{}{"send_rate_limit": -5}, "send_rate_limit"},
+		{"retention negative", map[string]interface{}{"message_retention": "-1h"}, "message_retention"},
+		{"retention too short", map[string]interface{}{"message_retention": "5s"}, "message_retention"},
+		{"audit retention garbage", map[string]interface{}{"audit_retention": "forever"}, "audit_retention"},
+		{"wait timeout too long", map[string]interface{}{"max_wait_timeout": "1h"}, "max_wait_timeout"},
+		{"wait timeout zero", map[string]interface{}{"max_wait_timeout": 0}, "max_wait_timeout"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, err := tb.HandleRequest(context.Background(), &logical.Request{
+				Operation: logical.UpdateOperation, Path: "config", Data: tc.data, Storage: tb.storage,
+			})
+			require.NoError(t, err)
+			require.NotNil(t, resp)
+			require.True(t, resp.IsError(), "expected an error response, got %v", resp.Data)
+			require.Contains(t, resp.Error().Error(), tc.field)
+
+			after, err := tb.storage.Get(context.Background(), configStorageKey)
+			require.NoError(t, err)
+			require.Equal(t, string(before.Value), string(after.Value), "storage changed")
+		})
+	}
+}
+
+func TestConfigFirstWriteNeedsDomain(t *testing.T) {
+	tb := newTestBackend(t)
+	resp := tb.request(t, logical.CreateOperation, "config", map[string]interface{}{"nats_url": "nats://127.0.0.1:4222"})
+	require.True(t, resp.IsError())
+	require.Contains(t, resp.Error().Error(), "domain")
+	entry, err := tb.storage.Get(context.Background(), configStorageKey)
+	require.NoError(t, err)
+	require.Nil(t, entry)
+}

@@ -1,0 +1,166 @@
+package plugin
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/vault/sdk/logical"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/mailgent/mailgent/internal/bus"
+	"github.com/mailgent/mailgent/internal/version"
+)
+
+// Bus status values reported by config reads.
+const (
+	busDisabled   = "disabled"   // no nats_url configured
+	busConnecting = "connecting" // dialing or waiting to retry
+	busConnected  = "connected"  // connected, streams ensured
+	busStopped    = "stopped"    // not the active node, or unmounting
+)
+
+// workers owns the NATS connection of the active node. For now it connects,
+// makes sure the streams exist and follows config changes; the inbound
+// consumer attaches here.
+type workers struct {
+	logger hclog.Logger
+
+	mu      sync.Mutex
+	cancel  context.CancelFunc
+	done    chan struct{}
+	changed chan struct{}
+	status  string
+	lastErr string
+}
+
+func newWorkers(logger hclog.Logger) *workers {
+	return &workers{logger: logger, status: busStopped, changed: make(chan struct{}, 1)}
+}
+
+func (w *workers) start(s logical.Storage) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.cancel != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	w.cancel = cancel
+	w.done = make(chan struct{})
+	go func() {
+		defer close(w.done)
+		w.run(ctx, s)
+	}()
+}
+
+func (w *workers) stop() {
+	w.mu.Lock()
+	cancel, done := w.cancel, w.done
+	w.cancel, w.done = nil, nil
+	w.mu.Unlock()
+	if cancel == nil {
+		return
+	}
+	cancel()
+	<-done
+	w.setStatus(busStopped, nil)
+}
+
+// configChanged wakes the loop so it reconnects with the new settings.
+func (w *workers) configChanged() {
+	select {
+	case w.changed <- struct{}{}:
+	default:
+	}
+}
+
+func (w *workers) setStatus(status string, err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.status = status
+	w.lastErr = ""
+	if err != nil {
+		w.lastErr = err.Error()
+	}
+}
+
+// Status reports the bus state and the last connection error, if any.
+func (w *workers) Status() (string, string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.status, w.lastErr
+}
+
+func (w *workers) run(ctx context.Context, s logical.Storage) {
+	backoff := 500 * time.Millisecond
+	for ctx.Err() == nil {
+		cfg, err := readConfig(ctx, s)
+		if err != nil {
+			w.logger.Error("read config", "error", err)
+			w.setStatus(busConnecting, err)
+			w.wait(ctx, backoff)
+			continue
+		}
+		if cfg == nil || cfg.NATSURL == "" {
+			w.setStatus(busDisabled, nil)
+			w.wait(ctx, 0)
+			continue
+		}
+		w.setStatus(busConnecting, nil)
+		nc, err := w.connect(ctx, cfg)
+		if err != nil {
+			w.logger.Warn("NATS not reachable; retrying", "error", err, "retry_in", backoff)
+			w.setStatus(busConnecting, err)
+			w.wait(ctx, backoff)
+			backoff = min(backoff*2, 30*time.Second)
+			continue
+		}
+		backoff = 500 * time.Millisecond
+		w.setStatus(busConnected, nil)
+		w.logger.Info("connected to NATS", "url", nc.ConnectedUrlRedacted())
+		w.wait(ctx, 0)
+		nc.Close()
+	}
+}
+
+// wait blocks until ctx ends, the config changes, or d passes (d > 0).
+func (w *workers) wait(ctx context.Context, d time.Duration) {
+	var timer <-chan time.Time
+	if d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		timer = t.C
+	}
+	select {
+	case <-ctx.Done():
+	case <-w.changed:
+	case <-timer:
+	}
+}
+
+func (w *workers) connect(ctx context.Context, cfg *mailgentConfig) (*nats.Conn, error) {
+	nc, err := bus.Connect(bus.Options{
+		URL:      cfg.NATSURL,
+		Username: cfg.NATSUsername,
+		Password: cfg.NATSPassword,
+		Name:     "vault-plugin-mailgent " + version.Version,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("connect: %w", err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := bus.EnsureStreams(ctx, js); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return nc, nil
+}

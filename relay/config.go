@@ -1,0 +1,211 @@
+// Package relay is Mailgent's stateless SMTP relay: it accepts mail for live
+// agent addresses, hands it to NATS JetStream for the Vault plugin, and
+// delivers the agents' outbound mail to a smarthost.
+package relay
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mailgent/mailgent/internal/bus"
+)
+
+// Config is everything the relay is told at start. Each field has a flag
+// and an environment variable (MAILGENT_RELAY_…); a flag wins.
+type Config struct {
+	// ListenAddr is the SMTP listen address, host:port.
+	ListenAddr string
+	// Domain is the mail domain served; also the SMTP greeting host name
+	// unless Hostname is set.
+	Domain string
+	// Hostname is this relay's name in the greeting and EHLO reply.
+	Hostname string
+	// NATS is the bus connection.
+	NATS bus.Options
+
+	// MaxMessageBytes is the largest message accepted (SIZE is advertised).
+	MaxMessageBytes int64
+	// MaxRecipients is the most RCPT TO accepted per message.
+	MaxRecipients int
+	// MaxLineLength is the longest line accepted in the SMTP dialogue and body.
+	MaxLineLength int
+	// ReadTimeout and WriteTimeout bound every network read and write.
+	ReadTimeout  time.Duration
+	WriteTimeout time.Duration
+	// MaxSessionsPerIP is the most concurrent sessions one client IP may hold.
+	MaxSessionsPerIP int
+	// TLSCertFile and TLSKeyFile enable STARTTLS when both are set.
+	TLSCertFile string
+	TLSKeyFile  string
+	// ShutdownTimeout is how long open sessions may finish on SIGTERM.
+	ShutdownTimeout time.Duration
+
+	// LogLevel is debug, info, warn or error; LogFormat is text or json.
+	LogLevel  string
+	LogFormat string
+}
+
+// DefaultConfig returns the relay's defaults.
+func DefaultConfig() Config {
+	return Config{
+		ListenAddr:       "127.0.0.1:2525",
+		NATS:             bus.Options{URL: "nats://127.0.0.1:4222"},
+		MaxMessageBytes:  10 << 20,
+		MaxRecipients:    100,
+		MaxLineLength:    4096,
+		ReadTimeout:      60 * time.Second,
+		WriteTimeout:     60 * time.Second,
+		MaxSessionsPerIP: 20,
+		ShutdownTimeout:  30 * time.Second,
+		LogLevel:         "info",
+		LogFormat:        "text",
+	}
+}
+
+// ErrVersion is returned by ParseFlags when -version was given.
+var ErrVersion = errors.New("version requested")
+
+// ParseFlags fills a Config from the environment and then the command line.
+// getenv is os.Getenv outside tests.
+func ParseFlags(args []string, getenv func(string) string, usage io.Writer) (Config, error) {
+	cfg := DefaultConfig()
+	fs := flag.NewFlagSet("mailgent-relay", flag.ContinueOnError)
+	fs.SetOutput(usage)
+
+	var envErrs []error
+	str := func(p *string, name, env, help string) {
+		if v := getenv(env); v != "" {
+			*p = v
+		}
+		fs.StringVar(p, name, *p, fmt.Sprintf("%s (env %s)", help, env))
+	}
+	integer := func(p *int, name, env, help string) {
+		if v := getenv(env); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				envErrs = append(envErrs, fmt.Errorf("%s: %q is not an integer", env, v))
+			}
+			*p = n
+		}
+		fs.IntVar(p, name, *p, fmt.Sprintf("%s (env %s)", help, env))
+	}
+	duration := func(p *time.Duration, name, env, help string) {
+		if v := getenv(env); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				envErrs = append(envErrs, fmt.Errorf("%s: %q is not a duration", env, v))
+			}
+			*p = d
+		}
+		fs.DurationVar(p, name, *p, fmt.Sprintf("%s (env %s)", help, env))
+	}
+	maxBytes := int(cfg.MaxMessageBytes)
+
+	str(&cfg.ListenAddr, "listen", "MAILGENT_RELAY_LISTEN", "SMTP listen address")
+	str(&cfg.Domain, "domain", "MAILGENT_DOMAIN", "mail domain served (required)")
+	str(&cfg.Hostname, "hostname", "MAILGENT_RELAY_HOSTNAME", "host name in the SMTP greeting (default: the domain)")
+	str(&cfg.NATS.URL, "nats-url", "MAILGENT_NATS_URL", "NATS URL or comma-separated list")
+	str(&cfg.NATS.Username, "nats-user", "MAILGENT_NATS_USER", "NATS user")
+	// The password comes from the environment only: flags show up in ps.
+	if v := getenv("MAILGENT_NATS_PASSWORD"); v != "" {
+		cfg.NATS.Password = v
+	}
+	integer(&maxBytes, "max-message-bytes", "MAILGENT_RELAY_MAX_MESSAGE_BYTES", "largest message accepted, in bytes")
+	integer(&cfg.MaxRecipients, "max-recipients", "MAILGENT_RELAY_MAX_RECIPIENTS", "most recipients per message")
+	integer(&cfg.MaxLineLength, "max-line-length", "MAILGENT_RELAY_MAX_LINE_LENGTH", "longest line accepted, in bytes")
+	duration(&cfg.ReadTimeout, "read-timeout", "MAILGENT_RELAY_READ_TIMEOUT", "timeout of each network read")
+	duration(&cfg.WriteTimeout, "write-timeout", "MAILGENT_RELAY_WRITE_TIMEOUT", "timeout of each network write")
+	integer(&cfg.MaxSessionsPerIP, "max-sessions-per-ip", "MAILGENT_RELAY_MAX_SESSIONS_PER_IP", "most concurrent sessions per client IP")
+	str(&cfg.TLSCertFile, "tls-cert", "MAILGENT_RELAY_TLS_CERT", "PEM certificate file; enables STARTTLS with -tls-key")
+	str(&cfg.TLSKeyFile, "tls-key", "MAILGENT_RELAY_TLS_KEY", "PEM private key file")
+	duration(&cfg.ShutdownTimeout, "shutdown-timeout", "MAILGENT_RELAY_SHUTDOWN_TIMEOUT", "how long open sessions may finish on shutdown")
+	str(&cfg.LogLevel, "log-level", "MAILGENT_LOG_LEVEL", "debug, info, warn or error")
+	str(&cfg.LogFormat, "log-format", "MAILGENT_LOG_FORMAT", "text or json")
+	showVersion := fs.Bool("version", false, "print the version and exit")
+
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if *showVersion {
+		return cfg, ErrVersion
+	}
+	if len(envErrs) > 0 {
+		return cfg, errors.Join(envErrs...)
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	cfg.MaxMessageBytes = int64(maxBytes)
+	cfg.Domain = strings.ToLower(strings.TrimSpace(cfg.Domain))
+	return cfg, cfg.Validate()
+}
+
+// Validate reports the first setting that cannot work, naming its flag.
+func (c Config) Validate() error {
+	if _, _, err := net.SplitHostPort(c.ListenAddr); err != nil {
+		return fmt.Errorf("-listen: %v", err)
+	}
+	if c.Domain == "" {
+		return errors.New("-domain: is required")
+	}
+	if strings.ContainsAny(c.Domain, "@ \t/") || !strings.Contains(c.Domain, ".") {
+		return fmt.Errorf("-domain: %q is not a mail domain", c.Domain)
+	}
+	if err := bus.ValidateURL(c.NATS.URL); err != nil {
+		return fmt.Errorf("-nats-url: %v", err)
+	}
+	if c.MaxMessageBytes < 1024 {
+		return fmt.Errorf("-max-message-bytes: must be at least 1024, got %d", c.MaxMessageBytes)
+	}
+	if c.MaxRecipients < 1 {
+		return fmt.Errorf("-max-recipients: must be at least 1, got %d", c.MaxRecipients)
+	}
+	if c.MaxLineLength < 1000 {
+		// RFC 5321 4.5.3.1.6: a text line may be 1000 octets with CRLF.
+		return fmt.Errorf("-max-line-length: must be at least 1000, got %d", c.MaxLineLength)
+	}
+	if c.ReadTimeout <= 0 || c.WriteTimeout <= 0 {
+		return errors.New("-read-timeout, -write-timeout: must be positive")
+	}
+	if c.MaxSessionsPerIP < 1 {
+		return fmt.Errorf("-max-sessions-per-ip: must be at least 1, got %d", c.MaxSessionsPerIP)
+	}
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		return errors.New("-tls-cert, -tls-key: set both or neither")
+	}
+	if c.ShutdownTimeout < 0 {
+		return errors.New("-shutdown-timeout: must not be negative")
+	}
+	if _, err := c.slogLevel(); err != nil {
+		return err
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return fmt.Errorf("-log-format: must be text or json, got %q", c.LogFormat)
+	}
+	return nil
+}
+
+func (c Config) slogLevel() (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return 0, fmt.Errorf("-log-level: %q is not debug, info, warn or error", c.LogLevel)
+	}
+	return l, nil
+}
+
+// NewLogger builds the relay's structured logger.
+func (c Config) NewLogger(w io.Writer) *slog.Logger {
+	level, _ := c.slogLevel()
+	opts := &slog.HandlerOptions{Level: level}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

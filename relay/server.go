@@ -1,0 +1,145 @@
+package relay
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-smtp"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/mailgent/mailgent/internal/bus"
+	"github.com/mailgent/mailgent/internal/version"
+)
+
+// Server is one relay process: the SMTP listener and its NATS connection.
+// It keeps no state of its own; any number may run behind one MX.
+type Server struct {
+	cfg    Config
+	logger *slog.Logger
+	smtp   *smtp.Server
+
+	mu sync.Mutex
+	nc *nats.Conn
+	js jetstream.JetStream
+}
+
+// New builds a server from a validated config. It does not listen yet.
+func New(cfg Config, logger *slog.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, logger: logger}
+
+	srv := smtp.NewServer(&sessionFactory{s: s})
+	srv.Addr = cfg.ListenAddr
+	srv.Domain = cfg.Hostname
+	if srv.Domain == "" {
+		srv.Domain = cfg.Domain
+	}
+	srv.MaxMessageBytes = cfg.MaxMessageBytes
+	srv.MaxRecipients = cfg.MaxRecipients
+	srv.MaxLineLength = cfg.MaxLineLength
+	srv.ReadTimeout = cfg.ReadTimeout
+	srv.WriteTimeout = cfg.WriteTimeout
+	srv.ErrorLog = log.New(&slogWriter{logger: logger.With("component", "smtp")}, "", 0)
+	if cfg.TLSCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("-tls-cert, -tls-key: %w", err)
+		}
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	s.smtp = srv
+	return s, nil
+}
+
+// Run connects to NATS, serves SMTP on l until ctx is cancelled, then shuts
+// down gracefully: no new sessions, open ones get ShutdownTimeout to finish.
+func (s *Server) Run(ctx context.Context, l net.Listener) error {
+	nc, err := bus.Connect(s.cfg.NATS,
+		nats.RetryOnFailedConnect(true), // start and greet even while NATS is down
+		nats.ConnectHandler(func(nc *nats.Conn) { s.onConnect(ctx, nc) }),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			s.logger.Info("NATS reconnected", "url", nc.ConnectedUrlRedacted())
+		}),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				s.logger.Warn("NATS disconnected", "error", err)
+			}
+		}),
+	)
+	if err != nil {
+		return fmt.Errorf("nats: %w", err)
+	}
+	if nc.IsConnected() {
+		s.onConnect(ctx, nc)
+	}
+	defer nc.Close()
+
+	s.logger.Info("relay listening", "addr", l.Addr().String(), "domain", s.cfg.Domain,
+		"version", version.Version, "max_message_bytes", s.cfg.MaxMessageBytes,
+		"starttls", s.smtp.TLSConfig != nil)
+
+	errc := make(chan error, 1)
+	go func() { errc <- s.smtp.Serve(newLimitListener(l, s.cfg.MaxSessionsPerIP)) }()
+
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	s.logger.Info("shutting down", "grace", s.cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := s.smtp.Shutdown(sctx); err != nil && !errors.Is(err, smtp.ErrServerClosed) {
+		s.logger.Warn("sessions cut short at shutdown", "error", err)
+		_ = s.smtp.Close()
+	}
+	if err := nc.Drain(); err != nil {
+		s.logger.Warn("NATS drain", "error", err)
+	}
+	s.logger.Info("stopped")
+	return nil
+}
+
+// onConnect makes sure the streams exist whenever a connection is made,
+// so relay and plugin may start in any order.
+func (s *Server) onConnect(ctx context.Context, nc *nats.Conn) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		s.logger.Error("JetStream", "error", err)
+		return
+	}
+	go func() {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if err := bus.EnsureStreams(cctx, js); err != nil {
+			s.logger.Error("ensure streams", "error", err)
+			return
+		}
+		s.mu.Lock()
+		s.nc, s.js = nc, js
+		s.mu.Unlock()
+		s.logger.Info("NATS connected, streams ready", "url", nc.ConnectedUrlRedacted())
+	}()
+}
+
+// slogWriter adapts go-smtp's log.Logger to slog.
+type slogWriter struct{ logger *slog.Logger }
+
+func (w *slogWriter) Write(p []byte) (int, error) {
+	msg := string(p)
+	if n := len(msg); n > 0 && msg[n-1] == '\n' {
+		msg = msg[:n-1]
+	}
+	w.logger.Warn(msg)
+	return len(p), nil
+}

@@ -1,0 +1,99 @@
+package relay
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/smtp"
+	"net/textproto"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// startServer runs a relay in-process on 127.0.0.1:0. Its NATS URL points
+// at nothing: the SMTP side must greet and answer with the bus down.
+func startServer(t *testing.T, mutate func(*Config)) string {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.Domain = "agents.example.com"
+	cfg.NATS.URL = "nats://127.0.0.1:1"
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	srv, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	require.NoError(t, err)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx, l) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			require.NoError(t, err)
+		case <-time.After(10 * time.Second):
+			t.Error("relay did not shut down")
+		}
+	})
+	return l.Addr().String()
+}
+
+func TestSessionRefusesEveryRecipientUntilAgentsExist(t *testing.T) {
+	addr := startServer(t, nil)
+	c, err := smtp.Dial(addr)
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, c.Hello("client.example.org"))
+	require.NoError(t, c.Mail("a@example.org"))
+	requireReply(t, c.Rcpt("bot@agents.example.com"), 550, "5.1.1")
+	requireReply(t, c.Rcpt("bot@AGENTS.example.com"), 550, "5.1.1")
+	requireReply(t, c.Rcpt("victim@gmail.example"), 550, "5.7.1")
+	requireReply(t, c.Rcpt("bot@agents.example.com.evil.example"), 550, "5.7.1")
+}
+
+// requireReply checks an SMTP error reply's code and enhanced status code.
+func requireReply(t *testing.T, err error, code int, enhanced string) {
+	t.Helper()
+	var te *textproto.Error
+	require.ErrorAs(t, err, &te)
+	require.Equal(t, code, te.Code, te.Msg)
+	require.True(t, strings.HasPrefix(te.Msg, enhanced+" "), "reply %d %q, want enhanced code %s", te.Code, te.Msg, enhanced)
+}
+
+func TestPerIPSessionLimit(t *testing.T) {
+	addr := startServer(t, func(c *Config) { c.MaxSessionsPerIP = 2 })
+	var held []net.Conn
+	for i := 0; i < 2; i++ {
+		c, err := net.Dial("tcp", addr)
+		require.NoError(t, err)
+		held = append(held, c)
+		line, err := bufio.NewReader(c).ReadString('\n')
+		require.NoError(t, err)
+		require.True(t, strings.HasPrefix(line, "220 "), line)
+	}
+	c, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	line, err := bufio.NewReader(c).ReadString('\n')
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(line, "421 4.7.0"), line)
+	c.Close()
+
+	// A slot frees when a session ends.
+	held[0].Close()
+	require.Eventually(t, func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			return false
+		}
+		defer c.Close()
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		return strings.HasPrefix(line, "220 ")
+	}, 5*time.Second, 20*time.Millisecond)
+	held[1].Close()
+}
