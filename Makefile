@@ -4,7 +4,9 @@ SHELL := /bin/bash
 
 BIN := $(CURDIR)/bin
 GO ?= go
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null | sed -n 's/^v//p' | sed 's/^/v/')
+# Empty for development builds (the plugin then registers unversioned); set
+# VERSION=v1.2.3 for a release, and register it with -version=v1.2.3.
+VERSION ?=
 LDFLAGS := -s -w $(if $(VERSION),-X github.com/mailgent/mailgent/internal/version.Version=$(VERSION))
 
 # The pinned servers, read from tools/go.mod so there is one source of truth.
@@ -18,10 +20,10 @@ $(foreach t,vault nats-server mailpit,$(if $(wildcard $(BIN)/$(t)),,$(shell rm -
 
 .PHONY: build tools dev test test-unit bench fmt vet clean
 
-## build: the plugin and the relay into bin/
+## build: the plugin and the relay into bin/ (static: they also run in the Alpine-based images of docker-compose.yml)
 build:
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/vault-plugin-mailgent ./cmd/vault-plugin-mailgent
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/mailgent-relay ./cmd/mailgent-relay
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/vault-plugin-mailgent ./cmd/vault-plugin-mailgent
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/mailgent-relay ./cmd/mailgent-relay
 
 ## tools: the pinned real servers into bin/, rebuilt only when a version changes
 tools: $(BIN)/.pinned/vault@$(VAULT_VERSION) $(BIN)/.pinned/nats-server@$(NATS_VERSION) $(BIN)/.pinned/mailpit@$(MAILPIT_VERSION)

@@ -146,7 +146,7 @@ func (w *workers) connect(ctx context.Context, cfg *mailgentConfig) (*nats.Conn,
 		URL:      cfg.NATSURL,
 		Username: cfg.NATSUsername,
 		Password: cfg.NATSPassword,
-		Name:     "vault-plugin-mailgent " + version.Version,
+		Name:     "vault-plugin-mailgent " + version.String(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("connect: %w", err)

@@ -85,7 +85,7 @@ func (s *Server) Run(ctx context.Context, l net.Listener) error {
 	defer nc.Close()
 
 	s.logger.Info("relay listening", "addr", l.Addr().String(), "domain", s.cfg.Domain,
-		"version", version.Version, "max_message_bytes", s.cfg.MaxMessageBytes,
+		"version", version.String(), "max_message_bytes", s.cfg.MaxMessageBytes,
 		"starttls", s.smtp.TLSConfig != nil)
 
 	errc := make(chan error, 1)

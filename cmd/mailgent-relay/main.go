@@ -19,7 +19,7 @@ func main() {
 	cfg, err := relay.ParseFlags(os.Args[1:], os.Getenv, os.Stderr)
 	switch {
 	case errors.Is(err, relay.ErrVersion):
-		fmt.Println("mailgent-relay", version.Version)
+		fmt.Println("mailgent-relay", version.String())
 		return
 	case errors.Is(err, flag.ErrHelp):
 		return

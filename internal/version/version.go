@@ -1,8 +1,18 @@
 // Package version holds the build version of the Mailgent binaries.
 package version
 
-// Version is set at build time with
-// -ldflags "-X github.com/mailgent/mailgent/internal/version.Version=v1.2.3".
-// It must look like a semantic version with a leading "v": Vault's plugin
-// catalog reports it as the plugin's running version.
-var Version = "v0.1.0-dev"
+// Version is set at build time for releases with
+// -ldflags "-X github.com/mailgent/mailgent/internal/version.Version=v1.2.3"
+// (`make build VERSION=v1.2.3`). The plugin reports it to Vault, which then
+// registers the plugin under that version: `vault plugin info -version=v1.2.3 …`.
+// Development builds leave it empty, so the plugin registers unversioned and
+// `vault plugin info secret vault-plugin-mailgent` finds it.
+var Version = ""
+
+// String is Version, or "v0.0.0-dev" for a development build.
+func String() string {
+	if Version == "" {
+		return "v0.0.0-dev"
+	}
+	return Version
+}
