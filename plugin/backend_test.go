@@ -50,9 +50,13 @@ func TestFactoryDoesNoIO(t *testing.T) {
 
 type failingStorage struct{}
 
-func (failingStorage) List(context.Context, string) ([]string, error) { panic("storage used in Factory") }
+func (failingStorage) List(context.Context, string) ([]string, error) {
+	panic("storage used in Factory")
+}
 func (failingStorage) Get(context.Context, string) (*logical.StorageEntry, error) {
 	panic("storage used in Factory")
 }
-func (failingStorage) Put(context.Context, *logical.StorageEntry) error { panic("storage used in Factory") }
-func (failingStorage) Delete(context.Context, string) error             { panic("storage used in Factory") }
+func (failingStorage) Put(context.Context, *logical.StorageEntry) error {
+	panic("storage used in Factory")
+}
+func (failingStorage) Delete(context.Context, string) error { panic("storage used in Factory") }
