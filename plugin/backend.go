@@ -7,9 +7,11 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/helper/locksutil"
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/mailgent/mailgent/internal/version"
@@ -20,6 +22,7 @@ import (
 // connecting to the bus waits for InitializeFunc.
 func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend, error) {
 	b := newBackend(conf.Logger)
+	b.mountID = conf.BackendUUID
 	if err := b.Setup(ctx, conf); err != nil {
 		return nil, err
 	}
@@ -39,23 +42,48 @@ type backend struct {
 	// workers is the background work on the active node: started in
 	// InitializeFunc, stopped in Clean.
 	workers *workers
+
+	// mountID is the mount's UUID, bound into every credential's
+	// additional data so an entry copied to another mount does not open.
+	mountID string
+	// locks serialise read-modify-write of one storage entry.
+	locks []*locksutil.LockEntry
+	// agents caches agent entries and KEKs.
+	agents *agentCache
+	// now is the clock; tests replace it.
+	now func() time.Time
+	// sweeps tracks the periodic sweeps.
+	sweeps sweepState
 }
 
 func newBackend(logger hclog.Logger) *backend {
 	if logger == nil {
 		logger = hclog.NewNullLogger()
 	}
-	b := &backend{logger: logger}
+	b := &backend{
+		logger: logger,
+		locks:  locksutil.CreateLocks(),
+		agents: newAgentCache(),
+		now:    time.Now,
+	}
 	b.workers = newWorkers(logger.Named("bus"))
 	b.Backend = &framework.Backend{
 		Help:        strings.TrimSpace(backendHelp),
 		BackendType: logical.TypeLogical,
 		PathsSpecial: &logical.Paths{
-			SealWrapStorage: []string{configStorageKey},
+			// Seal-wrapped where the seal supports it (Enterprise, HSM/KMS).
+			SealWrapStorage: []string{configStorageKey, kekPrefix},
 		},
 		Paths: framework.PathAppend(
 			b.pathConfig(),
+			b.pathOrgs(),
+			b.pathAgents(),
+			b.pathCreds(),
+			b.pathTOTP(),
+			b.pathLogin(),
+			b.pathAudit(),
 		),
+		PeriodicFunc:   b.periodic,
 		InitializeFunc: b.initialize,
 		Clean:          b.clean,
 		Invalidate:     b.invalidate,
@@ -77,12 +105,18 @@ func (b *backend) initialize(ctx context.Context, req *logical.InitializationReq
 
 func (b *backend) clean(ctx context.Context) {
 	b.workers.stop()
+	b.agents.reset()
 }
 
 // invalidate is called when another node changed a key we cache or act on.
 func (b *backend) invalidate(ctx context.Context, key string) {
-	if key == configStorageKey {
+	switch {
+	case key == configStorageKey:
 		b.workers.configChanged()
+	case strings.HasPrefix(key, agentPrefix):
+		b.agents.drop(strings.TrimPrefix(key, agentPrefix))
+	case strings.HasPrefix(key, kekPrefix):
+		b.agents.drop(strings.TrimPrefix(key, kekPrefix))
 	}
 }
 
@@ -91,5 +125,6 @@ The Mailgent secrets engine gives each AI agent an identity of its own: an
 email address with an inbox, an encrypted credential vault and TOTP codes on
 demand, with a delegation chain and an audit trail on every access.
 
-Start with "config" to set the email domain and the NATS connection.
+Start with "config" to set the email domain and the NATS connection, then
+create an org (orgs/<org>) and agents in it (agents/<agent>).
 `

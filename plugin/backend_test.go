@@ -20,6 +20,7 @@ func newTestBackend(t *testing.T) *testBackend {
 	conf := logical.TestBackendConfig()
 	conf.Logger = hclog.New(&hclog.LoggerOptions{Level: hclog.Trace, Output: hclog.DefaultOutput})
 	conf.StorageView = &logical.InmemStorage{}
+	conf.BackendUUID = "6f1c2b9e-0000-4000-8000-000000000001"
 	lb, err := Factory(context.Background(), conf)
 	require.NoError(t, err)
 	b := lb.(*backend)
@@ -27,15 +28,39 @@ func newTestBackend(t *testing.T) *testBackend {
 	return &testBackend{backend: b, storage: conf.StorageView}
 }
 
+// setup writes a config, an org "acme" and the given agents in it.
+func (tb *testBackend) setup(t *testing.T, agents ...string) {
+	t.Helper()
+	tb.ok(t, logical.CreateOperation, "config", map[string]interface{}{"domain": "agents.example.com"})
+	tb.ok(t, logical.CreateOperation, "orgs/acme", map[string]interface{}{"description": "Acme Corp"})
+	for _, a := range agents {
+		tb.ok(t, logical.CreateOperation, "agents/"+a, map[string]interface{}{"org": "acme"})
+	}
+}
+
+// ok sends a request that must succeed.
+func (tb *testBackend) ok(t *testing.T, op logical.Operation, path string, data map[string]interface{}) *logical.Response {
+	t.Helper()
+	resp := tb.request(t, op, path, data)
+	if resp != nil && resp.IsError() {
+		t.Fatalf("%s %s: %v", op, path, resp.Error())
+	}
+	return resp
+}
+
+// do sends a request as a given token display name and returns both results.
+func (tb *testBackend) do(op logical.Operation, path string, data map[string]interface{}) (*logical.Response, error) {
+	return tb.HandleRequest(context.Background(), &logical.Request{
+		Operation: op, Path: path, Data: data, Storage: tb.storage,
+		ID: "req-test", DisplayName: "token-alice", MountPoint: "mailgent/",
+		Connection: &logical.Connection{RemoteAddr: "192.0.2.10"},
+	})
+}
+
 // request sends one request and fails the test on an internal error.
 func (tb *testBackend) request(t *testing.T, op logical.Operation, path string, data map[string]interface{}) *logical.Response {
 	t.Helper()
-	resp, err := tb.HandleRequest(context.Background(), &logical.Request{
-		Operation: op,
-		Path:      path,
-		Data:      data,
-		Storage:   tb.storage,
-	})
+	resp, err := tb.do(op, path, data)
 	require.NoError(t, err, "internal error from %s %s", op, path)
 	return resp
 }

@@ -1,0 +1,253 @@
+package plugin
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+// The per-agent (and per-org) audit trail. Each event is one storage entry,
+// written before the response that caused it returns. Keys sort newest
+// first: audit/<kind>/<name>/<reverse day>/<reverse nanos>-<random>, so a
+// listing walks days and events in storage order and stops early.
+const auditPrefix = "audit/"
+
+// Audit subjects.
+const (
+	subjectAgent = "agent"
+	subjectOrg   = "org"
+)
+
+// Audit operations.
+const (
+	opOrgCreate     = "org.create"
+	opOrgUpdate     = "org.update"
+	opOrgDelete     = "org.delete"
+	opAgentCreate   = "agent.create"
+	opAgentUpdate   = "agent.update"
+	opAgentRevoke   = "agent.revoke"
+	opCredWrite     = "cred.write"
+	opCredRead      = "cred.read"
+	opCredDelete    = "cred.delete"
+	opTOTPGenerate  = "totp.generate"
+	opLoginReport   = "login.report"
+	outcomeSuccess  = "success"
+	outcomeFailure  = "failure" // a login the agent reported as failed
+	outcomeDenied   = "denied"  // refused: revoked agent, check-and-set mismatch
+	outcomeError    = "error"   // failed inside: e.g. a credential that does not decrypt
+	auditMaxPerPage = 1000
+)
+
+// auditEvent is one entry of an audit trail. It never holds a secret: no
+// password, seed, code or field value — only names, versions and outcomes.
+type auditEvent struct {
+	// ID is the event's storage key below its subject; also the paging cursor.
+	ID string `json:"id"`
+	// Time is when the event happened.
+	Time time.Time `json:"time"`
+	// Operation is what happened (cred.read, totp.generate, …).
+	Operation string `json:"operation"`
+	// Outcome is success, failure, denied or error.
+	Outcome string `json:"outcome"`
+	// Agent, AgentID and Org name the identity acted on or acting.
+	Agent   string `json:"agent,omitempty"`
+	AgentID string `json:"agent_id,omitempty"`
+	Org     string `json:"org,omitempty"`
+	// DelegationChain is the agent's chain, human > org > agent.
+	DelegationChain []string `json:"delegation_chain,omitempty"`
+	// Credential and Version name the credential involved.
+	Credential string `json:"credential,omitempty"`
+	Version    int    `json:"version,omitempty"`
+	// Detail is a short, secret-free explanation.
+	Detail string `json:"detail,omitempty"`
+	// Requester is who made the Vault request.
+	Requester actor `json:"requester"`
+	// RequestID is Vault's request ID: join it with Vault's own audit device.
+	RequestID string `json:"request_id"`
+	// RemoteAddr is the client address Vault saw.
+	RemoteAddr string `json:"remote_addr,omitempty"`
+}
+
+func (e *auditEvent) responseData() map[string]interface{} {
+	m := map[string]interface{}{
+		"id":           e.ID,
+		"time":         e.Time.UTC().Format(time.RFC3339Nano),
+		"operation":    e.Operation,
+		"outcome":      e.Outcome,
+		"request_id":   e.RequestID,
+		"remote_addr":  e.RemoteAddr,
+		"entity_id":    e.Requester.EntityID,
+		"entity_name":  e.Requester.EntityName,
+		"display_name": e.Requester.DisplayName,
+	}
+	for k, v := range map[string]string{"agent": e.Agent, "agent_id": e.AgentID, "org": e.Org, "credential": e.Credential, "detail": e.Detail} {
+		if v != "" {
+			m[k] = v
+		}
+	}
+	if e.Version != 0 {
+		m["version"] = e.Version
+	}
+	if len(e.DelegationChain) > 0 {
+		m["delegation_chain"] = e.DelegationChain
+	}
+	return m
+}
+
+func auditSubjectPrefix(kind, name string) string {
+	return auditPrefix + kind + "/" + name + "/"
+}
+
+// eventKey is <reverse day>/<reverse nanos>-<random>: lexical order is
+// newest first, and the day level keeps each List small.
+func eventKey(t time.Time) (string, error) {
+	var rnd [4]byte
+	if _, err := rand.Read(rnd[:]); err != nil {
+		return "", err
+	}
+	day := t.Unix() / 86400
+	return fmt.Sprintf("%08d/%019d-%s", 99999999-day, math.MaxInt64-t.UnixNano(), hex.EncodeToString(rnd[:])), nil
+}
+
+// agentEvent starts an event about an agent from a request.
+func (b *backend) agentEvent(req *logical.Request, a *agentEntry, op, outcome string) *auditEvent {
+	return &auditEvent{
+		Operation:       op,
+		Outcome:         outcome,
+		Agent:           a.Name,
+		AgentID:         a.ID,
+		Org:             a.Org,
+		DelegationChain: a.chain(),
+		Requester:       b.requestActor(req),
+		RequestID:       req.ID,
+		RemoteAddr:      remoteAddr(req),
+	}
+}
+
+func remoteAddr(req *logical.Request) string {
+	if req.Connection != nil {
+		return req.Connection.RemoteAddr
+	}
+	return ""
+}
+
+// record makes an event durable. Callers return the response only after
+// record returned nil: an action that cannot be audited does not happen.
+func (b *backend) record(ctx context.Context, s logical.Storage, kind, name string, e *auditEvent) error {
+	if e.Time.IsZero() {
+		e.Time = b.now().UTC()
+	}
+	key, err := eventKey(e.Time)
+	if err != nil {
+		return err
+	}
+	e.ID = key
+	if err := putJSON(ctx, s, auditSubjectPrefix(kind, name)+key, e); err != nil {
+		return fmt.Errorf("audit event: %w", err)
+	}
+	return nil
+}
+
+// auditQuery filters and pages a listing.
+type auditQuery struct {
+	operation  string
+	credential string
+	since      time.Time
+	after      string // event ID cursor: list events older than it
+	limit      int
+}
+
+func (q auditQuery) match(e *auditEvent) bool {
+	return (q.operation == "" || e.Operation == q.operation || strings.HasSuffix(q.operation, ".*") && strings.HasPrefix(e.Operation, strings.TrimSuffix(q.operation, "*"))) &&
+		(q.credential == "" || e.Credential == q.credential)
+}
+
+// listEvents returns matching events newest first, and the cursor of the
+// next page ("" when there is none).
+func listEvents(ctx context.Context, s logical.Storage, kind, name string, q auditQuery) ([]*auditEvent, string, error) {
+	prefix := auditSubjectPrefix(kind, name)
+	days, err := s.List(ctx, prefix)
+	if err != nil {
+		return nil, "", fmt.Errorf("list audit days: %w", err)
+	}
+	sort.Strings(days)
+	afterDay := ""
+	if q.after != "" {
+		afterDay, _, _ = strings.Cut(q.after, "/")
+		afterDay += "/"
+	}
+	var out []*auditEvent
+	for _, day := range days {
+		if afterDay != "" && day < afterDay {
+			continue
+		}
+		keys, err := s.List(ctx, prefix+day)
+		if err != nil {
+			return nil, "", fmt.Errorf("list audit events: %w", err)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			id := day + k
+			if q.after != "" && id <= q.after {
+				continue
+			}
+			e, err := getJSON[auditEvent](ctx, s, prefix+id)
+			if err != nil {
+				return nil, "", err
+			}
+			if e == nil {
+				continue // swept meanwhile
+			}
+			if !q.since.IsZero() && e.Time.Before(q.since) {
+				return out, "", nil // everything further is older
+			}
+			if !q.match(e) {
+				continue
+			}
+			if len(out) == q.limit {
+				return out, out[len(out)-1].ID, nil
+			}
+			out = append(out, e)
+		}
+	}
+	return out, "", nil
+}
+
+// pruneEvents deletes a subject's events older than cutoff, whole days at
+// a time where it can, and reports how many it removed.
+func pruneEvents(ctx context.Context, s logical.Storage, kind, name string, cutoff time.Time) (int, error) {
+	prefix := auditSubjectPrefix(kind, name)
+	days, err := s.List(ctx, prefix)
+	if err != nil {
+		return 0, err
+	}
+	cutoffKey := fmt.Sprintf("%019d", math.MaxInt64-cutoff.UnixNano())
+	cutoffDay := fmt.Sprintf("%08d/", 99999999-cutoff.Unix()/86400)
+	n := 0
+	for _, day := range days {
+		if day < cutoffDay {
+			continue // a day newer than the cutoff's: nothing to prune
+		}
+		keys, err := s.List(ctx, prefix+day)
+		if err != nil {
+			return n, err
+		}
+		for _, k := range keys {
+			// Keys hold the reverse timestamp: larger is older.
+			if k[:19] > cutoffKey {
+				if err := s.Delete(ctx, prefix+day+k); err != nil {
+					return n, err
+				}
+				n++
+			}
+		}
+	}
+	return n, nil
+}

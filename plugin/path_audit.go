@@ -1,0 +1,171 @@
+package plugin
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/helper/parseutil"
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+const defaultAuditPage = 100
+
+func auditQueryFields() map[string]*framework.FieldSchema {
+	return map[string]*framework.FieldSchema{
+		"operation":  {Type: framework.TypeString, Description: "Only this operation (e.g. totp.generate), or a family (cred.*)."},
+		"credential": {Type: framework.TypeString, Description: "Only events about this credential."},
+		"since":      {Type: framework.TypeString, Description: "Only events at or after this time: RFC 3339, or a duration back from now (e.g. 1h)."},
+		"limit":      {Type: framework.TypeInt, Description: fmt.Sprintf("Events per page (1-%d, default %d).", auditMaxPerPage, defaultAuditPage)},
+		"after":      {Type: framework.TypeString, Description: "Paging cursor: the next_cursor of the previous page."},
+	}
+}
+
+func (b *backend) pathAudit() []*framework.Path {
+	agentFields := auditQueryFields()
+	agentFields["agent"] = &framework.FieldSchema{Type: framework.TypeString, Description: "Agent name.", Required: true}
+	orgFields := auditQueryFields()
+	orgFields["org"] = &framework.FieldSchema{Type: framework.TypeString, Description: "Org name.", Required: true}
+	return []*framework.Path{
+		{
+			Pattern: "agents/" + namePattern("agent") + "/audit/?$",
+			Fields:  agentFields,
+			Operations: map[logical.Operation]framework.OperationHandler{
+				logical.ReadOperation: &framework.PathOperation{Callback: b.pathAgentAudit},
+				logical.ListOperation: &framework.PathOperation{Callback: b.pathAgentAudit},
+			},
+			HelpSynopsis:    "The agent's audit trail, newest first.",
+			HelpDescription: auditHelpDesc,
+		},
+		{
+			Pattern: "orgs/" + namePattern("org") + "/audit/?$",
+			Fields:  orgFields,
+			Operations: map[logical.Operation]framework.OperationHandler{
+				logical.ReadOperation: &framework.PathOperation{Callback: b.pathOrgAudit},
+				logical.ListOperation: &framework.PathOperation{Callback: b.pathOrgAudit},
+			},
+			HelpSynopsis:    "The org's audit trail (org changes), newest first.",
+			HelpDescription: auditHelpDesc,
+		},
+	}
+}
+
+func (b *backend) pathAgentAudit(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	name := d.Get("agent").(string)
+	if err := validateAgentName(name); err != nil {
+		return logical.ErrorResponse(err.Error()), nil
+	}
+	q, resp := b.readAuditQuery(d)
+	if resp != nil {
+		return resp, nil
+	}
+	// A revoked agent's trail stays readable: that is when it matters.
+	st, err := b.loadAgent(ctx, req.Storage, name)
+	if err != nil {
+		return nil, err
+	}
+	if st == nil {
+		return nil, errNoAgent(name)
+	}
+	return auditResponse(ctx, req, subjectAgent, name, q)
+}
+
+func (b *backend) pathOrgAudit(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	name := d.Get("org").(string)
+	if err := validateOrgName(name); err != nil {
+		return logical.ErrorResponse(err.Error()), nil
+	}
+	q, resp := b.readAuditQuery(d)
+	if resp != nil {
+		return resp, nil
+	}
+	return auditResponse(ctx, req, subjectOrg, name, q)
+}
+
+func auditResponse(ctx context.Context, req *logical.Request, kind, name string, q auditQuery) (*logical.Response, error) {
+	events, next, err := listEvents(ctx, req.Storage, kind, name, q)
+	if err != nil {
+		return nil, err
+	}
+	if req.Operation == logical.ListOperation {
+		keys := make([]string, len(events))
+		info := make(map[string]interface{}, len(events))
+		for i, e := range events {
+			keys[i] = e.ID
+			info[e.ID] = e.responseData()
+		}
+		resp := logical.ListResponseWithInfo(keys, info)
+		resp.Data["next_cursor"] = next
+		return resp, nil
+	}
+	list := make([]map[string]interface{}, len(events))
+	for i, e := range events {
+		list[i] = e.responseData()
+	}
+	return &logical.Response{Data: map[string]interface{}{"events": list, "next_cursor": next}}, nil
+}
+
+func (b *backend) readAuditQuery(d *framework.FieldData) (auditQuery, *logical.Response) {
+	if resp := rejectUnknownFields(d); resp != nil {
+		return auditQuery{}, resp
+	}
+	q := auditQuery{limit: defaultAuditPage}
+	q.operation = d.Get("operation").(string)
+	q.credential = d.Get("credential").(string)
+	if q.credential != "" {
+		if err := validateCredName(q.credential); err != nil {
+			return q, logical.ErrorResponse(strings.Replace(err.Error(), "cred:", "credential:", 1))
+		}
+	}
+	if s := d.Get("since").(string); s != "" {
+		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+			q.since = t
+		} else if dur, err := parseutil.ParseDurationSecond(s); err == nil && dur > 0 {
+			q.since = b.now().Add(-dur)
+		} else {
+			return q, logical.ErrorResponse("since: %q is neither an RFC 3339 time nor a positive duration", s)
+		}
+	}
+	if v, ok, err := d.GetOkErr("limit"); err != nil {
+		return q, logical.ErrorResponse("limit: %v", err)
+	} else if ok {
+		q.limit = v.(int)
+		if q.limit < 1 || q.limit > auditMaxPerPage {
+			return q, logical.ErrorResponse("limit: must be between 1 and %d, got %d", auditMaxPerPage, q.limit)
+		}
+	}
+	q.after = d.Get("after").(string)
+	if q.after != "" && !validCursor(q.after) {
+		return q, logical.ErrorResponse("after: %q is not a cursor returned as next_cursor", q.after)
+	}
+	return q, nil
+}
+
+// validCursor checks the shape of an event ID: 8 digits / 19 digits - 8 hex.
+func validCursor(s string) bool {
+	if len(s) != 8+1+19+1+8 || s[8] != '/' || s[28] != '-' {
+		return false
+	}
+	for i, c := range s {
+		switch {
+		case i == 8 || i == 28:
+		case i > 28 && (c >= 'a' && c <= 'f' || c >= '0' && c <= '9'):
+		case i < 28 && c >= '0' && c <= '9':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+const auditHelpDesc = `
+Every credential write, read and delete, TOTP generation, login report and
+agent or org change is an event with the agent, its delegation chain, the
+requesting entity and token display name, Vault's request ID (to join Vault's
+own audit device log), the remote address, time, operation and outcome. No
+event holds a secret. Filter with operation, credential and since; page with
+limit and after=<next_cursor>. Events older than the mount's audit_retention
+are removed.
+`

@@ -1,0 +1,141 @@
+package plugin
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+// auditSweepEvery spaces out audit retention sweeps: PeriodicFunc runs
+// about once a minute, and retention is counted in hours or days.
+const auditSweepEvery = 10 * time.Minute
+
+type sweepState struct {
+	mu         sync.Mutex
+	lastAudit  time.Time
+	inProgress bool
+}
+
+// periodic removes what revocation left behind and enforces audit
+// retention. It runs on the active node only (Vault's rollback manager).
+func (b *backend) periodic(ctx context.Context, req *logical.Request) error {
+	if !b.WriteSafeReplicationState() {
+		return nil
+	}
+	b.sweeps.mu.Lock()
+	if b.sweeps.inProgress {
+		b.sweeps.mu.Unlock()
+		return nil
+	}
+	b.sweeps.inProgress = true
+	auditDue := b.now().Sub(b.sweeps.lastAudit) >= auditSweepEvery
+	b.sweeps.mu.Unlock()
+	defer func() {
+		b.sweeps.mu.Lock()
+		b.sweeps.inProgress = false
+		b.sweeps.mu.Unlock()
+	}()
+
+	if err := b.sweepRevoked(ctx, req.Storage); err != nil {
+		return err
+	}
+	if auditDue {
+		if err := b.sweepAudit(ctx, req.Storage); err != nil {
+			return err
+		}
+		b.sweeps.mu.Lock()
+		b.sweeps.lastAudit = b.now()
+		b.sweeps.mu.Unlock()
+	}
+	return nil
+}
+
+// sweepRevoked deletes the ciphertext of revoked agents — already
+// unreadable since their KEK is gone — and marks them swept.
+func (b *backend) sweepRevoked(ctx context.Context, s logical.Storage) error {
+	names, err := s.List(ctx, agentPrefix)
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		a, err := getJSON[agentEntry](ctx, s, agentPrefix+name)
+		if err != nil {
+			return err
+		}
+		if a == nil || a.Status != statusRevoked || a.Swept {
+			continue
+		}
+		n, err := deleteTree(ctx, s, credVersionPrefix+name+"/")
+		if err != nil {
+			return err
+		}
+		m, err := deleteTree(ctx, s, credMetaPrefix+name+"/")
+		if err != nil {
+			return err
+		}
+		a.Swept = true
+		if err := putJSON(ctx, s, agentPrefix+name, a); err != nil {
+			return err
+		}
+		b.agents.drop(name)
+		b.logger.Info("swept revoked agent", "agent", name, "entries", n+m)
+	}
+	return nil
+}
+
+// sweepAudit removes events older than the configured retention.
+func (b *backend) sweepAudit(ctx context.Context, s logical.Storage) error {
+	cfg, err := readConfig(ctx, s)
+	if err != nil {
+		return err
+	}
+	retention := defaultAuditRetention
+	if cfg != nil {
+		retention = cfg.AuditRetention
+	}
+	cutoff := b.now().Add(-retention)
+	for _, kind := range []string{subjectAgent, subjectOrg} {
+		names, err := s.List(ctx, auditPrefix+kind+"/")
+		if err != nil {
+			return err
+		}
+		for _, name := range names {
+			n, err := pruneEvents(ctx, s, kind, strings.TrimSuffix(name, "/"), cutoff)
+			if err != nil {
+				return fmt.Errorf("prune audit %s/%s: %w", kind, name, err)
+			}
+			if n > 0 {
+				b.logger.Debug("pruned audit events", "subject", kind+"/"+name, "events", n)
+			}
+		}
+	}
+	return nil
+}
+
+// deleteTree deletes every entry under prefix, recursively.
+func deleteTree(ctx context.Context, s logical.Storage, prefix string) (int, error) {
+	keys, err := s.List(ctx, prefix)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, k := range keys {
+		if strings.HasSuffix(k, "/") {
+			m, err := deleteTree(ctx, s, prefix+k)
+			if err != nil {
+				return n, err
+			}
+			n += m
+			continue
+		}
+		if err := s.Delete(ctx, prefix+k); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
