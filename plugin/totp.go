@@ -148,5 +148,6 @@ func (t *totpSecret) generate(now time.Time) (totpCode, error) {
 	}
 	step := now.Unix() / int64(t.Period)
 	until := time.Unix((step+1)*int64(t.Period), 0).UTC()
-	return totpCode{Code: code, Step: step, SecondsRemaining: int(until.Unix() - now.Unix()), ValidUntil: until}, nil
+	// Whole seconds left, rounded down: a client never thinks it has more time than it has.
+	return totpCode{Code: code, Step: step, SecondsRemaining: int(until.Sub(now) / time.Second), ValidUntil: until}, nil
 }
