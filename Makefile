@@ -18,12 +18,13 @@ MAILPIT_VERSION := $(call tool_version,github.com/axllent/mailpit)
 # A stamp without its binary (someone deleted bin/vault) is no stamp.
 $(foreach t,vault nats-server mailpit,$(if $(wildcard $(BIN)/$(t)),,$(shell rm -f $(BIN)/.pinned/$(t)@*)))
 
-.PHONY: build tools dev test test-unit bench fmt vet clean
+.PHONY: build tools dev test test-unit bench fmt vet clean onboard
 
 ## build: the plugin and the relay into bin/ (static: they also run in the Alpine-based images of docker-compose.yml)
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/vault-plugin-mailgent ./cmd/vault-plugin-mailgent
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/mailgent-relay ./cmd/mailgent-relay
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/mailgent ./cmd/mailgent
 
 ## tools: the pinned real servers into bin/, rebuilt only when a version changes
 tools: $(BIN)/.pinned/vault@$(VAULT_VERSION) $(BIN)/.pinned/nats-server@$(NATS_VERSION) $(BIN)/.pinned/mailpit@$(MAILPIT_VERSION)
@@ -43,6 +44,12 @@ $(BIN)/.pinned/mailpit@%:
 ## dev: the whole stack in the foreground (Ctrl-C stops it); writes .data/env
 dev: tools build
 	./scripts/dev-vault.sh
+
+## onboard: give an agent its identity against `make dev` (ORG=acme AGENT=billing-bot)
+onboard: build
+	@test -f .data/env || { echo "run make dev first (in another terminal)"; exit 1; }
+	@test -n "$(ORG)" -a -n "$(AGENT)" || { echo "usage: make onboard ORG=acme AGENT=billing-bot"; exit 1; }
+	@. .data/env && $(BIN)/mailgent onboard -create-org -org '$(ORG)' -agent '$(AGENT)'
 
 ## test: vet, unit and integration tests against the real servers
 test: tools
@@ -64,4 +71,4 @@ vet:
 	$(GO) vet ./...
 
 clean:
-	rm -rf $(BIN)/vault-plugin-mailgent $(BIN)/mailgent-relay .data/test-bin .data/test-logs
+	rm -rf $(BIN)/vault-plugin-mailgent $(BIN)/mailgent-relay $(BIN)/mailgent .data/test-bin .data/test-logs

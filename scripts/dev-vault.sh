@@ -137,7 +137,13 @@ wait_for Vault "$BIN/vault" status
 
 say "registering $PLUGIN in the catalog (sha256 $SHA) and mounting it at $MOUNT/"
 "$BIN/vault" plugin register -sha256="$SHA" secret "$PLUGIN" >/dev/null
-"$BIN/vault" secrets enable -path="$MOUNT" -description="Mailgent agent identities" "$PLUGIN" >/dev/null
+# Vault's audit log shows who and what in clear — never a secret (same list
+# as internal/harness.AuditNonHMACResponseKeys).
+NON_HMAC=()
+for k in agent org address delegation_chain credential version current_version status outcome event_id valid_until seconds_remaining; do
+	NON_HMAC+=(-audit-non-hmac-response-keys="$k")
+done
+"$BIN/vault" secrets enable -path="$MOUNT" -description="Mailgent agent identities" "${NON_HMAC[@]}" "$PLUGIN" >/dev/null
 : >"$DATA/vault-audit.log"
 "$BIN/vault" audit enable file file_path="$DATA/vault-audit.log" >/dev/null
 "$BIN/vault" write "$MOUNT/config" domain="$DOMAIN" \

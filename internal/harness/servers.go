@@ -157,11 +157,22 @@ func StartVault(tb testing.TB) *Vault {
 	return v
 }
 
+// AuditNonHMACResponseKeys are the response fields Vault's audit devices
+// log in clear for the mailgent mount (scripts/dev-vault.sh sets the same):
+// who and what, never a secret — passwords, codes and fields stay HMAC'd.
+var AuditNonHMACResponseKeys = []string{
+	"agent", "org", "address", "delegation_chain", "credential", "version",
+	"current_version", "status", "outcome", "event_id", "valid_until", "seconds_remaining",
+}
+
 // MountMailgent mounts the plugin at path (e.g. "mailgent") and, when cfg
 // is not nil, writes <path>/config with it.
 func (v *Vault) MountMailgent(tb testing.TB, path string, cfg map[string]interface{}) {
 	tb.Helper()
-	if err := v.Client.Sys().Mount(path, &api.MountInput{Type: PluginName}); err != nil {
+	if err := v.Client.Sys().Mount(path, &api.MountInput{
+		Type:   PluginName,
+		Config: api.MountConfigInput{AuditNonHMACResponseKeys: AuditNonHMACResponseKeys},
+	}); err != nil {
 		tb.Fatalf("mount %s: %v", path, err)
 	}
 	if cfg != nil {

@@ -1,0 +1,85 @@
+// Command mailgent is the operator's CLI for Mailgent. Today it has one
+// subcommand: onboard, which gives an agent its identity end to end.
+//
+//	mailgent onboard -org acme -agent billing-bot [-create-org]
+//
+// It uses VAULT_ADDR and VAULT_TOKEN (an admin token) like the vault CLI.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/hashicorp/vault/api"
+
+	"github.com/mailgent/mailgent/internal/onboard"
+)
+
+func main() {
+	if len(os.Args) < 2 || os.Args[1] != "onboard" {
+		fmt.Fprintln(os.Stderr, "usage: mailgent onboard -org ORG -agent AGENT [flags]  (mailgent onboard -h for flags)")
+		os.Exit(2)
+	}
+	fs := flag.NewFlagSet("mailgent onboard", flag.ExitOnError)
+	o := onboard.Options{}
+	fs.StringVar(&o.Mount, "mount", envOr("MAILGENT_MOUNT", "mailgent"), "Mailgent mount path")
+	fs.StringVar(&o.Org, "org", "", "the agent's org (required)")
+	fs.BoolVar(&o.CreateOrg, "create-org", false, "create the org if it does not exist")
+	fs.StringVar(&o.Agent, "agent", "", "the agent's name, the local part of its address (required)")
+	fs.StringVar(&o.Description, "description", "", "what the agent is for")
+	fs.StringVar(&o.AppRoleMount, "approle-mount", "approle", "AppRole auth mount path (enabled if missing)")
+	fs.DurationVar(&o.TokenTTL, "token-ttl", time.Hour, "TTL of the agent's Vault tokens")
+	fs.DurationVar(&o.TokenMaxTTL, "token-max-ttl", 24*time.Hour, "max TTL of the agent's Vault tokens")
+	fs.DurationVar(&o.WrapTTL, "wrap-ttl", 10*time.Minute, "how long the wrapped secret ID can be unwrapped")
+	asJSON := fs.Bool("json", false, "print the result as JSON")
+	_ = fs.Parse(os.Args[2:])
+	if o.Org == "" || o.Agent == "" {
+		fmt.Fprintln(os.Stderr, "mailgent onboard: -org and -agent are required")
+		os.Exit(2)
+	}
+
+	client, err := api.NewClient(api.DefaultConfig())
+	if err != nil {
+		fail(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	res, err := onboard.Run(ctx, client, o)
+	if err != nil {
+		fail(err)
+	}
+	if *asJSON {
+		_ = json.NewEncoder(os.Stdout).Encode(res)
+		return
+	}
+	fmt.Printf(`Agent %s is onboarded.
+
+  address            %s
+  delegation chain   %v
+  policy             %s
+  AppRole role       auth/%s/role/%s
+  role_id            %s
+  wrapped secret_id  %s   (unwrap once, within %s)
+
+Hand role_id and the wrapping token to the agent. It logs in with:
+
+  secret_id=$(VAULT_TOKEN=<wrapping token> vault unwrap -field=secret_id)
+  vault write auth/%s/login role_id=%s secret_id=$secret_id
+`, res.Agent, res.Address, res.Chain, res.Policy, res.AppRoleMount, res.Role, res.RoleID, res.WrappingToken, res.WrapTTL, res.AppRoleMount, res.RoleID)
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "mailgent onboard:", err)
+	os.Exit(1)
+}
