@@ -16,11 +16,13 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/vault/api"
 	"github.com/stretchr/testify/require"
 
 	"github.com/mailgent/mailgent/internal/harness"
@@ -103,12 +105,22 @@ func TestAgentIdentityOnRealVault(t *testing.T) {
 	rec := &recorder{t: t, addr: v.Addr}
 	root := v.Token
 
-	// Onboard two agents: one through the library, one through the CLI.
-	resA, err := onboard.Run(ctx, v.Client, onboard.Options{Mount: "mailgent", Org: "acme", CreateOrg: true, Agent: "agent-a", Description: "finance"})
+	// An administrator with the README's admin policy (no root) onboards
+	// agent A through the library; root onboards agent B through the CLI.
+	policy, err := os.ReadFile(filepath.Join(harness.RepoRoot(t), "examples", "policies", "mailgent-admin.hcl"))
+	require.NoError(t, err)
+	require.NoError(t, v.Client.Sys().PutPolicy("mailgent-admin", string(policy)))
+	require.NoError(t, v.Client.Sys().EnableAuthWithOptions("approle", &api.EnableAuthOptions{Type: "approle"}))
+	adminTok, err := v.Client.Auth().Token().Create(&api.TokenCreateRequest{Policies: []string{"mailgent-admin"}, DisplayName: "alice", NoParent: true})
+	require.NoError(t, err)
+	admin, err := v.Client.Clone()
+	require.NoError(t, err)
+	admin.SetToken(adminTok.Auth.ClientToken)
+	resA, err := onboard.Run(ctx, admin, onboard.Options{Mount: "mailgent", Org: "acme", CreateOrg: true, Agent: "agent-a", Description: "finance"})
 	require.NoError(t, err)
 	require.Equal(t, "agent-a@agents.example.com", resA.Address)
-	// The root token has no entity: the chain names its display name.
-	require.Equal(t, []string{"human:token", "org:acme", "agent:agent-a"}, resA.Chain)
+	// A token without an entity: the chain names its display name.
+	require.Equal(t, []string{"human:token-alice", "org:acme", "agent:agent-a"}, resA.Chain)
 	require.True(t, strings.HasPrefix(resA.WrappingToken, "hvs.") || resA.WrappingToken != "", "a wrapping token")
 
 	cli := exec.Command(harness.Own(t, "mailgent"), "onboard", "-org", "acme", "-agent", "agent-b", "-json")
@@ -181,7 +193,7 @@ func TestAgentIdentityOnRealVault(t *testing.T) {
 	events := data["events"].([]interface{})
 	first := events[0].(map[string]interface{})
 	require.Equal(t, "login.report", first["operation"])
-	require.Equal(t, []interface{}{"human:token", "org:acme", "agent:agent-a"}, first["delegation_chain"])
+	require.Equal(t, []interface{}{"human:token-alice", "org:acme", "agent:agent-a"}, first["delegation_chain"])
 	require.Equal(t, "approle", first["display_name"])
 	require.NotEmpty(t, first["entity_id"], "an AppRole login has an entity")
 	require.NotEmpty(t, first["request_id"])
@@ -267,7 +279,7 @@ func TestAgentIdentityOnRealVault(t *testing.T) {
 		}
 	}
 	// Vault's audit log shows who and what in clear (audit_non_hmac_response_keys).
-	require.Contains(t, logs["vault audit log"], `"delegation_chain":["human:token","org:acme","agent:agent-a"]`)
+	require.Contains(t, logs["vault audit log"], `"delegation_chain":["human:token-alice","org:acme","agent:agent-a"]`)
 	require.Contains(t, logs["vault audit log"], `"agent":"agent-a"`)
 }
 
