@@ -8,15 +8,18 @@ import (
 	"math"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
-// The per-agent (and per-org) audit trail. Each event is one storage entry,
-// written before the response that caused it returns. Keys sort newest
-// first: audit/<kind>/<name>/<reverse day>/<reverse nanos>-<random>, so a
-// listing walks days and events in storage order and stops early.
+// The per-agent (and per-org) audit trail. Events are written before the
+// response that caused it returns, in entries of one or more events (see
+// record). Keys sort newest first:
+// audit/<kind>/<name>/<reverse day>/<reverse nanos>-<random>, so a listing
+// walks days and entries in storage order and stops early. An event's ID is
+// its entry key and its index in the entry: <entry key>.<NNN>.
 const auditPrefix = "audit/"
 
 // Audit subjects.
@@ -140,16 +143,95 @@ func remoteAddr(req *logical.Request) string {
 
 // record makes an event durable. Callers return the response only after
 // record returned nil: an action that cannot be audited does not happen.
+//
+// Concurrent events of one subject are written together (group commit):
+// the first caller to find no write in progress becomes the leader and
+// writes everything queued meanwhile, one storage entry per subject, until
+// the queue is empty; the others wait for the write that holds their event.
+// Under load this turns N storage writes — each a gRPC call into Vault —
+// into a few, without ever answering before the event is stored.
 func (b *backend) record(ctx context.Context, s logical.Storage, kind, name string, e *auditEvent) error {
-	if e.Time.IsZero() {
-		e.Time = b.now().UTC()
+	p := &pendingEvent{kind: kind, name: name, event: e, storage: s, done: make(chan error, 1)}
+	q := &b.auditQueue
+	q.mu.Lock()
+	e.Time = b.now().UTC() // under the lock: queue order is time order
+	q.pending = append(q.pending, p)
+	if q.flushing {
+		q.mu.Unlock()
+		return <-p.done
 	}
-	key, err := eventKey(e.Time)
+	q.flushing = true
+	for len(q.pending) > 0 {
+		batch := q.pending
+		q.pending = nil
+		q.mu.Unlock()
+		b.writeBatch(ctx, batch)
+		q.mu.Lock()
+	}
+	q.flushing = false
+	q.mu.Unlock()
+	return <-p.done
+}
+
+// auditQueue is the group-commit queue of record.
+type auditQueue struct {
+	mu       sync.Mutex
+	pending  []*pendingEvent
+	flushing bool
+}
+
+type pendingEvent struct {
+	kind, name string
+	event      *auditEvent
+	storage    logical.Storage
+	done       chan error
+}
+
+// maxEventsPerEntry bounds one storage entry of the audit trail.
+const maxEventsPerEntry = 100
+
+// writeBatch stores queued events, one entry per subject (and per
+// maxEventsPerEntry), newest event first within an entry, and tells each
+// waiter how its write went.
+func (b *backend) writeBatch(ctx context.Context, batch []*pendingEvent) {
+	groups := map[string][]*pendingEvent{}
+	var order []string
+	for _, p := range batch {
+		k := p.kind + "/" + p.name
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], p)
+	}
+	for _, k := range order {
+		ps := groups[k]
+		for len(ps) > 0 {
+			n := min(len(ps), maxEventsPerEntry)
+			chunk := ps[:n]
+			ps = ps[n:]
+			// Not the leader's own cancellation: these are other requests' events.
+			err := writeEntry(context.WithoutCancel(ctx), chunk)
+			for _, p := range chunk {
+				p.done <- err
+			}
+		}
+	}
+}
+
+func writeEntry(ctx context.Context, chunk []*pendingEvent) error {
+	newest := chunk[len(chunk)-1].event.Time
+	key, err := eventKey(newest)
 	if err != nil {
 		return err
 	}
-	e.ID = key
-	if err := putJSON(ctx, s, auditSubjectPrefix(kind, name)+key, e); err != nil {
+	events := make([]*auditEvent, len(chunk))
+	for i, p := range chunk {
+		e := p.event
+		e.ID = fmt.Sprintf("%s.%03d", key, len(chunk)-1-i)
+		events[len(chunk)-1-i] = e
+	}
+	first := chunk[0]
+	if err := putJSON(ctx, first.storage, auditSubjectPrefix(first.kind, first.name)+key, events); err != nil {
 		return fmt.Errorf("audit event: %w", err)
 	}
 	return nil
@@ -194,27 +276,32 @@ func listEvents(ctx context.Context, s logical.Storage, kind, name string, q aud
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
-			id := day + k
-			if q.after != "" && id <= q.after {
+			entryID := day + k
+			if q.after != "" && entryID+".999" <= q.after {
 				continue
 			}
-			e, err := getJSON[auditEvent](ctx, s, prefix+id)
+			events, err := getJSON[[]*auditEvent](ctx, s, prefix+entryID)
 			if err != nil {
 				return nil, "", err
 			}
-			if e == nil {
+			if events == nil {
 				continue // swept meanwhile
 			}
-			if !q.since.IsZero() && e.Time.Before(q.since) {
-				return out, "", nil // everything further is older
+			for _, e := range *events {
+				if q.after != "" && e.ID <= q.after {
+					continue
+				}
+				if !q.since.IsZero() && e.Time.Before(q.since) {
+					return out, "", nil // everything further is older
+				}
+				if !q.match(e) {
+					continue
+				}
+				if len(out) == q.limit {
+					return out, out[len(out)-1].ID, nil
+				}
+				out = append(out, e)
 			}
-			if !q.match(e) {
-				continue
-			}
-			if len(out) == q.limit {
-				return out, out[len(out)-1].ID, nil
-			}
-			out = append(out, e)
 		}
 	}
 	return out, "", nil

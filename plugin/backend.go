@@ -48,12 +48,17 @@ type backend struct {
 	mountID string
 	// locks serialise read-modify-write of one storage entry.
 	locks []*locksutil.LockEntry
-	// agents caches agent entries and KEKs.
-	agents *agentCache
+	// agents caches agent entries and KEKs; creds sealed credentials and
+	// their metadata; entities entity names.
+	agents   *agentCache
+	creds    *credCache
+	entities *entityCache
 	// now is the clock; tests replace it.
 	now func() time.Time
 	// sweeps tracks the periodic sweeps.
 	sweeps sweepState
+	// auditQueue group-commits audit events.
+	auditQueue auditQueue
 }
 
 func newBackend(logger hclog.Logger) *backend {
@@ -63,7 +68,9 @@ func newBackend(logger hclog.Logger) *backend {
 	b := &backend{
 		logger: logger,
 		locks:  locksutil.CreateLocks(),
-		agents: newAgentCache(),
+		agents:   newAgentCache(),
+		creds:    newCredCache(),
+		entities: newEntityCache(),
 		now:    time.Now,
 	}
 	b.workers = newWorkers(logger.Named("bus"))
@@ -106,6 +113,7 @@ func (b *backend) initialize(ctx context.Context, req *logical.InitializationReq
 func (b *backend) clean(ctx context.Context) {
 	b.workers.stop()
 	b.agents.reset()
+	b.creds.reset()
 }
 
 // invalidate is called when another node changed a key we cache or act on.
@@ -117,6 +125,8 @@ func (b *backend) invalidate(ctx context.Context, key string) {
 		b.agents.drop(strings.TrimPrefix(key, agentPrefix))
 	case strings.HasPrefix(key, kekPrefix):
 		b.agents.drop(strings.TrimPrefix(key, kekPrefix))
+	case strings.HasPrefix(key, credMetaPrefix), strings.HasPrefix(key, credVersionPrefix):
+		b.invalidateCred(key)
 	}
 }
 

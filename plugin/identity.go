@@ -58,6 +58,10 @@ func (b *backend) requestActor(req *logical.Request) actor {
 	if req.EntityID == "" || b.System() == nil {
 		return a
 	}
+	if name, ok := b.entities.get(req.EntityID, b.now()); ok {
+		a.EntityName = name
+		return a
+	}
 	ent, err := b.System().EntityInfo(req.EntityID)
 	if err != nil || ent == nil {
 		if err != nil {
@@ -69,6 +73,7 @@ func (b *backend) requestActor(req *logical.Request) actor {
 	if strings.HasPrefix(ent.Name, "entity_") && len(ent.Aliases) > 0 && ent.Aliases[0].Name != "" {
 		a.EntityName = ent.Aliases[0].Name
 	}
+	b.entities.put(req.EntityID, a.EntityName, b.now())
 	return a
 }
 

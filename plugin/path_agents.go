@@ -291,6 +291,7 @@ func (b *backend) revokeAgent(ctx context.Context, req *logical.Request, name, r
 		return fmt.Errorf("destroy KEK: %w", err)
 	}
 	b.agents.drop(name)
+	b.creds.dropAgent(name)
 
 	e := *st.entry
 	now := b.now().UTC()

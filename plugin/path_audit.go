@@ -143,16 +143,17 @@ func (b *backend) readAuditQuery(d *framework.FieldData) (auditQuery, *logical.R
 	return q, nil
 }
 
-// validCursor checks the shape of an event ID: 8 digits / 19 digits - 8 hex.
+// validCursor checks the shape of an event ID:
+// 8 digits / 19 digits - 8 hex . 3 digits.
 func validCursor(s string) bool {
-	if len(s) != 8+1+19+1+8 || s[8] != '/' || s[28] != '-' {
+	if len(s) != 8+1+19+1+8+1+3 || s[8] != '/' || s[28] != '-' || s[37] != '.' {
 		return false
 	}
 	for i, c := range s {
 		switch {
-		case i == 8 || i == 28:
-		case i > 28 && (c >= 'a' && c <= 'f' || c >= '0' && c <= '9'):
-		case i < 28 && c >= '0' && c <= '9':
+		case i == 8 || i == 28 || i == 37:
+		case i > 28 && i < 37 && (c >= 'a' && c <= 'f' || c >= '0' && c <= '9'):
+		case (i < 28 || i > 37) && c >= '0' && c <= '9':
 		default:
 			return false
 		}

@@ -137,3 +137,41 @@ func TestLoginReports(t *testing.T) {
 		require.Contains(t, resp.Error().Error(), tc.field)
 	}
 }
+
+func TestAuditGroupCommitLosesNothing(t *testing.T) {
+	tb := newTestBackend(t)
+	tb.setup(t, "bot", "other")
+	tb.ok(t, logical.CreateOperation, "agents/bot/creds/a", map[string]interface{}{"totp_secret": rfcSeed})
+	tb.ok(t, logical.CreateOperation, "agents/other/creds/a", map[string]interface{}{"totp_secret": rfcSeed})
+	const n = 64
+	errs := make(chan error, 2*n)
+	for i := 0; i < n; i++ {
+		for _, agent := range []string{"bot", "other"} {
+			go func() {
+				resp, err := tb.do(logical.ReadOperation, "agents/"+agent+"/creds/a/totp", nil)
+				if err == nil && resp.IsError() {
+					err = resp.Error()
+				}
+				errs <- err
+			}()
+		}
+	}
+	for i := 0; i < 2*n; i++ {
+		require.NoError(t, <-errs)
+	}
+	for _, agent := range []string{"bot", "other"} {
+		resp := tb.ok(t, logical.ReadOperation, "agents/"+agent+"/audit", map[string]interface{}{"operation": "totp.generate", "limit": 1000})
+		events := resp.Data["events"].([]map[string]interface{})
+		require.Len(t, events, n, "every event of %s is stored, in its own trail", agent)
+		seen := map[string]bool{}
+		for i, e := range events {
+			require.Equal(t, agent, e["agent"])
+			require.False(t, seen[e["id"].(string)], "duplicate id")
+			seen[e["id"].(string)] = true
+			if i > 0 {
+				require.Less(t, events[i-1]["id"], e["id"], "ids ascend, newest first")
+				require.GreaterOrEqual(t, events[i-1]["time"], e["time"])
+			}
+		}
+	}
+}

@@ -382,6 +382,8 @@ func (b *backend) pathCredWrite(ctx context.Context, req *logical.Request, d *fr
 	lock := locksutil.LockForKey(b.locks, credMetaKey(agent, cred))
 	lock.Lock()
 	defer lock.Unlock()
+	// Whatever happens below, the next read goes to storage.
+	defer b.creds.drop(credCacheKey(agent, cred))
 
 	meta, err := getJSON[credMeta](ctx, req.Storage, credMetaKey(agent, cred))
 	if err != nil {
@@ -465,7 +467,7 @@ func (b *backend) pathCredWrite(ctx context.Context, req *logical.Request, d *fr
 // openVersion reads and decrypts one version. A missing version is a 404;
 // one that does not open is an error that says so, never stale data.
 func (b *backend) openVersion(ctx context.Context, s logical.Storage, st *agentState, cred string, version int) (*credRecord, error) {
-	box, err := getJSON[sealed](ctx, s, credVersionKey(st.entry.Name, cred, version))
+	box, err := b.readSealed(ctx, s, st.entry.Name, cred, version)
 	if err != nil {
 		return nil, err
 	}
@@ -487,7 +489,7 @@ func (b *backend) openVersion(ctx context.Context, s logical.Storage, st *agentS
 // loadCred resolves the credential and version a read names, and opens it.
 // Decryption failures are audited as errors before they are returned.
 func (b *backend) loadCred(ctx context.Context, req *logical.Request, st *agentState, cred string, version int, op string) (*credMeta, *credRecord, int, error) {
-	meta, err := getJSON[credMeta](ctx, req.Storage, credMetaKey(st.entry.Name, cred))
+	meta, err := b.readCredMeta(ctx, req.Storage, st.entry.Name, cred)
 	if err != nil {
 		return nil, nil, 0, err
 	}
@@ -608,6 +610,7 @@ func (b *backend) pathCredDelete(ctx context.Context, req *logical.Request, d *f
 	lock := locksutil.LockForKey(b.locks, credMetaKey(agent, cred))
 	lock.Lock()
 	defer lock.Unlock()
+	defer b.creds.drop(credCacheKey(agent, cred))
 	meta, err := getJSON[credMeta](ctx, req.Storage, credMetaKey(agent, cred))
 	if err != nil || meta == nil {
 		return nil, err

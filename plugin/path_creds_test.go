@@ -192,6 +192,7 @@ func TestTamperedOrMovedCiphertextFailsClearly(t *testing.T) {
 
 	readErr := func(path string, data map[string]interface{}) error {
 		tb.agents.reset()
+		tb.creds.reset()
 		_, err := tb.do(logical.ReadOperation, path, data)
 		return err
 	}

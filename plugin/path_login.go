@@ -64,12 +64,14 @@ func (b *backend) pathLoginReport(ctx context.Context, req *logical.Request, d *
 		return logical.ErrorResponse("detail: contains the credential's password, seed or a field value; describe the outcome without secrets"), nil
 	}
 	now := b.now().UTC()
-	meta.LastLogin = &loginReport{At: now, Outcome: outcome}
-	if err := putJSON(ctx, req.Storage, credMetaKey(agent, cred), meta); err != nil {
+	updated := *meta // meta may be the cached copy: never modify it
+	updated.LastLogin = &loginReport{At: now, Outcome: outcome}
+	b.creds.drop(credCacheKey(agent, cred))
+	if err := putJSON(ctx, req.Storage, credMetaKey(agent, cred), &updated); err != nil {
 		return nil, err
 	}
 	ev := b.agentEvent(req, st.entry, opLoginReport, outcome)
-	ev.Credential, ev.Version, ev.Detail, ev.Time = cred, version, detail, now
+	ev.Credential, ev.Version, ev.Detail = cred, version, detail
 	if err := b.record(ctx, req.Storage, subjectAgent, agent, ev); err != nil {
 		return nil, err
 	}

@@ -82,6 +82,7 @@ func (b *backend) sweepRevoked(ctx context.Context, s logical.Storage) error {
 			return err
 		}
 		b.agents.drop(name)
+		b.creds.dropAgent(name)
 		b.logger.Info("swept revoked agent", "agent", name, "entries", n+m)
 	}
 	return nil

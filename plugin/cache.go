@@ -1,0 +1,170 @@
+package plugin
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+// Caches on the hot path (a TOTP code, a credential read). Each storage
+// read is a gRPC call from the plugin back into Vault, which costs about as
+// much as the request itself; these caches keep a TOTP request to the one
+// storage write it must make, its audit event. They hold only what storage
+// holds — sealed ciphertext and secret-free metadata, never plaintext —
+// and are dropped for a credential whenever this node writes it and in
+// Invalidate when another node did.
+
+// maxCachedCreds bounds the credential cache; past it the cache restarts.
+const maxCachedCreds = 50_000
+
+type credCache struct {
+	mu    sync.RWMutex
+	metas map[string]*credMeta       // agent/cred → metadata
+	boxes map[string]map[int]*sealed // agent/cred → version → ciphertext
+}
+
+func newCredCache() *credCache {
+	return &credCache{metas: map[string]*credMeta{}, boxes: map[string]map[int]*sealed{}}
+}
+
+func credCacheKey(agent, cred string) string { return agent + "/" + cred }
+
+func (c *credCache) meta(key string) *credMeta {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.metas[key]
+}
+
+func (c *credCache) box(key string, v int) *sealed {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.boxes[key][v]
+}
+
+func (c *credCache) putMeta(key string, m *credMeta) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.metas) >= maxCachedCreds {
+		c.metas, c.boxes = map[string]*credMeta{}, map[string]map[int]*sealed{}
+	}
+	c.metas[key] = m
+}
+
+func (c *credCache) putBox(key string, v int, s *sealed) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.boxes[key] == nil {
+		c.boxes[key] = map[int]*sealed{}
+	}
+	c.boxes[key][v] = s
+}
+
+// drop forgets one credential, all versions.
+func (c *credCache) drop(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.metas, key)
+	delete(c.boxes, key)
+}
+
+// dropAgent forgets every credential of an agent.
+func (c *credCache) dropAgent(agent string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	prefix := agent + "/"
+	for k := range c.metas {
+		if strings.HasPrefix(k, prefix) {
+			delete(c.metas, k)
+		}
+	}
+	for k := range c.boxes {
+		if strings.HasPrefix(k, prefix) {
+			delete(c.boxes, k)
+		}
+	}
+}
+
+func (c *credCache) reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.metas, c.boxes = map[string]*credMeta{}, map[string]map[int]*sealed{}
+}
+
+// readCredMeta returns a credential's metadata, from the cache when it can.
+// Callers must not modify the result: copy it first.
+func (b *backend) readCredMeta(ctx context.Context, s logical.Storage, agent, cred string) (*credMeta, error) {
+	key := credCacheKey(agent, cred)
+	if m := b.creds.meta(key); m != nil {
+		return m, nil
+	}
+	m, err := getJSON[credMeta](ctx, s, credMetaKey(agent, cred))
+	if err != nil || m == nil {
+		return m, err
+	}
+	b.creds.putMeta(key, m)
+	return m, nil
+}
+
+// readSealed returns one sealed version, from the cache when it can.
+func (b *backend) readSealed(ctx context.Context, s logical.Storage, agent, cred string, v int) (*sealed, error) {
+	key := credCacheKey(agent, cred)
+	if box := b.creds.box(key, v); box != nil {
+		return box, nil
+	}
+	box, err := getJSON[sealed](ctx, s, credVersionKey(agent, cred, v))
+	if err != nil || box == nil {
+		return box, err
+	}
+	b.creds.putBox(key, v, box)
+	return box, nil
+}
+
+// invalidateCred handles credmeta/ and credver/ keys in Invalidate.
+func (b *backend) invalidateCred(key string) {
+	rest, ok := strings.CutPrefix(key, credMetaPrefix)
+	if !ok {
+		rest, _ = strings.CutPrefix(key, credVersionPrefix)
+	}
+	parts := strings.SplitN(rest, "/", 3)
+	if len(parts) >= 2 {
+		b.creds.drop(credCacheKey(parts[0], parts[1]))
+	}
+}
+
+// entityTTL is how long an entity's name is remembered: entities are
+// renamed rarely, and the ID — which never changes — is always current.
+const entityTTL = time.Minute
+
+type entityCache struct {
+	mu      sync.Mutex
+	entries map[string]entityCacheEntry
+}
+
+type entityCacheEntry struct {
+	name    string
+	expires time.Time
+}
+
+func newEntityCache() *entityCache { return &entityCache{entries: map[string]entityCacheEntry{}} }
+
+func (c *entityCache) get(id string, now time.Time) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[id]
+	if !ok || now.After(e.expires) {
+		return "", false
+	}
+	return e.name, true
+}
+
+func (c *entityCache) put(id, name string, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.entries) > 10_000 {
+		c.entries = map[string]entityCacheEntry{}
+	}
+	c.entries[id] = entityCacheEntry{name: name, expires: now.Add(entityTTL)}
+}
