@@ -66,12 +66,12 @@ func newBackend(logger hclog.Logger) *backend {
 		logger = hclog.NewNullLogger()
 	}
 	b := &backend{
-		logger: logger,
-		locks:  locksutil.CreateLocks(),
+		logger:   logger,
+		locks:    locksutil.CreateLocks(),
 		agents:   newAgentCache(),
 		creds:    newCredCache(),
 		entities: newEntityCache(),
-		now:    time.Now,
+		now:      time.Now,
 	}
 	b.workers = newWorkers(logger.Named("bus"))
 	b.Backend = &framework.Backend{
