@@ -43,7 +43,7 @@ const (
 	opLoginReport   = "login.report"
 	outcomeSuccess  = "success"
 	outcomeFailure  = "failure" // a login the agent reported as failed
-	outcomeDenied   = "denied"  // refused: revoked agent, check-and-set mismatch
+	outcomeDenied   = "denied"  // refused: the agent is revoked
 	outcomeError    = "error"   // failed inside: e.g. a credential that does not decrypt
 	auditMaxPerPage = 1000
 )
@@ -142,7 +142,10 @@ func remoteAddr(req *logical.Request) string {
 }
 
 // record makes an event durable. Callers return the response only after
-// record returned nil: an action that cannot be audited does not happen.
+// record returned nil: a secret is never disclosed (credential read, TOTP
+// code) without its event stored. A change (write, delete, revoke) is
+// stored first and audited after; if the event cannot be written the client
+// gets an error, and the change stands.
 //
 // Concurrent events of one subject are written together (group commit):
 // the first caller to find no write in progress becomes the leader and

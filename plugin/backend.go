@@ -48,6 +48,9 @@ type backend struct {
 	mountID string
 	// locks serialise read-modify-write of one storage entry.
 	locks []*locksutil.LockEntry
+	// identityLock serialises org and agent changes (create, update,
+	// revoke, org delete): rare admin operations that span entries.
+	identityLock sync.Mutex
 	// agents caches agent entries and KEKs; creds sealed credentials and
 	// their metadata; entities entity names.
 	agents   *agentCache

@@ -24,10 +24,20 @@ type credCache struct {
 	mu    sync.RWMutex
 	metas map[string]*credMeta       // agent/cred → metadata
 	boxes map[string]map[int]*sealed // agent/cred → version → ciphertext
+	// epoch counts drops. A reader notes it before its storage read and
+	// fills the cache only if no drop happened meanwhile, so a read that
+	// raced a write never caches what the write replaced.
+	epoch uint64
 }
 
 func newCredCache() *credCache {
 	return &credCache{metas: map[string]*credMeta{}, boxes: map[string]map[int]*sealed{}}
+}
+
+func (c *credCache) currentEpoch() uint64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.epoch
 }
 
 func credCacheKey(agent, cred string) string { return agent + "/" + cred }
@@ -44,18 +54,24 @@ func (c *credCache) box(key string, v int) *sealed {
 	return c.boxes[key][v]
 }
 
-func (c *credCache) putMeta(key string, m *credMeta) {
+func (c *credCache) putMeta(key string, m *credMeta, epoch uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if epoch != c.epoch {
+		return
+	}
 	if len(c.metas) >= maxCachedCreds {
 		c.metas, c.boxes = map[string]*credMeta{}, map[string]map[int]*sealed{}
 	}
 	c.metas[key] = m
 }
 
-func (c *credCache) putBox(key string, v int, s *sealed) {
+func (c *credCache) putBox(key string, v int, s *sealed, epoch uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if epoch != c.epoch {
+		return
+	}
 	if c.boxes[key] == nil {
 		c.boxes[key] = map[int]*sealed{}
 	}
@@ -66,6 +82,7 @@ func (c *credCache) putBox(key string, v int, s *sealed) {
 func (c *credCache) drop(key string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.epoch++
 	delete(c.metas, key)
 	delete(c.boxes, key)
 }
@@ -74,6 +91,7 @@ func (c *credCache) drop(key string) {
 func (c *credCache) dropAgent(agent string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.epoch++
 	prefix := agent + "/"
 	for k := range c.metas {
 		if strings.HasPrefix(k, prefix) {
@@ -90,6 +108,7 @@ func (c *credCache) dropAgent(agent string) {
 func (c *credCache) reset() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.epoch++
 	c.metas, c.boxes = map[string]*credMeta{}, map[string]map[int]*sealed{}
 }
 
@@ -100,11 +119,12 @@ func (b *backend) readCredMeta(ctx context.Context, s logical.Storage, agent, cr
 	if m := b.creds.meta(key); m != nil {
 		return m, nil
 	}
+	epoch := b.creds.currentEpoch()
 	m, err := getJSON[credMeta](ctx, s, credMetaKey(agent, cred))
 	if err != nil || m == nil {
 		return m, err
 	}
-	b.creds.putMeta(key, m)
+	b.creds.putMeta(key, m, epoch)
 	return m, nil
 }
 
@@ -114,11 +134,12 @@ func (b *backend) readSealed(ctx context.Context, s logical.Storage, agent, cred
 	if box := b.creds.box(key, v); box != nil {
 		return box, nil
 	}
+	epoch := b.creds.currentEpoch()
 	box, err := getJSON[sealed](ctx, s, credVersionKey(agent, cred, v))
 	if err != nil || box == nil {
 		return box, err
 	}
-	b.creds.putBox(key, v, box)
+	b.creds.putBox(key, v, box, epoch)
 	return box, nil
 }
 

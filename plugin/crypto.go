@@ -9,7 +9,7 @@ import (
 	"strconv"
 )
 
-// Envelope encryption of credential versions (DESIGN.md invariant 3), on
+// Envelope encryption of credential versions (the design's third invariant), on
 // top of Vault's barrier:
 //
 //	plaintext ──AES-256-GCM(DEK, nonce, AD)──▶ ciphertext

@@ -122,7 +122,7 @@ func (a *agentEntry) chain() []string {
 	return []string{"human:" + a.CreatedBy.name(), "org:" + a.Org, "agent:" + a.Name}
 }
 
-// agentKEK is an agent's key-encryption key, stored at keys/<agent>.
+// agentKEK is an agent's key-encryption key, stored at keks/<agent>.
 type agentKEK struct {
 	// ID identifies this KEK; sealed entries name the KEK that wrapped them.
 	ID string `json:"id"`

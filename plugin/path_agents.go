@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
-	"github.com/hashicorp/vault/sdk/helper/locksutil"
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
@@ -167,16 +166,17 @@ func (b *backend) pathAgentWrite(ctx context.Context, req *logical.Request, d *f
 		}
 	}
 
-	lock := locksutil.LockForKey(b.locks, agentPrefix+name)
-	lock.Lock()
-	defer lock.Unlock()
+	b.identityLock.Lock()
+	defer b.identityLock.Unlock()
 
 	st, err := b.loadAgent(ctx, req.Storage, name)
 	if err != nil {
 		return nil, err
 	}
-	if st != nil && !st.active() && !st.entry.Swept {
-		return logical.ErrorResponse("agent: %q was revoked and its data is still being swept; use another name or retry in a few minutes", name), nil
+	if st != nil && !st.active() {
+		// Never reused: policies, AppRole roles and tokens issued for the
+		// revoked agent name its paths, and its audit trail keeps its name.
+		return logical.ErrorResponse("agent: %q was revoked; agent names are not reused, choose another", name), nil
 	}
 
 	// Update: description and metadata only; org and chain are fixed.
@@ -272,16 +272,15 @@ func (b *backend) pathAgentDelete(ctx context.Context, req *logical.Request, d *
 	if err := validateAgentName(name); err != nil {
 		return logical.ErrorResponse(err.Error()), nil
 	}
-	lock := locksutil.LockForKey(b.locks, agentPrefix+name)
-	lock.Lock()
-	defer lock.Unlock()
+	b.identityLock.Lock()
+	defer b.identityLock.Unlock()
 	return nil, b.revokeAgent(ctx, req, name, "")
 }
 
 // revokeAgent destroys the agent's KEK first — one storage operation after
 // which no credential of the agent decrypts — then marks the entry revoked.
 // Ciphertext left behind is removed by the periodic sweep. The caller holds
-// the agent's lock (or the org's, for an org delete).
+// b.identityLock.
 func (b *backend) revokeAgent(ctx context.Context, req *logical.Request, name, reason string) error {
 	st, err := b.loadAgent(ctx, req.Storage, name)
 	if err != nil || st == nil || st.entry.Status != statusActive {

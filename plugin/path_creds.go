@@ -163,7 +163,8 @@ func (b *backend) pathCredList(ctx context.Context, req *logical.Request, d *fra
 // credInput is a validated write request.
 type credInput struct {
 	username, password, url *string
-	totp                    *totpSecret // replaces the seed and parameters
+	totp                    *totpSecret // replaces the seed (and parameters, from a URI)
+	totpFromURI             bool
 	clearTOTP               bool
 	algorithm               *string // parameters without a new seed
 	digits, period          *int
@@ -249,7 +250,7 @@ func readCredInput(d *framework.FieldData) (*credInput, *logical.Response) {
 		if err != nil {
 			return bad("totp_uri", err)
 		}
-		in.totp = t
+		in.totp, in.totpFromURI = t, true
 	case hasSecret:
 		s, ok := secretV.(string)
 		if !ok {
@@ -341,6 +342,20 @@ func (in *credInput) apply(prev *credRecord) (*credRecord, *logical.Response) {
 		r.Fields = in.fields
 	}
 	switch {
+	case in.totp != nil && !in.totpFromURI && r.TOTP != nil:
+		// A new seed alone keeps the parameters not given: rotating an
+		// 8-digit SHA256 seed must not silently fall back to SHA1/6/30.
+		t := *in.totp
+		if in.algorithm == nil {
+			t.Algorithm = r.TOTP.Algorithm
+		}
+		if in.digits == nil {
+			t.Digits = r.TOTP.Digits
+		}
+		if in.period == nil {
+			t.Period = r.TOTP.Period
+		}
+		r.TOTP = &t
 	case in.totp != nil:
 		r.TOTP = in.totp
 	case in.clearTOTP:
@@ -397,8 +412,10 @@ func (b *backend) pathCredWrite(ctx context.Context, req *logical.Request, d *fr
 		return logical.ErrorResponse("cas: check-and-set mismatch: the current version is %d, not %d", current, *in.cas), nil
 	}
 
+	// Merge with the current version whenever there is one (under the lock:
+	// two racing first writes must not lose each other's fields).
 	var prev *credRecord
-	if meta != nil && req.Operation == logical.UpdateOperation {
+	if meta != nil {
 		if prev, err = b.openVersion(ctx, req.Storage, st, cred, current); err != nil {
 			return nil, err
 		}
@@ -593,7 +610,7 @@ func readVersionParam(d *framework.FieldData) (int, *logical.Response) {
 	}
 	n := v.(int)
 	if n < 0 {
-		return 0, logical.ErrorResponse("version: must be positive, got %d", n)
+		return 0, logical.ErrorResponse("version: must not be negative (0 is the current version), got %d", n)
 	}
 	return n, nil
 }

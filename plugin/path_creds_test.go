@@ -290,3 +290,17 @@ func requireCoded(t *testing.T, err error, code int) {
 	require.True(t, ok, "want an HTTP %d error, got %v", code, err)
 	require.Equal(t, code, coded.Code(), err.Error())
 }
+
+func TestSeedRotationKeepsParameters(t *testing.T) {
+	tb := newTestBackend(t)
+	tb.setup(t, "bot")
+	tb.ok(t, logical.CreateOperation, "agents/bot/creds/s", map[string]interface{}{"totp_secret": rfcSeed, "totp_algorithm": "sha256", "totp_digits": 8, "totp_period": 60})
+	newSeed := base32.StdEncoding.EncodeToString([]byte("abcdefghijabcdefghij"))
+	tb.ok(t, logical.UpdateOperation, "agents/bot/creds/s", map[string]interface{}{"totp_secret": newSeed})
+	resp := tb.ok(t, logical.ReadOperation, "agents/bot/creds/s", nil)
+	require.Equal(t, map[string]interface{}{"enabled": true, "algorithm": "SHA256", "digits": 8, "period": 60}, resp.Data["totp"])
+	// A URI brings its own parameters.
+	tb.ok(t, logical.UpdateOperation, "agents/bot/creds/s", map[string]interface{}{"totp_uri": "otpauth://totp/x?secret=" + newSeed})
+	resp = tb.ok(t, logical.ReadOperation, "agents/bot/creds/s", nil)
+	require.Equal(t, map[string]interface{}{"enabled": true, "algorithm": "SHA1", "digits": 6, "period": 30, "account": "x"}, resp.Data["totp"])
+}

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
-	"github.com/hashicorp/vault/sdk/helper/locksutil"
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
@@ -94,9 +93,8 @@ func (b *backend) pathOrgWrite(ctx context.Context, req *logical.Request, d *fra
 	if err := validateOrgName(name); err != nil {
 		return logical.ErrorResponse(err.Error()), nil
 	}
-	lock := locksutil.LockForKey(b.locks, orgPrefix+name)
-	lock.Lock()
-	defer lock.Unlock()
+	b.identityLock.Lock()
+	defer b.identityLock.Unlock()
 
 	e, err := getJSON[orgEntry](ctx, req.Storage, orgPrefix+name)
 	if err != nil {
@@ -139,9 +137,8 @@ func (b *backend) pathOrgDelete(ctx context.Context, req *logical.Request, d *fr
 	if err := validateOrgName(name); err != nil {
 		return logical.ErrorResponse(err.Error()), nil
 	}
-	lock := locksutil.LockForKey(b.locks, orgPrefix+name)
-	lock.Lock()
-	defer lock.Unlock()
+	b.identityLock.Lock()
+	defer b.identityLock.Unlock()
 
 	e, err := getJSON[orgEntry](ctx, req.Storage, orgPrefix+name)
 	if err != nil || e == nil {

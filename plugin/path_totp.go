@@ -10,6 +10,10 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
+// maxMinRemaining keeps a waiting TOTP request well inside Vault's default
+// 90 s max_request_duration.
+const maxMinRemaining = 60
+
 func (b *backend) pathTOTP() []*framework.Path {
 	return []*framework.Path{{
 		Pattern: "agents/" + namePattern("agent") + "/creds/" + namePattern("cred") + "/totp$",
@@ -42,8 +46,8 @@ func (b *backend) pathTOTPRead(ctx context.Context, req *logical.Request, d *fra
 		return logical.ErrorResponse("min_remaining: %v", err), nil
 	} else if ok {
 		minRemaining = v.(int)
-		if minRemaining < 0 || minRemaining > maxTOTPPeriod {
-			return logical.ErrorResponse("min_remaining: must be between 0 and the period, got %d", minRemaining), nil
+		if minRemaining < 0 || minRemaining > maxMinRemaining {
+			return logical.ErrorResponse("min_remaining: must be between 0 and %d (and at most the period), got %d", maxMinRemaining, minRemaining), nil
 		}
 	}
 	st, resp, err := b.activeAgent(ctx, req, agent)
