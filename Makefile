@@ -18,7 +18,7 @@ MAILPIT_VERSION := $(call tool_version,github.com/axllent/mailpit)
 # A stamp without its binary (someone deleted bin/vault) is no stamp.
 $(foreach t,vault nats-server mailpit,$(if $(wildcard $(BIN)/$(t)),,$(shell rm -f $(BIN)/.pinned/$(t)@*)))
 
-.PHONY: build tools dev test test-unit bench fmt vet clean onboard
+.PHONY: build tools dev test test-deps test-unit bench fmt vet clean onboard
 
 ## build: the plugin and the relay into bin/ (static: they also run in the Alpine-based images of docker-compose.yml)
 build:
@@ -51,8 +51,12 @@ onboard: build
 	@test -n "$(ORG)" -a -n "$(AGENT)" || { echo "usage: make onboard ORG=acme AGENT=billing-bot"; exit 1; }
 	@. .data/env && $(BIN)/mailgent onboard -create-org -org '$(ORG)' -agent '$(AGENT)'
 
+## test-deps: swaks, a real SMTP client the inbound tests drive (a Debian package)
+test-deps:
+	@command -v swaks >/dev/null || { echo "installing swaks (apt-get)"; apt-get update -qq && apt-get install -y -qq swaks; }
+
 ## test: vet, unit and integration tests against the real servers
-test: tools
+test: tools test-deps
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
 

@@ -4,6 +4,7 @@ package integration
 
 import (
 	"context"
+	"errors"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -160,10 +161,14 @@ func TestRelayGreetsRefusesAndShutsDown(t *testing.T) {
 	require.True(t, ok)
 	require.Equal(t, "10485760", sizeParam)
 	require.NoError(t, c.Mail("sender@example.org"))
-	// Never an open relay; no agent exists yet.
+	// Never an open relay; no agent exists (once the directory is read).
 	requireSMTPCode(t, c.Rcpt("someone@elsewhere.example.net"), 550, "5.7.1")
-	requireSMTPCode(t, c.Rcpt("nobody@agents.example.com"), 550, "5.1.1")
 	requireSMTPCode(t, c.Rcpt("not an address"), 501, "5.5.2")
+	require.Eventually(t, func() bool {
+		err := c.Rcpt("nobody@agents.example.com")
+		var te *textproto.Error
+		return errors.As(err, &te) && te.Code == 550 && strings.HasPrefix(te.Msg, "5.1.1 ")
+	}, 10*time.Second, 20*time.Millisecond)
 	require.NoError(t, c.Quit())
 
 	// The relay reached JetStream and made sure the stream exists.

@@ -62,6 +62,10 @@ type backend struct {
 	sweeps sweepState
 	// auditQueue group-commits audit events.
 	auditQueue auditQueue
+	// inboxNotify wakes messages/wait callers; directoryChanged asks the
+	// bus work to republish the address directory.
+	inboxNotify      *inboxNotifier
+	directoryChanged chan struct{}
 }
 
 func newBackend(logger hclog.Logger) *backend {
@@ -74,15 +78,19 @@ func newBackend(logger hclog.Logger) *backend {
 		agents:   newAgentCache(),
 		creds:    newCredCache(),
 		entities: newEntityCache(),
+
+		inboxNotify:      newInboxNotifier(),
+		directoryChanged: make(chan struct{}, 1),
 		now:      time.Now,
 	}
 	b.workers = newWorkers(logger.Named("bus"))
+	b.workers.serve = b.serveBus
 	b.Backend = &framework.Backend{
 		Help:        strings.TrimSpace(backendHelp),
 		BackendType: logical.TypeLogical,
 		PathsSpecial: &logical.Paths{
 			// Seal-wrapped where the seal supports it (Enterprise, HSM/KMS).
-			SealWrapStorage: []string{configStorageKey, kekPrefix},
+			SealWrapStorage: []string{configStorageKey, inboundKeyStorageKey, kekPrefix},
 		},
 		Paths: framework.PathAppend(
 			b.pathConfig(),
@@ -92,6 +100,7 @@ func newBackend(logger hclog.Logger) *backend {
 			b.pathTOTP(),
 			b.pathLogin(),
 			b.pathAudit(),
+			b.pathMessages(),
 		),
 		PeriodicFunc:   b.periodic,
 		InitializeFunc: b.initialize,
@@ -130,6 +139,9 @@ func (b *backend) invalidate(ctx context.Context, key string) {
 		b.agents.drop(strings.TrimPrefix(key, kekPrefix))
 	case strings.HasPrefix(key, credMetaPrefix), strings.HasPrefix(key, credVersionPrefix):
 		b.invalidateCred(key)
+	case strings.HasPrefix(key, inboxSumPrefix):
+		// A standby learns of new mail here; its waiters look again.
+		b.inboxNotify.notify(agentFromInboxKey(key))
 	}
 }
 

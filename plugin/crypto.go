@@ -47,9 +47,20 @@ type sealed struct {
 
 // credAD is the additional data binding a sealed entry to its place.
 func credAD(mountID, agent, cred string, version int) []byte {
-	// Length-prefixed fields: no two different tuples give the same bytes.
-	ad := []byte(envelopeFormat)
-	for _, f := range []string{mountID, agent, cred, strconv.Itoa(version)} {
+	return bindAD(envelopeFormat, mountID, agent, cred, strconv.Itoa(version))
+}
+
+// inboxAD binds a sealed inbox entry (a message's summary, record chunk or
+// raw chunk) to its mount, agent, message and part.
+func inboxAD(mountID, agent, key, part string) []byte {
+	return bindAD("mailgent-inbox-v1", mountID, agent, key, part)
+}
+
+// bindAD joins a label and fields, length-prefixed: no two different
+// tuples give the same bytes.
+func bindAD(label string, fields ...string) []byte {
+	ad := []byte(label)
+	for _, f := range fields {
 		ad = strconv.AppendInt(append(ad, '|'), int64(len(f)), 10)
 		ad = append(append(ad, ':'), f...)
 	}

@@ -115,7 +115,13 @@ func (b *backend) pathAgentRead(ctx context.Context, req *logical.Request, d *fr
 	if err != nil {
 		return nil, err
 	}
-	return &logical.Response{Data: b.agentResponseData(cfg, st.entry)}, nil
+	data := b.agentResponseData(cfg, st.entry)
+	stat, err := b.readStat(ctx, req.Storage, name)
+	if err != nil {
+		return nil, err
+	}
+	data["messages_total"], data["messages_unread"] = stat.Total, stat.Unread
+	return &logical.Response{Data: data}, nil
 }
 
 // agentResponseData is the one place an agent becomes a response.
@@ -131,9 +137,7 @@ func (b *backend) agentResponseData(cfg *mailgentConfig, a *agentEntry) map[stri
 		"created_by":       a.CreatedBy,
 		"created_at":       a.CreatedAt.Format(time.RFC3339Nano),
 		"status":           a.Status,
-		// The inbox arrives with inbound mail; until then it is empty.
-		"messages_total":  0,
-		"messages_unread": 0,
+
 	}
 	if a.RevokedAt != nil {
 		m["revoked_at"] = a.RevokedAt.Format(time.RFC3339Nano)
@@ -260,10 +264,13 @@ func (b *backend) pathAgentWrite(ctx context.Context, req *logical.Request, d *f
 		return nil, err
 	}
 	b.agents.drop(name)
+	b.signalDirectory() // the relays accept mail for it within moments
 	if err := b.record(ctx, req.Storage, subjectAgent, name, b.agentEvent(req, e, opAgentCreate, outcomeSuccess)); err != nil {
 		return nil, err
 	}
-	return &logical.Response{Data: b.agentResponseData(cfg, e)}, nil
+	data := b.agentResponseData(cfg, e)
+	data["messages_total"], data["messages_unread"] = 0, 0
+	return &logical.Response{Data: data}, nil
 }
 
 // pathAgentDelete revokes the agent: see revokeAgent.
@@ -291,6 +298,7 @@ func (b *backend) revokeAgent(ctx context.Context, req *logical.Request, name, r
 	}
 	b.agents.drop(name)
 	b.creds.dropAgent(name)
+	b.signalDirectory() // the relays refuse its mail at RCPT from now on
 
 	e := *st.entry
 	now := b.now().UTC()

@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"sort"
 	"strings"
@@ -14,6 +15,21 @@ import (
 )
 
 const configStorageKey = "config"
+
+// inboundKeyStorageKey holds the HPKE key pair relays seal inbound mail to.
+const inboundKeyStorageKey = "inbound_key"
+
+// inboundKey is the mount's HPKE key pair; the private half never leaves
+// Vault storage.
+type inboundKey struct {
+	Private   []byte    `json:"private"`
+	Public    []byte    `json:"public"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+func readInboundKey(ctx context.Context, s logical.Storage) (*inboundKey, error) {
+	return getJSON[inboundKey](ctx, s, inboundKeyStorageKey)
+}
 
 // Defaults and bounds of the mount's limits.
 const (
@@ -138,7 +154,16 @@ func (b *backend) pathConfigRead(ctx context.Context, req *logical.Request, _ *f
 	if err != nil || cfg == nil {
 		return nil, err
 	}
-	return &logical.Response{Data: b.configResponseData(cfg)}, nil
+	data := b.configResponseData(cfg)
+	key, err := readInboundKey(ctx, req.Storage)
+	if err != nil {
+		return nil, err
+	}
+	if key != nil {
+		data["inbound_public_key"] = base64.StdEncoding.EncodeToString(key.Public)
+		data["inbound_key_suite"] = "HPKE MLKEM768X25519 / HKDF-SHA256 / AES-256-GCM"
+	}
+	return &logical.Response{Data: data}, nil
 }
 
 // configResponseData is the one place config is turned into a response,
@@ -244,6 +269,20 @@ func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *
 		*f.dst = dur
 	}
 
+	// The inbound key pair is made once, with the first config.
+	key, err := readInboundKey(ctx, req.Storage)
+	if err != nil {
+		return nil, err
+	}
+	if key == nil {
+		priv, pub, err := bus.GenerateInboundKey()
+		if err != nil {
+			return nil, fmt.Errorf("generate inbound key: %w", err)
+		}
+		if err := putJSON(ctx, req.Storage, inboundKeyStorageKey, &inboundKey{Private: priv, Public: pub, CreatedAt: b.now().UTC()}); err != nil {
+			return nil, err
+		}
+	}
 	entry, err := logical.StorageEntryJSON(configStorageKey, cfg)
 	if err != nil {
 		return nil, err

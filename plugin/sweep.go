@@ -47,6 +47,9 @@ func (b *backend) periodic(ctx context.Context, req *logical.Request) error {
 		if err := b.sweepAudit(ctx, req.Storage); err != nil {
 			return err
 		}
+		if err := b.sweepInboxes(ctx, req.Storage); err != nil {
+			return err
+		}
 		b.sweeps.mu.Lock()
 		b.sweeps.lastAudit = b.now()
 		b.sweeps.mu.Unlock()
@@ -75,6 +78,16 @@ func (b *backend) sweepRevoked(ctx context.Context, s logical.Storage) error {
 		}
 		m, err := deleteTree(ctx, s, credMetaPrefix+name+"/")
 		if err != nil {
+			return err
+		}
+		for _, p := range []string{inboxSumPrefix, inboxRecPrefix, inboxRawPrefix, inboxDedupPrefix} {
+			k, err := deleteTree(ctx, s, p+name+"/")
+			if err != nil {
+				return err
+			}
+			m += k
+		}
+		if err := s.Delete(ctx, inboxStatPrefix+name); err != nil {
 			return err
 		}
 		a.Swept = true
@@ -139,4 +152,35 @@ func deleteTree(ctx context.Context, s logical.Storage, prefix string) (int, err
 		n++
 	}
 	return n, nil
+}
+
+// sweepInboxes enforces message retention (age and count) per agent.
+func (b *backend) sweepInboxes(ctx context.Context, s logical.Storage) error {
+	cfg, err := readConfig(ctx, s)
+	if err != nil || cfg == nil {
+		return err
+	}
+	names, err := s.List(ctx, inboxSumPrefix)
+	if err != nil {
+		return err
+	}
+	cutoff := b.now().Add(-cfg.MessageRetention)
+	for _, n := range names {
+		agent := strings.TrimSuffix(n, "/")
+		st, err := b.loadAgent(ctx, s, agent)
+		if err != nil {
+			return err
+		}
+		if st == nil || !st.active() {
+			continue // the revocation sweep removes it all
+		}
+		lock := b.inboxLock(agent)
+		lock.Lock()
+		err = b.trimInboxLocked(ctx, s, st, cfg.MaxInboxMessages, cutoff)
+		lock.Unlock()
+		if err != nil {
+			return fmt.Errorf("inbox retention of %s: %w", agent, err)
+		}
+	}
+	return nil
 }

@@ -29,6 +29,9 @@ const (
 type workers struct {
 	logger hclog.Logger
 
+	// serve does the bus work while connected; set by the backend.
+	serve func(ctx context.Context, s logical.Storage, nc *nats.Conn, cfg *mailgentConfig) error
+
 	mu      sync.Mutex
 	cancel  context.CancelFunc
 	done    chan struct{}
@@ -121,7 +124,30 @@ func (w *workers) run(ctx context.Context, s logical.Storage) {
 		backoff = 500 * time.Millisecond
 		w.setStatus(busConnected, nil)
 		w.logger.Info("connected to NATS", "url", nc.ConnectedUrlRedacted())
-		w.wait(ctx, 0)
+		if w.serve == nil {
+			w.wait(ctx, 0)
+		} else {
+			// serve runs the inbound consumer and the directory until the
+			// config changes (or the mount goes away).
+			sctx, cancel := context.WithCancel(ctx)
+			done := make(chan error, 1)
+			go func() { done <- w.serve(sctx, s, nc, cfg) }()
+			select {
+			case <-ctx.Done():
+				cancel()
+				<-done
+			case <-w.changed:
+				cancel()
+				<-done
+			case err := <-done:
+				cancel()
+				if err != nil {
+					w.logger.Error("bus work stopped; reconnecting", "error", err)
+					w.setStatus(busConnecting, err)
+					w.wait(ctx, backoff)
+				}
+			}
+		}
 		nc.Close()
 	}
 }
@@ -159,6 +185,10 @@ func (w *workers) connect(ctx context.Context, cfg *mailgentConfig) (*nats.Conn,
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := bus.EnsureStreams(ctx, js); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	if _, _, err := bus.EnsureInbound(ctx, js); err != nil {
 		nc.Close()
 		return nil, err
 	}

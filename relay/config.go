@@ -46,6 +46,12 @@ type Config struct {
 	TLSKeyFile  string
 	// ShutdownTimeout is how long open sessions may finish on SIGTERM.
 	ShutdownTimeout time.Duration
+	// PublishTimeout bounds handing a message to JetStream; past it the
+	// sender gets 451 and retries.
+	PublishTimeout time.Duration
+	// SenderAuth turns DKIM/SPF/DMARC checks on; AuthTimeout bounds them.
+	SenderAuth  bool
+	AuthTimeout time.Duration
 
 	// LogLevel is debug, info, warn or error; LogFormat is text or json.
 	LogLevel  string
@@ -64,6 +70,9 @@ func DefaultConfig() Config {
 		WriteTimeout:     60 * time.Second,
 		MaxSessionsPerIP: 20,
 		ShutdownTimeout:  30 * time.Second,
+		PublishTimeout:   10 * time.Second,
+		SenderAuth:       true,
+		AuthTimeout:      3 * time.Second,
 		LogLevel:         "info",
 		LogFormat:        "text",
 	}
@@ -126,6 +135,16 @@ func ParseFlags(args []string, getenv func(string) string, usage io.Writer) (Con
 	str(&cfg.TLSCertFile, "tls-cert", "MAILGENT_RELAY_TLS_CERT", "PEM certificate file; enables STARTTLS with -tls-key")
 	str(&cfg.TLSKeyFile, "tls-key", "MAILGENT_RELAY_TLS_KEY", "PEM private key file")
 	duration(&cfg.ShutdownTimeout, "shutdown-timeout", "MAILGENT_RELAY_SHUTDOWN_TIMEOUT", "how long open sessions may finish on shutdown")
+	duration(&cfg.PublishTimeout, "publish-timeout", "MAILGENT_RELAY_PUBLISH_TIMEOUT", "how long to wait for JetStream before answering 451")
+	if v := getenv("MAILGENT_RELAY_SENDER_AUTH"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			envErrs = append(envErrs, fmt.Errorf("MAILGENT_RELAY_SENDER_AUTH: %q is not a boolean", v))
+		}
+		cfg.SenderAuth = b
+	}
+	fs.BoolVar(&cfg.SenderAuth, "sender-auth", cfg.SenderAuth, "check DKIM, SPF and DMARC with the system resolver (env MAILGENT_RELAY_SENDER_AUTH)")
+	duration(&cfg.AuthTimeout, "auth-timeout", "MAILGENT_RELAY_AUTH_TIMEOUT", "time budget of the sender authentication checks")
 	str(&cfg.LogLevel, "log-level", "MAILGENT_LOG_LEVEL", "debug, info, warn or error")
 	str(&cfg.LogFormat, "log-format", "MAILGENT_LOG_FORMAT", "text or json")
 	showVersion := fs.Bool("version", false, "print the version and exit")
@@ -182,6 +201,12 @@ func (c Config) Validate() error {
 	}
 	if c.ShutdownTimeout < 0 {
 		return errors.New("-shutdown-timeout: must not be negative")
+	}
+	if c.PublishTimeout <= 0 {
+		return errors.New("-publish-timeout: must be positive")
+	}
+	if c.SenderAuth && c.AuthTimeout <= 0 {
+		return errors.New("-auth-timeout: must be positive")
 	}
 	if _, err := c.slogLevel(); err != nil {
 		return err

@@ -16,19 +16,26 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/mailgent/mailgent/internal/bus"
+	"github.com/mailgent/mailgent/internal/mailauth"
+	"github.com/mailgent/mailgent/internal/mailparse"
 	"github.com/mailgent/mailgent/internal/version"
 )
 
 // Server is one relay process: the SMTP listener and its NATS connection.
 // It keeps no state of its own; any number may run behind one MX.
 type Server struct {
-	cfg    Config
-	logger *slog.Logger
-	smtp   *smtp.Server
+	cfg      Config
+	logger   *slog.Logger
+	smtp     *smtp.Server
+	dir      *directory
+	limits   mailparse.Limits
+	resolver mailauth.Resolver // nil: sender authentication off
 
-	mu sync.Mutex
-	nc *nats.Conn
-	js jetstream.JetStream
+	mu  sync.Mutex
+	js  jetstream.JetStream
+	obs jetstream.ObjectStore
+	// watching is set once the directory watch runs (it survives reconnects).
+	watching bool
 }
 
 // New builds a server from a validated config. It does not listen yet.
@@ -36,7 +43,10 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, logger: logger}
+	s := &Server{cfg: cfg, logger: logger, dir: newDirectory(cfg.Domain, logger.With("component", "directory")), limits: mailparse.DefaultLimits()}
+	if cfg.SenderAuth {
+		s.resolver = net.DefaultResolver
+	}
 
 	srv := smtp.NewServer(&sessionFactory{s: s})
 	srv.Addr = cfg.ListenAddr
@@ -119,17 +129,39 @@ func (s *Server) onConnect(ctx context.Context, nc *nats.Conn) {
 		return
 	}
 	go func() {
-		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		if err := bus.EnsureStreams(cctx, js); err != nil {
-			s.logger.Error("ensure streams", "error", err)
+		for ctx.Err() == nil {
+			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			err := bus.EnsureStreams(cctx, js)
+			var kv jetstream.KeyValue
+			var obs jetstream.ObjectStore
+			if err == nil {
+				kv, obs, err = bus.EnsureInbound(cctx, js)
+			}
+			cancel()
+			if err != nil {
+				s.logger.Error("ensure streams; retrying", "error", err)
+				sleepCtx(ctx, time.Second)
+				continue
+			}
+			s.mu.Lock()
+			s.js, s.obs = js, obs
+			startWatch := !s.watching
+			s.watching = true
+			s.mu.Unlock()
+			if startWatch {
+				go s.dir.run(ctx, kv)
+			}
+			s.logger.Info("NATS connected, streams ready", "url", nc.ConnectedUrlRedacted())
 			return
 		}
-		s.mu.Lock()
-		s.nc, s.js = nc, js
-		s.mu.Unlock()
-		s.logger.Info("NATS connected, streams ready", "url", nc.ConnectedUrlRedacted())
 	}()
+}
+
+// bus returns the JetStream handles, nil until connected once.
+func (s *Server) bus() (jetstream.JetStream, jetstream.ObjectStore) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.js, s.obs
 }
 
 // slogWriter adapts go-smtp's log.Logger to slog.

@@ -44,15 +44,17 @@ func startServer(t *testing.T, mutate func(*Config)) string {
 	return l.Addr().String()
 }
 
-func TestSessionRefusesEveryRecipientUntilAgentsExist(t *testing.T) {
+// With the bus unreachable the directory is never read: local recipients
+// are deferred (451, the sender retries), foreign ones refused for good.
+func TestSessionDefersLocalAndRefusesForeignRecipientsWithoutDirectory(t *testing.T) {
 	addr := startServer(t, nil)
 	c, err := smtp.Dial(addr)
 	require.NoError(t, err)
 	defer c.Close()
 	require.NoError(t, c.Hello("client.example.org"))
 	require.NoError(t, c.Mail("a@example.org"))
-	requireReply(t, c.Rcpt("bot@agents.example.com"), 550, "5.1.1")
-	requireReply(t, c.Rcpt("bot@AGENTS.example.com"), 550, "5.1.1")
+	requireReply(t, c.Rcpt("bot@agents.example.com"), 451, "4.3.0")
+	requireReply(t, c.Rcpt("bot@AGENTS.example.com"), 451, "4.3.0")
 	requireReply(t, c.Rcpt("victim@gmail.example"), 550, "5.7.1")
 	requireReply(t, c.Rcpt("bot@agents.example.com.evil.example"), 550, "5.7.1")
 }

@@ -1,48 +1,70 @@
 package relay
 
 import (
+	"context"
+	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/mail"
 	"strings"
+	"time"
 
 	"github.com/emersion/go-smtp"
+
+	"github.com/mailgent/mailgent/internal/bus"
+	"github.com/mailgent/mailgent/internal/mailauth"
+	"github.com/mailgent/mailgent/internal/mailmsg"
+	"github.com/mailgent/mailgent/internal/mailparse"
 )
 
 // sessionFactory is the go-smtp backend: one session per SMTP connection.
 type sessionFactory struct{ s *Server }
 
 func (f *sessionFactory) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	_, tls := c.TLSConnectionState()
 	return &session{
 		s:      f.s,
+		remote: c.Conn().RemoteAddr().String(),
+		helo:   c.Hostname(),
+		tls:    tls,
 		logger: f.s.logger.With("remote", c.Conn().RemoteAddr().String(), "helo", c.Hostname()),
 	}, nil
 }
 
-// session knows the SMTP protocol; it never decides who is a live agent on
-// its own (that is the plugin's address directory).
+// session knows the SMTP protocol; who is a live agent is the plugin's
+// address directory's call, and storing mail is the bus's and the plugin's.
 type session struct {
 	s      *Server
 	logger *slog.Logger
+	remote string
+	helo   string
+	tls    bool
 	from   string
-	rcpts  []string
+	agents []string // accepted recipients, by agent name
 }
 
+// SMTP replies, in one place. Temporary failures are 4xx so senders retry:
+// no mail is lost to a transient fault.
 var (
-	errNoSuchAgent = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "No such agent here"}
-	errRelayDenied = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "Relaying denied: this server accepts mail only for its own domain"}
-	errBadAddress  = &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 3}, Message: "Bad recipient address syntax"}
-	errNoDelivery  = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Inbound delivery is not available, try again later"}
+	errNoSuchAgent  = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "No such agent here"}
+	errRelayDenied  = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "Relaying denied: this server accepts mail only for its own domain"}
+	errBadAddress   = &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 3}, Message: "Bad recipient address syntax"}
+	errDirectory    = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Address directory not available yet, try again later"}
+	errBus          = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Temporary failure storing the message, try again later"}
+	errTooBig       = &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4}, Message: "Message too big for system"}
+	errUnparseable  = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: "Message content rejected"}
+	errLineTooLong  = &smtp.SMTPError{Code: 500, EnhancedCode: smtp.EnhancedCode{5, 5, 6}, Message: "Line too long"}
+	errNoRecipients = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "No valid recipients"}
 )
 
 func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 	s.from = from
+	s.agents = nil
 	return nil
 }
 
 // Rcpt accepts only addresses in our domain, and of those only live agents.
-// The address directory is not wired yet, so every local address is
-// refused as unknown: the relay is never an open relay.
 func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	addr, err := mail.ParseAddress("<" + to + ">")
 	if err != nil {
@@ -53,19 +75,117 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 		s.logger.Info("relay attempt refused", "rcpt", to)
 		return errRelayDenied
 	}
-	s.logger.Info("unknown recipient", "rcpt", to)
-	return errNoSuchAgent
+	agent := strings.ToLower(addr.Address[:at])
+	live, ready := s.s.dir.lookup(agent)
+	if !ready {
+		s.logger.Warn("recipient deferred: directory not synced", "rcpt", to)
+		return errDirectory
+	}
+	if !live {
+		s.logger.Info("unknown recipient", "rcpt", to)
+		return errNoSuchAgent
+	}
+	for _, a := range s.agents {
+		if a == agent {
+			return nil // the same agent twice: one copy
+		}
+	}
+	s.agents = append(s.agents, agent)
+	return nil
 }
 
+// Data reads the message, parses it, and answers 250 only once JetStream
+// acknowledged a sealed copy for every recipient agent.
 func (s *session) Data(r io.Reader) error {
-	if _, err := io.Copy(io.Discard, r); err != nil {
-		return err
+	raw, err := io.ReadAll(r)
+	if err != nil {
+		var se *smtp.SMTPError
+		switch {
+		case errors.As(err, &se):
+			s.logger.Info("message refused", "reply", se.Error())
+			return se // go-smtp's own, e.g. the size limit (552 5.3.4)
+		case errors.Is(err, smtp.ErrTooLongLine):
+			s.logger.Info("message refused: line too long", "max_line_length", s.s.cfg.MaxLineLength)
+			return errLineTooLong
+		}
+		s.logger.Warn("reading DATA failed", "error", err)
+		return errBus
 	}
-	return errNoDelivery
+	if len(s.agents) == 0 {
+		return errNoRecipients
+	}
+	msg, err := mailparse.Parse(raw, s.s.limits)
+	if err != nil {
+		var le *mailparse.LimitError
+		if errors.As(err, &le) {
+			s.logger.Info("message refused by a parser limit", "error", err)
+			return &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4}, Message: "Message structure exceeds limits: " + le.Error()}
+		}
+		s.logger.Info("unparseable message refused", "error", err)
+		return errUnparseable
+	}
+	msg.ReceivedAt = time.Now().UTC()
+	msg.Envelope = mailmsg.Envelope{MailFrom: s.from, RemoteAddr: s.remote, Helo: s.helo, TLS: s.tls}
+	for _, a := range s.agents {
+		msg.Envelope.RcptTo = append(msg.Envelope.RcptTo, a+"@"+s.s.cfg.Domain)
+	}
+	msg.Auth = s.s.verifySender(raw, s.from, s.helo, s.remote, msg.FromAddress)
+
+	pub := s.s.dir.publicKey()
+	js, obs := s.s.bus()
+	if pub == nil || js == nil {
+		s.logger.Warn("message deferred: bus or public key not ready")
+		return errBus
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.s.cfg.PublishTimeout)
+	defer cancel()
+	ids := make([]string, 0, len(s.agents))
+	for _, agent := range s.agents {
+		m := *msg
+		m.ID = bus.MessageID(s.s.cfg.Domain, agent, raw)
+		sealed, err := bus.Seal(pub, s.s.cfg.Domain, agent, &bus.Payload{Message: m, Raw: raw})
+		if err != nil {
+			s.logger.Error("seal message", "error", err)
+			return errBus
+		}
+		dup, err := bus.Publish(ctx, js, obs, s.s.cfg.Domain, agent, m.ID, sealed)
+		if err != nil {
+			s.logger.Warn("publish failed; sender will retry", "agent", agent, "error", err)
+			return errBus
+		}
+		if dup {
+			s.logger.Info("duplicate message (a retry); stored once", "agent", agent, "id", m.ID)
+		}
+		ids = append(ids, m.ID)
+	}
+	s.logger.Info("message accepted", "from", s.from, "agents", s.agents, "size", len(raw), "ids", ids)
+	return nil
 }
 
 func (s *session) Reset() {
-	s.from, s.rcpts = "", nil
+	s.from, s.agents = "", nil
 }
 
 func (s *session) Logout() error { return nil }
+
+// verifySender runs DKIM, SPF and DMARC within the configured budget, or
+// records that it was not done.
+func (srv *Server) verifySender(raw []byte, mailFrom, helo, remote, fromAddress string) mailmsg.AuthResults {
+	if srv.resolver == nil {
+		return mailmsg.AuthResults{
+			SPF:   mailmsg.SPFResult{Result: "none", Error: "sender authentication disabled on this relay"},
+			DMARC: mailmsg.DMARCResult{Result: "none", Error: "sender authentication disabled on this relay"},
+		}
+	}
+	host, _, _ := net.SplitHostPort(remote)
+	fromDomain := ""
+	if at := strings.LastIndexByte(fromAddress, '@'); at >= 0 {
+		fromDomain = fromAddress[at+1:]
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), srv.cfg.AuthTimeout)
+	defer cancel()
+	return mailauth.Verify(ctx, srv.resolver, mailauth.Input{
+		Raw: raw, MailFrom: mailFrom, Helo: helo, RemoteIP: net.ParseIP(host), FromDomain: fromDomain,
+	})
+}
+

@@ -1,0 +1,336 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"net/smtp"
+	"net/textproto"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/vault/api"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mailgent/mailgent/internal/harness"
+)
+
+// inboundStack is the whole stack with an org and agents ready for mail.
+type inboundStack struct {
+	*harness.Stack
+	t   *testing.T
+	rec *recorder
+}
+
+func startInbound(t *testing.T, agents ...string) *inboundStack {
+	t.Helper()
+	s := &inboundStack{Stack: harness.Start(t), t: t}
+	s.rec = &recorder{t: t, addr: s.Vault.Addr}
+	s.rec.must(s.Vault.Token, "POST", "mailgent/orgs/acme", map[string]interface{}{})
+	for _, a := range agents {
+		s.createAgent(a)
+	}
+	return s
+}
+
+func (s *inboundStack) createAgent(name string) {
+	s.t.Helper()
+	s.rec.must(s.Vault.Token, "POST", "mailgent/agents/"+name, map[string]interface{}{"org": "acme"})
+	s.waitRcpt(name, 250)
+}
+
+// waitRcpt polls the relay until RCPT for the agent answers code.
+func (s *inboundStack) waitRcpt(agent string, code int) {
+	s.t.Helper()
+	var last error
+	require.Eventually(s.t, func() bool {
+		c, err := smtp.Dial(s.Relay.Addr)
+		if err != nil {
+			last = err
+			return false
+		}
+		defer c.Close()
+		if err := c.Mail("probe@example.org"); err != nil {
+			last = err
+			return false
+		}
+		err = c.Rcpt(agent + "@" + s.Domain)
+		last = err
+		if code == 250 {
+			return err == nil
+		}
+		var te *textproto.Error
+		return err != nil && errorsAs(err, &te) && te.Code == code
+	}, 15*time.Second, 20*time.Millisecond, "RCPT %s never answered %d: %v", agent, code, last)
+}
+
+func errorsAs(err error, te **textproto.Error) bool {
+	e, ok := err.(*textproto.Error)
+	if ok {
+		*te = e
+	}
+	return ok
+}
+
+// send delivers raw over SMTP with net/smtp and returns the DATA reply error.
+func (s *inboundStack) send(from, to string, raw []byte) error {
+	c, err := smtp.Dial(s.Relay.Addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.Hello("sender.example.org"); err != nil {
+		return err
+	}
+	if err := c.Mail(from); err != nil {
+		return err
+	}
+	if err := c.Rcpt(to); err != nil {
+		return err
+	}
+	w, err := c.Data()
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(raw); err != nil {
+		return err
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	return c.Quit()
+}
+
+func (s *inboundStack) wait(agent, query string) (int, map[string]interface{}) {
+	s.t.Helper()
+	status, body := s.rec.call(s.Vault.Token, "GET", "mailgent/agents/"+agent+"/messages/wait?"+query, nil)
+	data, _ := body["data"].(map[string]interface{})
+	if status != 200 {
+		data = body
+	}
+	return status, data
+}
+
+func verificationMail(to, code string) []byte {
+	return []byte(strings.ReplaceAll(fmt.Sprintf(`From: Example Service <no-reply@service.example.com>
+To: %s
+Subject: Your Example verification code
+Date: Thu, 26 Nov 2026 10:00:00 +0000
+Message-ID: <%d@service.example.com>
+MIME-Version: 1.0
+Content-Type: text/plain; charset=utf-8
+
+Hi,
+
+Your verification code is %s. It expires in 10 minutes.
+Call us at +1 415 555 0100 about order 20261126.
+
+The Example team
+`, to, time.Now().UnixNano(), code), "\n", "\r\n"))
+}
+
+func TestInboundVerificationMailReachesWait(t *testing.T) {
+	s := startInbound(t, "signup-bot")
+	to := "signup-bot@" + s.Domain
+
+	// The agent asks first and waits; the mail arrives while it waits.
+	type result struct {
+		status int
+		data   map[string]interface{}
+	}
+	done := make(chan result, 1)
+	go func() {
+		st, d := s.wait("signup-bot", "timeout=20&from=service.example.com")
+		done <- result{st, d}
+	}()
+	time.Sleep(300 * time.Millisecond)
+	start := time.Now()
+	require.NoError(t, s.send("no-reply@service.example.com", to, verificationMail(to, "739142")))
+	r := <-done
+	require.Equal(t, http.StatusOK, r.status, "%v", r.data)
+	t.Logf("end of DATA → wait returned: %s", time.Since(start))
+	codes := r.data["codes"].([]interface{})
+	require.Equal(t, "739142", codes[0].(map[string]interface{})["code"])
+	require.Equal(t, "739142", r.data["code"])
+	require.Equal(t, false, r.data["unread"], "wait marks the message read")
+	require.Contains(t, r.data["extracted_text"], "739142")
+	env := r.data["envelope"].(map[string]interface{})
+	require.Equal(t, "no-reply@service.example.com", env["mail_from"])
+	require.Equal(t, []interface{}{to}, env["rcpt_to"])
+
+	// A real client: swaks. The message arrived before the call; it still
+	// counts (the 60 s look-back).
+	out, err := exec.Command("swaks", "--server", s.Relay.Addr, "--from", "security@bank.example.net", "--to", to,
+		"--header", "Subject: Your login code", "--body", "Use 482913 to sign in. Never share it.", "--hide-all").CombinedOutput()
+	require.NoError(t, err, string(out))
+	st, d := s.wait("signup-bot", "timeout=10&from=bank.example.net")
+	require.Equal(t, http.StatusOK, st, "%v", d)
+	require.Equal(t, "482913", d["code"])
+
+	// Counts are exact; the listing is newest first.
+	agent := s.rec.must(s.Vault.Token, "GET", "mailgent/agents/signup-bot", nil)
+	require.Equal(t, float64(2), agent["messages_total"])
+	require.Equal(t, float64(0), agent["messages_unread"])
+	list := s.rec.must(s.Vault.Token, "GET", "mailgent/agents/signup-bot/messages", nil)["messages"].([]interface{})
+	require.Len(t, list, 2)
+	require.Equal(t, "security@bank.example.net", list[0].(map[string]interface{})["from_address"])
+
+	// Nothing new: wait answers 408 after its timeout.
+	st, _ = s.wait("signup-bot", "timeout=1")
+	require.Equal(t, http.StatusRequestTimeout, st)
+
+	// Reads are audit events.
+	events := s.rec.must(s.Vault.Token, "GET", "mailgent/agents/signup-bot/audit?operation=message.*", nil)["events"].([]interface{})
+	var ops []string
+	for _, e := range events {
+		ops = append(ops, e.(map[string]interface{})["operation"].(string))
+	}
+	require.Contains(t, ops, "message.wait")
+	require.Contains(t, ops, "message.receive")
+	require.Contains(t, ops, "message.list")
+}
+
+func TestInboundRefusalsAndRevocation(t *testing.T) {
+	s := startInbound(t, "bot")
+	c, err := smtp.Dial(s.Relay.Addr)
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, c.Mail("a@example.org"))
+	requireSMTPCode(t, c.Rcpt("nobody@"+s.Domain), 550, "5.1.1")
+	requireSMTPCode(t, c.Rcpt("victim@elsewhere.example"), 550, "5.7.1")
+	require.NoError(t, c.Rcpt("bot@"+s.Domain))
+	require.NoError(t, c.Quit())
+
+	// Over-size, declared (SIZE=, as real MTAs do since SIZE is
+	// advertised): 552 at MAIL FROM.
+	tc, err := textproto.Dial("tcp", s.Relay.Addr)
+	require.NoError(t, err)
+	defer tc.Close()
+	_, _, err = tc.ReadResponse(220)
+	require.NoError(t, err)
+	require.NoError(t, tc.PrintfLine("EHLO sender.example.org"))
+	_, _, err = tc.ReadResponse(250)
+	require.NoError(t, err)
+	require.NoError(t, tc.PrintfLine("MAIL FROM:<a@example.org> SIZE=%d", 11<<20))
+	code, msg, _ := tc.ReadResponse(250)
+	require.Equal(t, 552, code, msg)
+	// Over-size, undeclared: 552 at the end of DATA, and nothing stored.
+	require.NoError(t, tc.PrintfLine("RSET"))
+	_, _, err = tc.ReadResponse(250)
+	require.NoError(t, err)
+	require.NoError(t, tc.PrintfLine("MAIL FROM:<a@example.org>"))
+	_, _, err = tc.ReadResponse(250)
+	require.NoError(t, err)
+	require.NoError(t, tc.PrintfLine("RCPT TO:<bot@%s>", s.Domain))
+	_, _, err = tc.ReadResponse(250)
+	require.NoError(t, err)
+	require.NoError(t, tc.PrintfLine("DATA"))
+	_, _, err = tc.ReadResponse(354)
+	require.NoError(t, err)
+	go func() {
+		w := tc.DotWriter()
+		_, _ = w.Write(append(verificationMail("bot@"+s.Domain, "111222"), bytes.Repeat([]byte(strings.Repeat("x", 998)+"\r\n"), 11<<10)...))
+		_ = w.Close()
+	}()
+	code, msg, _ = tc.ReadResponse(250)
+	require.Equal(t, 552, code, msg)
+	require.True(t, strings.HasPrefix(msg, "5.3.4"), msg)
+	agent := s.rec.must(s.Vault.Token, "GET", "mailgent/agents/bot", nil)
+	require.Equal(t, float64(0), agent["messages_total"])
+
+	// Revocation: refused at RCPT within a second.
+	s.rec.must(s.Vault.Token, "DELETE", "mailgent/agents/bot", nil)
+	start := time.Now()
+	s.waitRcpt("bot", 550)
+	require.Less(t, time.Since(start), time.Second, "revoked agent still accepted after a second")
+}
+
+func TestInboundNoMailLost(t *testing.T) {
+	s := startInbound(t, "bot")
+	to := "bot@" + s.Domain
+
+	// The same message twice (a sender retrying after a lost 250): one entry.
+	raw := verificationMail(to, "246810")
+	require.NoError(t, s.send("a@example.org", to, raw))
+	require.NoError(t, s.send("a@example.org", to, raw))
+	st, d := s.wait("bot", "timeout=10")
+	require.Equal(t, 200, st, "%v", d)
+	require.Eventually(t, func() bool {
+		a := s.rec.must(s.Vault.Token, "GET", "mailgent/agents/bot", nil)
+		return a["messages_total"] == float64(1)
+	}, 5*time.Second, 50*time.Millisecond)
+	time.Sleep(500 * time.Millisecond)
+	a := s.rec.must(s.Vault.Token, "GET", "mailgent/agents/bot", nil)
+	require.Equal(t, float64(1), a["messages_total"], "a duplicate publish is stored once")
+
+	// nats-server down: DATA answers 451 (temporary), never 5xx…
+	s.NATS.Stop()
+	deferred := verificationMail(to, "135790")
+	err := s.send("a@example.org", to, deferred)
+	var te *textproto.Error
+	require.True(t, errorsAs(err, &te), "%v", err)
+	require.Equal(t, 451, te.Code, te.Msg)
+	require.True(t, strings.HasPrefix(te.Msg, "4.3.0"), te.Msg)
+	// …and the sender's retry (the same bytes, as an MTA's queue resends
+	// them) succeeds once it is back — and is stored once, even if the
+	// deferred attempt reached the stream after all.
+	s.NATS.Start()
+	s.NATS.WaitReady()
+	require.Eventually(t, func() bool { return s.send("a@example.org", to, deferred) == nil }, 30*time.Second, 200*time.Millisecond)
+	st, d = s.wait("bot", "timeout=20")
+	require.Equal(t, 200, st, "%v", d)
+	require.Equal(t, "135790", d["code"])
+
+	// The relay killed right after its 250 loses nothing: 250 means JetStream has it.
+	require.NoError(t, s.send("a@example.org", to, verificationMail(to, "975310")))
+	s.Relay.Kill()
+	st, d = s.wait("bot", "timeout=20")
+	require.Equal(t, 200, st, "%v", d)
+	require.Equal(t, "975310", d["code"])
+}
+
+func TestInboundRawRoundTripAndChunking(t *testing.T) {
+	s := startInbound(t, "bot")
+	to := "bot@" + s.Domain
+	attachment := bytes.Repeat([]byte("PDFDATA-0123456789-"), 80_000) // ~1.5 MiB, past one NATS message and one storage chunk
+	b64 := base64.StdEncoding.EncodeToString(attachment)
+	var wrapped strings.Builder
+	for i := 0; i < len(b64); i += 76 {
+		wrapped.WriteString(b64[i:min(i+76, len(b64))] + "\r\n")
+	}
+	messages := map[string]string{
+		"html-only": "From: Shop <shop@store.example>\r\nTo: " + to + "\r\nSubject: Confirm your email\r\nMIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<html><body><p>Confirm with code <b>551177</b></p><a href=\"https://store.example/verify?token=abc\">Verify</a></body></html>\r\n",
+		"alternative": "From: App <app@app.example>\r\nTo: " + to + "\r\nSubject: Sign in\r\nMIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=\"b1\"\r\n\r\n--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nYour code: 662288\r\n--b1\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>Your code: <strong>662288</strong></p>\r\n--b1--\r\n",
+		"big-attachment": "From: Billing <billing@corp.example>\r\nTo: " + to + "\r\nSubject: Your invoice\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"m1\"\r\n\r\n--m1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nInvoice attached.\r\n--m1\r\nContent-Type: application/pdf; name=\"invoice.pdf\"\r\nContent-Disposition: attachment; filename=\"invoice.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\n" + wrapped.String() + "--m1--\r\n",
+	}
+	for name, raw := range messages {
+		t.Run(name, func(t *testing.T) {
+			require.NoError(t, s.send("x@example.org", to, []byte(raw)))
+			st, d := s.wait("bot", "timeout=20&subject="+strings.ReplaceAll(strings.Split(strings.Split(raw, "Subject: ")[1], "\r\n")[0], " ", "%20"))
+			require.Equal(t, 200, st, "%v", d)
+			id := d["id"].(string)
+			rawResp := s.rec.must(s.Vault.Token, "GET", "mailgent/agents/bot/messages/"+id+"/raw", nil)
+			got, err := base64.StdEncoding.DecodeString(rawResp["raw"].(string))
+			require.NoError(t, err)
+			require.Equal(t, raw, string(got), "raw source round-trips byte-exact")
+			if name == "big-attachment" {
+				atts := d["attachments"].([]interface{})
+				require.Len(t, atts, 1)
+				a := s.rec.must(s.Vault.Token, "GET", "mailgent/agents/bot/messages/"+id+"/attachments/0", nil)
+				require.Equal(t, "invoice.pdf", a["filename"])
+				content, err := base64.StdEncoding.DecodeString(a["content"].(string))
+				require.NoError(t, err)
+				require.Equal(t, attachment, content)
+			} else {
+				require.NotEmpty(t, d["codes"])
+			}
+		})
+	}
+}
+
+var _ = api.DefaultConfig
+var _ = context.Background

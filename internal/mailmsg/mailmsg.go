@@ -1,0 +1,135 @@
+// Package mailmsg is the one message schema the relay and the plugin share:
+// what the relay makes of an accepted email, what travels (encrypted) over
+// JetStream, and what the plugin stores in an agent's inbox.
+package mailmsg
+
+import "time"
+
+// Message is one email as parsed and analysed by the relay.
+type Message struct {
+	// ID is assigned by the relay at accept time; it is the JetStream
+	// Nats-Msg-Id (dedup) and the inbox key.
+	ID string `json:"id"`
+	// ReceivedAt is when the relay accepted the message.
+	ReceivedAt time.Time `json:"received_at"`
+
+	// Envelope: what the sending MTA said in the SMTP dialogue.
+	Envelope Envelope `json:"envelope"`
+
+	// Headers, decoded (RFC 2047) to UTF-8.
+	From string `json:"from"` // display form, e.g. `GitHub <noreply@github.com>`
+	// FromAddress is the bare, lower-cased address of From (empty if unparseable).
+	FromAddress string    `json:"from_address"`
+	To          []string  `json:"to"`
+	Cc          []string  `json:"cc"`
+	ReplyTo     []string  `json:"reply_to,omitempty"`
+	Subject     string    `json:"subject"`
+	Date        time.Time `json:"date"` // zero if absent or unparseable
+	MessageID   string    `json:"message_id"`
+	InReplyTo   string    `json:"in_reply_to,omitempty"`
+	References  []string  `json:"references,omitempty"`
+
+	// Text is the text/plain body (decoded to UTF-8); HTML the text/html body.
+	Text string `json:"text"`
+	HTML string `json:"html"`
+	// ExtractedText is what an LLM should read: the HTML rendered to text
+	// (or the text body), with quoted replies, signatures, legal footers,
+	// preheaders and tracking noise stripped.
+	ExtractedText string `json:"extracted_text"`
+	// Codes are candidate verification codes, best first.
+	Codes []Code `json:"codes"`
+	// Links are the message's links, verification and magic links first,
+	// unsubscribe/privacy/tracking last.
+	Links []Link `json:"links"`
+	// Attachments describe the attachment and inline parts; their bytes are
+	// retrievable from the raw source by Index.
+	Attachments []Attachment `json:"attachments"`
+
+	// Size is the raw message size in bytes.
+	Size int64 `json:"size"`
+	// Auth is the sender authentication result (DKIM, SPF, DMARC).
+	Auth AuthResults `json:"auth"`
+	// ParseErrors lists what could not be parsed; the message is stored as
+	// far as it parsed.
+	ParseErrors []string `json:"parse_errors,omitempty"`
+}
+
+// Envelope is the SMTP envelope and connection of a message.
+type Envelope struct {
+	MailFrom   string   `json:"mail_from"`
+	RcptTo     []string `json:"rcpt_to"`
+	RemoteAddr string   `json:"remote_addr"`
+	Helo       string   `json:"helo"`
+	// TLS tells whether the session used STARTTLS.
+	TLS bool `json:"tls"`
+}
+
+// Code is a candidate verification code.
+type Code struct {
+	// Code is normalised: spaces and dashes inside removed ("7 3 9 1 4 2" → "739142").
+	Code string `json:"code"`
+	// Context is the text around the code, for a human or an LLM to judge.
+	Context string `json:"context"`
+}
+
+// Link kinds, in the order links are ranked.
+const (
+	LinkVerify      = "verify"      // verify/confirm/activate/magic sign-in link
+	LinkReset       = "reset"       // password reset
+	LinkOther       = "other"       // anything else
+	LinkUnsubscribe = "unsubscribe" // unsubscribe, preferences
+	LinkPrivacy     = "privacy"     // privacy, terms, legal
+	LinkTracking    = "tracking"    // tracking pixels and redirects
+)
+
+// Link is one link of the message.
+type Link struct {
+	URL  string `json:"url"`
+	Text string `json:"text"`
+	Kind string `json:"kind"`
+}
+
+// Attachment describes one attachment or inline part.
+type Attachment struct {
+	// Index is the part's position among attachments, for retrieval.
+	Index       int    `json:"index"`
+	Filename    string `json:"filename"`
+	ContentType string `json:"content_type"`
+	Size        int    `json:"size"`
+	ContentID   string `json:"content_id,omitempty"`
+	Inline      bool   `json:"inline"`
+}
+
+// AuthResults is the outcome of sender authentication.
+type AuthResults struct {
+	DKIM  []DKIMResult `json:"dkim"`
+	SPF   SPFResult    `json:"spf"`
+	DMARC DMARCResult  `json:"dmarc"`
+}
+
+// DKIMResult is one DKIM signature's verification.
+type DKIMResult struct {
+	Domain   string `json:"domain"`
+	Selector string `json:"selector"`
+	// Result is pass, fail, temperror, permerror or none.
+	Result string `json:"result"`
+	Error  string `json:"error,omitempty"`
+}
+
+// SPFResult is the SPF check of the envelope sender (or HELO).
+type SPFResult struct {
+	Domain string `json:"domain"`
+	// Result is pass, fail, softfail, neutral, none, temperror or permerror.
+	Result string `json:"result"`
+	Error  string `json:"error,omitempty"`
+}
+
+// DMARCResult is the DMARC evaluation of the From domain.
+type DMARCResult struct {
+	Domain string `json:"domain"`
+	// Result is pass, fail, none (no policy), temperror or permerror.
+	Result string `json:"result"`
+	// Policy is the domain's published policy: none, quarantine or reject.
+	Policy string `json:"policy,omitempty"`
+	Error  string `json:"error,omitempty"`
+}

@@ -1,0 +1,477 @@
+// Package mailparse parses a raw email into the shared mailmsg.Message and
+// analyses it for an AI agent: the text worth reading, candidate
+// verification codes and ranked links.
+//
+// MIME parsing is enmime's, behind limits enmime does not have (see
+// Limits); the analysis (extract.go, render.go, codes.go, links.go) is this
+// package's own.
+package mailparse
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/mail"
+	"regexp"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jhillyerd/enmime"
+	"github.com/mailgent/mailgent/internal/mailmsg"
+)
+
+// ErrEmpty is returned for an empty message.
+var ErrEmpty = errors.New("mailparse: empty message")
+
+// ErrUnusable is returned for input that is neither a parseable message nor
+// readable text.
+var ErrUnusable = errors.New("mailparse: input is not a usable email message")
+
+// maxParseErrors caps Message.ParseErrors.
+const maxParseErrors = 50
+
+// parsed is what Parse and AttachmentContent share: enmime's envelope and
+// the attachment list in Index order.
+type parsed struct {
+	env         *enmime.Envelope
+	attachments []*enmime.Part
+}
+
+// Parse parses and analyses raw. It returns a *LimitError when raw exceeds
+// lim (zero fields of lim mean the default), ErrEmpty or ErrUnusable for
+// input that cannot be a message, and otherwise a Message, with
+// ParseErrors listing what could not be parsed. It never panics.
+//
+// ID, ReceivedAt, Envelope and Auth are left for the caller.
+func Parse(raw []byte, lim Limits) (msg *mailmsg.Message, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			msg, err = nil, fmt.Errorf("mailparse: internal error: %v", r)
+		}
+	}()
+	p, perr := parseMIME(raw, lim)
+	if perr != nil {
+		var le *LimitError
+		if errors.As(perr, &le) || errors.Is(perr, ErrEmpty) {
+			return nil, perr
+		}
+		return fallbackMessage(raw, perr)
+	}
+	env := p.env
+	msg = &mailmsg.Message{Size: int64(len(raw))}
+	var problems []string
+	note := func(format string, args ...any) {
+		problems = append(problems, fmt.Sprintf(format, args...))
+	}
+
+	msg.Subject = cleanHeader(env.GetHeader("Subject"))
+	msg.From, msg.FromAddress = fromHeader(env, note)
+	msg.To = addressHeader(env, "To", note)
+	msg.Cc = addressHeader(env, "Cc", note)
+	msg.ReplyTo = addressHeader(env, "Reply-To", note)
+	msg.Date = dateHeader(env, note)
+	msg.MessageID = firstID(env.GetHeader("Message-Id"))
+	msg.InReplyTo = firstID(env.GetHeader("In-Reply-To"))
+	msg.References = allIDs(env.GetHeader("References"))
+
+	msg.Text = toValidUTF8(env.Text)
+	msg.HTML = toValidUTF8(env.HTML)
+
+	for i, part := range p.attachments {
+		msg.Attachments = append(msg.Attachments, describe(i, part))
+	}
+
+	a := Analyse(msg.Subject, msg.Text, msg.HTML, env.GetHeader("List-Unsubscribe"))
+	msg.ExtractedText = a.ExtractedText
+	msg.Codes = a.Codes
+	msg.Links = a.Links
+
+	for _, e := range env.Errors {
+		if e == nil || e.Name == enmime.ErrorPlainTextFromHTML {
+			continue
+		}
+		problems = append(problems, e.Error())
+	}
+	msg.ParseErrors = capErrors(problems)
+	return msg, nil
+}
+
+// AttachmentContent returns the description and decoded bytes of
+// attachment index of raw, as listed by Parse.
+func AttachmentContent(raw []byte, lim Limits, index int) (att mailmsg.Attachment, content []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			att, content, err = mailmsg.Attachment{}, nil, fmt.Errorf("mailparse: internal error: %v", r)
+		}
+	}()
+	p, err := parseMIME(raw, lim)
+	if err != nil {
+		return mailmsg.Attachment{}, nil, err
+	}
+	if index < 0 || index >= len(p.attachments) {
+		return mailmsg.Attachment{}, nil, fmt.Errorf("mailparse: no attachment %d (message has %d)", index, len(p.attachments))
+	}
+	part := p.attachments[index]
+	return describe(index, part), part.Content, nil
+}
+
+// parseMIME enforces lim and runs enmime.
+func parseMIME(raw []byte, lim Limits) (*parsed, error) {
+	if len(raw) == 0 {
+		return nil, ErrEmpty
+	}
+	lim = lim.withDefaults()
+	if err := prescan(raw, lim); err != nil {
+		return nil, err
+	}
+	guard := &mediaTypeGuard{max: 2*lim.MaxParts + 8}
+	parser := enmime.NewParser(
+		enmime.SkipMalformedParts(true),
+		enmime.MultipartWOBoundaryAsSinglePart(true),
+		enmime.SetReadPartErrorPolicy(enmime.AllowCorruptTextPartErrorPolicy),
+		enmime.MaxStoredPartErrors(10),
+		enmime.DisableTextConversion(true),
+		enmime.DisableCharacterDetection(true),
+		enmime.SetCustomParseMediaType(guard.parse),
+	)
+	env, err := parser.ReadEnvelope(bytes.NewReader(raw))
+	if guard.exceeded {
+		return nil, &LimitError{Limit: LimitParts, Max: lim.MaxParts, Got: guard.seen}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if env == nil || env.Root == nil {
+		return nil, ErrUnusable
+	}
+	parts, depth := treeShape(env.Root)
+	if parts > lim.MaxParts {
+		return nil, &LimitError{Limit: LimitParts, Max: lim.MaxParts, Got: parts}
+	}
+	if depth > lim.MaxDepth {
+		return nil, &LimitError{Limit: LimitDepth, Max: lim.MaxDepth, Got: depth}
+	}
+	return &parsed{env: env, attachments: attachmentParts(env)}, nil
+}
+
+// treeShape counts the parts below root and the deepest multipart nesting.
+func treeShape(root *enmime.Part) (parts, depth int) {
+	type item struct {
+		p     *enmime.Part
+		level int // multipart containers above and including p
+	}
+	level := func(p *enmime.Part, parent int) int {
+		if p.FirstChild != nil || strings.HasPrefix(p.ContentType, "multipart/") && p.Boundary != "" {
+			return parent + 1
+		}
+		return parent
+	}
+	stack := []item{{root, level(root, 0)}}
+	seen := map[*enmime.Part]bool{}
+	for len(stack) > 0 {
+		it := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if it.p == nil || seen[it.p] {
+			continue
+		}
+		seen[it.p] = true
+		if it.p != root {
+			parts++
+		}
+		if it.level > depth {
+			depth = it.level
+		}
+		for c := it.p.FirstChild; c != nil; c = c.NextSibling {
+			if seen[c] {
+				break
+			}
+			stack = append(stack, item{c, level(c, it.level)})
+		}
+	}
+	return parts, depth
+}
+
+// attachmentParts lists, in document order, the parts Parse reports as
+// attachments: enmime's attachments, inlines and other non-text parts, less
+// the inline text bodies.
+func attachmentParts(env *enmime.Envelope) []*enmime.Part {
+	want := map[*enmime.Part]bool{}
+	for _, p := range env.Attachments {
+		want[p] = true
+	}
+	for _, list := range [][]*enmime.Part{env.Inlines, env.OtherParts} {
+		for _, p := range list {
+			if isBodyText(p) {
+				continue
+			}
+			want[p] = true
+		}
+	}
+	var out []*enmime.Part
+	// Depth-first, document order, iteratively.
+	stack := []*enmime.Part{env.Root}
+	seen := map[*enmime.Part]bool{}
+	for len(stack) > 0 {
+		p := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if p == nil || seen[p] {
+			continue
+		}
+		seen[p] = true
+		if want[p] {
+			out = append(out, p)
+		}
+		var children []*enmime.Part
+		for c := p.FirstChild; c != nil && !seen[c]; c = c.NextSibling {
+			children = append(children, c)
+		}
+		for i := len(children) - 1; i >= 0; i-- {
+			stack = append(stack, children[i])
+		}
+	}
+	return out
+}
+
+func isBodyText(p *enmime.Part) bool {
+	if p.FileName != "" || p.Disposition == "attachment" {
+		return false
+	}
+	return p.ContentType == "text/plain" || p.ContentType == "text/html" || p.ContentType == ""
+}
+
+func describe(i int, p *enmime.Part) mailmsg.Attachment {
+	ct := p.ContentType
+	if ct == "" {
+		ct = "application/octet-stream"
+	}
+	return mailmsg.Attachment{
+		Index:       i,
+		Filename:    toValidUTF8(p.FileName),
+		ContentType: ct,
+		Size:        len(p.Content),
+		ContentID:   toValidUTF8(p.ContentID),
+		Inline:      p.Disposition == "inline" || (p.Disposition == "" && p.ContentID != ""),
+	}
+}
+
+// fallbackMessage makes what it can of input enmime refused: the text after
+// the first empty line (or all of it) when it is mostly readable text.
+func fallbackMessage(raw []byte, cause error) (*mailmsg.Message, error) {
+	body := raw
+	if n := headerSectionLen(raw); n < len(raw) {
+		body = raw[n:]
+	}
+	text := strings.TrimSpace(toValidUTF8(string(body)))
+	if text == "" || !mostlyText(text) {
+		return nil, fmt.Errorf("%w: %v", ErrUnusable, cause)
+	}
+	msg := &mailmsg.Message{Size: int64(len(raw)), Text: text}
+	a := Analyse("", text, "", "")
+	msg.ExtractedText, msg.Codes, msg.Links = a.ExtractedText, a.Codes, a.Links
+	msg.ParseErrors = []string{"[E] MIME structure: " + cause.Error()}
+	return msg, nil
+}
+
+func mostlyText(s string) bool {
+	printable, total := 0, 0
+	for _, r := range s {
+		total++
+		if r == utf8.RuneError {
+			continue
+		}
+		if r >= ' ' || r == '\n' || r == '\r' || r == '\t' {
+			printable++
+		}
+	}
+	return total > 0 && printable*10 >= total*9
+}
+
+func capErrors(list []string) []string {
+	if len(list) == 0 {
+		return nil
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, e := range list {
+		e = toValidUTF8(e)
+		if len(e) > 300 {
+			e = truncateUTF8(e, 300) + "…"
+		}
+		if seen[e] {
+			continue
+		}
+		seen[e] = true
+		out = append(out, e)
+	}
+	if len(out) > maxParseErrors {
+		more := len(out) - maxParseErrors
+		out = append(out[:maxParseErrors], fmt.Sprintf("… and %d more", more))
+	}
+	return out
+}
+
+// --- headers ---
+
+var wsRun = regexp.MustCompile(`[\s\x00]+`)
+
+// cleanHeader makes a decoded header value one tidy line of valid UTF-8.
+func cleanHeader(s string) string {
+	s = toValidUTF8(s)
+	s = wsRun.ReplaceAllString(s, " ")
+	return strings.TrimSpace(s)
+}
+
+func toValidUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
+}
+
+func truncateUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+var addrInAngle = regexp.MustCompile(`<([^<>\s]+@[^<>\s]+)>`)
+var bareAddr = regexp.MustCompile(`[^\s<>"(),;:]+@[^\s<>"(),;:]+\.[^\s<>"(),;:]+`)
+
+// displayAddress formats a parsed address as `Name <addr>` in UTF-8.
+func displayAddress(a *mail.Address) string {
+	name := cleanHeader(a.Name)
+	addr := cleanHeader(a.Address)
+	if name == "" || strings.EqualFold(name, addr) {
+		return addr
+	}
+	if strings.ContainsAny(name, `",;<>@()[]:\`) {
+		name = `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(name) + `"`
+	}
+	return name + " <" + addr + ">"
+}
+
+func fromHeader(env *enmime.Envelope, note func(string, ...any)) (display, addr string) {
+	raw := cleanHeader(env.GetHeader("From"))
+	if raw == "" {
+		return "", ""
+	}
+	list, err := env.AddressList("From")
+	if err == nil && len(list) > 0 && list[0] != nil {
+		return displayAddress(list[0]), strings.ToLower(cleanHeader(list[0].Address))
+	}
+	if err != nil {
+		note("[W] Malformed Header: From: %v", err)
+	}
+	// Salvage an address from a header net/mail refused.
+	if m := addrInAngle.FindStringSubmatch(raw); m != nil {
+		if a, err := mail.ParseAddress(m[1]); err == nil {
+			return raw, strings.ToLower(a.Address)
+		}
+	}
+	if m := bareAddr.FindString(raw); m != "" {
+		if a, err := mail.ParseAddress(m); err == nil {
+			return raw, strings.ToLower(a.Address)
+		}
+	}
+	return raw, ""
+}
+
+func addressHeader(env *enmime.Envelope, name string, note func(string, ...any)) []string {
+	raw := cleanHeader(env.GetHeader(name))
+	if raw == "" {
+		return nil
+	}
+	list, err := env.AddressList(name)
+	if err != nil || len(list) == 0 {
+		if err != nil {
+			note("[W] Malformed Header: %s: %v", name, err)
+		}
+		return []string{raw}
+	}
+	out := make([]string, 0, len(list))
+	for _, a := range list {
+		if a != nil {
+			out = append(out, displayAddress(a))
+		}
+	}
+	return out
+}
+
+// Date layouts seen in the wild that net/mail refuses.
+var dateLayouts = []string{
+	"Mon, 2 Jan 2006 15:04:05 -0700 (MST)",
+	"Mon, 2 Jan 2006 15:04:05 MST",
+	"Mon, 2 Jan 2006 15:04 -0700",
+	"Mon, 2 Jan 06 15:04:05 -0700",
+	"2 Jan 2006 15:04:05 -0700",
+	"Mon, 2 January 2006 15:04:05 -0700",
+	"Mon Jan 2 15:04:05 2006",
+	"Mon Jan 2 15:04:05 -0700 2006",
+	time.RFC3339,
+	"2006-01-02 15:04:05 -0700",
+	"2006-01-02 15:04:05",
+}
+
+func dateHeader(env *enmime.Envelope, note func(string, ...any)) time.Time {
+	raw := cleanHeader(env.GetHeader("Date"))
+	if raw == "" {
+		return time.Time{}
+	}
+	if t, err := mail.ParseDate(raw); err == nil {
+		return t
+	}
+	for _, layout := range dateLayouts {
+		if t, err := time.Parse(layout, raw); err == nil {
+			return t
+		}
+	}
+	note("[W] Malformed Header: Date: cannot parse %q", truncateUTF8(raw, 80))
+	return time.Time{}
+}
+
+var msgIDRe = regexp.MustCompile(`<([^<>]*)>`)
+
+// firstID returns the first message id of a Message-ID or In-Reply-To
+// header, without angle brackets.
+func firstID(v string) string {
+	v = cleanHeader(v)
+	if v == "" {
+		return ""
+	}
+	if m := msgIDRe.FindStringSubmatch(v); m != nil && strings.TrimSpace(m[1]) != "" {
+		return strings.TrimSpace(m[1])
+	}
+	f := strings.Fields(v)
+	if len(f) == 0 {
+		return ""
+	}
+	return strings.Trim(f[0], "<>")
+}
+
+// allIDs returns the message ids of a References header.
+func allIDs(v string) []string {
+	v = cleanHeader(v)
+	if v == "" {
+		return nil
+	}
+	var out []string
+	if ms := msgIDRe.FindAllStringSubmatch(v, 1000); len(ms) > 0 {
+		for _, m := range ms {
+			if id := strings.TrimSpace(m[1]); id != "" {
+				out = append(out, id)
+			}
+		}
+		return out
+	}
+	for _, f := range strings.Fields(v) {
+		if id := strings.Trim(f, "<>,"); id != "" {
+			out = append(out, id)
+		}
+	}
+	return out
+}

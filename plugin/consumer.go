@@ -1,0 +1,237 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/logical"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/mailgent/mailgent/internal/bus"
+)
+
+// Operations of the inbox in the audit trail.
+const (
+	opMessageReceive    = "message.receive"
+	opMessageRead       = "message.read"
+	opMessageWait       = "message.wait"
+	opMessageDelete     = "message.delete"
+	opMessageRaw        = "message.raw"
+	opMessageAttachment = "message.attachment"
+)
+
+// relayActor is the requester recorded for mail the relay delivered.
+var relayActor = actor{DisplayName: "mailgent-relay"}
+
+// serveBus is the active node's bus work while connected: publish the
+// inbound public key and the address directory for the relays, and consume
+// inbound mail into the agents' inboxes. It returns when ctx ends.
+func (b *backend) serveBus(ctx context.Context, s logical.Storage, nc *nats.Conn, cfg *mailgentConfig) error {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	kv, obs, err := bus.EnsureInbound(ctx, js)
+	if err != nil {
+		return err
+	}
+	key, err := readInboundKey(ctx, s)
+	if err != nil {
+		return err
+	}
+	if key == nil {
+		return errors.New("no inbound key yet: write config")
+	}
+	if _, err := kv.Put(ctx, bus.DirectoryPublicKeyKey(cfg.Domain), key.Public); err != nil {
+		return fmt.Errorf("publish inbound public key: %w", err)
+	}
+	if err := b.syncDirectory(ctx, s, kv, cfg.Domain); err != nil {
+		return err
+	}
+
+	cons, err := js.CreateOrUpdateConsumer(ctx, bus.InboundStream, bus.InboundConsumerConfig(cfg.Domain))
+	if err != nil {
+		return fmt.Errorf("inbound consumer: %w", err)
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(16))
+	if err != nil {
+		return fmt.Errorf("inbound consumer: %w", err)
+	}
+	defer it.Stop()
+	go func() {
+		<-ctx.Done()
+		it.Stop()
+	}()
+
+	// The directory follows agent changes; the consumer runs alongside.
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-b.directoryChanged:
+				if err := b.syncDirectory(ctx, s, kv, cfg.Domain); err != nil && ctx.Err() == nil {
+					b.logger.Error("sync address directory", "error", err)
+					// Try again shortly: a revoked agent must stop receiving.
+					time.AfterFunc(time.Second, b.signalDirectory)
+				}
+			}
+		}
+	}()
+
+	b.logger.Info("inbound consumer started", "domain", cfg.Domain, "consumer", bus.ConsumerName(cfg.Domain))
+	for {
+		m, err := it.Next()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				return nil
+			}
+			return fmt.Errorf("inbound consumer: %w", err)
+		}
+		b.handleInbound(ctx, s, obs, key.Private, cfg, m)
+	}
+}
+
+// handleInbound stores one message and acks it only after the Vault write
+// returned; a transient failure is retried, a poison message terminated.
+func (b *backend) handleInbound(ctx context.Context, s logical.Storage, obs jetstream.ObjectStore, priv []byte, cfg *mailgentConfig, m jetstream.Msg) {
+	h := m.Headers()
+	id, agent, domain, blob := h.Get(jetstream.MsgIDHeader), h.Get(bus.HeaderAgent), h.Get(bus.HeaderDomain), h.Get(bus.HeaderBlob)
+	log := b.logger.With("message_id", id, "agent", agent)
+	term := func(reason string) {
+		log.Error("inbound message terminated", "reason", reason)
+		_ = m.TermWithReason(reason)
+	}
+	retry := func(err error) {
+		log.Warn("inbound message will be retried", "error", err)
+		_ = m.NakWithDelay(2 * time.Second)
+	}
+	if id == "" || agent == "" || domain != cfg.Domain {
+		term("missing or foreign Nats-Msg-Id, agent or domain header")
+		return
+	}
+
+	st, err := b.loadAgent(ctx, s, agent)
+	if err != nil {
+		retry(err)
+		return
+	}
+	if st == nil || !st.active() {
+		// Mail that raced a revocation, or for a name that never existed:
+		// dropped, on the record.
+		if st != nil {
+			ev := &auditEvent{Operation: opMessageReceive, Outcome: outcomeDenied, Agent: agent, AgentID: st.entry.ID, Org: st.entry.Org,
+				DelegationChain: st.entry.chain(), Requester: relayActor, RequestID: id, Detail: "agent is revoked; message dropped"}
+			if err := b.record(ctx, s, subjectAgent, agent, ev); err != nil {
+				retry(err)
+				return
+			}
+		}
+		log.Warn("inbound message for an unknown or revoked agent dropped")
+		_ = m.Ack()
+		b.deleteBlob(ctx, obs, blob)
+		return
+	}
+
+	sealedPayload := m.Data()
+	if blob != "" {
+		if sealedPayload, err = obs.GetBytes(ctx, blob); err != nil {
+			if errors.Is(err, jetstream.ErrObjectNotFound) {
+				term("blob " + blob + " is missing")
+				return
+			}
+			retry(err)
+			return
+		}
+	}
+	p, err := bus.Open(priv, domain, agent, id, sealedPayload)
+	if err != nil {
+		if errors.Is(err, bus.ErrPoison) {
+			term(err.Error())
+			return
+		}
+		retry(err)
+		return
+	}
+	sum, fresh, err := b.storeMessage(ctx, s, st, &p.Message, p.Raw, cfg)
+	if err != nil {
+		retry(err)
+		return
+	}
+	if fresh {
+		ev := &auditEvent{Operation: opMessageReceive, Outcome: outcomeSuccess, Agent: agent, AgentID: st.entry.ID, Org: st.entry.Org,
+			DelegationChain: st.entry.chain(), Requester: relayActor, RequestID: id, RemoteAddr: p.Message.Envelope.RemoteAddr,
+			Detail: "from " + p.Message.FromAddress + ", message " + sum.Key}
+		if err := b.record(ctx, s, subjectAgent, agent, ev); err != nil {
+			log.Error("audit event for a received message", "error", err)
+		}
+	}
+	// Double ack: the server confirms, so a redelivery after a lost ack is
+	// the only duplicate possible — and storeMessage absorbs it.
+	if err := m.DoubleAck(ctx); err != nil {
+		log.Warn("ack", "error", err)
+	}
+	b.deleteBlob(ctx, obs, blob)
+}
+
+func (b *backend) deleteBlob(ctx context.Context, obs jetstream.ObjectStore, blob string) {
+	if blob == "" {
+		return
+	}
+	if err := obs.Delete(ctx, blob); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
+		b.logger.Warn("delete inbound blob; the bucket's TTL will", "blob", blob, "error", err)
+	}
+}
+
+// syncDirectory makes the KV directory list exactly the domain's live agents.
+func (b *backend) syncDirectory(ctx context.Context, s logical.Storage, kv jetstream.KeyValue, domain string) error {
+	names, err := s.List(ctx, agentPrefix)
+	if err != nil {
+		return err
+	}
+	live := map[string]bool{}
+	for _, n := range names {
+		st, err := b.loadAgent(ctx, s, n)
+		if err != nil {
+			return err
+		}
+		if st != nil && st.active() {
+			live[bus.DirectoryAgentKey(domain, n)] = true
+		}
+	}
+	lister, err := kv.ListKeysFiltered(ctx, bus.DirectoryAgentFilter(domain))
+	if err != nil {
+		return fmt.Errorf("list directory: %w", err)
+	}
+	present := map[string]bool{}
+	for k := range lister.Keys() {
+		present[k] = true
+	}
+	// Removals first: a revoked agent must stop receiving.
+	for k := range present {
+		if !live[k] {
+			if err := kv.Delete(ctx, k); err != nil {
+				return fmt.Errorf("directory delete %s: %w", k, err)
+			}
+		}
+	}
+	for k := range live {
+		if !present[k] {
+			if _, err := kv.Put(ctx, k, []byte("active")); err != nil {
+				return fmt.Errorf("directory put %s: %w", k, err)
+			}
+		}
+	}
+	return nil
+}
+
+// signalDirectory asks the bus work to resync the directory.
+func (b *backend) signalDirectory() {
+	select {
+	case b.directoryChanged <- struct{}{}:
+	default:
+	}
+}

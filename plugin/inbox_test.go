@@ -1,0 +1,160 @@
+package plugin
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/logical"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mailgent/mailgent/internal/mailmsg"
+)
+
+// deliver stores a message as the consumer would, bypassing the bus.
+func (tb *testBackend) deliver(t *testing.T, agent, id, from, subject, code string) *inboxSummary {
+	t.Helper()
+	st, err := tb.loadAgent(context.Background(), tb.storage, agent)
+	require.NoError(t, err)
+	cfg, err := readConfig(context.Background(), tb.storage)
+	require.NoError(t, err)
+	msg := &mailmsg.Message{ID: id, ReceivedAt: tb.now(), From: from, FromAddress: from, Subject: subject,
+		Text: "your code is " + code, ExtractedText: "your code is " + code}
+	if code != "" {
+		msg.Codes = []mailmsg.Code{{Code: code, Context: "your code is " + code}}
+	}
+	raw := []byte("Subject: " + subject + "\r\n\r\nyour code is " + code + "\r\n")
+	sum, _, err := tb.storeMessage(context.Background(), tb.storage, st, msg, raw, cfg)
+	require.NoError(t, err)
+	return sum
+}
+
+func msgID(n int) string { return fmt.Sprintf("%032d", n)[:0] + strings.Repeat("a", 31) + string(rune('a'+n%26)) }
+
+func TestInboxStoreDedupCountsAndRead(t *testing.T) {
+	tb := newTestBackend(t)
+	tb.setup(t, "bot")
+	s1 := tb.deliver(t, "bot", msgID(1), "a@x.example", "first", "111111")
+	again := tb.deliver(t, "bot", msgID(1), "a@x.example", "first", "111111")
+	require.Equal(t, s1.Key, again.Key, "a redelivery is the same message")
+	tb.deliver(t, "bot", msgID(2), "b@y.example", "second", "")
+
+	resp := tb.ok(t, logical.ReadOperation, "agents/bot", nil)
+	require.Equal(t, 2, resp.Data["messages_total"])
+	require.Equal(t, 2, resp.Data["messages_unread"])
+
+	resp = tb.ok(t, logical.ReadOperation, "agents/bot/messages", nil)
+	list := resp.Data["messages"].([]map[string]interface{})
+	require.Len(t, list, 2)
+	require.Equal(t, "second", list[0]["subject"], "newest first")
+
+	resp = tb.ok(t, logical.ReadOperation, "agents/bot/messages", map[string]interface{}{"has_code": true})
+	require.Len(t, resp.Data["messages"], 1)
+	resp = tb.ok(t, logical.ReadOperation, "agents/bot/messages", map[string]interface{}{"from": "Y.EXAMPLE"})
+	require.Len(t, resp.Data["messages"], 1)
+
+	resp = tb.ok(t, logical.ReadOperation, "agents/bot/messages/"+s1.Key, nil)
+	require.Equal(t, "111111", resp.Data["code"])
+	require.Equal(t, false, resp.Data["unread"])
+	resp = tb.ok(t, logical.ReadOperation, "agents/bot", nil)
+	require.Equal(t, 1, resp.Data["messages_unread"])
+	// Reading again does not count twice.
+	tb.ok(t, logical.ReadOperation, "agents/bot/messages/"+s1.Key, nil)
+	resp = tb.ok(t, logical.ReadOperation, "agents/bot", nil)
+	require.Equal(t, 1, resp.Data["messages_unread"])
+
+	tb.ok(t, logical.DeleteOperation, "agents/bot/messages/"+s1.Key, nil)
+	resp = tb.ok(t, logical.ReadOperation, "agents/bot", nil)
+	require.Equal(t, 1, resp.Data["messages_total"])
+	require.Equal(t, 1, resp.Data["messages_unread"])
+	_, err := tb.do(logical.ReadOperation, "agents/bot/messages/"+s1.Key, nil)
+	requireCoded(t, err, http.StatusNotFound)
+
+	for _, bad := range []map[string]interface{}{{"limit": 0}, {"since": "soon"}, {"unread": "maybe"}, {"after": "x"}, {"colour": 1}} {
+		resp, err := tb.do(logical.ReadOperation, "agents/bot/messages", bad)
+		require.NoError(t, err)
+		require.True(t, resp.IsError(), "%v", bad)
+	}
+	resp, err = tb.do(logical.ReadOperation, "agents/bot/messages/not-an-id", nil)
+	require.NoError(t, err)
+	require.True(t, resp.IsError())
+	require.Contains(t, resp.Error().Error(), "id")
+}
+
+func TestInboxRetention(t *testing.T) {
+	tb := newTestBackend(t)
+	tb.setup(t, "bot")
+	tb.ok(t, logical.UpdateOperation, "config", map[string]interface{}{"max_inbox_messages": 3, "message_retention": "1h"})
+	now := time.Date(2026, 11, 26, 8, 0, 0, 0, time.UTC)
+	tb.now = func() time.Time { now = now.Add(time.Second); return now }
+	for i := 0; i < 5; i++ {
+		tb.deliver(t, "bot", msgID(i), "a@x.example", fmt.Sprint("m", i), "")
+	}
+	resp := tb.ok(t, logical.ReadOperation, "agents/bot", nil)
+	require.Equal(t, 3, resp.Data["messages_total"], "count cap keeps the newest")
+	resp = tb.ok(t, logical.ReadOperation, "agents/bot/messages", nil)
+	require.Equal(t, "m4", resp.Data["messages"].([]map[string]interface{})[0]["subject"])
+
+	now = now.Add(2 * time.Hour)
+	tb.deliver(t, "bot", msgID(9), "a@x.example", "fresh", "")
+	require.NoError(t, tb.periodic(context.Background(), &logical.Request{Storage: tb.storage}))
+	resp = tb.ok(t, logical.ReadOperation, "agents/bot", nil)
+	require.Equal(t, 1, resp.Data["messages_total"], "age retention removes the old ones")
+	require.Equal(t, 1, resp.Data["messages_unread"])
+}
+
+func TestWaitReturnsFirstMatchingAndLooksBack(t *testing.T) {
+	tb := newTestBackend(t)
+	tb.setup(t, "bot")
+	tb.ok(t, logical.UpdateOperation, "config", map[string]interface{}{"max_wait_timeout": "10s"})
+
+	// Arrived a moment before the call: it counts.
+	tb.deliver(t, "bot", msgID(1), "noreply@early.example", "early", "123123")
+	resp := tb.ok(t, logical.ReadOperation, "agents/bot/messages/wait", map[string]interface{}{"timeout": 1})
+	require.Equal(t, "123123", resp.Data["code"])
+
+	// Nothing left: 408.
+	_, err := tb.do(logical.ReadOperation, "agents/bot/messages/wait", map[string]interface{}{"timeout": 1})
+	requireCoded(t, err, http.StatusRequestTimeout)
+
+	// A waiter wakes when matching mail arrives; a non-matching one doesn't satisfy it.
+	var wg sync.WaitGroup
+	wg.Add(1)
+	var got *logical.Response
+	var werr error
+	go func() {
+		defer wg.Done()
+		got, werr = tb.do(logical.ReadOperation, "agents/bot/messages/wait", map[string]interface{}{"timeout": 5, "from": "bank.example"})
+	}()
+	time.Sleep(100 * time.Millisecond)
+	tb.deliver(t, "bot", msgID(2), "news@shop.example", "newsletter", "")
+	time.Sleep(100 * time.Millisecond)
+	tb.deliver(t, "bot", msgID(3), "otp@bank.example", "login", "998877")
+	wg.Wait()
+	require.NoError(t, werr)
+	require.Equal(t, "998877", got.Data["code"])
+
+	// Bad input.
+	for _, bad := range []map[string]interface{}{{"timeout": 60}, {"timeout": -1}, {"since": "x"}, {"limit": 3}} {
+		resp, err := tb.do(logical.ReadOperation, "agents/bot/messages/wait", bad)
+		require.NoError(t, err)
+		require.True(t, resp.IsError(), "%v", bad)
+	}
+}
+
+func TestRevocationMakesMailUnreadableAndSweepsIt(t *testing.T) {
+	tb := newTestBackend(t)
+	tb.setup(t, "bot")
+	tb.deliver(t, "bot", msgID(1), "a@x.example", "s", "424242")
+	tb.ok(t, logical.DeleteOperation, "agents/bot", nil)
+	_, err := tb.do(logical.ReadOperation, "agents/bot/messages", nil)
+	requireCoded(t, err, http.StatusGone)
+	require.NoError(t, tb.periodic(context.Background(), &logical.Request{Storage: tb.storage}))
+	for k := range snapshot(t, tb.storage) {
+		require.False(t, strings.HasPrefix(k, "inbox"), "left behind: %s", k)
+	}
+}

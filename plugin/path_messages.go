@@ -1,0 +1,551 @@
+package plugin
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/helper/parseutil"
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/mailgent/mailgent/internal/mailmsg"
+	"github.com/mailgent/mailgent/internal/mailparse"
+)
+
+const (
+	opMessageList       = "message.list"
+	defaultMessagesPage = 50
+	maxMessagesPage     = 500
+	defaultWaitTimeout  = 30 * time.Second
+	// waitLookback lets an agent that asks a moment late still get its code.
+	waitLookback = 60 * time.Second
+)
+
+// messageIDRe is the shape of an inbox key, the API's message ID.
+var messageIDRe = regexp.MustCompile(`^[0-9]{19}-[a-z2-7]{32}$`)
+
+func agentField() *framework.FieldSchema {
+	return &framework.FieldSchema{Type: framework.TypeString, Description: "Agent name.", Required: true}
+}
+
+func (b *backend) pathMessages() []*framework.Path {
+	filters := func() map[string]*framework.FieldSchema {
+		return map[string]*framework.FieldSchema{
+			"agent":   agentField(),
+			"from":    {Type: framework.TypeString, Description: "Only messages whose sender address contains this (case-insensitive)."},
+			"subject": {Type: framework.TypeString, Description: "Only messages whose subject contains this (case-insensitive)."},
+			"since":   {Type: framework.TypeString, Description: "Only messages stored at or after this: RFC 3339, or a duration back from now (e.g. 10m)."},
+		}
+	}
+	list := filters()
+	list["unread"] = &framework.FieldSchema{Type: framework.TypeBool, Description: "Only unread (true) or only read (false) messages."}
+	list["has_code"] = &framework.FieldSchema{Type: framework.TypeBool, Description: "Only messages with (true) or without (false) a candidate code."}
+	list["limit"] = &framework.FieldSchema{Type: framework.TypeInt, Description: fmt.Sprintf("Messages per page (1-%d, default %d).", maxMessagesPage, defaultMessagesPage)}
+	list["after"] = &framework.FieldSchema{Type: framework.TypeString, Description: "Paging cursor: next_cursor of the previous page."}
+	wait := filters()
+	wait["timeout"] = &framework.FieldSchema{Type: framework.TypeInt, Description: "Seconds to wait (default 30, at most the mount's max_wait_timeout)."}
+	idFields := func() map[string]*framework.FieldSchema {
+		return map[string]*framework.FieldSchema{
+			"agent": agentField(),
+			"id":    {Type: framework.TypeString, Description: "Message ID.", Required: true},
+		}
+	}
+	att := idFields()
+	att["index"] = &framework.FieldSchema{Type: framework.TypeString, Description: "Attachment index.", Required: true}
+	base := "agents/" + namePattern("agent") + "/messages"
+	return []*framework.Path{
+		{
+			Pattern: base + "/?$",
+			Fields:  list,
+			Operations: map[logical.Operation]framework.OperationHandler{
+				logical.ReadOperation: &framework.PathOperation{Callback: b.pathMessageList},
+				logical.ListOperation: &framework.PathOperation{Callback: b.pathMessageList},
+			},
+			HelpSynopsis: "The agent's inbox, newest first, with each message's best code.",
+		},
+		{
+			// Before messages/:id, which would otherwise take "wait" as an ID.
+			Pattern: base + "/wait$",
+			Fields:  wait,
+			Operations: map[logical.Operation]framework.OperationHandler{
+				logical.ReadOperation: &framework.PathOperation{Callback: b.pathMessageWait},
+			},
+			HelpSynopsis:    "Wait for the first matching unread message, read it and return it.",
+			HelpDescription: messageWaitHelp,
+		},
+		{
+			Pattern: base + "/" + namePattern("id") + "$",
+			Fields:  idFields(),
+			Operations: map[logical.Operation]framework.OperationHandler{
+				logical.ReadOperation:   &framework.PathOperation{Callback: b.pathMessageRead},
+				logical.DeleteOperation: &framework.PathOperation{Callback: b.pathMessageDelete},
+			},
+			HelpSynopsis: "Read (and mark read) or delete one message.",
+		},
+		{
+			Pattern: base + "/" + namePattern("id") + "/raw$",
+			Fields:  idFields(),
+			Operations: map[logical.Operation]framework.OperationHandler{
+				logical.ReadOperation: &framework.PathOperation{Callback: b.pathMessageRaw},
+			},
+			HelpSynopsis: "The message's raw source, byte-exact, base64.",
+		},
+		{
+			Pattern: base + "/" + namePattern("id") + "/attachments/" + namePattern("index") + "$",
+			Fields:  att,
+			Operations: map[logical.Operation]framework.OperationHandler{
+				logical.ReadOperation: &framework.PathOperation{Callback: b.pathMessageAttachment},
+			},
+			HelpSynopsis: "One attachment's content, base64.",
+		},
+	}
+}
+
+// messageFilter selects messages.
+type messageFilter struct {
+	from, subject   string
+	since           time.Time
+	unread, hasCode *bool
+}
+
+func (f messageFilter) match(s *inboxSummary) bool {
+	return (f.from == "" || strings.Contains(strings.ToLower(s.FromAddress), f.from) || strings.Contains(strings.ToLower(s.From), f.from)) &&
+		(f.subject == "" || strings.Contains(strings.ToLower(s.Subject), f.subject)) &&
+		(f.unread == nil || *f.unread == s.Unread) &&
+		(f.hasCode == nil || *f.hasCode == (s.Code != ""))
+}
+
+func (b *backend) readMessageFilter(d *framework.FieldData) (messageFilter, *logical.Response) {
+	f := messageFilter{}
+	f.from = strings.ToLower(strings.TrimSpace(d.Get("from").(string)))
+	f.subject = strings.ToLower(strings.TrimSpace(d.Get("subject").(string)))
+	if s := d.Get("since").(string); s != "" {
+		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+			f.since = t
+		} else if dur, err := parseutil.ParseDurationSecond(s); err == nil && dur > 0 {
+			f.since = b.now().Add(-dur)
+		} else {
+			return f, logical.ErrorResponse("since: %q is neither an RFC 3339 time nor a positive duration", s)
+		}
+	}
+	for _, bf := range []struct {
+		name string
+		dst  **bool
+	}{{"unread", &f.unread}, {"has_code", &f.hasCode}} {
+		if _, ok := d.Schema[bf.name]; !ok {
+			continue
+		}
+		v, ok, err := d.GetOkErr(bf.name)
+		if err != nil {
+			return f, logical.ErrorResponse("%s: %v", bf.name, err)
+		}
+		if ok {
+			bv := v.(bool)
+			*bf.dst = &bv
+		}
+	}
+	return f, nil
+}
+
+// storedAtOfKey reads the store time back from an inbox key.
+func storedAtOfKey(key string) time.Time {
+	n, err := strconv.ParseInt(key[:19], 10, 64)
+	if err != nil {
+		return time.Time{}
+	}
+	return time.Unix(0, math.MaxInt64-n)
+}
+
+func summaryData(s *inboxSummary) map[string]interface{} {
+	m := map[string]interface{}{
+		"id":           s.Key,
+		"from":         s.From,
+		"from_address": s.FromAddress,
+		"subject":      s.Subject,
+		"code":         s.Code,
+		"attachments":  s.Attachments,
+		"size":         s.Size,
+		"unread":       s.Unread,
+		"stored_at":    s.StoredAt.Format(time.RFC3339Nano),
+		"received_at":  s.ReceivedAt.Format(time.RFC3339Nano),
+	}
+	if !s.ReadAt.IsZero() {
+		m["read_at"] = s.ReadAt.Format(time.RFC3339Nano)
+	}
+	return m
+}
+
+func (b *backend) pathMessageList(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	if resp := rejectUnknownFields(d); resp != nil {
+		return resp, nil
+	}
+	f, resp := b.readMessageFilter(d)
+	if resp != nil {
+		return resp, nil
+	}
+	limit := defaultMessagesPage
+	if v, ok, err := d.GetOkErr("limit"); err != nil {
+		return logical.ErrorResponse("limit: %v", err), nil
+	} else if ok {
+		if limit = v.(int); limit < 1 || limit > maxMessagesPage {
+			return logical.ErrorResponse("limit: must be between 1 and %d, got %d", maxMessagesPage, limit), nil
+		}
+	}
+	after := d.Get("after").(string)
+	if after != "" && !messageIDRe.MatchString(after) {
+		return logical.ErrorResponse("after: %q is not a cursor returned as next_cursor", after), nil
+	}
+	st, resp, err := b.activeAgent(ctx, req, d.Get("agent").(string))
+	if resp != nil || err != nil {
+		return resp, b.deniedOnRevoked(ctx, req, st, opMessageList, "", err)
+	}
+	agent := st.entry.Name
+	keys, err := req.Storage.List(ctx, inboxSumPrefix+agent+"/")
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(keys)
+	var out []*inboxSummary
+	next := ""
+	for _, k := range keys {
+		if after != "" && k <= after {
+			continue
+		}
+		if !f.since.IsZero() && storedAtOfKey(k).Before(f.since) {
+			break
+		}
+		sum, err := b.readSummary(ctx, req.Storage, st, k)
+		if err != nil {
+			return nil, err
+		}
+		if sum == nil || !f.match(sum) {
+			continue
+		}
+		if len(out) == limit {
+			next = out[len(out)-1].Key
+			break
+		}
+		out = append(out, sum)
+	}
+	ev := b.agentEvent(req, st.entry, opMessageList, outcomeSuccess)
+	ev.Detail = fmt.Sprintf("%d messages listed", len(out))
+	if err := b.record(ctx, req.Storage, subjectAgent, agent, ev); err != nil {
+		return nil, err
+	}
+	if req.Operation == logical.ListOperation {
+		keys := make([]string, len(out))
+		info := make(map[string]interface{}, len(out))
+		for i, s := range out {
+			keys[i] = s.Key
+			info[s.Key] = summaryData(s)
+		}
+		resp := logical.ListResponseWithInfo(keys, info)
+		resp.Data["next_cursor"] = next
+		return resp, nil
+	}
+	list := make([]map[string]interface{}, len(out))
+	for i, s := range out {
+		list[i] = summaryData(s)
+	}
+	return &logical.Response{Data: map[string]interface{}{"agent": agent, "messages": list, "next_cursor": next}}, nil
+}
+
+// loadMessage resolves agent and message ID for the :id paths.
+func (b *backend) loadMessage(ctx context.Context, req *logical.Request, d *framework.FieldData, op string) (*agentState, *inboxSummary, *logical.Response, error) {
+	id := d.Get("id").(string)
+	if !messageIDRe.MatchString(id) {
+		if err := validateAgentName(d.Get("agent").(string)); err != nil {
+			return nil, nil, logical.ErrorResponse(err.Error()), nil
+		}
+		return nil, nil, logical.ErrorResponse("id: %q is not a message ID", id), nil
+	}
+	st, resp, err := b.activeAgent(ctx, req, d.Get("agent").(string))
+	if resp != nil || err != nil {
+		return nil, nil, resp, b.deniedOnRevoked(ctx, req, st, op, "", err)
+	}
+	sum, err := b.readSummary(ctx, req.Storage, st, id)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if sum == nil {
+		return nil, nil, nil, logical.CodedError(http.StatusNotFound, fmt.Sprintf("agent %q has no message %q", st.entry.Name, id))
+	}
+	return st, sum, nil, nil
+}
+
+// readRecord returns the parsed message.
+func (b *backend) readRecord(ctx context.Context, s logical.Storage, st *agentState, sum *inboxSummary) (*mailmsg.Message, error) {
+	plain, err := b.getChunks(ctx, s, st, inboxRecPrefix, sum.Key, "record", sum.RecChunks)
+	if err != nil {
+		return nil, err
+	}
+	msg := &mailmsg.Message{}
+	if err := json.Unmarshal(plain, msg); err != nil {
+		return nil, fmt.Errorf("decode message %s: %w", sum.Key, err)
+	}
+	return msg, nil
+}
+
+// markRead marks a message read, keeping the counts exact. It reports
+// false when the message was already read (or is gone).
+func (b *backend) markRead(ctx context.Context, s logical.Storage, st *agentState, key string) (*inboxSummary, bool, error) {
+	lock := b.inboxLock(st.entry.Name)
+	lock.Lock()
+	defer lock.Unlock()
+	sum, err := b.readSummary(ctx, s, st, key)
+	if err != nil || sum == nil || !sum.Unread {
+		return sum, false, err
+	}
+	sum.Unread, sum.ReadAt = false, b.now().UTC()
+	if err := b.writeSummary(ctx, s, st, sum); err != nil {
+		return nil, false, err
+	}
+	stat, err := b.readStat(ctx, s, st.entry.Name)
+	if err != nil {
+		return nil, false, err
+	}
+	stat.Unread = max(stat.Unread-1, 0)
+	return sum, true, putJSON(ctx, s, inboxStatPrefix+st.entry.Name, stat)
+}
+
+func messageData(agent string, sum *inboxSummary, msg *mailmsg.Message) map[string]interface{} {
+	m := summaryData(sum)
+	m["agent"] = agent
+	m["message_id"] = msg.MessageID
+	m["envelope"] = msg.Envelope
+	m["to"], m["cc"], m["reply_to"] = nonNil(msg.To), nonNil(msg.Cc), nonNil(msg.ReplyTo)
+	m["in_reply_to"], m["references"] = msg.InReplyTo, nonNil(msg.References)
+	if !msg.Date.IsZero() {
+		m["date"] = msg.Date.Format(time.RFC3339)
+	}
+	m["text"], m["html"], m["extracted_text"] = msg.Text, msg.HTML, msg.ExtractedText
+	codes := make([]map[string]interface{}, len(msg.Codes))
+	for i, c := range msg.Codes {
+		codes[i] = map[string]interface{}{"code": c.Code, "context": c.Context}
+	}
+	links := make([]map[string]interface{}, len(msg.Links))
+	for i, l := range msg.Links {
+		links[i] = map[string]interface{}{"url": l.URL, "text": l.Text, "kind": l.Kind}
+	}
+	atts := make([]map[string]interface{}, len(msg.Attachments))
+	for i, a := range msg.Attachments {
+		atts[i] = map[string]interface{}{"index": a.Index, "filename": a.Filename, "content_type": a.ContentType, "size": a.Size, "inline": a.Inline, "content_id": a.ContentID}
+	}
+	m["codes"], m["links"], m["attachments"] = codes, links, atts
+	m["auth"] = msg.Auth
+	if len(msg.ParseErrors) > 0 {
+		m["parse_errors"] = msg.ParseErrors
+	}
+	return m
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func (b *backend) pathMessageRead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	st, sum, resp, err := b.loadMessage(ctx, req, d, opMessageRead)
+	if resp != nil || err != nil {
+		return resp, err
+	}
+	return b.respondMessage(ctx, req, st, sum, opMessageRead)
+}
+
+// respondMessage marks read, audits and returns the full message.
+func (b *backend) respondMessage(ctx context.Context, req *logical.Request, st *agentState, sum *inboxSummary, op string) (*logical.Response, error) {
+	msg, err := b.readRecord(ctx, req.Storage, st, sum)
+	if err != nil {
+		return nil, err
+	}
+	if updated, _, err := b.markRead(ctx, req.Storage, st, sum.Key); err != nil {
+		return nil, err
+	} else if updated != nil {
+		sum = updated
+	}
+	ev := b.agentEvent(req, st.entry, op, outcomeSuccess)
+	ev.Detail = "message " + sum.Key + " from " + sum.FromAddress
+	if err := b.record(ctx, req.Storage, subjectAgent, st.entry.Name, ev); err != nil {
+		return nil, err
+	}
+	return &logical.Response{Data: messageData(st.entry.Name, sum, msg)}, nil
+}
+
+func (b *backend) pathMessageDelete(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	st, sum, resp, err := b.loadMessage(ctx, req, d, opMessageDelete)
+	if resp != nil || err != nil {
+		if coded, ok := err.(logical.HTTPCodedError); ok && coded.Code() == http.StatusNotFound {
+			return nil, nil // deleting what is not there is done
+		}
+		return resp, err
+	}
+	lock := b.inboxLock(st.entry.Name)
+	lock.Lock()
+	err = b.deleteMessageLocked(ctx, req.Storage, st.entry.Name, sum)
+	lock.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	ev := b.agentEvent(req, st.entry, opMessageDelete, outcomeSuccess)
+	ev.Detail = "message " + sum.Key
+	return nil, b.record(ctx, req.Storage, subjectAgent, st.entry.Name, ev)
+}
+
+func (b *backend) pathMessageRaw(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	st, sum, resp, err := b.loadMessage(ctx, req, d, opMessageRaw)
+	if resp != nil || err != nil {
+		return resp, err
+	}
+	raw, err := b.getChunks(ctx, req.Storage, st, inboxRawPrefix, sum.Key, "raw", sum.RawChunks)
+	if err != nil {
+		return nil, err
+	}
+	ev := b.agentEvent(req, st.entry, opMessageRaw, outcomeSuccess)
+	ev.Detail = "message " + sum.Key
+	if err := b.record(ctx, req.Storage, subjectAgent, st.entry.Name, ev); err != nil {
+		return nil, err
+	}
+	return &logical.Response{Data: map[string]interface{}{
+		"agent": st.entry.Name, "id": sum.Key, "size": len(raw),
+		"raw": base64.StdEncoding.EncodeToString(raw),
+	}}, nil
+}
+
+func (b *backend) pathMessageAttachment(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	index, err := strconv.Atoi(d.Get("index").(string))
+	if err != nil || index < 0 {
+		return logical.ErrorResponse("index: %q is not an attachment index", d.Get("index")), nil
+	}
+	st, sum, resp, err := b.loadMessage(ctx, req, d, opMessageAttachment)
+	if resp != nil || err != nil {
+		return resp, err
+	}
+	if index >= sum.Attachments {
+		return nil, logical.CodedError(http.StatusNotFound, fmt.Sprintf("message %s has %d attachments; no index %d", sum.Key, sum.Attachments, index))
+	}
+	raw, err := b.getChunks(ctx, req.Storage, st, inboxRawPrefix, sum.Key, "raw", sum.RawChunks)
+	if err != nil {
+		return nil, err
+	}
+	att, content, err := mailparse.AttachmentContent(raw, mailparse.DefaultLimits(), index)
+	if err != nil {
+		return nil, fmt.Errorf("attachment %d of %s: %w", index, sum.Key, err)
+	}
+	ev := b.agentEvent(req, st.entry, opMessageAttachment, outcomeSuccess)
+	ev.Detail = fmt.Sprintf("message %s attachment %d", sum.Key, index)
+	if err := b.record(ctx, req.Storage, subjectAgent, st.entry.Name, ev); err != nil {
+		return nil, err
+	}
+	return &logical.Response{Data: map[string]interface{}{
+		"agent": st.entry.Name, "id": sum.Key, "index": index,
+		"filename": att.Filename, "content_type": att.ContentType, "size": len(content),
+		"content": base64.StdEncoding.EncodeToString(content),
+	}}, nil
+}
+
+func (b *backend) pathMessageWait(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	if resp := rejectUnknownFields(d); resp != nil {
+		return resp, nil
+	}
+	f, resp := b.readMessageFilter(d)
+	if resp != nil {
+		return resp, nil
+	}
+	cfg, err := readConfig(ctx, req.Storage)
+	if err != nil {
+		return nil, err
+	}
+	maxWait := defaultMaxWaitTimeout
+	if cfg != nil {
+		maxWait = cfg.MaxWaitTimeout
+	}
+	timeout := min(defaultWaitTimeout, maxWait)
+	if v, ok, err := d.GetOkErr("timeout"); err != nil {
+		return logical.ErrorResponse("timeout: %v", err), nil
+	} else if ok {
+		sec := v.(int)
+		if sec < 0 || time.Duration(sec)*time.Second > maxWait {
+			return logical.ErrorResponse("timeout: must be between 0 and %d seconds (the mount's max_wait_timeout), got %d", int(maxWait.Seconds()), sec), nil
+		}
+		timeout = time.Duration(sec) * time.Second
+	}
+	st, resp, err := b.activeAgent(ctx, req, d.Get("agent").(string))
+	if resp != nil || err != nil {
+		return resp, b.deniedOnRevoked(ctx, req, st, opMessageWait, "", err)
+	}
+	start := b.now()
+	threshold := f.since
+	if threshold.IsZero() {
+		threshold = start.Add(-waitLookback)
+	}
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		arrived := b.inboxNotify.channel(st.entry.Name)
+		sum, err := b.firstUnread(ctx, req.Storage, st, f, threshold)
+		if err != nil {
+			return nil, err
+		}
+		if sum != nil {
+			// Claim it: another waiter may have read it a moment ago.
+			if _, claimed, err := b.markRead(ctx, req.Storage, st, sum.Key); err != nil {
+				return nil, err
+			} else if claimed {
+				return b.respondMessage(ctx, req, st, sum, opMessageWait)
+			}
+			continue
+		}
+		select {
+		case <-arrived:
+		case <-deadline.C:
+			return nil, logical.CodedError(http.StatusRequestTimeout, fmt.Sprintf("no matching unread message arrived within %s", timeout))
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// firstUnread returns the earliest unread matching message stored at or
+// after threshold.
+func (b *backend) firstUnread(ctx context.Context, s logical.Storage, st *agentState, f messageFilter, threshold time.Time) (*inboxSummary, error) {
+	keys, err := s.List(ctx, inboxSumPrefix+st.entry.Name+"/")
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(keys) // newest first
+	var found *inboxSummary
+	for _, k := range keys {
+		if storedAtOfKey(k).Before(threshold) {
+			break
+		}
+		sum, err := b.readSummary(ctx, s, st, k)
+		if err != nil {
+			return nil, err
+		}
+		if sum != nil && sum.Unread && f.match(sum) {
+			found = sum // keep going: the earliest match wins
+		}
+	}
+	return found, nil
+}
+
+const messageWaitHelp = `
+The call an agent makes right after pressing "send me a code": it returns
+(and marks read) the first unread message matching from/subject that was
+stored after since — by default the moment of the call, but a matching
+unread message stored in the last 60 seconds also counts, so an agent that
+asks a moment late still gets its code. It waits up to timeout seconds
+(default 30, capped by the mount's max_wait_timeout) and answers 408 if
+nothing came.
+`

@@ -1,0 +1,111 @@
+package relay
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/mailgent/mailgent/internal/bus"
+)
+
+// directory is the relay's view of the plugin's address directory: which
+// agents are live, and the public key to seal their mail to. It follows the
+// NATS KV bucket the plugin writes, so an agent created or revoked in Vault
+// is accepted or refused here within moments — with no Vault token here.
+type directory struct {
+	domain string
+	logger *slog.Logger
+
+	mu     sync.RWMutex
+	synced bool // the initial state has been read
+	agents map[string]bool
+	pubkey []byte
+}
+
+func newDirectory(domain string, logger *slog.Logger) *directory {
+	return &directory{domain: domain, logger: logger, agents: map[string]bool{}}
+}
+
+// lookup tells whether agent is live; ready is false until the directory
+// has been read once (then RCPT must be deferred with a 4xx, not refused).
+func (d *directory) lookup(agent string) (live, ready bool) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return d.agents[agent], d.synced
+}
+
+func (d *directory) publicKey() []byte {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return d.pubkey
+}
+
+// run follows the bucket until ctx ends, re-watching after errors.
+func (d *directory) run(ctx context.Context, kv jetstream.KeyValue) {
+	keyKey := bus.DirectoryPublicKeyKey(d.domain)
+	for ctx.Err() == nil {
+		w, err := kv.WatchFiltered(ctx, []string{bus.DirectoryAgentFilter(d.domain), keyKey})
+		if err != nil {
+			d.logger.Warn("watch address directory; retrying", "error", err)
+			sleepCtx(ctx, time.Second)
+			continue
+		}
+		fresh := map[string]bool{}
+		initial := true
+		for e := range w.Updates() {
+			if e == nil { // end of the initial values
+				d.mu.Lock()
+				if initial {
+					d.agents = fresh
+				}
+				d.synced, initial = true, false
+				n := len(d.agents)
+				d.mu.Unlock()
+				d.logger.Info("address directory synced", "agents", n, "public_key", d.publicKey() != nil)
+				continue
+			}
+			deleted := e.Operation() != jetstream.KeyValuePut
+			d.mu.Lock()
+			switch {
+			case e.Key() == keyKey:
+				if deleted {
+					d.pubkey = nil
+				} else {
+					d.pubkey = append([]byte(nil), e.Value()...)
+				}
+			case bus.AgentFromDirectoryKey(d.domain, e.Key()) != "":
+				m := d.agents
+				if initial {
+					m = fresh
+				}
+				agent := bus.AgentFromDirectoryKey(d.domain, e.Key())
+				if deleted {
+					delete(m, agent)
+				} else {
+					m[agent] = true
+				}
+				if !initial {
+					d.logger.Info("address directory change", "agent", agent, "live", !deleted)
+				}
+			}
+			d.mu.Unlock()
+		}
+		_ = w.Stop()
+		if ctx.Err() == nil {
+			d.logger.Warn("address directory watch ended; re-watching")
+			sleepCtx(ctx, 250*time.Millisecond)
+		}
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
