@@ -303,8 +303,8 @@ func TestInboundRawRoundTripAndChunking(t *testing.T) {
 		wrapped.WriteString(b64[i:min(i+76, len(b64))] + "\r\n")
 	}
 	messages := map[string]string{
-		"html-only": "From: Shop <shop@store.example>\r\nTo: " + to + "\r\nSubject: Confirm your email\r\nMIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<html><body><p>Confirm with code <b>551177</b></p><a href=\"https://store.example/verify?token=abc\">Verify</a></body></html>\r\n",
-		"alternative": "From: App <app@app.example>\r\nTo: " + to + "\r\nSubject: Sign in\r\nMIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=\"b1\"\r\n\r\n--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nYour code: 662288\r\n--b1\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>Your code: <strong>662288</strong></p>\r\n--b1--\r\n",
+		"html-only":      "From: Shop <shop@store.example>\r\nTo: " + to + "\r\nSubject: Confirm your email\r\nMIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<html><body><p>Confirm with code <b>551177</b></p><a href=\"https://store.example/verify?token=abc\">Verify</a></body></html>\r\n",
+		"alternative":    "From: App <app@app.example>\r\nTo: " + to + "\r\nSubject: Sign in\r\nMIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=\"b1\"\r\n\r\n--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nYour code: 662288\r\n--b1\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>Your code: <strong>662288</strong></p>\r\n--b1--\r\n",
 		"big-attachment": "From: Billing <billing@corp.example>\r\nTo: " + to + "\r\nSubject: Your invoice\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"m1\"\r\n\r\n--m1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nInvoice attached.\r\n--m1\r\nContent-Type: application/pdf; name=\"invoice.pdf\"\r\nContent-Disposition: attachment; filename=\"invoice.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\n" + wrapped.String() + "--m1--\r\n",
 	}
 	for name, raw := range messages {

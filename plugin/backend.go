@@ -81,7 +81,7 @@ func newBackend(logger hclog.Logger) *backend {
 
 		inboxNotify:      newInboxNotifier(),
 		directoryChanged: make(chan struct{}, 1),
-		now:      time.Now,
+		now:              time.Now,
 	}
 	b.workers = newWorkers(logger.Named("bus"))
 	b.workers.serve = b.serveBus

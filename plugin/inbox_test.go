@@ -33,7 +33,9 @@ func (tb *testBackend) deliver(t *testing.T, agent, id, from, subject, code stri
 	return sum
 }
 
-func msgID(n int) string { return fmt.Sprintf("%032d", n)[:0] + strings.Repeat("a", 31) + string(rune('a'+n%26)) }
+func msgID(n int) string {
+	return fmt.Sprintf("%032d", n)[:0] + strings.Repeat("a", 31) + string(rune('a'+n%26))
+}
 
 func TestInboxStoreDedupCountsAndRead(t *testing.T) {
 	tb := newTestBackend(t)

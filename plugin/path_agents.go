@@ -137,7 +137,6 @@ func (b *backend) agentResponseData(cfg *mailgentConfig, a *agentEntry) map[stri
 		"created_by":       a.CreatedBy,
 		"created_at":       a.CreatedAt.Format(time.RFC3339Nano),
 		"status":           a.Status,
-
 	}
 	if a.RevokedAt != nil {
 		m["revoked_at"] = a.RevokedAt.Format(time.RFC3339Nano)

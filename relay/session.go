@@ -188,4 +188,3 @@ func (srv *Server) verifySender(raw []byte, mailFrom, helo, remote, fromAddress 
 		Raw: raw, MailFrom: mailFrom, Helo: helo, RemoteIP: net.ParseIP(host), FromDomain: fromDomain,
 	})
 }
-
