@@ -46,8 +46,10 @@ type backend struct {
 	// mountID is the mount's UUID, bound into every credential's
 	// additional data so an entry copied to another mount does not open.
 	mountID string
-	// locks serialise read-modify-write of one storage entry.
-	locks []*locksutil.LockEntry
+	// locks serialise read-modify-write of one storage entry; msgLocks one
+	// inbound message's store (taken before, never after, a lock of locks).
+	locks    []*locksutil.LockEntry
+	msgLocks []*locksutil.LockEntry
 	// identityLock serialises org and agent changes (create, update,
 	// revoke, org delete): rare admin operations that span entries.
 	identityLock sync.Mutex
@@ -75,6 +77,7 @@ func newBackend(logger hclog.Logger) *backend {
 	b := &backend{
 		logger:   logger,
 		locks:    locksutil.CreateLocks(),
+		msgLocks: locksutil.CreateLocks(),
 		agents:   newAgentCache(),
 		creds:    newCredCache(),
 		entities: newEntityCache(),

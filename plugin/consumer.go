@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
@@ -56,7 +57,7 @@ func (b *backend) serveBus(ctx context.Context, s logical.Storage, nc *nats.Conn
 	if err != nil {
 		return fmt.Errorf("inbound consumer: %w", err)
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(16))
+	it, err := cons.Messages(jetstream.PullMaxMessages(2 * inboundWorkers))
 	if err != nil {
 		return fmt.Errorf("inbound consumer: %w", err)
 	}
@@ -82,6 +83,22 @@ func (b *backend) serveBus(ctx context.Context, s logical.Storage, nc *nats.Conn
 		}
 	}()
 
+	// Messages are stored concurrently: each is several storage writes
+	// (gRPC calls into Vault), and only the per-agent counts serialise.
+	work := make(chan jetstream.Msg)
+	var wg sync.WaitGroup
+	for range inboundWorkers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for m := range work {
+				b.handleInbound(ctx, s, obs, key.Private, cfg, m)
+			}
+		}()
+	}
+	defer wg.Wait()
+	defer close(work)
+
 	b.logger.Info("inbound consumer started", "domain", cfg.Domain, "consumer", bus.ConsumerName(cfg.Domain))
 	for {
 		m, err := it.Next()
@@ -91,9 +108,12 @@ func (b *backend) serveBus(ctx context.Context, s logical.Storage, nc *nats.Conn
 			}
 			return fmt.Errorf("inbound consumer: %w", err)
 		}
-		b.handleInbound(ctx, s, obs, key.Private, cfg, m)
+		work <- m
 	}
 }
+
+// inboundWorkers is how many inbound messages are stored at once.
+const inboundWorkers = 8
 
 // handleInbound stores one message and acks it only after the Vault write
 // returned; a transient failure is retried, a poison message terminated.

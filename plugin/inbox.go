@@ -160,9 +160,14 @@ func (b *backend) readStat(ctx context.Context, s logical.Storage, agent string)
 // and whether the message is new.
 func (b *backend) storeMessage(ctx context.Context, s logical.Storage, st *agentState, msg *mailmsg.Message, raw []byte, cfg *mailgentConfig) (*inboxSummary, bool, error) {
 	agent := st.entry.Name
-	lock := b.inboxLock(agent)
-	lock.Lock()
-	defer lock.Unlock()
+	// One message at a time per ID (a redelivery racing the first
+	// delivery); different messages of one agent store in parallel, and
+	// serialise only on the counts below.
+	// (A lock set of its own: a bucket shared with the inbox lock taken
+	// below would deadlock.)
+	msgLock := locksutil.LockForKey(b.msgLocks, agent+"/"+msg.ID)
+	msgLock.Lock()
+	defer msgLock.Unlock()
 
 	dedupKey := inboxDedupPrefix + agent + "/" + msg.ID
 	var key string
@@ -204,7 +209,12 @@ func (b *backend) storeMessage(ctx context.Context, s logical.Storage, st *agent
 	if len(msg.Codes) > 0 {
 		sum.Code = msg.Codes[0].Code
 	}
-	// The summary last: a message is visible once it is complete.
+	// The summary last: a message is visible once it is complete. The
+	// inbox lock makes summary and counts change together (markRead, delete
+	// and the sweep take it too).
+	lock := b.inboxLock(agent)
+	lock.Lock()
+	defer lock.Unlock()
 	if err := b.writeSummary(ctx, s, st, sum); err != nil {
 		return nil, false, err
 	}
