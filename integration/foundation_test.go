@@ -91,6 +91,16 @@ func TestPluginServesWithNATSDownAndConnectsWhenConfigured(t *testing.T) {
 	cfg, err := v.Client.Logical().Read("mailgent/config")
 	require.NoError(t, err)
 	require.Equal(t, "connecting", cfg.Data["bus_status"])
+	// …and serves identities, credentials and TOTP codes meanwhile.
+	_, err = v.Client.Logical().Write("mailgent/orgs/acme", map[string]interface{}{})
+	require.NoError(t, err)
+	_, err = v.Client.Logical().Write("mailgent/agents/bot", map[string]interface{}{"org": "acme"})
+	require.NoError(t, err)
+	_, err = v.Client.Logical().Write("mailgent/agents/bot/creds/site", map[string]interface{}{"password": "pw", "totp_secret": "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"})
+	require.NoError(t, err)
+	code, err := v.Client.Logical().Read("mailgent/agents/bot/creds/site/totp")
+	require.NoError(t, err)
+	require.Len(t, code.Data["code"], 6)
 
 	// Wrong password: still connecting, with the server's reason.
 	_, err = v.Client.Logical().Write("mailgent/config", map[string]interface{}{

@@ -14,9 +14,12 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/api"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mailgent/mailgent/internal/bus"
 	"github.com/mailgent/mailgent/internal/harness"
+	"github.com/mailgent/mailgent/internal/mailmsg"
 )
 
 // inboundStack is the whole stack with an org and agents ready for mail.
@@ -334,3 +337,64 @@ func TestInboundRawRoundTripAndChunking(t *testing.T) {
 
 var _ = api.DefaultConfig
 var _ = context.Background
+
+func TestInboundPoisonAndMailForRevokedAgents(t *testing.T) {
+	s := startInbound(t, "bot", "gone")
+	ctx := context.Background()
+	nc, err := bus.Connect(bus.Options{URL: s.NATS.URL, Username: s.NATS.Username, Password: s.NATS.Password, Name: "test"})
+	require.NoError(t, err)
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	_, obs, err := bus.EnsureInbound(ctx, js)
+	require.NoError(t, err)
+	cfg := s.rec.must(s.Vault.Token, "GET", "mailgent/config", nil)
+	pub, err := base64.StdEncoding.DecodeString(cfg["inbound_public_key"].(string))
+	require.NoError(t, err)
+
+	// Poison: a payload that does not decrypt is terminated, not retried
+	// forever, and the reason is logged.
+	_, err = bus.Publish(ctx, js, obs, s.Domain, "bot", "poison-1", []byte("not sealed"))
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return strings.Contains(s.Vault.Log(), "inbound message terminated") }, 10*time.Second, 50*time.Millisecond)
+
+	// A sealed payload replayed under another agent does not open either.
+	raw := verificationMail("bot@"+s.Domain, "123456")
+	id := bus.MessageID(s.Domain, "bot", raw)
+	sealed, err := bus.Seal(pub, s.Domain, "bot", &bus.Payload{Message: mailmsg.Message{ID: id, Subject: "x"}, Raw: raw})
+	require.NoError(t, err)
+	_, err = bus.Publish(ctx, js, obs, s.Domain, "gone", id, sealed)
+	require.NoError(t, err)
+
+	// Mail that reaches the bus for an agent revoked meanwhile is dropped,
+	// on the agent's record.
+	s.rec.must(s.Vault.Token, "DELETE", "mailgent/agents/gone", nil)
+	raw2 := verificationMail("gone@"+s.Domain, "654321")
+	id2 := bus.MessageID(s.Domain, "gone", raw2)
+	sealed2, err := bus.Seal(pub, s.Domain, "gone", &bus.Payload{Message: mailmsg.Message{ID: id2}, Raw: raw2})
+	require.NoError(t, err)
+	_, err = bus.Publish(ctx, js, obs, s.Domain, "gone", id2, sealed2)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		data := s.rec.must(s.Vault.Token, "GET", "mailgent/agents/gone/audit?operation=message.receive", nil)
+		for _, e := range data["events"].([]interface{}) {
+			ev := e.(map[string]interface{})
+			if ev["outcome"] == "denied" && ev["request_id"] == id2 {
+				return true
+			}
+		}
+		return false
+	}, 10*time.Second, 50*time.Millisecond)
+
+	// The stream is drained: nothing stuck, nothing stored for bot.
+	require.Eventually(t, func() bool {
+		st, err := js.Stream(ctx, bus.InboundStream)
+		if err != nil {
+			return false
+		}
+		info, err := st.Info(ctx)
+		return err == nil && info.State.Msgs == 0
+	}, 10*time.Second, 50*time.Millisecond)
+	agent := s.rec.must(s.Vault.Token, "GET", "mailgent/agents/bot", nil)
+	require.Equal(t, float64(0), agent["messages_total"])
+}
