@@ -245,6 +245,24 @@ func TestInboundRefusalsAndRevocation(t *testing.T) {
 	agent := s.rec.must(s.Vault.Token, "GET", "mailgent/agents/bot", nil)
 	require.Equal(t, float64(0), agent["messages_total"])
 
+	// Too many recipients: 452 past the limit (100 by default).
+	rc, err := smtp.Dial(s.Relay.Addr)
+	require.NoError(t, err)
+	require.NoError(t, rc.Mail("a@example.org"))
+	for i := 0; i < 100; i++ {
+		require.NoError(t, rc.Rcpt("bot@"+s.Domain))
+	}
+	requireSMTPCode(t, rc.Rcpt("bot@"+s.Domain), 452, "4.5.3")
+	// An over-long line: 500, the message refused.
+	w, err := rc.Data()
+	require.NoError(t, err)
+	_, _ = w.Write([]byte("Subject: long\r\n\r\n" + strings.Repeat("y", 5000) + "\r\n"))
+	err = w.Close()
+	var lte *textproto.Error
+	require.True(t, errorsAs(err, &lte), "%v", err)
+	require.Equal(t, 500, lte.Code, lte.Msg)
+	rc.Close()
+
 	// Revocation: refused at RCPT within a second.
 	s.rec.must(s.Vault.Token, "DELETE", "mailgent/agents/bot", nil)
 	start := time.Now()
