@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/helper/locksutil"
 	"github.com/hashicorp/vault/sdk/logical"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/mailgent/mailgent/internal/version"
 )
@@ -68,6 +69,9 @@ type backend struct {
 	// bus work to republish the address directory.
 	inboxNotify      *inboxNotifier
 	directoryChanged chan struct{}
+	// busJS is the bus work's JetStream, for queueing outbound mail.
+	busMu sync.Mutex
+	busJS jetstream.JetStream
 }
 
 func newBackend(logger hclog.Logger) *backend {
@@ -93,9 +97,10 @@ func newBackend(logger hclog.Logger) *backend {
 		BackendType: logical.TypeLogical,
 		PathsSpecial: &logical.Paths{
 			// Seal-wrapped where the seal supports it (Enterprise, HSM/KMS).
-			SealWrapStorage: []string{configStorageKey, inboundKeyStorageKey, kekPrefix},
+			SealWrapStorage: []string{configStorageKey, inboundKeyStorageKey, dkimStorageKey, kekPrefix},
 		},
 		Paths: framework.PathAppend(
+			b.pathDKIM(), // before config: more specific
 			b.pathConfig(),
 			b.pathOrgs(),
 			b.pathAgents(),
@@ -104,6 +109,7 @@ func newBackend(logger hclog.Logger) *backend {
 			b.pathLogin(),
 			b.pathAudit(),
 			b.pathMessages(),
+			b.pathSend(),
 		),
 		PeriodicFunc:   b.periodic,
 		InitializeFunc: b.initialize,

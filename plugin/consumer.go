@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -52,6 +53,32 @@ func (b *backend) serveBus(ctx context.Context, s logical.Storage, nc *nats.Conn
 	if err := b.syncDirectory(ctx, s, kv, cfg.Domain); err != nil {
 		return err
 	}
+	if _, err := bus.EnsureOutbound(ctx, js); err != nil {
+		return err
+	}
+	statusCons, err := js.CreateOrUpdateConsumer(ctx, bus.StatusStream, bus.StatusConsumerConfig(cfg.Domain))
+	if err != nil {
+		return fmt.Errorf("delivery status consumer: %w", err)
+	}
+	statusCtx, err := statusCons.Consume(func(m jetstream.Msg) {
+		var ds bus.DeliveryStatus
+		if err := json.Unmarshal(m.Data(), &ds); err != nil {
+			_ = m.TermWithReason("undecodable delivery status")
+			return
+		}
+		if err := b.applyStatus(ctx, s, &ds); err != nil {
+			b.logger.Warn("record delivery status; retrying", "id", ds.ID, "error", err)
+			_ = m.NakWithDelay(time.Second)
+			return
+		}
+		_ = m.Ack()
+	})
+	if err != nil {
+		return fmt.Errorf("delivery status consumer: %w", err)
+	}
+	defer statusCtx.Stop()
+	b.setOutboundJS(js)
+	defer b.setOutboundJS(nil)
 
 	cons, err := js.CreateOrUpdateConsumer(ctx, bus.InboundStream, bus.InboundConsumerConfig(cfg.Domain))
 	if err != nil {

@@ -104,6 +104,9 @@ type agentEntry struct {
 	Description string `json:"description"`
 	// Metadata is free-form key/value data.
 	Metadata map[string]string `json:"metadata"`
+	// SendAllowlist limits whom the agent may send to: addresses and
+	// domains; empty means anyone.
+	SendAllowlist []string `json:"send_allowlist,omitempty"`
 	// CreatedBy is the requester that created the agent: the chain's human.
 	CreatedBy actor `json:"created_by"`
 	// CreatedAt is the creation time.

@@ -180,7 +180,9 @@ func (b *backend) storeMessage(ctx context.Context, s logical.Storage, st *agent
 		}
 	}
 	now := b.now().UTC()
-	if key == "" {
+	if key != "" {
+		now = storedAtOfKey(key).UTC() // resuming: keep the original time
+	} else {
 		key = inboxKey(now, msg.ID)
 		// The dedup marker first: a retry after a crash resumes this key.
 		if err := s.Put(ctx, &logical.StorageEntry{Key: dedupKey, Value: []byte(key)}); err != nil {

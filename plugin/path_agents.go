@@ -30,10 +30,11 @@ func (b *backend) pathAgents() []*framework.Path {
 		{
 			Pattern: "agents/" + namePattern("agent") + "$",
 			Fields: map[string]*framework.FieldSchema{
-				"agent":       {Type: framework.TypeString, Description: "Agent name: the local part of its address (lower-case letters, digits, '.', '_', '-'; at most 64).", Required: true},
-				"org":         {Type: framework.TypeString, Description: "Organisation of the agent; must exist. Set at creation, fixed after."},
-				"description": {Type: framework.TypeString, Description: "Free text."},
-				"metadata":    {Type: framework.TypeKVPairs, Description: "Free-form key/value metadata."},
+				"agent":          {Type: framework.TypeString, Description: "Agent name: the local part of its address (lower-case letters, digits, '.', '_', '-'; at most 64).", Required: true},
+				"org":            {Type: framework.TypeString, Description: "Organisation of the agent; must exist. Set at creation, fixed after."},
+				"description":    {Type: framework.TypeString, Description: "Free text."},
+				"metadata":       {Type: framework.TypeKVPairs, Description: "Free-form key/value metadata."},
+				"send_allowlist": {Type: framework.TypeCommaStringSlice, Description: "Whom the agent may send mail to: addresses (a@b.example) and domains (b.example). Empty: anyone."},
 			},
 			ExistenceCheck: b.agentExists,
 			Operations: map[logical.Operation]framework.OperationHandler{
@@ -134,6 +135,7 @@ func (b *backend) agentResponseData(cfg *mailgentConfig, a *agentEntry) map[stri
 		"description":      a.Description,
 		"metadata":         a.Metadata,
 		"delegation_chain": a.chain(),
+		"send_allowlist":   nonNil(a.SendAllowlist),
 		"created_by":       a.CreatedBy,
 		"created_at":       a.CreatedAt.Format(time.RFC3339Nano),
 		"status":           a.Status,
@@ -168,6 +170,27 @@ func (b *backend) pathAgentWrite(ctx context.Context, req *logical.Request, d *f
 			return logical.ErrorResponse(err.Error()), nil
 		}
 	}
+	allow, hasAllow := d.GetOk("send_allowlist")
+	var allowlist []string
+	if hasAllow {
+		for _, a := range allow.([]string) {
+			a = strings.ToLower(strings.TrimSpace(a))
+			if a == "" {
+				continue
+			}
+			if strings.Contains(a, "@") && !strings.HasPrefix(a, "@") {
+				if _, err := parseAddresses("send_allowlist", []string{a}); err != nil {
+					return logical.ErrorResponse(err.Error()), nil
+				}
+			} else if err := validateDomain(strings.TrimPrefix(a, "@")); err != nil {
+				return logical.ErrorResponse("send_allowlist: %q: %v", a, err), nil
+			}
+			allowlist = append(allowlist, a)
+		}
+		if len(allowlist) > 1000 {
+			return logical.ErrorResponse("send_allowlist: at most 1000 entries"), nil
+		}
+	}
 
 	b.identityLock.Lock()
 	defer b.identityLock.Unlock()
@@ -193,6 +216,9 @@ func (b *backend) pathAgentWrite(ctx context.Context, req *logical.Request, d *f
 		}
 		if hasMetadata {
 			e.Metadata = md
+		}
+		if hasAllow {
+			e.SendAllowlist = allowlist
 		}
 		if err := putJSON(ctx, req.Storage, agentPrefix+name, &e); err != nil {
 			return nil, err
@@ -242,14 +268,15 @@ func (b *backend) pathAgentWrite(ctx context.Context, req *logical.Request, d *f
 	now := b.now().UTC()
 	desc, _ := description.(string)
 	e := &agentEntry{
-		Name:        name,
-		ID:          id,
-		Org:         orgName,
-		Description: desc,
-		Metadata:    md,
-		CreatedBy:   b.requestActor(req),
-		CreatedAt:   now,
-		Status:      statusActive,
+		Name:          name,
+		ID:            id,
+		Org:           orgName,
+		Description:   desc,
+		Metadata:      md,
+		SendAllowlist: allowlist,
+		CreatedBy:     b.requestActor(req),
+		CreatedAt:     now,
+		Status:        statusActive,
 	}
 	if e.Metadata == nil {
 		e.Metadata = map[string]string{}
@@ -365,6 +392,12 @@ path %[10]q {
 path %[11]q {
   capabilities = ["read", "list"]
 }
+path %[12]q {
+  capabilities = ["read", "list"]
+}
+path %[13]q {
+  capabilities = ["read"]
+}
 `, mount, agent,
 		p,
 		p+"/creds",
@@ -375,6 +408,8 @@ path %[11]q {
 		p+"/messages/*",
 		p+"/send",
 		p+"/audit",
+		p+"/sent",
+		p+"/sent/*",
 	)
 }
 

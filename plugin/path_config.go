@@ -283,6 +283,19 @@ func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *
 			return nil, err
 		}
 	}
+	// So are the DKIM keys.
+	if dk, err := readDKIMKeys(ctx, req.Storage); err != nil {
+		return nil, err
+	} else if dk == nil {
+		now := b.now().UTC()
+		fresh, err := newDKIMKeys(now)
+		if err != nil {
+			return nil, fmt.Errorf("generate DKIM keys: %w", err)
+		}
+		if err := putJSON(ctx, req.Storage, dkimStorageKey, &dkimKeys{Current: fresh, RotatedAt: now}); err != nil {
+			return nil, err
+		}
+	}
 	entry, err := logical.StorageEntryJSON(configStorageKey, cfg)
 	if err != nil {
 		return nil, err

@@ -277,7 +277,7 @@ func (b *backend) loadMessage(ctx context.Context, req *logical.Request, d *fram
 		return nil, nil, nil, err
 	}
 	if sum == nil {
-		return nil, nil, nil, logical.CodedError(http.StatusNotFound, fmt.Sprintf("agent %q has no message %q", st.entry.Name, id))
+		return st, nil, nil, logical.CodedError(http.StatusNotFound, fmt.Sprintf("agent %q has no message %q", st.entry.Name, id))
 	}
 	return st, sum, nil, nil
 }
@@ -360,33 +360,70 @@ func (b *backend) pathMessageRead(ctx context.Context, req *logical.Request, d *
 	if resp != nil || err != nil {
 		return resp, err
 	}
-	return b.respondMessage(ctx, req, st, sum, opMessageRead)
+	resp, _, err = b.respondMessage(ctx, req, st, sum, opMessageRead, false)
+	return resp, err
 }
 
-// respondMessage marks read, audits and returns the full message.
-func (b *backend) respondMessage(ctx context.Context, req *logical.Request, st *agentState, sum *inboxSummary, op string) (*logical.Response, error) {
+// respondMessage marks read, audits and returns the full message. With
+// claim set it returns (nil, false, nil) when the message was no longer
+// unread: another waiter took it.
+func (b *backend) respondMessage(ctx context.Context, req *logical.Request, st *agentState, sum *inboxSummary, op string, claim bool) (*logical.Response, bool, error) {
 	msg, err := b.readRecord(ctx, req.Storage, st, sum)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	if updated, _, err := b.markRead(ctx, req.Storage, st, sum.Key); err != nil {
-		return nil, err
-	} else if updated != nil {
+	updated, marked, err := b.markRead(ctx, req.Storage, st, sum.Key)
+	if err != nil {
+		return nil, false, err
+	}
+	if claim && !marked {
+		return nil, false, nil
+	}
+	if updated != nil {
 		sum = updated
 	}
 	ev := b.agentEvent(req, st.entry, op, outcomeSuccess)
 	ev.Detail = "message " + sum.Key + " from " + sum.FromAddress
 	if err := b.record(ctx, req.Storage, subjectAgent, st.entry.Name, ev); err != nil {
-		return nil, err
+		if marked {
+			// Not delivered after all: unread again, so a retried wait finds it.
+			if uerr := b.markUnread(ctx, req.Storage, st, sum.Key); uerr != nil {
+				b.logger.Error("restore unread after a failed read", "message", sum.Key, "error", uerr)
+			}
+		}
+		return nil, false, err
 	}
-	return &logical.Response{Data: messageData(st.entry.Name, sum, msg)}, nil
+	return &logical.Response{Data: messageData(st.entry.Name, sum, msg)}, marked, nil
+}
+
+// markUnread undoes markRead.
+func (b *backend) markUnread(ctx context.Context, s logical.Storage, st *agentState, key string) error {
+	lock := b.inboxLock(st.entry.Name)
+	lock.Lock()
+	defer lock.Unlock()
+	sum, err := b.readSummary(ctx, s, st, key)
+	if err != nil || sum == nil || sum.Unread {
+		return err
+	}
+	sum.Unread, sum.ReadAt = true, time.Time{}
+	if err := b.writeSummary(ctx, s, st, sum); err != nil {
+		return err
+	}
+	stat, err := b.readStat(ctx, s, st.entry.Name)
+	if err != nil {
+		return err
+	}
+	stat.Unread++
+	return putJSON(ctx, s, inboxStatPrefix+st.entry.Name, stat)
 }
 
 func (b *backend) pathMessageDelete(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	st, sum, resp, err := b.loadMessage(ctx, req, d, opMessageDelete)
 	if resp != nil || err != nil {
-		if coded, ok := err.(logical.HTTPCodedError); ok && coded.Code() == http.StatusNotFound {
-			return nil, nil // deleting what is not there is done
+		if st != nil && sum == nil {
+			if coded, ok := err.(logical.HTTPCodedError); ok && coded.Code() == http.StatusNotFound {
+				return nil, nil // the agent exists; its message is gone already
+			}
 		}
 		return resp, err
 	}
@@ -484,6 +521,10 @@ func (b *backend) pathMessageWait(ctx context.Context, req *logical.Request, d *
 	if resp != nil || err != nil {
 		return resp, b.deniedOnRevoked(ctx, req, st, opMessageWait, "", err)
 	}
+	// Answer 408 before Vault's own request deadline cuts the wait short.
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = min(timeout, time.Until(dl)-time.Second)
+	}
 	start := b.now()
 	threshold := f.since
 	if threshold.IsZero() {
@@ -498,13 +539,16 @@ func (b *backend) pathMessageWait(ctx context.Context, req *logical.Request, d *
 			return nil, err
 		}
 		if sum != nil {
-			// Claim it: another waiter may have read it a moment ago.
-			if _, claimed, err := b.markRead(ctx, req.Storage, st, sum.Key); err != nil {
+			// respondMessage claims it (marks it read, undoing that if it
+			// cannot deliver); a waiter that lost the race looks again.
+			resp, claimed, err := b.respondMessage(ctx, req, st, sum, opMessageWait, true)
+			if err != nil {
 				return nil, err
-			} else if claimed {
-				return b.respondMessage(ctx, req, st, sum, opMessageWait)
 			}
-			continue
+			if !claimed {
+				continue
+			}
+			return resp, nil
 		}
 		select {
 		case <-arrived:

@@ -114,6 +114,13 @@ func (s *session) Data(r io.Reader) error {
 	if len(s.agents) == 0 {
 		return errNoRecipients
 	}
+	// No parsing or DNS work for a message that must be deferred anyway.
+	pub := s.s.dir.publicKey()
+	js, obs := s.s.bus()
+	if pub == nil || js == nil {
+		s.logger.Warn("message deferred: bus or public key not ready")
+		return errBus
+	}
 	msg, err := mailparse.Parse(raw, s.s.limits)
 	if err != nil {
 		var le *mailparse.LimitError
@@ -126,29 +133,23 @@ func (s *session) Data(r io.Reader) error {
 	}
 	msg.ReceivedAt = time.Now().UTC()
 	msg.Envelope = mailmsg.Envelope{MailFrom: s.from, RemoteAddr: s.remote, Helo: s.helo, TLS: s.tls}
-	for _, a := range s.agents {
-		msg.Envelope.RcptTo = append(msg.Envelope.RcptTo, a+"@"+s.s.cfg.Domain)
-	}
 	msg.Auth = s.s.verifySender(raw, s.from, s.helo, s.remote, msg.FromAddress)
 
-	pub := s.s.dir.publicKey()
-	js, obs := s.s.bus()
-	if pub == nil || js == nil {
-		s.logger.Warn("message deferred: bus or public key not ready")
-		return errBus
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.s.cfg.PublishTimeout)
-	defer cancel()
 	ids := make([]string, 0, len(s.agents))
 	for _, agent := range s.agents {
 		m := *msg
 		m.ID = bus.MessageID(s.s.cfg.Domain, agent, raw)
+		// Each agent's copy names only that agent: no agent learns who
+		// else (Bcc included) received the message.
+		m.Envelope.RcptTo = []string{agent + "@" + s.s.cfg.Domain}
 		sealed, err := bus.Seal(pub, s.s.cfg.Domain, agent, &bus.Payload{Message: m, Raw: raw})
 		if err != nil {
 			s.logger.Error("seal message", "error", err)
 			return errBus
 		}
+		ctx, cancel := context.WithTimeout(context.Background(), s.s.cfg.PublishTimeout)
 		dup, err := bus.Publish(ctx, js, obs, s.s.cfg.Domain, agent, m.ID, sealed)
+		cancel()
 		if err != nil {
 			s.logger.Warn("publish failed; sender will retry", "agent", agent, "error", err)
 			return errBus
@@ -173,6 +174,7 @@ func (s *session) Logout() error { return nil }
 func (srv *Server) verifySender(raw []byte, mailFrom, helo, remote, fromAddress string) mailmsg.AuthResults {
 	if srv.resolver == nil {
 		return mailmsg.AuthResults{
+			DKIM:  []mailmsg.DKIMResult{{Result: "none", Error: "sender authentication disabled on this relay"}},
 			SPF:   mailmsg.SPFResult{Result: "none", Error: "sender authentication disabled on this relay"},
 			DMARC: mailmsg.DMARCResult{Result: "none", Error: "sender authentication disabled on this relay"},
 		}

@@ -1,0 +1,609 @@
+package plugin
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math"
+	"mime"
+	"net/http"
+	"net/mail"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/helper/locksutil"
+	"github.com/hashicorp/vault/sdk/logical"
+	"github.com/jhillyerd/enmime"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/mailgent/mailgent/internal/bus"
+)
+
+// Bounds of outbound mail.
+const (
+	maxSendRecipients = 50
+	maxSubject        = 998
+	maxBodyBytes      = 2 << 20
+	maxAttachBytes    = 10 << 20 // all attachments, decoded
+	maxAttachments    = 20
+	opMessageSend     = "message.send"
+	sentPrefix        = "sent/"     // sent/<agent>/<key> → sealed sentRecord
+	sendRatePrefix    = "sendrate/" // sendrate/<agent>/<hour> → count
+)
+
+// sentRecord is one message an agent sent, and what became of it.
+type sentRecord struct {
+	ID          string    `json:"id"`
+	MessageID   string    `json:"message_id"`
+	To          []string  `json:"to"`
+	Cc          []string  `json:"cc"`
+	Bcc         []string  `json:"bcc"`
+	Subject     string    `json:"subject"`
+	Size        int       `json:"size"`
+	Attachments int       `json:"attachments"`
+	InReplyTo   string    `json:"in_reply_to,omitempty"`
+	Status      string    `json:"status"`
+	Reply       string    `json:"reply,omitempty"`
+	Attempts    int       `json:"attempts"`
+	QueuedAt    time.Time `json:"queued_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+func (b *backend) pathSend() []*framework.Path {
+	return []*framework.Path{
+		{
+			Pattern: "agents/" + namePattern("agent") + "/send$",
+			Fields: map[string]*framework.FieldSchema{
+				"agent":       agentField(),
+				"to":          {Type: framework.TypeCommaStringSlice, Description: "Recipients."},
+				"cc":          {Type: framework.TypeCommaStringSlice, Description: "Copy recipients."},
+				"bcc":         {Type: framework.TypeCommaStringSlice, Description: "Blind copy recipients (not in the headers)."},
+				"subject":     {Type: framework.TypeString, Description: "Subject (UTF-8)."},
+				"text":        {Type: framework.TypeString, Description: "Plain-text body."},
+				"html":        {Type: framework.TypeString, Description: "HTML body."},
+				"reply_to":    {Type: framework.TypeString, Description: "Reply-To address."},
+				"in_reply_to": {Type: framework.TypeString, Description: "ID of a message in the agent's inbox this answers: sets In-Reply-To and References (and Re: subject if none given)."},
+				"attachments": {Type: framework.TypeSlice, Description: `Attachments: [{"filename": "…", "content_type": "…", "content": "<base64>"}].`},
+				"from":        {Type: framework.TypeString, Description: "Refused: the sender is always the agent's own address."},
+			},
+			ExistenceCheck: func(context.Context, *logical.Request, *framework.FieldData) (bool, error) { return false, nil },
+			Operations: map[logical.Operation]framework.OperationHandler{
+				logical.CreateOperation: &framework.PathOperation{Callback: b.pathSendWrite},
+				logical.UpdateOperation: &framework.PathOperation{Callback: b.pathSendWrite},
+			},
+			HelpSynopsis: "Send mail from the agent's own address, DKIM-signed inside Vault and delivered by the relay.",
+		},
+		{
+			Pattern: "agents/" + namePattern("agent") + "/sent/?$",
+			Fields: map[string]*framework.FieldSchema{
+				"agent":  agentField(),
+				"status": {Type: framework.TypeString, Description: "Only messages in this status (queued, deferred, sent, failed, cancelled)."},
+				"limit":  {Type: framework.TypeInt, Description: fmt.Sprintf("Messages per page (1-%d, default %d).", maxMessagesPage, defaultMessagesPage)},
+				"after":  {Type: framework.TypeString, Description: "Paging cursor: next_cursor of the previous page."},
+			},
+			Operations: map[logical.Operation]framework.OperationHandler{
+				logical.ReadOperation: &framework.PathOperation{Callback: b.pathSentList},
+				logical.ListOperation: &framework.PathOperation{Callback: b.pathSentList},
+			},
+			HelpSynopsis: "Mail the agent sent, newest first, with its delivery status.",
+		},
+		{
+			Pattern: "agents/" + namePattern("agent") + "/sent/" + namePattern("id") + "$",
+			Fields: map[string]*framework.FieldSchema{
+				"agent": agentField(),
+				"id":    {Type: framework.TypeString, Description: "Sent message ID.", Required: true},
+			},
+			Operations: map[logical.Operation]framework.OperationHandler{
+				logical.ReadOperation: &framework.PathOperation{Callback: b.pathSentRead},
+			},
+			HelpSynopsis: "One sent message: queued, deferred, sent (with the smarthost's reply), failed (with the reason) or cancelled.",
+		},
+	}
+}
+
+// hasCRLF tells header injection attempts apart.
+func hasCRLF(s string) bool { return strings.ContainsAny(s, "\r\n") }
+
+// parseAddresses validates one address-list field.
+func parseAddresses(field string, list []string) ([]*mail.Address, error) {
+	var out []*mail.Address
+	for _, raw := range list {
+		raw = strings.TrimSpace(raw)
+		if raw == "" {
+			continue
+		}
+		if hasCRLF(raw) {
+			return nil, fmt.Errorf("%s: %q contains a line break", field, raw)
+		}
+		a, err := mail.ParseAddress(raw)
+		if err != nil || !strings.Contains(a.Address, "@") {
+			return nil, fmt.Errorf("%s: %q is not a valid email address", field, raw)
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// allowed checks a recipient against an allowlist of addresses and domains.
+func allowed(list []string, addr string) bool {
+	if len(list) == 0 {
+		return true
+	}
+	addr = strings.ToLower(addr)
+	domain := addr[strings.LastIndexByte(addr, '@')+1:]
+	for _, a := range list {
+		a = strings.ToLower(strings.TrimPrefix(a, "@"))
+		if a == addr || a == domain {
+			return true
+		}
+	}
+	return false
+}
+
+type attachmentIn struct {
+	filename, contentType string
+	content               []byte
+}
+
+func readAttachments(d *framework.FieldData) ([]attachmentIn, error) {
+	raw, ok := d.GetOk("attachments")
+	if !ok {
+		return nil, nil
+	}
+	items := raw.([]interface{})
+	if len(items) > maxAttachments {
+		return nil, fmt.Errorf("attachments: %d given, at most %d", len(items), maxAttachments)
+	}
+	var out []attachmentIn
+	total := 0
+	for i, it := range items {
+		m, ok := it.(map[string]interface{})
+		if !ok {
+			return nil, fmt.Errorf("attachments[%d]: must be an object with filename, content_type and content", i)
+		}
+		name, _ := m["filename"].(string)
+		ct, _ := m["content_type"].(string)
+		b64, _ := m["content"].(string)
+		if name == "" || hasCRLF(name) || strings.ContainsAny(name, `/\"`) || len(name) > 255 {
+			return nil, fmt.Errorf("attachments[%d].filename: must be a plain file name without line breaks, slashes or quotes", i)
+		}
+		if ct == "" {
+			ct = "application/octet-stream"
+		}
+		if _, _, err := mime.ParseMediaType(ct); err != nil || hasCRLF(ct) {
+			return nil, fmt.Errorf("attachments[%d].content_type: %q is not a MIME type", i, ct)
+		}
+		content, err := base64.StdEncoding.DecodeString(b64)
+		if err != nil {
+			return nil, fmt.Errorf("attachments[%d].content: not valid base64", i)
+		}
+		total += len(content)
+		if total > maxAttachBytes {
+			return nil, fmt.Errorf("attachments: more than %d bytes in all", maxAttachBytes)
+		}
+		out = append(out, attachmentIn{name, ct, content})
+	}
+	return out, nil
+}
+
+func (b *backend) pathSendWrite(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	if resp := rejectUnknownFields(d); resp != nil {
+		return resp, nil
+	}
+	if _, ok := d.Raw["from"]; ok {
+		return logical.ErrorResponse("from: refused: an agent sends only as itself, from its own address"), nil
+	}
+	// Everything is validated before anything is read or written.
+	lists := map[string][]*mail.Address{}
+	total := 0
+	for _, f := range []string{"to", "cc", "bcc"} {
+		v, err := parseAddresses(f, d.Get(f).([]string))
+		if err != nil {
+			return logical.ErrorResponse(err.Error()), nil
+		}
+		lists[f] = v
+		total += len(v)
+	}
+	if total == 0 {
+		return logical.ErrorResponse("to: at least one recipient is required"), nil
+	}
+	if total > maxSendRecipients {
+		return logical.ErrorResponse("to: %d recipients in all, at most %d", total, maxSendRecipients), nil
+	}
+	subject := d.Get("subject").(string)
+	if hasCRLF(subject) {
+		return logical.ErrorResponse("subject: must not contain a line break"), nil
+	}
+	if err := checkText("subject", subject, maxSubject); err != nil {
+		return logical.ErrorResponse(err.Error()), nil
+	}
+	text, html := d.Get("text").(string), d.Get("html").(string)
+	if text == "" && html == "" {
+		return logical.ErrorResponse("text: text or html is required"), nil
+	}
+	for f, v := range map[string]string{"text": text, "html": html} {
+		if err := checkText(f, v, maxBodyBytes); err != nil {
+			return logical.ErrorResponse(err.Error()), nil
+		}
+	}
+	var replyTo *mail.Address
+	if v := d.Get("reply_to").(string); v != "" {
+		r, err := parseAddresses("reply_to", []string{v})
+		if err != nil {
+			return logical.ErrorResponse(err.Error()), nil
+		}
+		replyTo = r[0]
+	}
+	inReplyTo := d.Get("in_reply_to").(string)
+	if inReplyTo != "" && !messageIDRe.MatchString(inReplyTo) {
+		return logical.ErrorResponse("in_reply_to: %q is not a message ID of the agent's inbox", inReplyTo), nil
+	}
+	atts, err := readAttachments(d)
+	if err != nil {
+		return logical.ErrorResponse(err.Error()), nil
+	}
+
+	st, resp, err := b.activeAgent(ctx, req, d.Get("agent").(string))
+	if resp != nil || err != nil {
+		return resp, b.deniedOnRevoked(ctx, req, st, opMessageSend, "", err)
+	}
+	agent := st.entry.Name
+	for _, f := range []string{"to", "cc", "bcc"} {
+		for _, a := range lists[f] {
+			if !allowed(st.entry.SendAllowlist, a.Address) {
+				return nil, logical.CodedError(http.StatusForbidden, fmt.Sprintf("%s: %s is not in agent %q's send allowlist", f, a.Address, agent))
+			}
+		}
+	}
+	cfg, err := readConfig(ctx, req.Storage)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := readDKIMKeys(ctx, req.Storage)
+	if err != nil {
+		return nil, err
+	}
+	if cfg == nil || keys == nil {
+		return logical.ErrorResponse("config: write the mount's config before sending"), nil
+	}
+	js := b.outboundJS()
+	if js == nil {
+		return nil, logical.CodedError(http.StatusServiceUnavailable, "the mail bus is not connected (see config bus_status); nothing was queued, try again")
+	}
+
+	// Threading.
+	var threadHeaders [][2]string
+	if inReplyTo != "" {
+		sum, err := b.readSummary(ctx, req.Storage, st, inReplyTo)
+		if err != nil {
+			return nil, err
+		}
+		if sum == nil {
+			return logical.ErrorResponse("in_reply_to: agent %q has no message %q", agent, inReplyTo), nil
+		}
+		orig, err := b.readRecord(ctx, req.Storage, st, sum)
+		if err != nil {
+			return nil, err
+		}
+		if orig.MessageID != "" {
+			mid := "<" + orig.MessageID + ">"
+			refs := make([]string, 0, len(orig.References)+1)
+			for _, r := range orig.References {
+				refs = append(refs, "<"+strings.Trim(r, "<>")+">")
+			}
+			refs = append(refs, mid)
+			threadHeaders = append(threadHeaders, [2]string{"In-Reply-To", mid}, [2]string{"References", strings.Join(refs, " ")})
+		}
+		if subject == "" {
+			subject = orig.Subject
+			if !strings.HasPrefix(strings.ToLower(subject), "re:") {
+				subject = "Re: " + subject
+			}
+		}
+	}
+
+	// Rate limit: per agent, per clock hour.
+	lock := locksutil.LockForKey(b.locks, "send/"+agent)
+	lock.Lock()
+	defer lock.Unlock()
+	now := b.now().UTC()
+	rateKey := sendRatePrefix + agent + "/" + now.Format("2006010215")
+	sentThisHour := 0
+	if e, err := req.Storage.Get(ctx, rateKey); err != nil {
+		return nil, err
+	} else if e != nil {
+		_, _ = fmt.Sscanf(string(e.Value), "%d", &sentThisHour)
+	}
+	if sentThisHour >= cfg.SendRateLimit {
+		next := now.Truncate(time.Hour).Add(time.Hour)
+		ev := b.agentEvent(req, st.entry, opMessageSend, outcomeDenied)
+		ev.Detail = "send rate limit reached"
+		if err := b.record(ctx, req.Storage, subjectAgent, agent, ev); err != nil {
+			return nil, err
+		}
+		return nil, logical.CodedError(http.StatusTooManyRequests, fmt.Sprintf("agent %q sent %d messages this hour, the mount's send_rate_limit; try again after %s", agent, sentThisHour, next.Format(time.RFC3339)))
+	}
+
+	// Build, sign, record, queue.
+	from := address(cfg, agent)
+	var rnd [12]byte
+	if _, err := rand.Read(rnd[:]); err != nil {
+		return nil, err
+	}
+	messageID := hex.EncodeToString(rnd[:]) + "@" + cfg.Domain
+	mb := enmime.Builder().From("", from).Subject(subject).Date(now).Header("Message-ID", "<"+messageID+">")
+	for f, set := range map[string]func(enmime.MailBuilder, []mail.Address) enmime.MailBuilder{
+		"to":  enmime.MailBuilder.ToAddrs,
+		"cc":  enmime.MailBuilder.CCAddrs,
+		"bcc": enmime.MailBuilder.BCCAddrs,
+	} {
+		if len(lists[f]) > 0 {
+			mb = set(mb, derefAddrs(lists[f]))
+		}
+	}
+	if replyTo != nil {
+		mb = mb.ReplyTo(replyTo.Name, replyTo.Address)
+	}
+	for _, h := range threadHeaders {
+		mb = mb.Header(h[0], h[1])
+	}
+	if text != "" {
+		mb = mb.Text([]byte(text))
+	}
+	if html != "" {
+		mb = mb.HTML([]byte(html))
+	}
+	for _, a := range atts {
+		mb = mb.AddAttachment(a.content, a.contentType, a.filename)
+	}
+	part, err := mb.Build()
+	if err != nil {
+		return logical.ErrorResponse("message: %v", err), nil
+	}
+	var buf strings.Builder
+	if err := part.Encode(&buf); err != nil {
+		return nil, fmt.Errorf("encode message: %w", err)
+	}
+	signed, err := signDKIM([]byte(buf.String()), cfg.Domain, keys.Current)
+	if err != nil {
+		return nil, err
+	}
+
+	key := fmt.Sprintf("%019d-%s", math.MaxInt64-now.UnixNano(), hex.EncodeToString(rnd[:6]))
+	rec := &sentRecord{
+		ID: key, MessageID: messageID, To: addrStrings(lists["to"]), Cc: addrStrings(lists["cc"]), Bcc: addrStrings(lists["bcc"]),
+		Subject: subject, Size: len(signed), Attachments: len(atts), InReplyTo: inReplyTo,
+		Status: bus.StatusQueued, QueuedAt: now, UpdatedAt: now,
+	}
+	if err := b.writeSent(ctx, req.Storage, st, rec); err != nil {
+		return nil, err
+	}
+	var rcpts []string
+	for _, f := range []string{"to", "cc", "bcc"} {
+		for _, a := range lists[f] {
+			rcpts = append(rcpts, a.Address)
+		}
+	}
+	qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := bus.PublishOutbound(qctx, js, cfg.Domain, &bus.Outbound{
+		ID: key, MessageID: messageID, Agent: agent, MailFrom: from, Rcpts: rcpts, Raw: signed, QueuedAt: now,
+	}); err != nil {
+		_ = req.Storage.Delete(ctx, sentPrefix+agent+"/"+key)
+		b.logger.Warn("queue outbound message", "agent", agent, "error", err)
+		return nil, logical.CodedError(http.StatusServiceUnavailable, "the mail bus did not take the message; nothing was sent, try again")
+	}
+	if err := req.Storage.Put(ctx, &logical.StorageEntry{Key: rateKey, Value: []byte(fmt.Sprint(sentThisHour + 1))}); err != nil {
+		return nil, err
+	}
+	ev := b.agentEvent(req, st.entry, opMessageSend, outcomeSuccess)
+	ev.Detail = fmt.Sprintf("message %s (<%s>) to %d recipients", key, messageID, len(rcpts))
+	if err := b.record(ctx, req.Storage, subjectAgent, agent, ev); err != nil {
+		return nil, err
+	}
+	return &logical.Response{Data: sentData(agent, from, rec)}, nil
+}
+
+func derefAddrs(in []*mail.Address) []mail.Address {
+	out := make([]mail.Address, len(in))
+	for i, a := range in {
+		out[i] = *a
+	}
+	return out
+}
+
+func addrStrings(in []*mail.Address) []string {
+	out := make([]string, len(in))
+	for i, a := range in {
+		out[i] = a.Address
+	}
+	return out
+}
+
+func sentAD(mountID, agent, key string) []byte {
+	return bindAD("mailgent-sent-v1", mountID, agent, key)
+}
+
+func (b *backend) writeSent(ctx context.Context, s logical.Storage, st *agentState, rec *sentRecord) error {
+	plain, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	return b.sealPut(ctx, s, st.kek, sentPrefix+st.entry.Name+"/"+rec.ID, sentAD(b.mountID, st.entry.Name, rec.ID), plain)
+}
+
+func (b *backend) readSent(ctx context.Context, s logical.Storage, st *agentState, key string) (*sentRecord, error) {
+	plain, err := b.openGet(ctx, s, st.kek, sentPrefix+st.entry.Name+"/"+key, sentAD(b.mountID, st.entry.Name, key))
+	if err != nil || plain == nil {
+		return nil, err
+	}
+	rec := &sentRecord{}
+	return rec, json.Unmarshal(plain, rec)
+}
+
+func sentData(agent, from string, r *sentRecord) map[string]interface{} {
+	return map[string]interface{}{
+		"agent": agent, "id": r.ID, "message_id": r.MessageID, "from": from,
+		"to": nonNil(r.To), "cc": nonNil(r.Cc), "bcc": nonNil(r.Bcc), "subject": r.Subject,
+		"size": r.Size, "attachments": r.Attachments, "in_reply_to": r.InReplyTo,
+		"status": r.Status, "reply": r.Reply, "attempts": r.Attempts,
+		"queued_at": r.QueuedAt.Format(time.RFC3339Nano), "updated_at": r.UpdatedAt.Format(time.RFC3339Nano),
+	}
+}
+
+var sentIDRe = messageIDReLike()
+
+func messageIDReLike() func(string) bool {
+	return func(s string) bool {
+		if len(s) != 19+1+12 || s[19] != '-' {
+			return false
+		}
+		for i, c := range s {
+			if i == 19 {
+				continue
+			}
+			if i < 19 && (c < '0' || c > '9') || i > 19 && !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+func (b *backend) pathSentList(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	if resp := rejectUnknownFields(d); resp != nil {
+		return resp, nil
+	}
+	status := d.Get("status").(string)
+	switch status {
+	case "", bus.StatusQueued, bus.StatusDeferred, bus.StatusSent, bus.StatusFailed, bus.StatusCancelled:
+	default:
+		return logical.ErrorResponse("status: %q is not queued, deferred, sent, failed or cancelled", status), nil
+	}
+	limit := defaultMessagesPage
+	if v, ok, err := d.GetOkErr("limit"); err != nil {
+		return logical.ErrorResponse("limit: %v", err), nil
+	} else if ok {
+		if limit = v.(int); limit < 1 || limit > maxMessagesPage {
+			return logical.ErrorResponse("limit: must be between 1 and %d, got %d", maxMessagesPage, limit), nil
+		}
+	}
+	after := d.Get("after").(string)
+	if after != "" && !sentIDRe(after) {
+		return logical.ErrorResponse("after: %q is not a cursor returned as next_cursor", after), nil
+	}
+	st, resp, err := b.activeAgent(ctx, req, d.Get("agent").(string))
+	if resp != nil || err != nil {
+		return resp, err
+	}
+	cfg, err := readConfig(ctx, req.Storage)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := req.Storage.List(ctx, sentPrefix+st.entry.Name+"/")
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(keys)
+	var out []map[string]interface{}
+	next := ""
+	for _, k := range keys {
+		if after != "" && k <= after {
+			continue
+		}
+		rec, err := b.readSent(ctx, req.Storage, st, k)
+		if err != nil {
+			return nil, err
+		}
+		if rec == nil || status != "" && rec.Status != status {
+			continue
+		}
+		if len(out) == limit {
+			next = out[len(out)-1]["id"].(string)
+			break
+		}
+		out = append(out, sentData(st.entry.Name, address(cfg, st.entry.Name), rec))
+	}
+	if req.Operation == logical.ListOperation {
+		ks := make([]string, len(out))
+		info := map[string]interface{}{}
+		for i, m := range out {
+			ks[i] = m["id"].(string)
+			info[ks[i]] = m
+		}
+		r := logical.ListResponseWithInfo(ks, info)
+		r.Data["next_cursor"] = next
+		return r, nil
+	}
+	if out == nil {
+		out = []map[string]interface{}{}
+	}
+	return &logical.Response{Data: map[string]interface{}{"agent": st.entry.Name, "messages": out, "next_cursor": next}}, nil
+}
+
+func (b *backend) pathSentRead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	id := d.Get("id").(string)
+	if !sentIDRe(id) {
+		return logical.ErrorResponse("id: %q is not a sent message ID", id), nil
+	}
+	st, resp, err := b.activeAgent(ctx, req, d.Get("agent").(string))
+	if resp != nil || err != nil {
+		return resp, err
+	}
+	rec, err := b.readSent(ctx, req.Storage, st, id)
+	if err != nil {
+		return nil, err
+	}
+	if rec == nil {
+		return nil, logical.CodedError(http.StatusNotFound, fmt.Sprintf("agent %q sent no message %q", st.entry.Name, id))
+	}
+	cfg, err := readConfig(ctx, req.Storage)
+	if err != nil {
+		return nil, err
+	}
+	return &logical.Response{Data: sentData(st.entry.Name, address(cfg, st.entry.Name), rec)}, nil
+}
+
+// statusRank orders statuses so a late "deferred" never overwrites "sent".
+var statusRank = map[string]int{bus.StatusQueued: 0, bus.StatusDeferred: 1, bus.StatusSent: 2, bus.StatusFailed: 2, bus.StatusCancelled: 2}
+
+// applyStatus records a relay's delivery result on the sent message.
+func (b *backend) applyStatus(ctx context.Context, s logical.Storage, ds *bus.DeliveryStatus) error {
+	st, err := b.loadAgent(ctx, s, ds.Agent)
+	if err != nil {
+		return err
+	}
+	if st == nil || !st.active() {
+		return nil // revoked: its records are being swept
+	}
+	lock := locksutil.LockForKey(b.locks, "sent/"+ds.Agent+"/"+ds.ID)
+	lock.Lock()
+	defer lock.Unlock()
+	rec, err := b.readSent(ctx, s, st, ds.ID)
+	if err != nil || rec == nil {
+		return err
+	}
+	if statusRank[ds.Status] < statusRank[rec.Status] || statusRank[rec.Status] == 2 && rec.Status != ds.Status {
+		return nil // out of order: a final status stands
+	}
+	rec.Status, rec.Reply, rec.Attempts, rec.UpdatedAt = ds.Status, ds.Reply, max(rec.Attempts, ds.Attempt), b.now().UTC()
+	return b.writeSent(ctx, s, st, rec)
+}
+
+// outboundJS is the JetStream handle of the bus work, nil when not connected.
+func (b *backend) outboundJS() jetstream.JetStream {
+	b.busMu.Lock()
+	defer b.busMu.Unlock()
+	return b.busJS
+}
+
+func (b *backend) setOutboundJS(js jetstream.JetStream) {
+	b.busMu.Lock()
+	defer b.busMu.Unlock()
+	b.busJS = js
+}
