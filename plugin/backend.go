@@ -70,8 +70,9 @@ type backend struct {
 	inboxNotify      *inboxNotifier
 	directoryChanged chan struct{}
 	// busJS is the bus work's JetStream, for queueing outbound mail.
-	busMu sync.Mutex
-	busJS jetstream.JetStream
+	busMu  sync.Mutex
+	busJS  jetstream.JetStream
+	busObs jetstream.ObjectStore
 }
 
 func newBackend(logger hclog.Logger) *backend {

@@ -77,8 +77,8 @@ func (b *backend) serveBus(ctx context.Context, s logical.Storage, nc *nats.Conn
 		return fmt.Errorf("delivery status consumer: %w", err)
 	}
 	defer statusCtx.Stop()
-	b.setOutboundJS(js)
-	defer b.setOutboundJS(nil)
+	b.setOutboundJS(js, obs)
+	defer b.setOutboundJS(nil, nil)
 
 	cons, err := js.CreateOrUpdateConsumer(ctx, bus.InboundStream, bus.InboundConsumerConfig(cfg.Domain))
 	if err != nil {
@@ -119,7 +119,11 @@ func (b *backend) serveBus(ctx context.Context, s logical.Storage, nc *nats.Conn
 		go func() {
 			defer wg.Done()
 			for m := range work {
-				b.handleInbound(ctx, s, obs, key.Private, cfg, m)
+				live := b.workers.live.Load()
+				if live == nil {
+					live = cfg
+				}
+				b.handleInbound(ctx, s, obs, key.Private, live, m)
 			}
 		}()
 	}

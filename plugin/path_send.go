@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -28,8 +29,8 @@ import (
 const (
 	maxSendRecipients = 50
 	maxSubject        = 998
-	maxBodyBytes      = 2 << 20
-	maxAttachBytes    = 10 << 20 // all attachments, decoded
+	maxBodyBytes      = 512 << 10 // below Vault's own JSON string limit, so the plugin answers
+	maxAttachBytes    = 10 << 20  // all attachments, decoded
 	maxAttachments    = 20
 	opMessageSend     = "message.send"
 	sentPrefix        = "sent/"     // sent/<agent>/<key> → sealed sentRecord
@@ -271,7 +272,7 @@ func (b *backend) pathSendWrite(ctx context.Context, req *logical.Request, d *fr
 	if cfg == nil || keys == nil {
 		return logical.ErrorResponse("config: write the mount's config before sending"), nil
 	}
-	js := b.outboundJS()
+	js, obs := b.outboundJS()
 	if js == nil {
 		return nil, logical.CodedError(http.StatusServiceUnavailable, "the mail bus is not connected (see config bus_status); nothing was queued, try again")
 	}
@@ -359,7 +360,9 @@ func (b *backend) pathSendWrite(ctx context.Context, req *logical.Request, d *fr
 		mb = mb.HTML([]byte(html))
 	}
 	for _, a := range atts {
-		mb = mb.AddAttachment(a.content, a.contentType, a.filename)
+		// Through a reader enmime encodes base64, so the bytes arrive exact
+		// (a text/* attachment would otherwise get CRLF line ends).
+		mb = mb.AddAttachmentWithReader(bytes.NewReader(a.content), a.contentType, a.filename)
 	}
 	part, err := mb.Build()
 	if err != nil {
@@ -391,7 +394,7 @@ func (b *backend) pathSendWrite(ctx context.Context, req *logical.Request, d *fr
 	}
 	qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := bus.PublishOutbound(qctx, js, cfg.Domain, &bus.Outbound{
+	if err := bus.PublishOutbound(qctx, js, obs, cfg.Domain, &bus.Outbound{
 		ID: key, MessageID: messageID, Agent: agent, MailFrom: from, Rcpts: rcpts, Raw: signed, QueuedAt: now,
 	}); err != nil {
 		_ = req.Storage.Delete(ctx, sentPrefix+agent+"/"+key)
@@ -596,14 +599,14 @@ func (b *backend) applyStatus(ctx context.Context, s logical.Storage, ds *bus.De
 }
 
 // outboundJS is the JetStream handle of the bus work, nil when not connected.
-func (b *backend) outboundJS() jetstream.JetStream {
+func (b *backend) outboundJS() (jetstream.JetStream, jetstream.ObjectStore) {
 	b.busMu.Lock()
 	defer b.busMu.Unlock()
-	return b.busJS
+	return b.busJS, b.busObs
 }
 
-func (b *backend) setOutboundJS(js jetstream.JetStream) {
+func (b *backend) setOutboundJS(js jetstream.JetStream, obs jetstream.ObjectStore) {
 	b.busMu.Lock()
 	defer b.busMu.Unlock()
-	b.busJS = js
+	b.busJS, b.busObs = js, obs
 }

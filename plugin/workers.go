@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -31,6 +32,10 @@ type workers struct {
 
 	// serve does the bus work while connected; set by the backend.
 	serve func(ctx context.Context, s logical.Storage, nc *nats.Conn, cfg *mailgentConfig) error
+
+	// live is the config in force for the bus work (limits change without
+	// a reconnect).
+	live atomic.Pointer[mailgentConfig]
 
 	mu      sync.Mutex
 	cancel  context.CancelFunc
@@ -129,22 +134,36 @@ func (w *workers) run(ctx context.Context, s logical.Storage) {
 		} else {
 			// serve runs the inbound consumer and the directory until the
 			// config changes (or the mount goes away).
+			w.live.Store(cfg)
 			sctx, cancel := context.WithCancel(ctx)
 			done := make(chan error, 1)
 			go func() { done <- w.serve(sctx, s, nc, cfg) }()
-			select {
-			case <-ctx.Done():
-				cancel()
-				<-done
-			case <-w.changed:
-				cancel()
-				<-done
-			case err := <-done:
-				cancel()
-				if err != nil {
-					w.logger.Error("bus work stopped; reconnecting", "error", err)
-					w.setStatus(busConnecting, err)
-					w.wait(ctx, backoff)
+		serving:
+			for {
+				select {
+				case <-ctx.Done():
+					cancel()
+					<-done
+					break serving
+				case <-w.changed:
+					// Limits apply at once; only a new connection or domain
+					// restarts the bus work.
+					next, err := readConfig(ctx, s)
+					if err == nil && next != nil && sameBus(cfg, next) {
+						w.live.Store(next)
+						continue
+					}
+					cancel()
+					<-done
+					break serving
+				case err := <-done:
+					cancel()
+					if err != nil {
+						w.logger.Error("bus work stopped; reconnecting", "error", err)
+						w.setStatus(busConnecting, err)
+						w.wait(ctx, backoff)
+					}
+					break serving
 				}
 			}
 		}
@@ -193,4 +212,10 @@ func (w *workers) connect(ctx context.Context, cfg *mailgentConfig) (*nats.Conn,
 		return nil, err
 	}
 	return nc, nil
+}
+
+// sameBus tells whether two configs connect the same way for the same domain.
+func sameBus(a, b *mailgentConfig) bool {
+	return a.NATSURL == b.NATSURL && a.NATSUsername == b.NATSUsername &&
+		a.NATSPassword == b.NATSPassword && a.Domain == b.Domain
 }

@@ -53,6 +53,25 @@ type Config struct {
 	SenderAuth  bool
 	AuthTimeout time.Duration
 
+	// Smarthost (host:port) is where the agents' outbound mail goes; empty
+	// turns outbound delivery off.
+	Smarthost string
+	// SmarthostTLS is none, starttls (required, not opportunistic) or tls
+	// (implicit TLS, as on port 465).
+	SmarthostTLS string
+	// SmarthostUser and SmarthostPassword authenticate with SmarthostAuth
+	// (plain or login) when the user is set. The password comes from the
+	// environment only.
+	SmarthostUser     string
+	SmarthostPassword string
+	SmarthostAuth     string
+	// SmarthostInsecureSkipVerify skips checking the smarthost's
+	// certificate: for tests and development only.
+	SmarthostInsecureSkipVerify bool
+	// SmarthostTimeout bounds connecting and every network step of a
+	// delivery; the reply to the message body may take three times as long.
+	SmarthostTimeout time.Duration
+
 	// LogLevel is debug, info, warn or error; LogFormat is text or json.
 	LogLevel  string
 	LogFormat string
@@ -73,6 +92,9 @@ func DefaultConfig() Config {
 		PublishTimeout:   10 * time.Second,
 		SenderAuth:       true,
 		AuthTimeout:      3 * time.Second,
+		SmarthostTLS:     "starttls",
+		SmarthostAuth:    "plain",
+		SmarthostTimeout: 30 * time.Second,
 		LogLevel:         "info",
 		LogFormat:        "text",
 	}
@@ -145,6 +167,24 @@ func ParseFlags(args []string, getenv func(string) string, usage io.Writer) (Con
 	}
 	fs.BoolVar(&cfg.SenderAuth, "sender-auth", cfg.SenderAuth, "check DKIM, SPF and DMARC with the system resolver (env MAILGENT_RELAY_SENDER_AUTH)")
 	duration(&cfg.AuthTimeout, "auth-timeout", "MAILGENT_RELAY_AUTH_TIMEOUT", "time budget of the sender authentication checks")
+	str(&cfg.Smarthost, "smarthost", "MAILGENT_RELAY_SMARTHOST", "host:port outbound mail is delivered to (empty: outbound delivery off)")
+	str(&cfg.SmarthostTLS, "smarthost-tls", "MAILGENT_RELAY_SMARTHOST_TLS", "none, starttls or tls (implicit TLS)")
+	str(&cfg.SmarthostUser, "smarthost-user", "MAILGENT_RELAY_SMARTHOST_USER", "smarthost AUTH user (password: env MAILGENT_RELAY_SMARTHOST_PASSWORD)")
+	// Like the NATS password: environment only.
+	if v := getenv("MAILGENT_RELAY_SMARTHOST_PASSWORD"); v != "" {
+		cfg.SmarthostPassword = v
+	}
+	str(&cfg.SmarthostAuth, "smarthost-auth", "MAILGENT_RELAY_SMARTHOST_AUTH", "SASL mechanism, plain or login (used when -smarthost-user is set)")
+	if v := getenv("MAILGENT_RELAY_SMARTHOST_INSECURE_SKIP_VERIFY"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			envErrs = append(envErrs, fmt.Errorf("MAILGENT_RELAY_SMARTHOST_INSECURE_SKIP_VERIFY: %q is not a boolean", v))
+		}
+		cfg.SmarthostInsecureSkipVerify = b
+	}
+	fs.BoolVar(&cfg.SmarthostInsecureSkipVerify, "smarthost-insecure-skip-verify", cfg.SmarthostInsecureSkipVerify,
+		"do not verify the smarthost's TLS certificate; tests and development only (env MAILGENT_RELAY_SMARTHOST_INSECURE_SKIP_VERIFY)")
+	duration(&cfg.SmarthostTimeout, "smarthost-timeout", "MAILGENT_RELAY_SMARTHOST_TIMEOUT", "timeout of connecting and of each step of a delivery to the smarthost")
 	str(&cfg.LogLevel, "log-level", "MAILGENT_LOG_LEVEL", "debug, info, warn or error")
 	str(&cfg.LogFormat, "log-format", "MAILGENT_LOG_FORMAT", "text or json")
 	showVersion := fs.Bool("version", false, "print the version and exit")
@@ -208,11 +248,53 @@ func (c Config) Validate() error {
 	if c.SenderAuth && c.AuthTimeout <= 0 {
 		return errors.New("-auth-timeout: must be positive")
 	}
+	if err := c.validateSmarthost(); err != nil {
+		return err
+	}
 	if _, err := c.slogLevel(); err != nil {
 		return err
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return fmt.Errorf("-log-format: must be text or json, got %q", c.LogFormat)
+	}
+	return nil
+}
+
+// validateSmarthost checks the outbound settings. The choices are checked
+// even with outbound delivery off, so a typo does not wait to bite until
+// -smarthost is set.
+func (c Config) validateSmarthost() error {
+	switch c.SmarthostTLS {
+	case "none", "starttls", "tls":
+	default:
+		return fmt.Errorf("-smarthost-tls: must be none, starttls or tls, got %q", c.SmarthostTLS)
+	}
+	switch c.SmarthostAuth {
+	case "plain", "login":
+	default:
+		return fmt.Errorf("-smarthost-auth: must be plain or login, got %q", c.SmarthostAuth)
+	}
+	if c.SmarthostTimeout <= 0 {
+		return errors.New("-smarthost-timeout: must be positive")
+	}
+	if c.Smarthost == "" {
+		return nil
+	}
+	host, port, err := net.SplitHostPort(c.Smarthost)
+	if err != nil {
+		return fmt.Errorf("-smarthost: %q is not host:port: %v", c.Smarthost, err)
+	}
+	if host == "" || strings.ContainsAny(host, " \t/@") {
+		return fmt.Errorf("-smarthost: %q has no valid host", c.Smarthost)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("-smarthost: %q has an invalid port", c.Smarthost)
+	}
+	if c.SmarthostUser == "" && c.SmarthostPassword != "" {
+		return errors.New("-smarthost-user: required when MAILGENT_RELAY_SMARTHOST_PASSWORD is set")
+	}
+	if c.SmarthostUser != "" && c.SmarthostPassword == "" {
+		return errors.New("-smarthost-user: set, but MAILGENT_RELAY_SMARTHOST_PASSWORD is empty")
 	}
 	return nil
 }

@@ -30,6 +30,7 @@ type Server struct {
 	dir      *directory
 	limits   mailparse.Limits
 	resolver mailauth.Resolver // nil: sender authentication off
+	out      *outbound         // nil: outbound delivery off (no -smarthost)
 
 	mu  sync.Mutex
 	js  jetstream.JetStream
@@ -71,6 +72,9 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 	s.smtp = srv
+	if cfg.Smarthost != "" {
+		s.out = newOutbound(s)
+	}
 	return s, nil
 }
 
@@ -100,6 +104,18 @@ func (s *Server) Run(ctx context.Context, l net.Listener) error {
 	s.logger.Info("relay listening", "addr", l.Addr().String(), "domain", s.cfg.Domain,
 		"version", version.String(), "max_message_bytes", s.cfg.MaxMessageBytes,
 		"starttls", s.smtp.TLSConfig != nil)
+	if s.out == nil {
+		s.logger.Info("outbound delivery off: no -smarthost")
+	} else {
+		s.logger.Info("outbound delivery on", "smarthost", s.cfg.Smarthost, "smarthost_tls", s.cfg.SmarthostTLS,
+			"smarthost_auth", s.cfg.SmarthostUser != "", "smarthost_insecure_skip_verify", s.cfg.SmarthostInsecureSkipVerify)
+		if s.cfg.SmarthostUser != "" && s.cfg.SmarthostTLS == "none" {
+			s.logger.Warn("smarthost credentials are sent unencrypted (-smarthost-tls none)")
+		}
+		if s.cfg.SmarthostInsecureSkipVerify && s.cfg.SmarthostTLS != "none" {
+			s.logger.Warn("the smarthost's TLS certificate is not verified (-smarthost-insecure-skip-verify)")
+		}
+	}
 
 	errc := make(chan error, 1)
 	go func() { errc <- s.smtp.Serve(newLimitListener(l, s.cfg.MaxSessionsPerIP)) }()
@@ -112,10 +128,21 @@ func (s *Server) Run(ctx context.Context, l net.Listener) error {
 	s.logger.Info("shutting down", "grace", s.cfg.ShutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
+	// Outbound workers stopped taking messages with ctx; deliveries in
+	// flight finish (and report, over the still-open connection) within the
+	// same grace period as the SMTP sessions.
+	outDone := make(chan struct{})
+	go func() {
+		defer close(outDone)
+		if s.out != nil {
+			s.out.shutdown(sctx)
+		}
+	}()
 	if err := s.smtp.Shutdown(sctx); err != nil && !errors.Is(err, smtp.ErrServerClosed) {
 		s.logger.Warn("sessions cut short at shutdown", "error", err)
 		_ = s.smtp.Close()
 	}
+	<-outDone
 	if err := nc.Drain(); err != nil {
 		s.logger.Warn("NATS drain", "error", err)
 	}
@@ -140,6 +167,10 @@ func (s *Server) onConnect(ctx context.Context, nc *nats.Conn) {
 			if err == nil {
 				kv, obs, err = bus.EnsureInbound(cctx, js)
 			}
+			var delivered jetstream.KeyValue
+			if err == nil {
+				delivered, err = bus.EnsureOutbound(cctx, js)
+			}
 			cancel()
 			if err != nil {
 				s.logger.Error("ensure streams; retrying", "error", err)
@@ -153,6 +184,9 @@ func (s *Server) onConnect(ctx context.Context, nc *nats.Conn) {
 			s.mu.Unlock()
 			if startWatch {
 				go s.dir.run(ctx, kv)
+			}
+			if s.out != nil {
+				s.out.start(ctx, js, delivered) // once; later calls do nothing
 			}
 			s.logger.Info("NATS connected, streams ready", "url", nc.ConnectedUrlRedacted())
 			return

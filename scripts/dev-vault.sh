@@ -161,7 +161,8 @@ wait_for Mailpit http_ok 127.0.0.1 "$MAILPIT_UI_PORT" /readyz
 say "starting mailgent-relay on 127.0.0.1:$SMTP_PORT for @$DOMAIN"
 MAILGENT_NATS_PASSWORD=$NATS_PASSWORD start relay "$LOGS/relay.log" "$BIN/mailgent-relay" \
 	-listen "127.0.0.1:$SMTP_PORT" -domain "$DOMAIN" \
-	-nats-url "nats://127.0.0.1:$NATS_PORT" -nats-user "$NATS_USER"
+	-nats-url "nats://127.0.0.1:$NATS_PORT" -nats-user "$NATS_USER" \
+	-smarthost "127.0.0.1:$MAILPIT_SMTP_PORT" -smarthost-tls none
 relay_greets() { local line; exec 3<>"/dev/tcp/127.0.0.1/$SMTP_PORT" || return 1; read -r line <&3; exec 3<&-; [[ $line == 220* ]]; }
 wait_for mailgent-relay relay_greets
 

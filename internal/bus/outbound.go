@@ -112,8 +112,9 @@ func EnsureOutbound(ctx context.Context, js jetstream.JetStream) (jetstream.KeyV
 	return kv, nil
 }
 
-// PublishOutbound queues a message; it returns once JetStream has it.
-func PublishOutbound(ctx context.Context, js jetstream.JetStream, domain string, o *Outbound) error {
+// PublishOutbound queues a message; it returns once JetStream has it. A
+// payload over InlineLimit goes through the blob store, as inbound mail does.
+func PublishOutbound(ctx context.Context, js jetstream.JetStream, obs jetstream.ObjectStore, domain string, o *Outbound) error {
 	data, err := json.Marshal(o)
 	if err != nil {
 		return err
@@ -121,11 +122,31 @@ func PublishOutbound(ctx context.Context, js jetstream.JetStream, domain string,
 	msg := nats.NewMsg(OutboundSubject(domain))
 	msg.Header.Set(jetstream.MsgIDHeader, o.ID)
 	msg.Header.Set(HeaderAgent, o.Agent)
-	msg.Data = data
+	if len(data) > InlineLimit {
+		blob := "out-" + o.ID
+		if _, err := obs.PutBytes(ctx, blob, data); err != nil {
+			return fmt.Errorf("queue outbound message: put blob: %w", err)
+		}
+		msg.Header.Set(HeaderBlob, blob)
+	} else {
+		msg.Data = data
+	}
 	if _, err := js.PublishMsg(ctx, msg); err != nil {
 		return fmt.Errorf("queue outbound message: %w", err)
 	}
 	return nil
+}
+
+// OutboundPayload returns a queued message's JSON, inline or from its blob.
+func OutboundPayload(ctx context.Context, obs jetstream.ObjectStore, m jetstream.Msg) ([]byte, error) {
+	blob := m.Headers().Get(HeaderBlob)
+	if blob == "" {
+		return m.Data(), nil
+	}
+	if obs == nil {
+		return nil, fmt.Errorf("blob %s: no object store", blob)
+	}
+	return obs.GetBytes(ctx, blob)
 }
 
 // PublishStatus reports a delivery result.
@@ -160,8 +181,9 @@ func RelayConsumerConfig(domain string) jetstream.ConsumerConfig {
 	}
 }
 
-// MaxDeliveryAttempts bounds delivery attempts of one message.
-const MaxDeliveryAttempts = 30
+// MaxDeliveryAttempts bounds delivery attempts of one message: with the
+// relay's backoff (capped at 5 minutes) about a day, as MTAs retry.
+const MaxDeliveryAttempts = 300
 
 // StatusConsumerConfig is the plugin's durable consumer of results.
 func StatusConsumerConfig(domain string) jetstream.ConsumerConfig {

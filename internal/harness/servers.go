@@ -193,6 +193,9 @@ type Relay struct {
 type RelayOptions struct {
 	Domain string
 	NATS   *NATS
+	// Smarthost (host:port), when set, turns outbound delivery on: the
+	// relay delivers there without TLS (Mailpit in the whole stack).
+	Smarthost string
 	// Args are extra command-line flags.
 	Args []string
 }
@@ -208,6 +211,9 @@ func StartRelay(tb testing.TB, o RelayOptions) *Relay {
 	if o.NATS != nil {
 		args = append(args, "-nats-url", o.NATS.URL, "-nats-user", o.NATS.Username)
 		env = append(env, "MAILGENT_NATS_PASSWORD="+o.NATS.Password)
+	}
+	if o.Smarthost != "" {
+		args = append(args, "-smarthost", o.Smarthost, "-smarthost-tls", "none")
 	}
 	args = append(args, o.Args...)
 	r.Process = startProcess(tb, "mailgent-relay", Own(tb, "mailgent-relay"), args, env)
@@ -308,6 +314,6 @@ func Start(tb testing.TB) *Stack {
 		"nats_username": s.NATS.Username,
 		"nats_password": s.NATS.Password,
 	})
-	s.Relay = StartRelay(tb, RelayOptions{Domain: s.Domain, NATS: s.NATS})
+	s.Relay = StartRelay(tb, RelayOptions{Domain: s.Domain, NATS: s.NATS, Smarthost: s.Mailpit.SMTPAddr})
 	return s
 }
