@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -126,7 +127,10 @@ func (s *session) Data(r io.Reader) error {
 		var le *mailparse.LimitError
 		if errors.As(err, &le) {
 			s.logger.Info("message refused by a parser limit", "error", err)
-			return &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4}, Message: "Message structure exceeds limits: " + le.Error()}
+			code, enhanced := le.SMTPStatus() // 552 5.3.4 headers, 554 5.6.0 structure
+			var ec smtp.EnhancedCode
+			_, _ = fmt.Sscanf(enhanced, "%d.%d.%d", &ec[0], &ec[1], &ec[2])
+			return &smtp.SMTPError{Code: code, EnhancedCode: ec, Message: "Message exceeds limits: " + le.Error()}
 		}
 		s.logger.Info("unparseable message refused", "error", err)
 		return errUnparseable

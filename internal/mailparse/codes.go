@@ -28,10 +28,13 @@ type token struct {
 }
 
 const (
-	minCodeScore   = 5   // a candidate below this is not reported
+	minCodeScore   = 5 // a candidate below this is not reported
 	maxCodeLines   = 3000
 	maxLineBytes   = 4000
 	maxCodesOutput = 10
+	// maxTokensPerLine: a line with more candidates than this is a table
+	// of numbers, not a message with a code in it.
+	maxTokensPerLine = 40
 )
 
 var (
@@ -60,8 +63,8 @@ var (
 	codeModifierRe = regexp.MustCompile(`(?i)(?:\b(?:promo|promotional|discount|coupon|voucher|gift|referral|zip|postal|post|area|country|qr|source|dress|tracking|bar|tax|sort|swift|bank|product|style|colou?r|html|error|status|reason|response|event|order|booking|reservation|reference|confirmation number|ref|invite|airport|currency|language|region|dial|iata|icao|sic|naics|hs|tariff|discount|rabatt|gutschein|aktions|descuento|cup[oó]n|regalo|promocional)\s*[-:]?\s*$)`)
 	codeFollowerRe = regexp.MustCompile(`(?i)^\s*(?:postal|promo\w*|de (?:descuento|reserva|pedido|seguimiento|barras|env[ií]o|regalo|promoci[oó]n)|of conduct|reviews?|snippet|block|editor|repository|base|changes?)\b`)
 
-	monthRe   = regexp.MustCompile(`(?i)\b(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|jun(?:e)?|jul(?:y)?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?|januar|februar|märz|mai|juni|juli|oktober|dezember|enero|febrero|marzo|abril|mayo|junio|julio|agosto|septiembre|octubre|noviembre|diciembre|janvier|février|mars|avril|juin|juillet|août|septembre|octobre|novembre|décembre|monday|tuesday|wednesday|thursday|friday|saturday|sunday|mon|tue|wed|thu|fri|sat|sun|montag|dienstag|mittwoch|donnerstag|freitag|samstag|sonntag|lunes|martes|miércoles|jueves|viernes|sábado|domingo|since|est\.|established|founded)\b|©|\(c\)|copyright`)
-	unitAfterRe     = regexp.MustCompile(`(?i)^\s?(?:%|percent|per ?cent|mb|gb|kb|tb|px|pts?\b|points|punkte|puntos|miles|meilen|km|kg|lbs?\b|users|items|words|characters|chars|bytes|dpi|mah|hz|years?|yrs?\b|months?|weeks?|days?|hours?|hrs?\b|h\b|minutes?|mins?\b|seconds?|secs?\b|times|x\b|am\b|pm\b|uhr\b|jahre?n?\b|tage?n?\b|stunden?\b|minuten?\b|años?\b|d[ií]as?\b|horas?\b|minutos?\b|usd|eur|gbp|chf|jpy|cad|aud|mxn|dollars?|euros?|€|\$|£|¥|₹|steps|calories|kcal|followers|views|likes|reviews|ratings?|stars|subscribers|members|employees|people|downloads|installs|sq\b|ft\b|m²|m2\b|qm\b|ms\b)`)
+	monthRe          = regexp.MustCompile(`(?i)\b(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|jun(?:e)?|jul(?:y)?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?|januar|februar|märz|mai|juni|juli|oktober|dezember|enero|febrero|marzo|abril|mayo|junio|julio|agosto|septiembre|octubre|noviembre|diciembre|janvier|février|mars|avril|juin|juillet|août|septembre|octobre|novembre|décembre|monday|tuesday|wednesday|thursday|friday|saturday|sunday|mon|tue|wed|thu|fri|sat|sun|montag|dienstag|mittwoch|donnerstag|freitag|samstag|sonntag|lunes|martes|miércoles|jueves|viernes|sábado|domingo|since|est\.|established|founded)\b|©|\(c\)|copyright`)
+	unitAfterRe      = regexp.MustCompile(`(?i)^\s?(?:%|percent|per ?cent|mb|gb|kb|tb|px|pts?\b|points|punkte|puntos|miles|meilen|km|kg|lbs?\b|users|items|words|characters|chars|bytes|dpi|mah|hz|years?|yrs?\b|months?|weeks?|days?|hours?|hrs?\b|h\b|minutes?|mins?\b|seconds?|secs?\b|times|x\b|am\b|pm\b|uhr\b|jahre?n?\b|tage?n?\b|stunden?\b|minuten?\b|años?\b|d[ií]as?\b|horas?\b|minutos?\b|usd|eur|gbp|chf|jpy|cad|aud|mxn|dollars?|euros?|€|\$|£|¥|₹|steps|calories|kcal|followers|views|likes|reviews|ratings?|stars|subscribers|members|employees|people|downloads|installs|sq\b|ft\b|m²|m2\b|qm\b|ms\b)`)
 	currencyBeforeRe = regexp.MustCompile(`(?i)(?:[$€£¥₹]|\b(?:usd|eur|gbp|chf|jpy|cad|aud|mxn|us\$|rs\.?|inr))\s?$`)
 )
 
@@ -110,6 +113,42 @@ func runeAfter(s string, i int) rune {
 
 func isWordRune(r rune) bool {
 	return r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r)
+}
+
+// lineCache memoises the tokens and keywords of lines: the analysis of a
+// message looks at the same lines many times. A nil *lineCache computes
+// every time.
+type lineCache struct {
+	toks map[string][]token
+	kws  map[string][]kwMatch
+}
+
+func newLineCache() *lineCache {
+	return &lineCache{toks: map[string][]token{}, kws: map[string][]kwMatch{}}
+}
+
+func (c *lineCache) tokens(line string) []token {
+	if c == nil {
+		return findTokens(line)
+	}
+	t, ok := c.toks[line]
+	if !ok {
+		t = findTokens(line)
+		c.toks[line] = t
+	}
+	return t
+}
+
+func (c *lineCache) keywords(line string) []kwMatch {
+	if c == nil {
+		return keywords(line)
+	}
+	k, ok := c.kws[line]
+	if !ok {
+		k = keywords(line)
+		c.kws[line] = k
+	}
+	return k
 }
 
 // findTokens returns the code-like tokens of a line.
@@ -269,6 +308,9 @@ type kwMatch struct {
 
 // keywords finds the code keywords and the distractor words of a line.
 func keywords(line string) []kwMatch {
+	if len(line) > maxLineBytes {
+		line = truncateUTF8(line, maxLineBytes)
+	}
 	var out []kwMatch
 	for _, loc := range strongKwRe.FindAllStringIndex(line, -1) {
 		w := strings.ToLower(line[loc[0]:loc[1]])
@@ -292,8 +334,8 @@ func keywords(line string) []kwMatch {
 }
 
 // hasCodeKeyword tells a line that speaks of a verification code.
-func hasCodeKeyword(line string) bool {
-	for _, k := range keywords(line) {
+func hasCodeKeyword(c *lineCache, line string) bool {
+	for _, k := range c.keywords(line) {
 		if k.strength == 2 {
 			return true
 		}
@@ -303,8 +345,8 @@ func hasCodeKeyword(line string) bool {
 
 // lineKeywordStrength sums up a line's keywords when it holds no token of
 // its own: 2 (strong), 1 (medium), -1 (its last word is a distractor), 0.
-func lineKeywordStrength(line string) int {
-	kws := keywords(line)
+func lineKeywordStrength(c *lineCache, line string) int {
+	kws := c.keywords(line)
 	if len(kws) == 0 {
 		return 0
 	}
@@ -352,14 +394,14 @@ type candidate struct {
 // best first, from its subject and text (the text an LLM reads, as
 // ExtractText returns it).
 func ExtractCodes(subject, text string) []mailmsg.Code {
-	return extractCodes(cleanHeader(subject), normalizeText(text), nil, nil)
+	return extractCodes(newLineCache(), cleanHeader(subject), normalizeText(text), nil, nil)
 }
 
 // extractCodes ranks the code candidates of the subject and the extracted
 // text; secondary holds other texts of the message (the text alternative
 // of an HTML message, the unstripped texts) with the penalty their
 // candidates get.
-func extractCodes(subject, extracted string, secondary []codeSource, emph []string) []mailmsg.Code {
+func extractCodes(cache *lineCache, subject, extracted string, secondary []codeSource, emph []string) []mailmsg.Code {
 	emphSet := map[string]bool{}
 	for _, e := range emph {
 		emphSet[NormalizeCode(e)] = true
@@ -381,13 +423,19 @@ func extractCodes(subject, extracted string, secondary []codeSource, emph []stri
 			if forwardStartRe.MatchString(line) {
 				forwarded = true
 			}
-			toks := findTokens(line)
+			if len(line) > maxLineBytes {
+				line = truncateUTF8(line, maxLineBytes)
+			}
+			toks := cache.tokens(line)
 			if len(toks) == 0 {
 				continue
 			}
-			kws := keywords(line)
+			if len(toks) > maxTokensPerLine {
+				toks = toks[:maxTokensPerLine]
+			}
+			kws := cache.keywords(line)
 			for ti, t := range toks {
-				score := scoreToken(src, i, nonEmpty, line, toks, ti, kws, emphSet)
+				score := scoreToken(cache, src, i, nonEmpty, line, toks, ti, kws, emphSet)
 				if forwarded {
 					score -= 5
 				}
@@ -450,7 +498,7 @@ func splitLines(s string) []string {
 }
 
 // scoreToken scores one occurrence of a token.
-func scoreToken(src codeSource, li, nonEmpty int, line string, toks []token, ti int, kws []kwMatch, emph map[string]bool) int {
+func scoreToken(cache *lineCache, src codeSource, li, nonEmpty int, line string, toks []token, ti int, kws []kwMatch, emph map[string]bool) int {
 	t := toks[ti]
 	score := 0
 	switch t.kind {
@@ -565,10 +613,10 @@ func scoreToken(src codeSource, li, nonEmpty int, line string, toks []token, ti 
 			if pl == "" {
 				continue
 			}
-			if len(findTokens(pl)) > 0 {
+			if len(cache.tokens(pl)) > 0 {
 				break // that line's keywords are for its own numbers
 			}
-			s := lineKeywordStrength(pl)
+			s := lineKeywordStrength(cache, pl)
 			if s == 2 {
 				score += weights[seen]
 				break
@@ -590,7 +638,7 @@ func scoreToken(src codeSource, li, nonEmpty int, line string, toks []token, ti 
 			if nl == "" {
 				continue
 			}
-			if len(findTokens(nl)) == 0 && lineKeywordStrength(nl) == 2 {
+			if len(cache.tokens(nl)) == 0 && lineKeywordStrength(cache, nl) == 2 {
 				score += 2
 			}
 			break

@@ -12,8 +12,8 @@ import (
 // Caps on what the analysis reads, so that a huge body costs a bounded
 // amount of work; verification content is at the top of a message.
 const (
-	maxHTMLBytes = 4 << 20
-	maxTextBytes = 2 << 20
+	maxHTMLBytes = 2 << 20
+	maxTextBytes = 1 << 20
 )
 
 // Analysis is what Analyse makes of a message's content.
@@ -38,7 +38,8 @@ func Analyse(subject, text, htmlBody, listUnsubscribe string) Analysis {
 	}
 	forward := forwardSubjectRe.MatchString(subject)
 	current := splitQuoted(primary, forward)
-	extracted := StripBoilerplate(current)
+	cache := newLineCache()
+	extracted := stripBoilerplate(cache, current)
 
 	// Where else codes may be: the text alternative of an HTML message
 	// (its own quotes removed), then the unstripped texts, which hold the
@@ -53,7 +54,7 @@ func Analyse(subject, text, htmlBody, listUnsubscribe string) Analysis {
 	}
 	return Analysis{
 		ExtractedText: extracted,
-		Codes:         extractCodes(cleanHeader(subject), extracted, secondary, r.emph),
+		Codes:         extractCodes(cache, cleanHeader(subject), extracted, secondary, r.emph),
 		Links:         extractLinks(r.links, text, listUnsubscribe),
 	}
 }
@@ -188,7 +189,7 @@ var (
 	originalMsgRe = regexp.MustCompile(`(?i)^[-_=\s]{2,}\s*(?:original message|ursprüngliche nachricht|original-nachricht|mensaje original|message d'origine|messaggio originale|oorspronkelijk bericht)\s*[-_=\s]{2,}$`)
 
 	// A forwarded message starts here; the forward itself is content.
-	forwardStartRe = regexp.MustCompile(`(?i)^[-_=*\s]*(?:forwarded message|begin forwarded message|weitergeleitete nachricht|anfang der weitergeleiteten nachricht|mensaje reenviado|inicio del mensaje reenviado|message transf[ée]r[ée]|messaggio inoltrato|doorgestuurd bericht)`)
+	forwardStartRe   = regexp.MustCompile(`(?i)^[-_=*\s]*(?:forwarded message|begin forwarded message|weitergeleitete nachricht|anfang der weitergeleiteten nachricht|mensaje reenviado|inicio del mensaje reenviado|message transf[ée]r[ée]|messaggio inoltrato|doorgestuurd bericht)`)
 	forwardSubjectRe = regexp.MustCompile(`(?i)^\s*(?:\[[^\]]*\]\s*)?(?:fwd?|wg|rv|tr|enc|i)\s*:`)
 
 	outlookFromRe    = regexp.MustCompile(`(?i)^\*?(?:from|von|de|da|van)\s*:\*?\s*\S`)
@@ -203,6 +204,17 @@ func isQuotedLine(l string) bool {
 	return strings.HasPrefix(strings.TrimLeft(l, " "), ">")
 }
 
+// mayBeAttribution is a cheap test before the attribution expressions.
+func mayBeAttribution(l string) bool {
+	l = strings.ToLower(l)
+	for _, w := range []string{"wrote", "schrieb", "escribi", "crit", "scritto", "schreef", "skrev", "escreveu"} {
+		if strings.Contains(l, w) {
+			return true
+		}
+	}
+	return false
+}
+
 // replyCutAt tells whether the quoted history of a reply starts at line i:
 // an attribution line ("On … wrote:", possibly over two lines), an
 // "-----Original Message-----" marker or an Outlook header block.
@@ -211,11 +223,12 @@ func replyCutAt(lines []string, i int) (cut bool, outlookStyle bool) {
 	if len(t) > 700 {
 		return false, false
 	}
-	if attributionRe.MatchString(t) || attributionAddrRe.MatchString(t) {
+	if mayBeAttribution(t) && (attributionRe.MatchString(t) || attributionAddrRe.MatchString(t)) {
 		return true, false
 	}
-	if i+1 < len(lines) && len(t)+len(lines[i+1]) < 400 && attributionHeadRe.MatchString(t) &&
-		attributionTailRe.MatchString(lines[i+1]) && strings.ContainsAny(t, "0123456789") {
+	if i+1 < len(lines) && len(t)+len(lines[i+1]) < 400 && mayBeAttribution(lines[i+1]) &&
+		attributionHeadRe.MatchString(t) && attributionTailRe.MatchString(lines[i+1]) &&
+		strings.ContainsAny(t, "0123456789") {
 		return true, false
 	}
 	if originalMsgRe.MatchString(t) {
@@ -294,7 +307,7 @@ var (
 	signOffRe = regexp.MustCompile(`(?i)^(?:thanks|thank you|many thanks|thanks again|thanks so much|cheers|best|best wishes|best regards|kind regards|warm regards|warmly|regards|sincerely|yours sincerely|yours truly|all the best|talk soon|see you soon|happy \w+ing|mit freundlichen gr[üu](?:ß|ss)en|freundliche gr[üu](?:ß|ss)e|viele gr[üu](?:ß|ss)e|beste gr[üu](?:ß|ss)e|liebe gr[üu](?:ß|ss)e|gr[üu](?:ß|ss)e|saludos|un saludo|saludos cordiales|atentamente|cordialmente|cordialement|bien [àa] vous|merci|gracias|danke)\s*[,!.]*$`)
 	teamRe    = regexp.MustCompile(`(?i)^[-—–~\s]*(?:the\s.{1,40}\steams?|[\p{L}\p{N}.&' ]{1,40}\steams?|(?:das|dein|ihr|euer)\s.{1,40}[-\s]team|el equipo(?: de)?\s.{1,40}|l['’][ée]quipe\s.{1,40}|team\s.{1,40})\s*[.!]?$`)
 
-	footerRe = regexp.MustCompile(`(?i)unsubscri|\bopt[- ]?out\b|abmelden|abbestellen|darse de baja|dar(?:te)? de baja|cancelar (?:la |tu )?suscripci|d[ée]sabonner|d[ée]sinscri|email preferences|e-mail preferences|manage (?:your )?(?:preferences|notifications|subscriptions|emails?|settings)|notification settings|privacy|datenschutz|privacidad|confidentialit|terms of (?:service|use)|terms (?:&|and) conditions|\bterms\b|nutzungsbedingungen|\bagb\b|impressum|aviso legal|legal notice|t[ée]rminos|you(?:'re| are) receiving this|you received this|this (?:e-?mail|message|notification) (?:was|has been|is) (?:sent|intended)|sent (?:to|by) [^ ]+@|diese (?:e-?mail|nachricht) wurde|sie erhalten diese|este (?:correo|mensaje|e-?mail) (?:fue|ha sido|se) (?:enviado|envi[óo])|has recibido este|recibes este|©|\(c\)\s*\d{4}|copyright|all rights reserved|alle rechte vorbehalten|todos los derechos reservados|tous droits r[ée]serv[ée]s|registered (?:office|in|trademark)|\b(?:inc|llc|ltd|gmbh|plc|corp|ag|kg)\b\.?(?:\s|,|$)|\bs\.[la]\.(?:u\.)?|\bb\.v\.|view (?:it |this )?(?:e-?mail |message )?in (?:your |a )?browser|view (?:this )?(?:e-?mail )?online|help cent(?:er|re)|contact us|kontakt|contáctanos|do not reply|don't reply|no[- ]?reply|please do not respond|this is an automated|automatically generated|mailbox is not monitored|not monitored|download (?:the|our) app|follow us|app store|google play|sent from my|get the app|powered by`)
+	footerRe  = regexp.MustCompile(`(?i)unsubscri|\bopt[- ]?out\b|abmelden|abbestellen|darse de baja|dar(?:te)? de baja|cancelar (?:la |tu )?suscripci|d[ée]sabonner|d[ée]sinscri|email preferences|e-mail preferences|manage (?:your )?(?:preferences|notifications|subscriptions|emails?|settings)|notification settings|privacy|datenschutz|privacidad|confidentialit|terms of (?:service|use)|terms (?:&|and) conditions|\bterms\b|nutzungsbedingungen|\bagb\b|impressum|aviso legal|legal notice|t[ée]rminos|you(?:'re| are) receiving this|you received this|this (?:e-?mail|message|notification) (?:was|has been|is) (?:sent|intended)|sent (?:to|by) [^ ]+@|diese (?:e-?mail|nachricht) wurde|sie erhalten diese|este (?:correo|mensaje|e-?mail) (?:fue|ha sido|se) (?:enviado|envi[óo])|has recibido este|recibes este|©|\(c\)\s*\d{4}|copyright|all rights reserved|alle rechte vorbehalten|todos los derechos reservados|tous droits r[ée]serv[ée]s|registered (?:office|in|trademark)|\b(?:inc|llc|ltd|gmbh|plc|corp|ag|kg)\b\.?(?:\s|,|$)|\bs\.[la]\.(?:u\.)?|\bb\.v\.|view (?:it |this )?(?:e-?mail |message )?in (?:your |a )?browser|view (?:this )?(?:e-?mail )?online|help cent(?:er|re)|contact us|kontakt|contáctanos|do not reply|don't reply|no[- ]?reply|please do not respond|this is an automated|automatically generated|mailbox is not monitored|not monitored|download (?:the|our) app|follow us|app store|google play|sent from my|get the app|powered by`)
 	addressRe = regexp.MustCompile(`(?i)\d+[a-z]?\s+(?:[\p{L}.'-]+\s+){0,4}(?:street|st\.?|avenue|ave\.?|blvd\.?|boulevard|road|rd\.?|drive|dr\.?|lane|ln\.?|way|parkway|pkwy|place|pl\.?|plaza|square|court|ct\.?|terrace|highway|hwy)\b|\b(?:suite|ste\.?|floor|fl\.?|p\.?\s?o\.?\s?box|postfach|apartado)\s*\d|[\p{L}]+(?:straße|strasse|str\.|platz|weg|allee|gasse|ring|damm)\s*\d|\b(?:calle|c/|avenida|avda\.?|av\.|plaza|paseo|rue|boulevard|via|piazza)\s+[\p{L}]|(?-i:\b[A-Z]{2}\s+\d{5}(?:-\d{4})?\b|^\d{5}\s+\p{Lu}[\p{L}-]+(?:,|$)|,\s*\d{5}\s+\p{Lu}[\p{L}-]+)`)
 	urlOnlyRe = regexp.MustCompile(`(?i)^[<(\[]?(?:https?://|www\.)\S+[>)\]]?$`)
 )
@@ -305,34 +318,44 @@ var (
 // and a closing sign-off ("Thanks, The Acme Team"). A line that holds a
 // verification code is never removed, nor anything before it.
 func StripBoilerplate(s string) string {
+	return stripBoilerplate(newLineCache(), s)
+}
+
+func stripBoilerplate(cache *lineCache, s string) string {
 	lines := strings.Split(normalizeText(s), "\n")
-	lines = stripFooter(lines)
-	lines = stripSignature(lines)
-	lines = stripSignOff(lines)
-	lines = stripFooter(lines)
+	// The strippers only ever cut lines off the end, so the last line that
+	// holds a code stays where it is.
+	protect := protectedFrom(cache, lines)
+	lines = stripFooter(cache, lines, protect)
+	lines = stripSignature(lines, protect)
+	lines = stripSignOff(lines, protect)
+	lines = stripFooter(cache, lines, protect)
 	return normalizeText(strings.Join(lines, "\n"))
 }
 
 // protectedFrom returns the index of the last line that holds a likely
 // verification code, or -1.
-func protectedFrom(lines []string) int {
-	last := -1
-	for i, l := range lines {
-		if lineHoldsCode(lines, i, l) {
-			last = i
+func protectedFrom(cache *lineCache, lines []string) int {
+	for i := len(lines) - 1; i >= 0; i-- {
+		if lineHoldsCode(cache, lines, i) {
+			return i
 		}
 	}
-	return last
+	return -1
 }
 
 // lineHoldsCode: a code-like token on a line with a code keyword, or a
 // line that is nothing but a code-like token after such a line.
-func lineHoldsCode(lines []string, i int, l string) bool {
-	toks := findTokens(l)
+func lineHoldsCode(cache *lineCache, lines []string, i int) bool {
+	l := lines[i]
+	if len(l) > maxLineBytes {
+		l = truncateUTF8(l, maxLineBytes)
+	}
+	toks := cache.tokens(l)
 	if len(toks) == 0 {
 		return false
 	}
-	if hasCodeKeyword(l) {
+	if hasCodeKeyword(cache, l) {
 		return true
 	}
 	for _, t := range toks {
@@ -342,7 +365,7 @@ func lineHoldsCode(lines []string, i int, l string) bool {
 					continue
 				}
 				seen++
-				if hasCodeKeyword(lines[j]) {
+				if hasCodeKeyword(cache, truncateUTF8(lines[j], maxLineBytes)) {
 					return true
 				}
 			}
@@ -360,21 +383,20 @@ func isFooterLine(l string) bool {
 
 // isFillerLine: blank, punctuation, a bare URL, or a few short words
 // (social links, "Help | Privacy").
-func isFillerLine(l string) bool {
+func isFillerLine(cache *lineCache, l string) bool {
 	if l == "" || urlOnlyRe.MatchString(l) {
 		return true
 	}
 	if alnumCount(l, 1) == 0 {
 		return true
 	}
-	if utf8.RuneCountInString(l) <= 40 && len(strings.Fields(l)) <= 5 && len(findTokens(l)) == 0 {
+	if utf8.RuneCountInString(l) <= 40 && len(strings.Fields(l)) <= 5 && len(cache.tokens(l)) == 0 {
 		return true
 	}
 	return false
 }
 
-func stripFooter(lines []string) []string {
-	protect := protectedFrom(lines)
+func stripFooter(cache *lineCache, lines []string, protect int) []string {
 	cut := len(lines)
 	for i := len(lines) - 1; i > protect; i-- {
 		l := lines[i]
@@ -382,7 +404,7 @@ func stripFooter(lines []string) []string {
 			cut = i
 			continue
 		}
-		if isFillerLine(l) {
+		if isFillerLine(cache, l) {
 			continue
 		}
 		break
@@ -394,8 +416,7 @@ func stripFooter(lines []string) []string {
 	return lines[:cut]
 }
 
-func stripSignature(lines []string) []string {
-	protect := protectedFrom(lines)
+func stripSignature(lines []string, protect int) []string {
 	for i := len(lines) - 1; i > protect && i > 0; i-- {
 		if lines[i] != "--" && lines[i] != "-- " {
 			continue
@@ -408,8 +429,7 @@ func stripSignature(lines []string) []string {
 	return lines
 }
 
-func stripSignOff(lines []string) []string {
-	protect := protectedFrom(lines)
+func stripSignOff(lines []string, protect int) []string {
 	cut := -1
 	for i, seen := len(lines)-1, 0; i > protect && i > 0 && seen < 5; i-- {
 		if lines[i] == "" {

@@ -13,11 +13,13 @@ import (
 const maxLinks = 500
 
 var (
+	angleRe   = regexp.MustCompile(`<([^<>]+)>`)
 	textURLRe = regexp.MustCompile(`(?i)\bhttps?://[^\s<>"'\x60{}|\\^\[\]]+`)
 
-	unsubWordsRe  = regexp.MustCompile(`(?i)unsubscri|\bunsub\b|opt[-_ ]?out|optout|e-?mail[-_ ]?(?:preferences|settings)|manage[-_ ]?(?:your[-_ ]?)?(?:preferences|notifications|subscriptions?|e-?mails?)|notification[-_ ]?(?:settings|preferences)|subscription[-_ ]?(?:center|centre|preferences|settings)|/preferences|abmelden|abbestellen|newsletter[-_ ]?abmelden|darse de baja|dar de baja|\bbaja\b|desuscrib|cancelar (?:la )?suscripci|d[ée]sabonner|d[ée]sinscri|list-unsubscribe`)
+	unsubWordsRe   = regexp.MustCompile(`(?i)unsubscri|\bunsub\b|opt[-_ ]?out|optout|e-?mail[-_ ]?(?:preferences|settings)|manage[-_ ]?(?:your[-_ ]?)?(?:preferences|notifications|subscriptions?|e-?mails?)|notification[-_ ]?(?:settings|preferences)|subscription[-_ ]?(?:center|centre|preferences|settings)|/preferences|abmelden|abbestellen|newsletter[-_ ]?abmelden|darse de baja|dar de baja|\bbaja\b|desuscrib|cancelar (?:la )?suscripci|d[ée]sabonner|d[ée]sinscri|list-unsubscribe`)
 	privacyWordsRe = regexp.MustCompile(`(?i)privacy|privacidad|datenschutz|confidentialit|\bterms\b|/terms|\btos\b|/tos\b|\blegal\b|/legal|impressum|imprint|cookie|\bpolicy\b|policies|\bagb\b|aviso[-_ ]legal|t[ée]rminos|condiciones|nutzungsbedingungen|\bgdpr\b|dsgvo|privacy[-_]?policy`)
-	resetWordsRe   = regexp.MustCompile(`(?i)reset|forgot|recover|password|passwort|kennwort|contrase[ñn]a|mot[-_ ]de[-_ ]passe|restablecer|zur[üu]cksetzen|r[ée]initialiser`)
+	resetTextRe    = regexp.MustCompile(`(?i)reset|forgot|\brecover (?:your )?(?:password|account)|(?:change|new|set|choose|create|update) (?:your |a )?(?:new )?password|passwort|kennwort|contrase[ñn]a|mot de passe|restablecer|zur[üu]cksetzen|r[ée]initialiser`)
+	resetURLRe     = regexp.MustCompile(`(?i)reset|forgot|password|passwort|kennwort|contrase|restablecer|zur[üu]cksetzen|zuruecksetzen|reinitialiser`)
 	verifyWordsRe  = regexp.MustCompile(`(?i)verif|confirm|activat|activar|activer|aktivier|validat|validar|valider|magic|best[äa]tig|bestaetig|email[-_]?link|one[-_]?click[-_]?(?:login|sign)|passwordless|\bverify\b`)
 	loginWordsRe   = regexp.MustCompile(`(?i)log[-_ ]?in|sign[-_ ]?in|signin|login|\bauth|\bsso\b|session|anmelden|einloggen|iniciar[-_ ]sesi|inicia[-_ ]sesi|connexion|se connecter|acceder|callback|continue|accept|\bjoin\b`)
 	tokenParamRe   = regexp.MustCompile(`(?i)[?&#;](?:token|t|code|otp|key|auth|sig|signature|hash|nonce|ticket|jwt|magic|login_token|confirmation_token|verification_token|k|c|s|h|u|id|email_token|oobcode)=[^&#]{6,}`)
@@ -107,7 +109,7 @@ func classifyLink(u, text string, pixel bool) (string, int) {
 	switch {
 	case unsubWordsRe.MatchString(tw):
 		return mailmsg.LinkUnsubscribe, 2
-	case verifyWordsRe.MatchString(tw) && !resetWordsRe.MatchString(tw):
+	case verifyWordsRe.MatchString(tw) && !resetTextRe.MatchString(tw):
 		score := 4
 		if verifyWordsRe.MatchString(uw) {
 			score += 3
@@ -116,9 +118,9 @@ func classifyLink(u, text string, pixel bool) (string, int) {
 			score += 2
 		}
 		return mailmsg.LinkVerify, score
-	case resetWordsRe.MatchString(tw) && (strings.Contains(tw, "reset") || resetWordsRe.MatchString(uw) || token):
+	case resetTextRe.MatchString(tw):
 		score := 3
-		if resetWordsRe.MatchString(uw) {
+		if resetURLRe.MatchString(uw) {
 			score += 2
 		}
 		if token {
@@ -140,7 +142,7 @@ func classifyLink(u, text string, pixel bool) (string, int) {
 		return mailmsg.LinkUnsubscribe, 1
 	case privacyWordsRe.MatchString(pathOf(uw)):
 		return mailmsg.LinkPrivacy, 1
-	case resetWordsRe.MatchString(uw) && !verifyWordsRe.MatchString(pathOf(uw)):
+	case resetURLRe.MatchString(uw) && !verifyWordsRe.MatchString(pathOf(uw)):
 		score := 2
 		if token {
 			score += 2
@@ -210,7 +212,7 @@ func extractLinks(htmlLinks []rawLink, text, listUnsubscribe string) []mailmsg.L
 	for _, tl := range textLinks(text) {
 		add(tl.url, tl.text, false)
 	}
-	for _, m := range regexp.MustCompile(`<([^<>]+)>`).FindAllStringSubmatch(listUnsubscribe, 10) {
+	for _, m := range angleRe.FindAllStringSubmatch(listUnsubscribe, 10) {
 		if u := cleanURL(m[1]); isHTTP(u) {
 			add(u, "List-Unsubscribe", false)
 		}

@@ -11,14 +11,18 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"mime"
 	"net/mail"
 	"regexp"
+	"runtime/debug"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/jhillyerd/enmime"
 	"github.com/mailgent/mailgent/internal/mailmsg"
+	"golang.org/x/text/encoding/htmlindex"
 )
 
 // ErrEmpty is returned for an empty message.
@@ -28,6 +32,21 @@ var ErrEmpty = errors.New("mailparse: empty message")
 // readable text.
 var ErrUnusable = errors.New("mailparse: input is not a usable email message")
 
+// InternalError is a panic inside the parser, recovered. It is a bug: the
+// fuzz test fails on it.
+type InternalError struct {
+	Panic any
+	Stack string
+}
+
+func (e *InternalError) Error() string {
+	return fmt.Sprintf("mailparse: internal error: %v", e.Panic)
+}
+
+func internalError(r any) error {
+	return &InternalError{Panic: r, Stack: string(debug.Stack())}
+}
+
 // maxParseErrors caps Message.ParseErrors.
 const maxParseErrors = 50
 
@@ -36,6 +55,7 @@ const maxParseErrors = 50
 type parsed struct {
 	env         *enmime.Envelope
 	attachments []*enmime.Part
+	notes       []string // problems found and repaired before or after enmime
 }
 
 // Parse parses and analyses raw. It returns a *LimitError when raw exceeds
@@ -47,7 +67,7 @@ type parsed struct {
 func Parse(raw []byte, lim Limits) (msg *mailmsg.Message, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			msg, err = nil, fmt.Errorf("mailparse: internal error: %v", r)
+			msg, err = nil, internalError(r)
 		}
 	}()
 	p, perr := parseMIME(raw, lim)
@@ -60,21 +80,8 @@ func Parse(raw []byte, lim Limits) (msg *mailmsg.Message, err error) {
 	}
 	env := p.env
 	msg = &mailmsg.Message{Size: int64(len(raw))}
-	var problems []string
-	note := func(format string, args ...any) {
-		problems = append(problems, fmt.Sprintf(format, args...))
-	}
-
-	msg.Subject = cleanHeader(env.GetHeader("Subject"))
-	msg.From, msg.FromAddress = fromHeader(env, note)
-	msg.To = addressHeader(env, "To", note)
-	msg.Cc = addressHeader(env, "Cc", note)
-	msg.ReplyTo = addressHeader(env, "Reply-To", note)
-	msg.Date = dateHeader(env, note)
-	msg.MessageID = firstID(env.GetHeader("Message-Id"))
-	msg.InReplyTo = firstID(env.GetHeader("In-Reply-To"))
-	msg.References = allIDs(env.GetHeader("References"))
-
+	problems := append([]string(nil), p.notes...)
+	fillHeaders(msg, envHeaders{env}, &problems)
 	msg.Text = toValidUTF8(env.Text)
 	msg.HTML = toValidUTF8(env.HTML)
 
@@ -97,12 +104,44 @@ func Parse(raw []byte, lim Limits) (msg *mailmsg.Message, err error) {
 	return msg, nil
 }
 
+// headerSource is where the header fields come from: enmime's envelope, or
+// the lenient reader of the fallback.
+type headerSource interface {
+	// get returns a header field decoded (RFC 2047) to UTF-8.
+	get(name string) string
+	// addresses parses an address header.
+	addresses(name string) ([]*mail.Address, error)
+}
+
+type envHeaders struct{ env *enmime.Envelope }
+
+func (h envHeaders) get(name string) string { return h.env.GetHeader(name) }
+func (h envHeaders) addresses(name string) ([]*mail.Address, error) {
+	return h.env.AddressList(name)
+}
+
+// fillHeaders sets the header fields of msg.
+func fillHeaders(msg *mailmsg.Message, h headerSource, problems *[]string) {
+	note := func(format string, args ...any) {
+		*problems = append(*problems, fmt.Sprintf(format, args...))
+	}
+	msg.Subject = cleanHeader(h.get("Subject"))
+	msg.From, msg.FromAddress = fromHeader(h, note)
+	msg.To = addressHeader(h, "To", note)
+	msg.Cc = addressHeader(h, "Cc", note)
+	msg.ReplyTo = addressHeader(h, "Reply-To", note)
+	msg.Date = dateHeader(h, note)
+	msg.MessageID = firstID(h.get("Message-Id"))
+	msg.InReplyTo = firstID(h.get("In-Reply-To"))
+	msg.References = allIDs(h.get("References"))
+}
+
 // AttachmentContent returns the description and decoded bytes of
 // attachment index of raw, as listed by Parse.
 func AttachmentContent(raw []byte, lim Limits, index int) (att mailmsg.Attachment, content []byte, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			att, content, err = mailmsg.Attachment{}, nil, fmt.Errorf("mailparse: internal error: %v", r)
+			att, content, err = mailmsg.Attachment{}, nil, internalError(r)
 		}
 	}()
 	p, err := parseMIME(raw, lim)
@@ -116,12 +155,31 @@ func AttachmentContent(raw []byte, lim Limits, index int) (att mailmsg.Attachmen
 	return describe(index, part), part.Content, nil
 }
 
-// parseMIME enforces lim and runs enmime.
+// parseMIME enforces lim and runs enmime, repairing a multipart message
+// whose boundary is missing or wrong.
 func parseMIME(raw []byte, lim Limits) (*parsed, error) {
 	if len(raw) == 0 {
 		return nil, ErrEmpty
 	}
 	lim = lim.withDefaults()
+	p, err := readEnvelope(raw, lim)
+	if err != nil {
+		return nil, err
+	}
+	if fixed, note := repairMultipart(raw, p.env.Root); fixed != nil {
+		if p2, err2 := readEnvelope(fixed, lim); err2 == nil {
+			p2.notes = append(p2.notes, note)
+			return p2, nil
+		} else if errors.As(err2, new(*LimitError)) {
+			return nil, err2
+		}
+		p.notes = append(p.notes, note)
+	}
+	return p, nil
+}
+
+// readEnvelope is one pass of pre-scan, enmime and exact limit check.
+func readEnvelope(raw []byte, lim Limits) (*parsed, error) {
 	if err := prescan(raw, lim); err != nil {
 		return nil, err
 	}
@@ -153,6 +211,68 @@ func parseMIME(raw []byte, lim Limits) (*parsed, error) {
 		return nil, &LimitError{Limit: LimitDepth, Max: lim.MaxDepth, Got: depth}
 	}
 	return &parsed{env: env, attachments: attachmentParts(env)}, nil
+}
+
+var delimiterLineRe = regexp.MustCompile(`(?m)^--([^\s]{1,200})\s*$`)
+
+// repairMultipart handles a top-level multipart whose boundary parameter is
+// missing, or names a boundary the body does not use: it guesses the
+// boundary from the body's first delimiter-looking line, or else reads the
+// body as plain text. It returns the repaired message and what was wrong,
+// or nil when nothing needs repair.
+func repairMultipart(raw []byte, root *enmime.Part) ([]byte, string) {
+	if root == nil || !strings.HasPrefix(root.ContentType, "multipart/") {
+		return nil, ""
+	}
+	if root.Boundary != "" && root.FirstChild != nil {
+		return nil, ""
+	}
+	hlen := headerSectionLen(raw)
+	body := raw[hlen:]
+	problem := "multipart message without boundary parameter"
+	if root.Boundary != "" {
+		problem = fmt.Sprintf("boundary %q not found in the body", root.Boundary)
+	}
+	newType := "text/plain"
+	how := "read as plain text"
+	for _, m := range delimiterLineRe.FindAllSubmatch(body, 20) {
+		b := strings.TrimSuffix(string(m[1]), "--")
+		if b == "" || strings.Trim(b, "-") == "" || b == root.Boundary {
+			continue
+		}
+		newType = fmt.Sprintf("%s; boundary=%q", root.ContentType, b)
+		how = fmt.Sprintf("guessed boundary %q", b)
+		break
+	}
+	fixed := replaceContentType(raw[:hlen], newType)
+	if fixed == nil {
+		return nil, ""
+	}
+	return append(fixed, body...), fmt.Sprintf("[E] Missing Boundary: %s; %s", problem, how)
+}
+
+// replaceContentType rewrites the Content-Type field of a header section
+// (with its continuation lines).
+func replaceContentType(header []byte, ctype string) []byte {
+	lines := bytes.SplitAfter(header, []byte("\n"))
+	var out []byte
+	replaced := false
+	for i := 0; i < len(lines); i++ {
+		line := lines[i]
+		if !replaced && isContentTypeLine(bytes.TrimRight(line, "\r\n")) {
+			out = append(out, "Content-Type: "+ctype+"\r\n"...)
+			for i+1 < len(lines) && len(lines[i+1]) > 0 && (lines[i+1][0] == ' ' || lines[i+1][0] == '\t') {
+				i++
+			}
+			replaced = true
+			continue
+		}
+		out = append(out, line...)
+	}
+	if !replaced {
+		return nil
+	}
+	return out
 }
 
 // treeShape counts the parts below root and the deepest multipart nesting.
@@ -255,22 +375,87 @@ func describe(i int, p *enmime.Part) mailmsg.Attachment {
 	}
 }
 
-// fallbackMessage makes what it can of input enmime refused: the text after
-// the first empty line (or all of it) when it is mostly readable text.
+// fallbackMessage makes what it can of input enmime refused: the header
+// fields a lenient reader finds, and the text after the first empty line
+// (or all of it) when it is mostly readable text.
 func fallbackMessage(raw []byte, cause error) (*mailmsg.Message, error) {
+	hlen := headerSectionLen(raw)
+	h := lenientHeaders(raw[:hlen])
 	body := raw
-	if n := headerSectionLen(raw); n < len(raw) {
-		body = raw[n:]
+	if hlen < len(raw) || len(h.fields) > 0 {
+		body = raw[hlen:]
 	}
 	text := strings.TrimSpace(toValidUTF8(string(body)))
-	if text == "" || !mostlyText(text) {
+	if (text == "" && len(h.fields) == 0) || (text != "" && !mostlyText(text)) {
 		return nil, fmt.Errorf("%w: %v", ErrUnusable, cause)
 	}
 	msg := &mailmsg.Message{Size: int64(len(raw)), Text: text}
-	a := Analyse("", text, "", "")
+	problems := []string{"[E] MIME structure: " + cause.Error()}
+	fillHeaders(msg, h, &problems)
+	a := Analyse(msg.Subject, text, "", "")
 	msg.ExtractedText, msg.Codes, msg.Links = a.ExtractedText, a.Codes, a.Links
-	msg.ParseErrors = []string{"[E] MIME structure: " + cause.Error()}
+	msg.ParseErrors = capErrors(problems)
 	return msg, nil
+}
+
+// rawHeaders is a leniently read header section: "Name: value" lines,
+// unfolded, first occurrence of each name kept; lines that are not fields
+// are skipped.
+type rawHeaders struct {
+	fields map[string]string
+}
+
+var headerNameRe = regexp.MustCompile(`^([!-9;-~]{1,76})[ \t]*:(.*)$`)
+
+func lenientHeaders(section []byte) rawHeaders {
+	h := rawHeaders{fields: map[string]string{}}
+	var name string
+	for _, line := range strings.Split(string(section), "\n") {
+		line = strings.TrimRight(line, "\r")
+		if line == "" {
+			break
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			if name != "" && len(h.fields[name]) < 8192 {
+				h.fields[name] += " " + strings.TrimSpace(line)
+			}
+			continue
+		}
+		m := headerNameRe.FindStringSubmatch(line)
+		if m == nil {
+			name = ""
+			continue
+		}
+		name = strings.ToLower(m[1])
+		if _, seen := h.fields[name]; seen {
+			name = "" // keep the first occurrence
+			continue
+		}
+		h.fields[name] = strings.TrimSpace(m[2])
+	}
+	return h
+}
+
+var wordDecoder = &mime.WordDecoder{CharsetReader: func(charset string, input io.Reader) (io.Reader, error) {
+	enc, err := htmlindex.Get(charset)
+	if err != nil {
+		return nil, err
+	}
+	return enc.NewDecoder().Reader(input), nil
+}}
+
+func (h rawHeaders) get(name string) string {
+	v := h.fields[strings.ToLower(name)]
+	if strings.Contains(v, "=?") {
+		if d, err := wordDecoder.DecodeHeader(v); err == nil {
+			return d
+		}
+	}
+	return v
+}
+
+func (h rawHeaders) addresses(name string) ([]*mail.Address, error) {
+	return enmime.ParseAddressList(h.fields[strings.ToLower(name)])
 }
 
 func mostlyText(s string) bool {
@@ -355,12 +540,12 @@ func displayAddress(a *mail.Address) string {
 	return name + " <" + addr + ">"
 }
 
-func fromHeader(env *enmime.Envelope, note func(string, ...any)) (display, addr string) {
-	raw := cleanHeader(env.GetHeader("From"))
+func fromHeader(h headerSource, note func(string, ...any)) (display, addr string) {
+	raw := cleanHeader(h.get("From"))
 	if raw == "" {
 		return "", ""
 	}
-	list, err := env.AddressList("From")
+	list, err := h.addresses("From")
 	if err == nil && len(list) > 0 && list[0] != nil {
 		return displayAddress(list[0]), strings.ToLower(cleanHeader(list[0].Address))
 	}
@@ -381,12 +566,12 @@ func fromHeader(env *enmime.Envelope, note func(string, ...any)) (display, addr 
 	return raw, ""
 }
 
-func addressHeader(env *enmime.Envelope, name string, note func(string, ...any)) []string {
-	raw := cleanHeader(env.GetHeader(name))
+func addressHeader(h headerSource, name string, note func(string, ...any)) []string {
+	raw := cleanHeader(h.get(name))
 	if raw == "" {
 		return nil
 	}
-	list, err := env.AddressList(name)
+	list, err := h.addresses(name)
 	if err != nil || len(list) == 0 {
 		if err != nil {
 			note("[W] Malformed Header: %s: %v", name, err)
@@ -417,8 +602,8 @@ var dateLayouts = []string{
 	"2006-01-02 15:04:05",
 }
 
-func dateHeader(env *enmime.Envelope, note func(string, ...any)) time.Time {
-	raw := cleanHeader(env.GetHeader("Date"))
+func dateHeader(h headerSource, note func(string, ...any)) time.Time {
+	raw := cleanHeader(h.get("Date"))
 	if raw == "" {
 		return time.Time{}
 	}

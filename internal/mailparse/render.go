@@ -173,7 +173,8 @@ func (w *htmlWriter) walk(n *html.Node, depth int, st renderState) {
 	if fs, ok := fontSizePx(style); ok {
 		inner.tiny = fs < 2
 	}
-	if isQuoteElem(n) {
+	quote := isQuoteElem(n)
+	if quote {
 		inner.quote++
 		w.block(1)
 	}
@@ -207,20 +208,22 @@ func (w *htmlWriter) walk(n *html.Node, depth int, st renderState) {
 	if nl > 0 {
 		w.block(nl)
 	}
-	if isQuoteElem(n) {
+	if quote {
 		w.block(1)
 	}
 	if a == atom.Td || a == atom.Th {
 		w.space = true
 	}
 	if linkIdx > 0 {
-		t := collapseSpaces(stripQuotePrefixes(w.out.String()[start:]))
+		// Only the start of a huge link is looked at: nested links must not
+		// make the walk quadratic.
+		t := collapseSpaces(stripQuotePrefixes(truncateUTF8(w.out.String()[start:], 1000)))
 		if t == "" {
 			t = collapseSpaces(getAttr(n, "title"))
 		}
 		w.links[linkIdx-1].text = truncateUTF8(t, 200)
 	}
-	if (emphElems[a] || isEmphStyle(style)) && w.out.Len() > start {
+	if size := w.out.Len() - start; size > 0 && size <= 4*maxEmphLen && (emphElems[a] || isEmphStyle(style)) {
 		t := collapseSpaces(stripQuotePrefixes(w.out.String()[start:]))
 		if t != "" && len(t) <= maxEmphLen && len(w.emph) < 1000 {
 			w.emph = append(w.emph, t)
@@ -497,12 +500,15 @@ func isQuoteElem(n *html.Node) bool {
 	return false
 }
 
-// textPrefix returns about the first max bytes of n's text.
+// textPrefix returns about the first max bytes of n's text, looking at a
+// bounded number of nodes.
 func textPrefix(n *html.Node, max int) string {
 	var b strings.Builder
+	budget := 500
 	var visit func(*html.Node, int)
 	visit = func(n *html.Node, depth int) {
-		if b.Len() >= max || depth > 64 {
+		budget--
+		if b.Len() >= max || depth > 64 || budget < 0 {
 			return
 		}
 		if n.Type == html.TextNode {
