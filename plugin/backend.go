@@ -49,8 +49,9 @@ type backend struct {
 	mountID string
 	// locks serialise read-modify-write of one storage entry; msgLocks one
 	// inbound message's store (taken before, never after, a lock of locks).
-	locks    []*locksutil.LockEntry
-	msgLocks []*locksutil.LockEntry
+	locks     []*locksutil.LockEntry
+	msgLocks  []*locksutil.LockEntry
+	sendLocks []*locksutil.LockEntry
 	// identityLock serialises org and agent changes (create, update,
 	// revoke, org delete): rare admin operations that span entries.
 	identityLock sync.Mutex
@@ -80,12 +81,13 @@ func newBackend(logger hclog.Logger) *backend {
 		logger = hclog.NewNullLogger()
 	}
 	b := &backend{
-		logger:   logger,
-		locks:    locksutil.CreateLocks(),
-		msgLocks: locksutil.CreateLocks(),
-		agents:   newAgentCache(),
-		creds:    newCredCache(),
-		entities: newEntityCache(),
+		logger:    logger,
+		locks:     locksutil.CreateLocks(),
+		msgLocks:  locksutil.CreateLocks(),
+		sendLocks: locksutil.CreateLocks(),
+		agents:    newAgentCache(),
+		creds:     newCredCache(),
+		entities:  newEntityCache(),
 
 		inboxNotify:      newInboxNotifier(),
 		directoryChanged: make(chan struct{}, 1),

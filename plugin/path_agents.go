@@ -179,9 +179,11 @@ func (b *backend) pathAgentWrite(ctx context.Context, req *logical.Request, d *f
 				continue
 			}
 			if strings.Contains(a, "@") && !strings.HasPrefix(a, "@") {
-				if _, err := parseAddresses("send_allowlist", []string{a}); err != nil {
+				parsed, err := parseAddresses("send_allowlist", []string{a})
+				if err != nil {
 					return logical.ErrorResponse(err.Error()), nil
 				}
+				a = strings.ToLower(parsed[0].Address) // "Bob <bob@x>" matches as bob@x
 			} else if err := validateDomain(strings.TrimPrefix(a, "@")); err != nil {
 				return logical.ErrorResponse("send_allowlist: %q: %v", a, err), nil
 			}

@@ -176,6 +176,9 @@ func readAttachments(d *framework.FieldData) ([]attachmentIn, error) {
 		if ct == "" {
 			ct = "application/octet-stream"
 		}
+		if _, ok := m["content"]; !ok {
+			return nil, fmt.Errorf("attachments[%d].content: is required (base64)", i)
+		}
 		if _, _, err := mime.ParseMediaType(ct); err != nil || hasCRLF(ct) {
 			return nil, fmt.Errorf("attachments[%d].content_type: %q is not a MIME type", i, ct)
 		}
@@ -201,14 +204,20 @@ func (b *backend) pathSendWrite(ctx context.Context, req *logical.Request, d *fr
 	}
 	// Everything is validated before anything is read or written.
 	lists := map[string][]*mail.Address{}
+	seen := map[string]bool{}
 	total := 0
 	for _, f := range []string{"to", "cc", "bcc"} {
 		v, err := parseAddresses(f, d.Get(f).([]string))
 		if err != nil {
 			return logical.ErrorResponse(err.Error()), nil
 		}
-		lists[f] = v
-		total += len(v)
+		for _, a := range v {
+			if k := strings.ToLower(a.Address); !seen[k] { // one copy per recipient
+				seen[k] = true
+				lists[f] = append(lists[f], a)
+				total++
+			}
+		}
 	}
 	if total == 0 {
 		return logical.ErrorResponse("to: at least one recipient is required"), nil
@@ -237,6 +246,9 @@ func (b *backend) pathSendWrite(ctx context.Context, req *logical.Request, d *fr
 		r, err := parseAddresses("reply_to", []string{v})
 		if err != nil {
 			return logical.ErrorResponse(err.Error()), nil
+		}
+		if len(r) != 1 {
+			return logical.ErrorResponse("reply_to: must be one email address"), nil
 		}
 		replyTo = r[0]
 	}
@@ -305,11 +317,15 @@ func (b *backend) pathSendWrite(ctx context.Context, req *logical.Request, d *fr
 			if !strings.HasPrefix(strings.ToLower(subject), "re:") {
 				subject = "Re: " + subject
 			}
+			if len(subject) > maxSubject || hasCRLF(subject) {
+				subject = "Re: " + strings.TrimSpace(strings.NewReplacer("\r", " ", "\n", " ").Replace(orig.Subject))[:min(len(orig.Subject), maxSubject-4)]
+			}
 		}
 	}
 
 	// Rate limit: per agent, per clock hour.
-	lock := locksutil.LockForKey(b.locks, "send/"+agent)
+	// A lock set of its own: it is held across the publish.
+	lock := locksutil.LockForKey(b.sendLocks, agent)
 	lock.Lock()
 	defer lock.Unlock()
 	now := b.now().UTC()
@@ -327,7 +343,7 @@ func (b *backend) pathSendWrite(ctx context.Context, req *logical.Request, d *fr
 		if err := b.record(ctx, req.Storage, subjectAgent, agent, ev); err != nil {
 			return nil, err
 		}
-		return nil, logical.CodedError(http.StatusTooManyRequests, fmt.Sprintf("agent %q sent %d messages this hour, the mount's send_rate_limit; try again after %s", agent, sentThisHour, next.Format(time.RFC3339)))
+		return nil, logical.CodedError(http.StatusTooManyRequests, fmt.Sprintf("agent %q reached the mount's send_rate_limit of %d messages per hour; try again after %s", agent, cfg.SendRateLimit, next.Format(time.RFC3339)))
 	}
 
 	// Build, sign, record, queue.
@@ -392,11 +408,19 @@ func (b *backend) pathSendWrite(ctx context.Context, req *logical.Request, d *fr
 			rcpts = append(rcpts, a.Address)
 		}
 	}
-	qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if err := bus.PublishOutbound(qctx, js, obs, cfg.Domain, &bus.Outbound{
-		ID: key, MessageID: messageID, Agent: agent, MailFrom: from, Rcpts: rcpts, Raw: signed, QueuedAt: now,
-	}); err != nil {
+	// A publish whose ack was lost is retried with the same Nats-Msg-Id:
+	// JetStream keeps one copy, so a retry never sends twice.
+	out := &bus.Outbound{ID: key, MessageID: messageID, Agent: agent, MailFrom: from, Rcpts: rcpts, Raw: signed, QueuedAt: now}
+	var perr error
+	for try := 0; try < 3; try++ {
+		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		perr = bus.PublishOutbound(qctx, js, obs, cfg.Domain, out)
+		cancel()
+		if perr == nil {
+			break
+		}
+	}
+	if err := perr; err != nil {
 		_ = req.Storage.Delete(ctx, sentPrefix+agent+"/"+key)
 		b.logger.Warn("queue outbound message", "agent", agent, "error", err)
 		return nil, logical.CodedError(http.StatusServiceUnavailable, "the mail bus did not take the message; nothing was sent, try again")

@@ -22,11 +22,14 @@ type directory struct {
 	mu     sync.RWMutex
 	synced bool // the initial state has been read
 	agents map[string]bool
+	// gone are agents whose key was deleted: revoked (the KV keeps delete
+	// markers). An agent in neither map is not known yet.
+	gone   map[string]bool
 	pubkey []byte
 }
 
 func newDirectory(domain string, logger *slog.Logger) *directory {
-	return &directory{domain: domain, logger: logger, agents: map[string]bool{}}
+	return &directory{domain: domain, logger: logger, agents: map[string]bool{}, gone: map[string]bool{}}
 }
 
 // lookup tells whether agent is live; ready is false until the directory
@@ -35,6 +38,13 @@ func (d *directory) lookup(agent string) (live, ready bool) {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	return d.agents[agent], d.synced
+}
+
+// revoked tells whether the directory saw the agent removed.
+func (d *directory) revoked(agent string) bool {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return d.gone[agent] && !d.agents[agent]
 }
 
 func (d *directory) publicKey() []byte {
@@ -84,8 +94,10 @@ func (d *directory) run(ctx context.Context, kv jetstream.KeyValue) {
 				agent := bus.AgentFromDirectoryKey(d.domain, e.Key())
 				if deleted {
 					delete(m, agent)
+					d.gone[agent] = true
 				} else {
 					m[agent] = true
+					delete(d.gone, agent)
 				}
 				if !initial {
 					d.logger.Info("address directory change", "agent", agent, "live", !deleted)

@@ -572,8 +572,14 @@ func (o *outbound) handle(msg jetstream.Msg) {
 		return
 	}
 
-	// Revoked since it was queued: not sent.
-	if live, ready := o.s.dir.lookup(ob.Agent); ready && !live {
+	// Revoked since it was queued: not sent. An agent the directory does
+	// not know yet (just created, or a lagging sync) is retried, not cancelled.
+	if live, ready := o.s.dir.lookup(ob.Agent); ready && !live && !o.s.dir.revoked(ob.Agent) {
+		log.Info("outbound message waits: agent not in the address directory yet")
+		o.settle(func() error { return msg.NakWithDelay(backoff(attempt)) }, "nak")
+		return
+	}
+	if o.s.dir.revoked(ob.Agent) {
 		log.Info("outbound message cancelled: agent revoked", "outcome", bus.StatusCancelled)
 		if err := o.report(&ob, bus.StatusCancelled, "agent revoked", attempt); err != nil {
 			log.Warn("status not published; retrying later", "error", err)

@@ -758,9 +758,18 @@ func TestHandleSentRecordsBeforeAckAndNeverTwice(t *testing.T) {
 func TestHandleAgentRevoked(t *testing.T) {
 	m := newMachine(t, nil)
 	delete(m.dir.agents, "billing-bot")
+	m.dir.gone["billing-bot"] = true // the directory saw its key deleted
 	m.handle(t, testOutbound(), 1)
 	require.Equal(t, []string{"status cancelled", "ack"}, m.ev.all())
 	require.Equal(t, "agent revoked", m.lastStatus(t).Reply)
+	require.Empty(t, m.f.messages())
+}
+
+func TestHandleAgentNotInDirectoryYetWaits(t *testing.T) {
+	m := newMachine(t, nil)
+	delete(m.dir.agents, "billing-bot") // never seen: created a moment ago
+	m.handle(t, testOutbound(), 1)
+	require.Equal(t, []string{"nak 1s"}, m.ev.all(), "retried, not cancelled")
 	require.Empty(t, m.f.messages())
 }
 
