@@ -1,0 +1,686 @@
+package integration
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"net/smtp"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mailgent/mailgent/internal/harness"
+)
+
+// Inbound mail: the relay (SMTP → parse → HPKE seal → JetStream → plugin
+// consumer → the agent's inbox in Vault) against Mailpit (SMTP → SQLite),
+// with the same load client, in the same run. See docs/benchmarks.md.
+//
+//	go test -run '^$' -bench BenchmarkInboundVsMailpit -benchtime 1x ./integration/
+//
+// Three figures:
+//
+//   - accept rate: messages/s from the first MAIL FROM of a round to the
+//     last 250 after DATA, 8 connections (each reused for the whole round:
+//     MAIL, RCPT, DATA, then RSET, as an MTA's connection cache does; no
+//     PIPELINING), 4 KiB messages, every one unique and every one required
+//     to get 250. The relay answers 250 only after JetStream acknowledged
+//     the message; Mailpit only after its SQLite insert.
+//   - end-to-end rate: messages/s from the first MAIL FROM of a round until
+//     all of the round's messages are visible where a reader looks for them
+//     — the agent's messages_total (GET mailgent/agents/bench) for ours,
+//     Mailpit's message count (GET /api/v1/messages) for Mailpit. Counts
+//     must be exact: a message lost or stored twice fails the benchmark.
+//   - email→code latency (ours only): a messages/wait call is waiting, one
+//     message is sent; from the 250 after DATA until the wait call returned
+//     the message, with data.code checked against the code sent.
+//
+// Method. The parent benchmark starts the stack and sets it up once
+// (untimed). The sub-benchmark "compare" does the whole measurement exactly
+// once, whatever b.N is: first inboundBenchCodeIters latency iterations
+// (after inboundBenchCodeWarmup untimed ones), then an untimed warm-up of
+// inboundBenchWarmup messages per target, then inboundBenchRounds
+// alternating rounds per target (A B | B A | A B | B A, so neither side
+// always goes first) of inboundBenchRoundSize messages each. The amount of
+// work is fixed, not b.N, because both targets must get the same number of
+// messages, the end-to-end rate needs whole rounds that are waited for,
+// and one run takes about half a minute, far beyond what b.N scaling could
+// use. The loop is b.Loop, which with the default 1s benchtime (make bench)
+// stops after the first iteration and with -benchtime 1x runs exactly one;
+// further iterations (-benchtime Nx, N > 1) do nothing. So ns/op is the
+// wall time of the whole comparison and means little; the figures are the
+// custom metrics:
+//
+//	relay_accept_rps, mailpit_accept_rps, accept_ratio   (relay ÷ Mailpit)
+//	relay_e2e_rps, mailpit_e2e_rps, e2e_ratio            (relay ÷ Mailpit)
+//	code_p50_ms, code_p99_ms                             email→code latency
+//
+// The latency iterations run before the throughput rounds: messages/wait
+// reads every message stored in the last 60 seconds (its look-back), so
+// right after thousands of throughput messages it would measure that scan
+// rather than a verification mail's way to the agent. Even so, iteration i
+// finds the 10 + i earlier latency messages in its look-back; the log shows
+// the p50 of the first and of the last quarter of the iterations.
+//
+// Everything runs on the same machine: the load client, nats-server, Vault
+// with the plugin, the relay and Mailpit share its cores. Mailpit runs for
+// the whole benchmark and our stack too, idle in the other's rounds.
+
+const (
+	inboundBenchConns      = 8
+	inboundBenchRounds     = 4   // rounds per target
+	inboundBenchRoundSize  = 500 // messages per round (Mailpit keeps 500 by default: it is emptied before each round)
+	inboundBenchWarmup     = 200 // untimed messages per target before the rounds
+	inboundBenchCodeIters  = 200
+	inboundBenchCodeWarmup = 10
+	inboundBenchMsgSize    = 4096
+	inboundBenchPoll       = 5 * time.Millisecond
+	inboundBenchE2ETimeout = 3 * time.Minute
+	inboundBenchAgent      = "bench"
+	inboundBenchFrom       = "no-reply@service.example.com"
+)
+
+// inboundTarget is one SMTP server under test and where its mail shows.
+type inboundTarget struct {
+	name  string // "relay" or "mailpit"
+	smtp  string // host:port
+	count func() (int, error)
+	// reset runs (untimed) before each round and returns the count the
+	// round starts from.
+	reset func() (int, error)
+}
+
+// inboundRoundResult is one round of one target.
+type inboundRoundResult struct {
+	target      string
+	n           int
+	accept, e2e time.Duration
+	perMessage  []time.Duration // MAIL FROM → 250 after DATA
+}
+
+func BenchmarkInboundVsMailpit(b *testing.B) {
+	s := harness.Start(b)
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConns = 32
+	tr.MaxIdleConnsPerHost = 16
+	client := &http.Client{Transport: tr, Timeout: 60 * time.Second}
+	defer tr.CloseIdleConnections()
+	vault := &inboundVault{client: client, addr: s.Vault.Addr, token: s.Vault.Token}
+	mailpit := &inboundMailpit{client: client, url: s.Mailpit.URL}
+	to := inboundBenchAgent + "@" + s.Domain
+
+	// No trimming: the default inbox cap (1000) would make counts useless.
+	// Writing config reconnects the plugin's bus: wait for it.
+	if _, _, err := vault.do("POST", "mailgent/config", map[string]interface{}{"max_inbox_messages": 1_000_000}); err != nil {
+		b.Fatal(err)
+	}
+	if err := inboundEventually(30*time.Second, func() error {
+		data, _, err := vault.do("GET", "mailgent/config", nil)
+		if err != nil {
+			return err
+		}
+		if data["bus_status"] != "connected" || data["max_inbox_messages"] != float64(1_000_000) {
+			return fmt.Errorf("config: %v", data)
+		}
+		return nil
+	}); err != nil {
+		b.Fatal(err)
+	}
+	for _, w := range []struct {
+		path string
+		body map[string]interface{}
+	}{
+		{"mailgent/orgs/acme", map[string]interface{}{}},
+		{"mailgent/agents/" + inboundBenchAgent, map[string]interface{}{"org": "acme"}},
+	} {
+		if _, _, err := vault.do("POST", w.path, w.body); err != nil {
+			b.Fatal(err)
+		}
+	}
+	// The relay learns the agent from the directory within moments.
+	if err := inboundEventually(30*time.Second, func() error {
+		c, err := smtp.Dial(s.Relay.Addr)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		if err := c.Mail(inboundBenchFrom); err != nil {
+			return err
+		}
+		return c.Rcpt(to)
+	}); err != nil {
+		b.Fatalf("RCPT TO:<%s> never accepted: %v", to, err)
+	}
+
+	relay := inboundTarget{
+		name: "relay", smtp: s.Relay.Addr,
+		count: vault.messagesTotal,
+		reset: vault.messagesTotal,
+	}
+	mp := inboundTarget{
+		name: "mailpit", smtp: s.Mailpit.SMTPAddr,
+		count: mailpit.total,
+		reset: func() (int, error) {
+			if err := mailpit.deleteAll(); err != nil {
+				return 0, err
+			}
+			return mailpit.total()
+		},
+	}
+	runID := inboundLetters(uint64(time.Now().UnixNano()), 8)
+
+	b.Run("compare", func(b *testing.B) {
+		var (
+			rounds []inboundRoundResult
+			codes  []time.Duration
+			sent   int // to the relay, in total
+			ran    bool
+		)
+		for b.Loop() {
+			if ran {
+				continue // see "Method" above: one measurement per run
+			}
+			ran = true
+
+			// Email→code latency, on a quiet inbox (see above).
+			l, err := inboundCodeLatency(vault, s.Relay.Addr, to, runID+"w", inboundBenchCodeWarmup)
+			if err != nil {
+				b.Fatalf("latency warm-up: %v", err)
+			}
+			sent += len(l)
+			codes, err = inboundCodeLatency(vault, s.Relay.Addr, to, runID+"c", inboundBenchCodeIters)
+			if err != nil {
+				b.Fatalf("latency: %v", err)
+			}
+			sent += len(codes)
+
+			// Warm-up of both: connections, caches, JetStream's and SQLite's files.
+			for _, t := range []inboundTarget{relay, mp} {
+				r, err := inboundRound(t, to, runID+"x"+t.name, inboundBenchWarmup)
+				if err != nil {
+					b.Fatalf("warm-up %s: %v", t.name, err)
+				}
+				if t.name == "relay" {
+					sent += r.n
+				}
+			}
+
+			for r := range inboundBenchRounds {
+				order := []inboundTarget{relay, mp}
+				if r%2 == 1 {
+					order = []inboundTarget{mp, relay}
+				}
+				for _, t := range order {
+					res, err := inboundRound(t, to, fmt.Sprintf("%s%s%s", runID, inboundLetters(uint64(r), 2), t.name), inboundBenchRoundSize)
+					if err != nil {
+						b.Fatalf("round %d, %s: %v", r, t.name, err)
+					}
+					if t.name == "relay" {
+						sent += res.n
+					}
+					rounds = append(rounds, res)
+					// Let the other side's leftovers (audit batches, WAL
+					// checkpoints, logs) settle before the next round.
+					time.Sleep(300 * time.Millisecond)
+				}
+			}
+
+			// Nothing lost, nothing stored twice: the inbox holds exactly
+			// what got 250, a while after the last round.
+			time.Sleep(time.Second)
+			total, err := vault.messagesTotal()
+			if err != nil {
+				b.Fatal(err)
+			}
+			if total != sent {
+				b.Fatalf("agent inbox holds %d messages, %d were accepted", total, sent)
+			}
+		}
+		if !ran {
+			return
+		}
+
+		type agg struct {
+			n                 int
+			accept, e2e       time.Duration
+			perMsg            []time.Duration
+			acceptRPS, e2eRPS float64
+		}
+		sum := map[string]*agg{"relay": {}, "mailpit": {}}
+		for _, r := range rounds {
+			a := sum[r.target]
+			a.n += r.n
+			a.accept += r.accept
+			a.e2e += r.e2e
+			a.perMsg = append(a.perMsg, r.perMessage...)
+		}
+		for _, a := range sum {
+			a.acceptRPS = float64(a.n) / a.accept.Seconds()
+			a.e2eRPS = float64(a.n) / a.e2e.Seconds()
+			slices.Sort(a.perMsg)
+		}
+		codesInOrder := codes
+		codes = slices.Sorted(slices.Values(codes))
+		acceptRatio := sum["relay"].acceptRPS / sum["mailpit"].acceptRPS
+		e2eRatio := sum["relay"].e2eRPS / sum["mailpit"].e2eRPS
+		p50, p99 := inboundBenchPercentile(codes, 0.50), inboundBenchPercentile(codes, 0.99)
+
+		b.ReportMetric(sum["relay"].acceptRPS, "relay_accept_rps")
+		b.ReportMetric(sum["mailpit"].acceptRPS, "mailpit_accept_rps")
+		b.ReportMetric(acceptRatio, "accept_ratio")
+		b.ReportMetric(sum["relay"].e2eRPS, "relay_e2e_rps")
+		b.ReportMetric(sum["mailpit"].e2eRPS, "mailpit_e2e_rps")
+		b.ReportMetric(e2eRatio, "e2e_ratio")
+		b.ReportMetric(inboundBenchMs(p50), "code_p50_ms")
+		b.ReportMetric(inboundBenchMs(p99), "code_p99_ms")
+
+		// At most 10 lines: go test cuts longer benchmark logs without -v.
+		byRound := func(name string, f func(r inboundRoundResult) time.Duration) string {
+			var parts []string
+			for _, r := range rounds {
+				if r.target == name {
+					parts = append(parts, fmt.Sprintf("%.0f", float64(r.n)/f(r).Seconds()))
+				}
+			}
+			return strings.Join(parts, " ")
+		}
+		var sb strings.Builder
+		fmt.Fprintf(&sb, "inbound mail: %d connections, %d-byte messages, %d alternating rounds × %d messages per target (after %d warm-up)\n",
+			inboundBenchConns, inboundBenchMsgSize, inboundBenchRounds, inboundBenchRoundSize, inboundBenchWarmup)
+		fmt.Fprintf(&sb, "  %-8s %8s %9s %8s %13s %13s  %-22s %s\n", "target", "messages", "accept/s", "e2e/s", "MAIL→250 p50", "MAIL→250 p99", "accept/s by round", "e2e/s by round")
+		for _, name := range []string{"relay", "mailpit"} {
+			a := sum[name]
+			fmt.Fprintf(&sb, "  %-8s %8d %9.0f %8.0f %10.2f ms %10.2f ms  %-22s %s\n", name, a.n, a.acceptRPS, a.e2eRPS,
+				inboundBenchMs(inboundBenchPercentile(a.perMsg, 0.50)), inboundBenchMs(inboundBenchPercentile(a.perMsg, 0.99)),
+				byRound(name, func(r inboundRoundResult) time.Duration { return r.accept }),
+				byRound(name, func(r inboundRoundResult) time.Duration { return r.e2e }))
+		}
+		fmt.Fprintf(&sb, "  relay/mailpit: accept %.3f (target ≥ 1.5: %s), end to end %.3f (target ≥ 0.75: %s)\n",
+			acceptRatio, inboundMet(acceptRatio >= 1.5), e2eRatio, inboundMet(e2eRatio >= 0.75))
+		q := len(codesInOrder) / 4
+		first, last := slices.Sorted(slices.Values(codesInOrder[:q])), slices.Sorted(slices.Values(codesInOrder[len(codesInOrder)-q:]))
+		fmt.Fprintf(&sb, "  email→code (250 after DATA → messages/wait answered), %d sequential: p50 %.2f ms, p99 %.2f ms (target ≤ 50: %s), max %.2f ms\n",
+			len(codes), inboundBenchMs(p50), inboundBenchMs(p99), inboundMet(inboundBenchMs(p99) <= 50), inboundBenchMs(codes[len(codes)-1]))
+		fmt.Fprintf(&sb, "  email→code p50 of the first %d: %.2f ms, of the last %d: %.2f ms (with %d–%d and %d–%d earlier messages in the inbox)\n",
+			q, inboundBenchMs(inboundBenchPercentile(first, 0.5)), q, inboundBenchMs(inboundBenchPercentile(last, 0.5)),
+			inboundBenchCodeWarmup, inboundBenchCodeWarmup+q-1, inboundBenchCodeWarmup+len(codesInOrder)-q, inboundBenchCodeWarmup+len(codesInOrder)-1)
+		fmt.Fprintf(&sb, "  agent inbox at the end: %d messages, exactly the %d accepted", sent, sent)
+		b.Log(sb.String())
+	})
+}
+
+// inboundRound sends n unique messages to t over inboundBenchConns reused
+// connections, then waits until all n are visible. The first failure stops
+// the round and is returned.
+func inboundRound(t inboundTarget, to, tag string, n int) (inboundRoundResult, error) {
+	res := inboundRoundResult{target: t.name, n: n}
+	before, err := t.reset()
+	if err != nil {
+		return res, fmt.Errorf("before the round: %w", err)
+	}
+	msgs := make([][]byte, n)
+	for i := range msgs {
+		id := fmt.Sprintf("%s-%06d", tag, i)
+		msgs[i] = inboundMessage(to, "Bench mail "+tag+" "+inboundLetters(uint64(i), 4), id, inboundCode())
+	}
+	conns := make([]*smtp.Client, inboundBenchConns)
+	defer func() {
+		for _, c := range conns {
+			if c != nil {
+				_ = c.Quit()
+				c.Close()
+			}
+		}
+	}()
+	for i := range conns {
+		if conns[i], err = inboundDial(t.smtp); err != nil {
+			return res, err
+		}
+	}
+
+	var (
+		next    atomic.Int64
+		failed  atomic.Bool
+		errOnce sync.Once
+		firstEr error
+		wg      sync.WaitGroup
+	)
+	last := make([]time.Time, len(conns))
+	per := make([][]time.Duration, len(conns))
+	start := time.Now()
+	for w, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !failed.Load() {
+				i := next.Add(1) - 1
+				if i >= int64(n) {
+					return
+				}
+				t0 := time.Now()
+				t1, err := inboundSend(c, to, msgs[i])
+				if err != nil {
+					failed.Store(true)
+					errOnce.Do(func() { firstEr = fmt.Errorf("message %d: %w", i, err) })
+					return
+				}
+				last[w] = t1
+				per[w] = append(per[w], t1.Sub(t0))
+			}
+		}()
+	}
+	wg.Wait()
+	if firstEr != nil {
+		return res, firstEr
+	}
+	end := start
+	for w := range conns {
+		if last[w].After(end) {
+			end = last[w]
+		}
+		res.perMessage = append(res.perMessage, per[w]...)
+	}
+	res.accept = end.Sub(start)
+
+	// End to end: until the target shows all n, exactly.
+	want := before + n
+	deadline := time.Now().Add(inboundBenchE2ETimeout)
+	for {
+		got, err := t.count()
+		if err != nil {
+			return res, err
+		}
+		if got > want {
+			return res, fmt.Errorf("%d messages visible, only %d sent (a duplicate?)", got-before, n)
+		}
+		if got == want {
+			res.e2e = time.Since(start)
+			return res, nil
+		}
+		if time.Now().After(deadline) {
+			return res, fmt.Errorf("only %d of %d messages visible %s after the round started: lost", got-before, n, inboundBenchE2ETimeout)
+		}
+		time.Sleep(inboundBenchPoll)
+	}
+}
+
+// inboundCodeLatency sends n verification mails one at a time, each while a
+// messages/wait call for its unique subject waits, and returns the time from
+// the 250 after DATA to the wait call's answer.
+func inboundCodeLatency(v *inboundVault, smtpAddr, to, tag string, n int) ([]time.Duration, error) {
+	c, err := inboundDial(smtpAddr)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		_ = c.Quit()
+		c.Close()
+	}()
+	type answer struct {
+		at   time.Time
+		data map[string]interface{}
+		code int
+		err  error
+	}
+	lat := make([]time.Duration, 0, n)
+	for i := range n {
+		subject := "Your sign-in code " + tag + " " + inboundLetters(uint64(i), 4)
+		code := inboundCode()
+		raw := inboundMessage(to, subject, fmt.Sprintf("%s-%06d", tag, i), code)
+		done := make(chan answer, 1)
+		go func() {
+			data, status, err := v.do("GET", "mailgent/agents/"+inboundBenchAgent+"/messages/wait?timeout=10&subject="+url.QueryEscape(subject), nil)
+			done <- answer{time.Now(), data, status, err}
+		}()
+		// Let the call reach the plugin and wait (were it late, the
+		// look-back would still find the message, but the figure would be
+		// the call's, not the mail's).
+		time.Sleep(20 * time.Millisecond)
+		t0, err := inboundSend(c, to, raw)
+		if err != nil {
+			return nil, fmt.Errorf("message %d: %w", i, err)
+		}
+		a := <-done
+		if a.err != nil {
+			return nil, fmt.Errorf("message %d: wait: %w", i, a.err)
+		}
+		if a.data["code"] != code || a.data["subject"] != subject {
+			return nil, fmt.Errorf("message %d: wait returned code %v, subject %v; sent %s, %q", i, a.data["code"], a.data["subject"], code, subject)
+		}
+		lat = append(lat, a.at.Sub(t0))
+	}
+	return lat, nil
+}
+
+// inboundDial opens an SMTP session (greeting and EHLO).
+func inboundDial(addr string) (*smtp.Client, error) {
+	c, err := smtp.Dial(addr)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Hello("loadgen.example.org"); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// inboundSend is one transaction on a reused session: MAIL, RCPT, DATA,
+// then RSET. It returns the time the 250 after DATA arrived; anything but
+// 250 anywhere is an error.
+func inboundSend(c *smtp.Client, to string, raw []byte) (time.Time, error) {
+	if err := c.Mail(inboundBenchFrom); err != nil {
+		return time.Time{}, fmt.Errorf("MAIL: %w", err)
+	}
+	if err := c.Rcpt(to); err != nil {
+		return time.Time{}, fmt.Errorf("RCPT: %w", err)
+	}
+	w, err := c.Data()
+	if err != nil {
+		return time.Time{}, fmt.Errorf("DATA: %w", err)
+	}
+	if _, err := w.Write(raw); err != nil {
+		return time.Time{}, fmt.Errorf("DATA: %w", err)
+	}
+	if err := w.Close(); err != nil {
+		return time.Time{}, fmt.Errorf("end of DATA: %w", err)
+	}
+	at := time.Now()
+	if err := c.Reset(); err != nil {
+		return time.Time{}, fmt.Errorf("RSET: %w", err)
+	}
+	return at, nil
+}
+
+// inboundFiller is plain text without digits, so the only code candidate
+// of a message is the one it was given.
+var inboundFiller = []string{
+	"If you did not ask for this, you can ignore this message; nobody can",
+	"sign in without the code, and it stops working when it expires. We",
+	"will never ask you for it by phone or by mail, and our support team",
+	"does not need it to help you. Keep it to yourself and enter it only",
+	"on our own site, in the window where you asked for it a moment ago.",
+}
+
+// inboundMessage is a verification mail of exactly inboundBenchMsgSize bytes.
+func inboundMessage(to, subject, id, code string) []byte {
+	var m bytes.Buffer
+	m.Grow(inboundBenchMsgSize)
+	fmt.Fprintf(&m, "From: Example Service <%s>\r\nTo: %s\r\nSubject: %s\r\nDate: %s\r\nMessage-ID: <%s@service.example.com>\r\n"+
+		"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"+
+		"Hi,\r\n\r\nYour verification code is %s. It expires in ten minutes.\r\n\r\n",
+		inboundBenchFrom, to, subject, time.Now().UTC().Format(time.RFC1123Z), id, code)
+	const outro = "\r\nThe Example team\r\n"
+	room := inboundBenchMsgSize - len(outro)
+	for i := 0; ; i++ {
+		line := inboundFiller[i%len(inboundFiller)] + "\r\n"
+		if m.Len()+len(line) > room {
+			if rest := room - m.Len(); rest >= 3 {
+				m.WriteString(strings.Repeat("-", rest-2) + "\r\n")
+			}
+			break
+		}
+		m.WriteString(line)
+	}
+	m.WriteString(outro)
+	return m.Bytes()
+}
+
+// inboundCode is a random 6-digit code without a leading zero.
+func inboundCode() string { return fmt.Sprintf("%06d", 100000+rand.IntN(900000)) }
+
+// inboundLetters writes v in base 26 with letters, width wide: unique tags
+// for subjects that hold no digits (digits there would be code candidates).
+func inboundLetters(v uint64, width int) string {
+	b := make([]byte, width)
+	for i := width - 1; i >= 0; i-- {
+		b[i] = byte('a' + v%26)
+		v /= 26
+	}
+	return string(b)
+}
+
+// inboundVault calls Vault's HTTP API with the root token.
+type inboundVault struct {
+	client *http.Client
+	addr   string
+	token  string
+}
+
+// do sends a request and returns the response's data; any status but 2xx
+// is an error.
+func (v *inboundVault) do(method, path string, body interface{}) (map[string]interface{}, int, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, 0, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, v.addr+"/v1/"+path, rd)
+	if err != nil {
+		return nil, 0, err
+	}
+	req.Header.Set("X-Vault-Token", v.token)
+	resp, err := v.client.Do(req)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	raw, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, resp.StatusCode, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return nil, resp.StatusCode, fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, raw)
+	}
+	var out struct {
+		Data map[string]interface{} `json:"data"`
+	}
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &out); err != nil {
+			return nil, resp.StatusCode, fmt.Errorf("%s %s: %w: %s", method, path, err, raw)
+		}
+	}
+	return out.Data, resp.StatusCode, nil
+}
+
+func (v *inboundVault) messagesTotal() (int, error) {
+	data, _, err := v.do("GET", "mailgent/agents/"+inboundBenchAgent, nil)
+	if err != nil {
+		return 0, err
+	}
+	n, ok := data["messages_total"].(float64)
+	if !ok {
+		return 0, fmt.Errorf("no messages_total in %v", data)
+	}
+	return int(n), nil
+}
+
+// inboundMailpit calls Mailpit's API (v1.33.1: GET /api/v1/messages
+// answers "total", the mailbox's message count; DELETE empties it).
+type inboundMailpit struct {
+	client *http.Client
+	url    string
+}
+
+func (m *inboundMailpit) total() (int, error) {
+	resp, err := m.client.Get(m.url + "/api/v1/messages?limit=1")
+	if err != nil {
+		return 0, err
+	}
+	raw, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return 0, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("mailpit GET /api/v1/messages: %s: %s", resp.Status, raw)
+	}
+	var out struct {
+		Total *int `json:"total"`
+	}
+	if err := json.Unmarshal(raw, &out); err != nil || out.Total == nil {
+		return 0, fmt.Errorf("mailpit GET /api/v1/messages: no total in %.200s (%v)", raw, err)
+	}
+	return *out.Total, nil
+}
+
+func (m *inboundMailpit) deleteAll() error {
+	req, err := http.NewRequest(http.MethodDelete, m.url+"/api/v1/messages", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := m.client.Do(req)
+	if err != nil {
+		return err
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("mailpit DELETE /api/v1/messages: %s: %s", resp.Status, raw)
+	}
+	return nil
+}
+
+func inboundMet(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "NOT met"
+}
+
+// inboundEventually retries f every 20 ms until it succeeds or timeout.
+func inboundEventually(timeout time.Duration, f func() error) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		err := f()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("after %s: %w", timeout, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// inboundBenchPercentile of sorted durations, nearest rank.
+func inboundBenchPercentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(float64(len(sorted))*p)) - 1
+	return sorted[max(0, min(i, len(sorted)-1))]
+}
+
+func inboundBenchMs(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
