@@ -110,6 +110,10 @@ func (b *backend) serveBus(ctx context.Context, s logical.Storage, nc *nats.Conn
 		}
 	}()
 
+	opener, err := bus.NewOpener(key.Private)
+	if err != nil {
+		return err
+	}
 	// Messages are stored concurrently: each is several storage writes
 	// (gRPC calls into Vault), and only the per-agent counts serialise.
 	work := make(chan jetstream.Msg)
@@ -123,7 +127,7 @@ func (b *backend) serveBus(ctx context.Context, s logical.Storage, nc *nats.Conn
 				if live == nil {
 					live = cfg
 				}
-				b.handleInbound(ctx, s, obs, key.Private, live, m)
+				b.handleInbound(ctx, s, obs, opener, live, m)
 			}
 		}()
 	}
@@ -148,7 +152,7 @@ const inboundWorkers = 8
 
 // handleInbound stores one message and acks it only after the Vault write
 // returned; a transient failure is retried, a poison message terminated.
-func (b *backend) handleInbound(ctx context.Context, s logical.Storage, obs jetstream.ObjectStore, priv []byte, cfg *mailgentConfig, m jetstream.Msg) {
+func (b *backend) handleInbound(ctx context.Context, s logical.Storage, obs jetstream.ObjectStore, opener *bus.Opener, cfg *mailgentConfig, m jetstream.Msg) {
 	h := m.Headers()
 	id, agent, domain, blob := h.Get(jetstream.MsgIDHeader), h.Get(bus.HeaderAgent), h.Get(bus.HeaderDomain), h.Get(bus.HeaderBlob)
 	log := b.logger.With("message_id", id, "agent", agent)
@@ -198,7 +202,7 @@ func (b *backend) handleInbound(ctx context.Context, s logical.Storage, obs jets
 			return
 		}
 	}
-	p, err := bus.Open(priv, domain, agent, id, sealedPayload)
+	p, err := opener.Open(domain, agent, id, sealedPayload)
 	if err != nil {
 		if errors.Is(err, bus.ErrPoison) {
 			term(err.Error())

@@ -36,6 +36,10 @@ const (
 	inboxRawPrefix   = "inboxraw/"
 	inboxDedupPrefix = "inboxdedup/"
 	inboxStatPrefix  = "inboxstat/"
+	// inboxUnreadPrefix marks unread messages (an empty entry per key), so
+	// messages/wait looks only at unread mail instead of decrypting every
+	// summary of the look-back window.
+	inboxUnreadPrefix = "inboxunread/"
 
 	// inboxChunk keeps every sealed entry well under Vault's storage entry
 	// limit (512 KiB by default with integrated storage), after base64.
@@ -212,11 +216,14 @@ func (b *backend) storeMessage(ctx context.Context, s logical.Storage, st *agent
 		sum.Code = msg.Codes[0].Code
 	}
 	// The summary last: a message is visible once it is complete. The
-	// inbox lock makes summary and counts change together (markRead, delete
-	// and the sweep take it too).
+	// inbox lock makes summary, unread mark and counts change together
+	// (markRead, delete and the sweep take it too).
 	lock := b.inboxLock(agent)
 	lock.Lock()
 	defer lock.Unlock()
+	if err := s.Put(ctx, &logical.StorageEntry{Key: inboxUnreadPrefix + agent + "/" + key}); err != nil {
+		return nil, false, err
+	}
 	if err := b.writeSummary(ctx, s, st, sum); err != nil {
 		return nil, false, err
 	}
@@ -249,6 +256,9 @@ func (b *backend) deleteMessageLocked(ctx context.Context, s logical.Storage, ag
 		}
 	}
 	if err := s.Delete(ctx, inboxDedupPrefix+agent+"/"+sum.ID); err != nil {
+		return err
+	}
+	if err := s.Delete(ctx, inboxUnreadPrefix+agent+"/"+sum.Key); err != nil {
 		return err
 	}
 	stat, err := b.readStat(ctx, s, agent)

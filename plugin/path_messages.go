@@ -309,6 +309,9 @@ func (b *backend) markRead(ctx context.Context, s logical.Storage, st *agentStat
 	if err := b.writeSummary(ctx, s, st, sum); err != nil {
 		return nil, false, err
 	}
+	if err := s.Delete(ctx, inboxUnreadPrefix+st.entry.Name+"/"+key); err != nil {
+		return nil, false, err
+	}
 	stat, err := b.readStat(ctx, s, st.entry.Name)
 	if err != nil {
 		return nil, false, err
@@ -407,6 +410,9 @@ func (b *backend) markUnread(ctx context.Context, s logical.Storage, st *agentSt
 	}
 	sum.Unread, sum.ReadAt = true, time.Time{}
 	if err := b.writeSummary(ctx, s, st, sum); err != nil {
+		return err
+	}
+	if err := s.Put(ctx, &logical.StorageEntry{Key: inboxUnreadPrefix + st.entry.Name + "/" + key}); err != nil {
 		return err
 	}
 	stat, err := b.readStat(ctx, s, st.entry.Name)
@@ -561,9 +567,9 @@ func (b *backend) pathMessageWait(ctx context.Context, req *logical.Request, d *
 }
 
 // firstUnread returns the earliest unread matching message stored at or
-// after threshold.
+// after threshold. It walks the unread marks, not the whole inbox.
 func (b *backend) firstUnread(ctx context.Context, s logical.Storage, st *agentState, f messageFilter, threshold time.Time) (*inboxSummary, error) {
-	keys, err := s.List(ctx, inboxSumPrefix+st.entry.Name+"/")
+	keys, err := s.List(ctx, inboxUnreadPrefix+st.entry.Name+"/")
 	if err != nil {
 		return nil, err
 	}

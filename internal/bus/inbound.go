@@ -159,13 +159,22 @@ func Seal(pub []byte, domain, agent string, p *Payload) ([]byte, error) {
 // not retried.
 var ErrPoison = errors.New("poison message")
 
-// Open decrypts a payload with the plugin's private key.
-func Open(priv []byte, domain, agent, id string, sealed []byte) (*Payload, error) {
+// Opener decrypts payloads with the plugin's private key, parsed once
+// (rebuilding the ML-KEM key from its seed costs more than a decryption).
+type Opener struct{ key hpke.PrivateKey }
+
+// NewOpener parses the private key.
+func NewOpener(priv []byte) (*Opener, error) {
 	k, err := hpkeKEM.NewPrivateKey(priv)
 	if err != nil {
 		return nil, fmt.Errorf("inbound private key: %w", err)
 	}
-	plain, err := hpke.Open(k, hpkeKDF, hpkeAEAD, hpkeInfo(domain, agent, id), sealed)
+	return &Opener{key: k}, nil
+}
+
+// Open decrypts one payload.
+func (o *Opener) Open(domain, agent, id string, sealed []byte) (*Payload, error) {
+	plain, err := hpke.Open(o.key, hpkeKDF, hpkeAEAD, hpkeInfo(domain, agent, id), sealed)
 	if err != nil {
 		return nil, fmt.Errorf("%w: payload does not decrypt (sealed to another key, or altered)", ErrPoison)
 	}
