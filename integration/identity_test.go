@@ -3,15 +3,9 @@ package integration
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha1"
-	"crypto/sha256"
-	"crypto/sha512"
 	"encoding/base32"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"hash"
 	"io"
 	"net/http"
 	"os"
@@ -24,6 +18,8 @@ import (
 
 	"github.com/hashicorp/vault/api"
 	"github.com/stretchr/testify/require"
+
+	"github.com/mailgent/mailgent/internal/rfc6238"
 
 	"github.com/mailgent/mailgent/internal/harness"
 	"github.com/mailgent/mailgent/internal/onboard"
@@ -80,22 +76,6 @@ func (r *recorder) must(token, method, path string, body interface{}) map[string
 	}
 	data, _ := out["data"].(map[string]interface{})
 	return data
-}
-
-func rfc6238(seed []byte, alg string, digits, period int, t time.Time) string {
-	h := map[string]func() hash.Hash{"SHA1": sha1.New, "SHA256": sha256.New, "SHA512": sha512.New}[alg]
-	var msg [8]byte
-	binary.BigEndian.PutUint64(msg[:], uint64(t.Unix()/int64(period)))
-	mac := hmac.New(h, seed)
-	mac.Write(msg[:])
-	sum := mac.Sum(nil)
-	off := sum[len(sum)-1] & 0x0f
-	bin := binary.BigEndian.Uint32(sum[off:off+4]) & 0x7fffffff
-	mod := uint32(1)
-	for range digits {
-		mod *= 10
-	}
-	return fmt.Sprintf("%0*d", digits, bin%mod)
 }
 
 func TestAgentIdentityOnRealVault(t *testing.T) {
@@ -156,7 +136,7 @@ func TestAgentIdentityOnRealVault(t *testing.T) {
 		until, err := time.Parse(time.RFC3339, data["valid_until"].(string))
 		require.NoError(t, err)
 		stepStart := until.Add(-30 * time.Second)
-		require.Equal(t, rfc6238(seedBytes, "SHA256", 8, 30, stepStart), data["code"], "code of the step ending %s", until)
+		require.Equal(t, rfc6238.Code(seedBytes, "SHA256", 8, 30, stepStart), data["code"], "code of the step ending %s", until)
 		require.InDelta(t, time.Until(until).Seconds(), data["seconds_remaining"], 2)
 	}
 	rec.must(tokA, "POST", "mailgent/agents/agent-a/creds/aws/login", map[string]interface{}{"outcome": "success", "detail": "console reached"})

@@ -1,39 +1,17 @@
 package plugin
 
 import (
-	"crypto/hmac"
-	"crypto/sha1"
-	"crypto/sha256"
-	"crypto/sha512"
 	"encoding/base32"
-	"encoding/binary"
 	"fmt"
-	"hash"
 	"net/http"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
 	"github.com/stretchr/testify/require"
-)
 
-// rfc6238 is an independent RFC 6238 implementation from crypto/hmac, to
-// check the engine against.
-func rfc6238(seed []byte, alg string, digits, period int, t time.Time) string {
-	h := map[string]func() hash.Hash{"SHA1": sha1.New, "SHA256": sha256.New, "SHA512": sha512.New}[alg]
-	var msg [8]byte
-	binary.BigEndian.PutUint64(msg[:], uint64(t.Unix()/int64(period)))
-	mac := hmac.New(h, seed)
-	mac.Write(msg[:])
-	sum := mac.Sum(nil)
-	off := sum[len(sum)-1] & 0x0f
-	bin := binary.BigEndian.Uint32(sum[off:off+4]) & 0x7fffffff
-	mod := uint32(1)
-	for range digits {
-		mod *= 10
-	}
-	return fmt.Sprintf("%0*d", digits, bin%mod)
-}
+	"github.com/mailgent/mailgent/internal/rfc6238"
+)
 
 var rfcSeeds = map[string][]byte{
 	"SHA1":   []byte("12345678901234567890"),
@@ -67,7 +45,7 @@ func TestTOTPAppendixBVectors(t *testing.T) {
 		for alg, want := range map[string]string{"SHA1": v.sha1, "SHA256": v.sha256, "SHA512": v.sha512} {
 			resp := tb.ok(t, logical.ReadOperation, "agents/bot/creds/rfc-"+alg+"/totp", nil)
 			require.Equal(t, want, resp.Data["code"], "T=%d %s", v.unix, alg)
-			require.Equal(t, want, rfc6238(rfcSeeds[alg], alg, 8, 30, at), "the independent implementation agrees")
+			require.Equal(t, want, rfc6238.Code(rfcSeeds[alg], alg, 8, 30, at), "the independent implementation agrees")
 		}
 	}
 }
@@ -87,7 +65,7 @@ func TestTOTPEveryCombinationMatchesIndependentComputation(t *testing.T) {
 				for _, at := range times {
 					tb.now = func() time.Time { return at }
 					resp := tb.ok(t, logical.ReadOperation, "agents/bot/creds/"+cred+"/totp", nil)
-					require.Equal(t, rfc6238(seed, alg, digits, period, at), resp.Data["code"], "%s at %d", cred, at.Unix())
+					require.Equal(t, rfc6238.Code(seed, alg, digits, period, at), resp.Data["code"], "%s at %d", cred, at.Unix())
 					step := at.Unix() / int64(period)
 					require.Equal(t, int((step+1)*int64(period)-at.Unix()), resp.Data["seconds_remaining"])
 					require.Equal(t, time.Unix((step+1)*int64(period), 0).UTC().Format(time.RFC3339), resp.Data["valid_until"])
