@@ -119,12 +119,15 @@ func isWordRune(r rune) bool {
 // message looks at the same lines many times. A nil *lineCache computes
 // every time.
 type lineCache struct {
-	toks map[string][]token
-	kws  map[string][]kwMatch
+	toks   map[string][]token
+	kws    map[string][]kwMatch
+	strong map[string][]kwMatch
+	footer map[string]bool
+	addr   map[string]bool
 }
 
 func newLineCache() *lineCache {
-	return &lineCache{toks: map[string][]token{}, kws: map[string][]kwMatch{}}
+	return &lineCache{toks: map[string][]token{}, kws: map[string][]kwMatch{}, strong: map[string][]kwMatch{}, footer: map[string]bool{}, addr: map[string]bool{}}
 }
 
 func (c *lineCache) tokens(line string) []token {
@@ -145,8 +148,21 @@ func (c *lineCache) keywords(line string) []kwMatch {
 	}
 	k, ok := c.kws[line]
 	if !ok {
-		k = keywords(line)
+		k = keywordsFrom(line, c.strongKeywords(line))
 		c.kws[line] = k
+	}
+	return k
+}
+
+// strongKeywords memoises strongKeywords(line).
+func (c *lineCache) strongKeywords(line string) []kwMatch {
+	if c == nil {
+		return strongKeywords(line)
+	}
+	k, ok := c.strong[line]
+	if !ok {
+		k = strongKeywords(line)
+		c.strong[line] = k
 	}
 	return k
 }
@@ -308,8 +324,17 @@ type kwMatch struct {
 
 // keywords finds the code keywords and the distractor words of a line.
 func keywords(line string) []kwMatch {
+	return keywordsFrom(line, strongKeywords(line))
+}
+
+// strongKeywords finds the code keywords (strength 2, or -1 for "promo
+// code" and the like) of a line, in order.
+func strongKeywords(line string) []kwMatch {
 	if len(line) > maxLineBytes {
 		line = truncateUTF8(line, maxLineBytes)
+	}
+	if !mayHaveStrongKeyword(line) {
+		return nil
 	}
 	var out []kwMatch
 	for _, loc := range strongKwRe.FindAllStringIndex(line, -1) {
@@ -323,11 +348,25 @@ func keywords(line string) []kwMatch {
 		}
 		out = append(out, kwMatch{loc[0], loc[1], strength})
 	}
-	for _, loc := range mediumKwRe.FindAllStringIndex(line, -1) {
-		out = append(out, kwMatch{loc[0], loc[1], 1})
+	return out
+}
+
+// keywordsFrom adds the medium and distractor words of a line to its
+// strong keywords (as strongKeywords returns them).
+func keywordsFrom(line string, strong []kwMatch) []kwMatch {
+	if len(line) > maxLineBytes {
+		line = truncateUTF8(line, maxLineBytes)
 	}
-	for _, loc := range negativeKwRe.FindAllStringIndex(line, -1) {
-		out = append(out, kwMatch{loc[0], loc[1], -1})
+	out := append([]kwMatch(nil), strong...)
+	if mayHaveMediumKeyword(line) {
+		for _, loc := range mediumKwRe.FindAllStringIndex(line, -1) {
+			out = append(out, kwMatch{loc[0], loc[1], 1})
+		}
+	}
+	if mayHaveNegativeKeyword(line) {
+		for _, loc := range negativeKwRe.FindAllStringIndex(line, -1) {
+			out = append(out, kwMatch{loc[0], loc[1], -1})
+		}
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].start < out[j].start })
 	return out
@@ -335,7 +374,7 @@ func keywords(line string) []kwMatch {
 
 // hasCodeKeyword tells a line that speaks of a verification code.
 func hasCodeKeyword(c *lineCache, line string) bool {
-	for _, k := range c.keywords(line) {
+	for _, k := range c.strongKeywords(line) {
 		if k.strength == 2 {
 			return true
 		}
@@ -529,7 +568,7 @@ func scoreToken(cache *lineCache, src codeSource, li, nonEmpty int, line string,
 	if t.kind != tokAlnum && unitAfterRe.MatchString(line[t.end:]) {
 		score -= 6
 	}
-	if addressRe.MatchString(line) {
+	if cache.isAddressLine(line) {
 		score -= 5
 	}
 

@@ -374,11 +374,35 @@ func lineHoldsCode(cache *lineCache, lines []string, i int) bool {
 	return false
 }
 
-func isFooterLine(l string) bool {
+// isFooterLine tells a footer or postal address line, memoised:
+// stripBoilerplate looks at the same lines twice.
+func (c *lineCache) isFooterLine(l string) bool {
 	if len(l) > 2000 {
 		return false
 	}
-	return footerRe.MatchString(l) || addressRe.MatchString(l)
+	if c == nil {
+		return (mayBeFooter(l) && footerRe.MatchString(l)) || isAddressLine(l)
+	}
+	f, ok := c.footer[l]
+	if !ok {
+		f = (mayBeFooter(l) && footerRe.MatchString(l)) || c.isAddressLine(l)
+		c.footer[l] = f
+	}
+	return f
+}
+
+// isAddressLine memoised: scoreToken and stripFooter ask about the same
+// lines.
+func (c *lineCache) isAddressLine(l string) bool {
+	if c == nil {
+		return isAddressLine(l)
+	}
+	a, ok := c.addr[l]
+	if !ok {
+		a = isAddressLine(l)
+		c.addr[l] = a
+	}
+	return a
 }
 
 // isFillerLine: blank, punctuation, a bare URL, or a few short words
@@ -400,7 +424,7 @@ func stripFooter(cache *lineCache, lines []string, protect int) []string {
 	cut := len(lines)
 	for i := len(lines) - 1; i > protect; i-- {
 		l := lines[i]
-		if isFooterLine(l) {
+		if cache.isFooterLine(l) {
 			cut = i
 			continue
 		}
