@@ -18,7 +18,7 @@ MAILPIT_VERSION := $(call tool_version,github.com/axllent/mailpit)
 # A stamp without its binary (someone deleted bin/vault) is no stamp.
 $(foreach t,vault nats-server mailpit,$(if $(wildcard $(BIN)/$(t)),,$(shell rm -f $(BIN)/.pinned/$(t)@*)))
 
-.PHONY: build tools dev test test-deps test-unit bench fmt vet clean onboard
+.PHONY: build tools dev demo test test-deps test-unit bench fmt vet clean onboard
 
 ## build: the plugin and the relay into bin/ (static: they also run in the Alpine-based images of docker-compose.yml)
 build:
@@ -50,6 +50,11 @@ onboard: build
 	@test -f .data/env || { echo "run make dev first (in another terminal)"; exit 1; }
 	@test -n "$(ORG)" -a -n "$(AGENT)" || { echo "usage: make onboard ORG=acme AGENT=billing-bot"; exit 1; }
 	@. .data/env && $(BIN)/mailgent onboard -create-org -org '$(ORG)' -agent '$(AGENT)'
+
+## demo: the autonomous sign-up story against `make dev` (run that first, in another terminal)
+demo:
+	@test -f .data/env || { echo "run make dev first (in another terminal)"; exit 1; }
+	@. .data/env && $(GO) run ./examples/signup/demo
 
 ## test-deps: swaks, a real SMTP client the inbound tests drive (a Debian package)
 test-deps:
