@@ -25,6 +25,7 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/vault-plugin-mailgent ./cmd/vault-plugin-mailgent
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/mailgent-relay ./cmd/mailgent-relay
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/mailgent ./cmd/mailgent
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/mailgent-mcp ./cmd/mailgent-mcp
 
 ## tools: the pinned real servers into bin/, rebuilt only when a version changes
 tools: $(BIN)/.pinned/vault@$(VAULT_VERSION) $(BIN)/.pinned/nats-server@$(NATS_VERSION) $(BIN)/.pinned/mailpit@$(MAILPIT_VERSION)
@@ -56,9 +57,11 @@ demo:
 	@test -f .data/env || { echo "run make dev first (in another terminal)"; exit 1; }
 	@. .data/env && $(GO) run ./examples/signup/demo
 
-## test-deps: swaks, a real SMTP client the inbound tests drive (a Debian package)
+## test-deps: Debian packages the tests drive: swaks (a real SMTP client), python3-hvac (the Python example)
 test-deps:
-	@command -v swaks >/dev/null || { echo "installing swaks (apt-get)"; apt-get update -qq && apt-get install -y -qq swaks; }
+	@command -v swaks >/dev/null && /usr/bin/python3 -c 'import hvac' 2>/dev/null || { \
+		echo "installing swaks and python3-hvac (apt-get)"; \
+		apt-get update -qq && apt-get install -y -qq swaks python3-hvac; }
 
 ## test: vet, unit and integration tests against the real servers
 test: tools test-deps
