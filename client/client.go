@@ -128,7 +128,18 @@ func (c *Client) read(ctx context.Context, op, path string, q url.Values, out in
 		return wrapErr(op, err)
 	}
 	if sec == nil {
-		return &Error{Op: op, Status: http.StatusNotFound, Messages: []string{"not found: " + path}}
+		// The Go API turns a 404 into (nil, nil); ask again for the raw
+		// answer, to carry the plugin's own message ("agent … has no …").
+		msgs := []string{"not found: " + path}
+		resp, err := c.vault.Logical().ReadRawWithDataWithContext(ctx, path, q)
+		var re *api.ResponseError
+		if errors.As(err, &re) && len(re.Errors) > 0 {
+			msgs = re.Errors
+		}
+		if resp != nil {
+			resp.Body.Close()
+		}
+		return &Error{Op: op, Status: http.StatusNotFound, Messages: msgs}
 	}
 	return decode(op, sec.Data, out)
 }

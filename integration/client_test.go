@@ -79,5 +79,6 @@ func TestGoClientAsAnAgent(t *testing.T) {
 	_, err = other.TOTP(ctx, "site", 0)
 	require.True(t, client.IsStatus(err, http.StatusForbidden), "%v", err)
 	_, err = c.GetCredential(ctx, "missing", 0)
-	require.Error(t, err)
+	require.True(t, client.IsStatus(err, http.StatusNotFound), "%v", err)
+	require.Contains(t, err.Error(), `has no credential "missing"`, "the plugin's own message")
 }
