@@ -3,6 +3,7 @@ package plugin
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/http"
 	"strings"
 	"sync"
@@ -159,4 +160,29 @@ func TestRevocationMakesMailUnreadableAndSweepsIt(t *testing.T) {
 	for k := range snapshot(t, tb.storage) {
 		require.False(t, strings.HasPrefix(k, "inbox"), "left behind: %s", k)
 	}
+}
+
+func TestSentAndRateCountersAreSwept(t *testing.T) {
+	tb := newTestBackend(t)
+	tb.setup(t, "bot")
+	tb.ok(t, logical.UpdateOperation, "config", map[string]interface{}{"message_retention": "1h"})
+	ctx := context.Background()
+	now := time.Date(2026, 11, 26, 12, 30, 0, 0, time.UTC)
+	tb.now = func() time.Time { return now }
+	st, err := tb.loadAgent(ctx, tb.storage, "bot")
+	require.NoError(t, err)
+	old := &sentRecord{ID: fmt.Sprintf("%019d-%s", math.MaxInt64-now.Add(-2*time.Hour).UnixNano(), "aaaaaaaaaaaa"), Status: "sent"}
+	fresh := &sentRecord{ID: fmt.Sprintf("%019d-%s", math.MaxInt64-now.Add(-time.Minute).UnixNano(), "bbbbbbbbbbbb"), Status: "sent"}
+	require.NoError(t, tb.writeSent(ctx, tb.storage, st, old))
+	require.NoError(t, tb.writeSent(ctx, tb.storage, st, fresh))
+	for _, h := range []string{"2026112610", "2026112612"} {
+		require.NoError(t, tb.storage.Put(ctx, &logical.StorageEntry{Key: sendRatePrefix + "bot/" + h, Value: []byte("3")}))
+	}
+	require.NoError(t, tb.periodic(ctx, &logical.Request{Storage: tb.storage}))
+	keys, err := tb.storage.List(ctx, sentPrefix+"bot/")
+	require.NoError(t, err)
+	require.Equal(t, []string{fresh.ID}, keys)
+	keys, err = tb.storage.List(ctx, sendRatePrefix+"bot/")
+	require.NoError(t, err)
+	require.Equal(t, []string{"2026112612"}, keys)
 }

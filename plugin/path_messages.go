@@ -373,6 +373,10 @@ func (b *backend) pathMessageRead(ctx context.Context, req *logical.Request, d *
 func (b *backend) respondMessage(ctx context.Context, req *logical.Request, st *agentState, sum *inboxSummary, op string, claim bool) (*logical.Response, bool, error) {
 	msg, err := b.readRecord(ctx, req.Storage, st, sum)
 	if err != nil {
+		// Deleted (or trimmed) while we read it: a 404, not a 500.
+		if again, rerr := b.readSummary(ctx, req.Storage, st, sum.Key); rerr == nil && again == nil {
+			return nil, false, logical.CodedError(http.StatusNotFound, fmt.Sprintf("agent %q has no message %q", st.entry.Name, sum.Key))
+		}
 		return nil, false, err
 	}
 	updated, marked, err := b.markRead(ctx, req.Storage, st, sum.Key)

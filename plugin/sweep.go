@@ -3,6 +3,7 @@ package plugin
 import (
 	"context"
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 	"time"
@@ -48,6 +49,9 @@ func (b *backend) periodic(ctx context.Context, req *logical.Request) error {
 			return err
 		}
 		if err := b.sweepInboxes(ctx, req.Storage); err != nil {
+			return err
+		}
+		if err := b.sweepSent(ctx, req.Storage); err != nil {
 			return err
 		}
 		b.sweeps.mu.Lock()
@@ -180,6 +184,54 @@ func (b *backend) sweepInboxes(ctx context.Context, s logical.Storage) error {
 		lock.Unlock()
 		if err != nil {
 			return fmt.Errorf("inbox retention of %s: %w", agent, err)
+		}
+	}
+	return nil
+}
+
+// sweepSent keeps sent-mail records as long as inbox messages
+// (message_retention) and drops rate-limit counters of past hours.
+func (b *backend) sweepSent(ctx context.Context, s logical.Storage) error {
+	cfg, err := readConfig(ctx, s)
+	if err != nil || cfg == nil {
+		return err
+	}
+	now := b.now().UTC()
+	current := now.Format("2006010215")
+	agents, err := s.List(ctx, sendRatePrefix)
+	if err != nil {
+		return err
+	}
+	for _, a := range agents {
+		hours, err := s.List(ctx, sendRatePrefix+a)
+		if err != nil {
+			return err
+		}
+		for _, h := range hours {
+			if h != current {
+				if err := s.Delete(ctx, sendRatePrefix+a+h); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	// Sent keys begin with reverse nanoseconds, like inbox keys.
+	cutoff := fmt.Sprintf("%019d", math.MaxInt64-now.Add(-cfg.MessageRetention).UnixNano())
+	agents, err = s.List(ctx, sentPrefix)
+	if err != nil {
+		return err
+	}
+	for _, a := range agents {
+		keys, err := s.List(ctx, sentPrefix+a)
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			if len(k) >= 19 && k[:19] > cutoff {
+				if err := s.Delete(ctx, sentPrefix+a+k); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	return nil
