@@ -7,25 +7,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/vault/api"
 	"github.com/stretchr/testify/require"
 
 	"github.com/mailgent/mailgent/client"
-	"github.com/mailgent/mailgent/internal/onboard"
 	"github.com/mailgent/mailgent/internal/rfc6238"
 )
 
 func TestGoClientAsAnAgent(t *testing.T) {
 	ctx := context.Background()
 	s := startInbound(t)
-	res, err := onboard.Run(ctx, s.Vault.Client, onboard.Options{Mount: "mailgent", Org: "acme", Agent: "client-bot"})
-	require.NoError(t, err)
-	s.waitRcpt("client-bot", 250)
-
-	cfg := api.DefaultConfig()
-	cfg.Address = s.Vault.Addr
-	c, err := client.LoginAppRole(ctx, cfg, client.AppRole{Mount: "mailgent", Agent: "client-bot", RoleID: res.RoleID, WrappedSecretID: res.WrappingToken})
-	require.NoError(t, err)
+	_, c := s.agentClient(ctx, "client-bot")
 
 	seed := []byte("12345678901234567890")
 	v, err := c.StoreCredential(ctx, "site", client.Credential{Username: "client-bot", Password: "pw-123456", TOTPSecret: base32.StdEncoding.EncodeToString(seed)}, nil)

@@ -8,13 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/vault/api"
 	"github.com/stretchr/testify/require"
 
-	"github.com/mailgent/mailgent/client"
 	"github.com/mailgent/mailgent/examples/signup/agent"
 	"github.com/mailgent/mailgent/examples/signup/service"
-	"github.com/mailgent/mailgent/internal/onboard"
 )
 
 // The autonomous sign-up story, as `make demo` runs it, on the real stack.
@@ -22,13 +19,7 @@ func TestAutonomousSignup(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	s := startInbound(t)
-	res, err := onboard.Run(ctx, s.Vault.Client, onboard.Options{Mount: "mailgent", Org: "acme", Agent: "signup-agent"})
-	require.NoError(t, err)
-	s.waitRcpt("signup-agent", 250)
-	cfg := api.DefaultConfig()
-	cfg.Address = s.Vault.Addr
-	c, err := client.LoginAppRole(ctx, cfg, client.AppRole{Mount: "mailgent", Agent: "signup-agent", RoleID: res.RoleID, WrappedSecretID: res.WrappingToken})
-	require.NoError(t, err)
+	res, c := s.agentClient(ctx, "signup-agent")
 
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)

@@ -17,9 +17,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mailgent/mailgent/client"
 	"github.com/mailgent/mailgent/internal/bus"
 	"github.com/mailgent/mailgent/internal/harness"
 	"github.com/mailgent/mailgent/internal/mailmsg"
+	"github.com/mailgent/mailgent/internal/onboard"
 )
 
 // inboundStack is the whole stack with an org and agents ready for mail.
@@ -38,6 +40,28 @@ func startInbound(t *testing.T, agents ...string) *inboundStack {
 		s.createAgent(a)
 	}
 	return s
+}
+
+// onboardAgent gives an agent its identity as `mailgent onboard` does (in
+// org acme, which startInbound made) and waits until the relay accepts its mail.
+func (s *inboundStack) onboardAgent(ctx context.Context, name string) *onboard.Result {
+	s.t.Helper()
+	res, err := onboard.Run(ctx, s.Vault.Client, onboard.Options{Mount: "mailgent", Org: "acme", Agent: name})
+	require.NoError(s.t, err)
+	s.waitRcpt(name, 250)
+	return res
+}
+
+// agentClient onboards an agent and logs it in with AppRole, unwrapping
+// its secret ID, as the agent itself would.
+func (s *inboundStack) agentClient(ctx context.Context, name string) (*onboard.Result, *client.Client) {
+	s.t.Helper()
+	res := s.onboardAgent(ctx, name)
+	cfg := api.DefaultConfig()
+	cfg.Address = s.Vault.Addr
+	c, err := client.LoginAppRole(ctx, cfg, client.AppRole{Mount: "mailgent", Agent: name, RoleID: res.RoleID, WrappedSecretID: res.WrappingToken})
+	require.NoError(s.t, err)
+	return res, c
 }
 
 func (s *inboundStack) createAgent(name string) {
@@ -353,7 +377,6 @@ func TestInboundRawRoundTripAndChunking(t *testing.T) {
 	}
 }
 
-var _ = api.DefaultConfig
 var _ = context.Background
 
 func TestInboundPoisonAndMailForRevokedAgents(t *testing.T) {

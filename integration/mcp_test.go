@@ -17,7 +17,6 @@ import (
 
 	"github.com/mailgent/mailgent/client"
 	"github.com/mailgent/mailgent/internal/harness"
-	"github.com/mailgent/mailgent/internal/onboard"
 	"github.com/mailgent/mailgent/internal/rfc6238"
 )
 
@@ -27,14 +26,12 @@ func TestMCPServerAsAnAgent(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	s := startInbound(t)
-	res, err := onboard.Run(ctx, s.Vault.Client, onboard.Options{Mount: "mailgent", Org: "acme", Agent: "mcp-bot"})
-	require.NoError(t, err)
-	s.waitRcpt("mcp-bot", 250)
+	res := s.onboardAgent(ctx, "mcp-bot")
 
 	// The test stores the credential as the operator, with the Go client.
 	c := client.New(s.Vault.Client, "mailgent", "mcp-bot")
 	seed := []byte("12345678901234567890")
-	_, err = c.StoreCredential(ctx, "site", client.Credential{Username: "mcp-bot", Password: "pw-mcp-42", URL: "https://site.example",
+	_, err := c.StoreCredential(ctx, "site", client.Credential{Username: "mcp-bot", Password: "pw-mcp-42", URL: "https://site.example",
 		TOTPSecret: base32.StdEncoding.EncodeToString(seed)}, nil)
 	require.NoError(t, err)
 

@@ -12,7 +12,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/mailgent/mailgent/internal/onboard"
 	"github.com/mailgent/mailgent/internal/rfc6238"
 )
 
@@ -33,9 +32,7 @@ func TestPythonAgentScript(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	s := startInbound(t)
-	res, err := onboard.Run(ctx, s.Vault.Client, onboard.Options{Mount: "mailgent", Org: "acme", Agent: "py-bot"})
-	require.NoError(t, err)
-	s.waitRcpt("py-bot", 250)
+	res := s.onboardAgent(ctx, "py-bot")
 
 	seed := []byte("12345678901234567890")
 	cmd := exec.CommandContext(ctx, systemPython, script,
