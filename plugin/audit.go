@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"math"
 	"sort"
 	"strings"
 	"sync"
@@ -116,7 +115,7 @@ func eventKey(t time.Time) (string, error) {
 		return "", err
 	}
 	day := t.Unix() / 86400
-	return fmt.Sprintf("%08d/%019d-%s", 99999999-day, math.MaxInt64-t.UnixNano(), hex.EncodeToString(rnd[:])), nil
+	return fmt.Sprintf("%08d/%s-%s", 99999999-day, reverseTime(t), hex.EncodeToString(rnd[:])), nil
 }
 
 // agentEvent starts an event about an agent from a request.
@@ -318,7 +317,7 @@ func pruneEvents(ctx context.Context, s logical.Storage, kind, name string, cuto
 	if err != nil {
 		return 0, err
 	}
-	cutoffKey := fmt.Sprintf("%019d", math.MaxInt64-cutoff.UnixNano())
+	cutoffKey := reverseTime(cutoff)
 	cutoffDay := fmt.Sprintf("%08d/", 99999999-cutoff.Unix()/86400)
 	n := 0
 	for _, day := range days {

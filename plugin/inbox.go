@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -72,7 +71,7 @@ type inboxStat struct {
 }
 
 func inboxKey(storedAt time.Time, id string) string {
-	return fmt.Sprintf("%019d-%s", math.MaxInt64-storedAt.UnixNano(), id)
+	return reverseTime(storedAt) + "-" + id
 }
 
 func (b *backend) inboxLock(agent string) *locksutil.LockEntry {
@@ -185,7 +184,7 @@ func (b *backend) storeMessage(ctx context.Context, s logical.Storage, st *agent
 	}
 	now := b.now().UTC()
 	if key != "" {
-		now = storedAtOfKey(key).UTC() // resuming: keep the original time
+		now = timeOfReverse(key).UTC() // resuming: keep the original time
 	} else {
 		key = inboxKey(now, msg.ID)
 		// The dedup marker first: a retry after a crash resumes this key.
@@ -283,7 +282,7 @@ func (b *backend) trimInboxLocked(ctx context.Context, s logical.Storage, st *ag
 	sort.Strings(keys) // newest first
 	cutoff := ""
 	if !olderThan.IsZero() {
-		cutoff = fmt.Sprintf("%019d", math.MaxInt64-olderThan.UnixNano())
+		cutoff = reverseTime(olderThan)
 	}
 	for i, k := range keys {
 		if i < keep && (cutoff == "" || k[:19] <= cutoff) {

@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"math"
 	"net/http"
 	"regexp"
 	"sort"
@@ -156,15 +155,6 @@ func (b *backend) readMessageFilter(d *framework.FieldData) (messageFilter, *log
 	return f, nil
 }
 
-// storedAtOfKey reads the store time back from an inbox key.
-func storedAtOfKey(key string) time.Time {
-	n, err := strconv.ParseInt(key[:19], 10, 64)
-	if err != nil {
-		return time.Time{}
-	}
-	return time.Unix(0, math.MaxInt64-n)
-}
-
 func summaryData(s *inboxSummary) map[string]interface{} {
 	m := map[string]interface{}{
 		"id":           s.Key,
@@ -220,7 +210,7 @@ func (b *backend) pathMessageList(ctx context.Context, req *logical.Request, d *
 		if after != "" && k <= after {
 			continue
 		}
-		if !f.since.IsZero() && storedAtOfKey(k).Before(f.since) {
+		if !f.since.IsZero() && timeOfReverse(k).Before(f.since) {
 			break
 		}
 		sum, err := b.readSummary(ctx, req.Storage, st, k)
@@ -580,7 +570,7 @@ func (b *backend) firstUnread(ctx context.Context, s logical.Storage, st *agentS
 	sort.Strings(keys) // newest first
 	var found *inboxSummary
 	for _, k := range keys {
-		if storedAtOfKey(k).Before(threshold) {
+		if timeOfReverse(k).Before(threshold) {
 			break
 		}
 		sum, err := b.readSummary(ctx, s, st, k)

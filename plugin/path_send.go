@@ -8,10 +8,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"math"
 	"mime"
 	"net/http"
 	"net/mail"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -393,7 +393,7 @@ func (b *backend) pathSendWrite(ctx context.Context, req *logical.Request, d *fr
 		return nil, err
 	}
 
-	key := fmt.Sprintf("%019d-%s", math.MaxInt64-now.UnixNano(), hex.EncodeToString(rnd[:6]))
+	key := reverseTime(now) + "-" + hex.EncodeToString(rnd[:6])
 	rec := &sentRecord{
 		ID: key, MessageID: messageID, To: addrStrings(lists["to"]), Cc: addrStrings(lists["cc"]), Bcc: addrStrings(lists["bcc"]),
 		Subject: subject, Size: len(signed), Attachments: len(atts), InReplyTo: inReplyTo,
@@ -483,24 +483,8 @@ func sentData(agent, from string, r *sentRecord) map[string]interface{} {
 	}
 }
 
-var sentIDRe = messageIDReLike()
-
-func messageIDReLike() func(string) bool {
-	return func(s string) bool {
-		if len(s) != 19+1+12 || s[19] != '-' {
-			return false
-		}
-		for i, c := range s {
-			if i == 19 {
-				continue
-			}
-			if i < 19 && (c < '0' || c > '9') || i > 19 && !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-				return false
-			}
-		}
-		return true
-	}
-}
+// sentIDRe is the shape of a sent-mail key: reverse time, then 12 hex digits.
+var sentIDRe = regexp.MustCompile(`^[0-9]{19}-[0-9a-f]{12}$`)
 
 func (b *backend) pathSentList(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	if resp := rejectUnknownFields(d); resp != nil {
@@ -521,7 +505,7 @@ func (b *backend) pathSentList(ctx context.Context, req *logical.Request, d *fra
 		}
 	}
 	after := d.Get("after").(string)
-	if after != "" && !sentIDRe(after) {
+	if after != "" && !sentIDRe.MatchString(after) {
 		return logical.ErrorResponse("after: %q is not a cursor returned as next_cursor", after), nil
 	}
 	st, resp, err := b.activeAgent(ctx, req, d.Get("agent").(string))
@@ -575,7 +559,7 @@ func (b *backend) pathSentList(ctx context.Context, req *logical.Request, d *fra
 
 func (b *backend) pathSentRead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	id := d.Get("id").(string)
-	if !sentIDRe(id) {
+	if !sentIDRe.MatchString(id) {
 		return logical.ErrorResponse("id: %q is not a sent message ID", id), nil
 	}
 	st, resp, err := b.activeAgent(ctx, req, d.Get("agent").(string))

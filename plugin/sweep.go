@@ -3,7 +3,6 @@ package plugin
 import (
 	"context"
 	"fmt"
-	"math"
 	"strings"
 	"sync"
 	"time"
@@ -216,7 +215,7 @@ func (b *backend) sweepSent(ctx context.Context, s logical.Storage) error {
 		}
 	}
 	// Sent keys begin with reverse nanoseconds, like inbox keys.
-	cutoff := fmt.Sprintf("%019d", math.MaxInt64-now.Add(-cfg.MessageRetention).UnixNano())
+	cutoff := reverseTime(now.Add(-cfg.MessageRetention))
 	agents, err = s.List(ctx, sentPrefix)
 	if err != nil {
 		return err
