@@ -21,6 +21,7 @@ import (
 
 	"github.com/mailgent/mailgent/internal/rfc6238"
 
+	"github.com/mailgent/mailgent/client"
 	"github.com/mailgent/mailgent/internal/harness"
 	"github.com/mailgent/mailgent/internal/onboard"
 )
@@ -112,13 +113,18 @@ func TestAgentIdentityOnRealVault(t *testing.T) {
 	require.Equal(t, "agent-b", resB.Agent)
 
 	// The wrapped secret ID unwraps once.
-	clientA, err := onboard.Login(ctx, v.Client, resA.AppRoleMount, resA.RoleID, resA.WrappingToken)
+	login := func(r *onboard.Result) (*client.Client, error) {
+		cfg := api.DefaultConfig()
+		cfg.Address = v.Addr
+		return client.LoginAppRole(ctx, cfg, client.AppRole{Mount: "mailgent", Agent: r.Agent, AppRoleMount: r.AppRoleMount, RoleID: r.RoleID, WrappedSecretID: r.WrappingToken})
+	}
+	clientA, err := login(resA)
 	require.NoError(t, err)
-	_, err = onboard.Login(ctx, v.Client, resA.AppRoleMount, resA.RoleID, resA.WrappingToken)
+	_, err = login(resA)
 	require.Error(t, err, "a wrapping token is single-use")
-	clientB, err := onboard.Login(ctx, v.Client, resB.AppRoleMount, resB.RoleID, resB.WrappingToken)
+	clientB, err := login(&resB)
 	require.NoError(t, err)
-	tokA, tokB := clientA.Token(), clientB.Token()
+	tokA, tokB := clientA.Vault().Token(), clientB.Vault().Token()
 
 	// Agent A stores a credential with a TOTP seed, reads it, gets codes.
 	seedBytes := []byte("12345678901234567890123456789012")

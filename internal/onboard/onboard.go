@@ -1,7 +1,7 @@
 // Package onboard gives an agent its identity end to end with an admin's
 // Vault token: the agent in the Mailgent mount, its ACL policy, an AppRole
 // role bound to that policy, the role ID, and a response-wrapped secret ID
-// that only the agent should unwrap.
+// that only the agent should unwrap (client.LoginAppRole does that).
 package onboard
 
 import (
@@ -158,31 +158,4 @@ func Run(ctx context.Context, c *api.Client, o Options) (*Result, error) {
 		}
 	}
 	return res, nil
-}
-
-// Login is what the agent does with a Result: unwrap the secret ID once and
-// log in with AppRole. It returns a client holding the agent's token.
-func Login(ctx context.Context, c *api.Client, appRoleMount, roleID, wrappingToken string) (*api.Client, error) {
-	ac, err := c.Clone()
-	if err != nil {
-		return nil, err
-	}
-	ac.SetToken(wrappingToken)
-	unwrapped, err := ac.Logical().UnwrapWithContext(ctx, "")
-	if err != nil {
-		return nil, fmt.Errorf("unwrap secret id: %w", err)
-	}
-	secretID, _ := unwrapped.Data["secret_id"].(string)
-	ac.ClearToken()
-	auth, err := ac.Logical().WriteWithContext(ctx, "auth/"+strings.Trim(appRoleMount, "/")+"/login", map[string]interface{}{
-		"role_id": roleID, "secret_id": secretID,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("approle login: %w", err)
-	}
-	if auth == nil || auth.Auth == nil {
-		return nil, errors.New("approle login: no token returned")
-	}
-	ac.SetToken(auth.Auth.ClientToken)
-	return ac, nil
 }
