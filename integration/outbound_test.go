@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-msgauth/dkim"
-	"github.com/jhillyerd/enmime"
+	"github.com/jhillyerd/enmime/v2"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 

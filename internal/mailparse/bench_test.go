@@ -2,6 +2,7 @@ package mailparse
 
 import (
 	"os"
+	"strings"
 	"testing"
 )
 
@@ -21,6 +22,39 @@ func BenchmarkParseCorpus(b *testing.B) {
 			if _, err := Parse(raw, DefaultLimits()); err != nil {
 				b.Fatal(err)
 			}
+		}
+	}
+}
+
+// benchVerification is a 4 KiB plain-text verification mail like the ones
+// of the inbound benchmark (integration/bench_inbound_test.go).
+func benchVerification() []byte {
+	var m strings.Builder
+	m.WriteString("From: Example Service <noreply@service.example.com>\r\nTo: bench@agents.mailgent.test\r\n" +
+		"Subject: Your code abcdefgh\r\nDate: Thu, 26 Nov 2026 12:00:00 +0000\r\nMessage-ID: <abc-1@service.example.com>\r\n" +
+		"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" +
+		"Hi,\r\n\r\nYour verification code is 739142. It expires in ten minutes.\r\n\r\n")
+	filler := []string{
+		"If you did not ask for this, you can ignore this message; nobody can",
+		"sign in without the code, and it stops working when it expires. We",
+		"will never ask you for it by phone or by mail, and our support team",
+		"does not need it to help you. Keep it to yourself and enter it only",
+		"on our own site, in the window where you asked for it a moment ago.",
+	}
+	for i := 0; m.Len() < 4000; i++ {
+		m.WriteString(filler[i%len(filler)] + "\r\n")
+	}
+	m.WriteString("\r\nThe Example team\r\n")
+	return []byte(m.String())
+}
+
+// BenchmarkParseVerification4K parses one 4 KiB verification mail.
+func BenchmarkParseVerification4K(b *testing.B) {
+	raw := benchVerification()
+	b.SetBytes(int64(len(raw)))
+	for b.Loop() {
+		if _, err := Parse(raw, DefaultLimits()); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

@@ -20,7 +20,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/jhillyerd/enmime"
+	"github.com/jhillyerd/enmime/v2"
 	"github.com/mailgent/mailgent/internal/mailmsg"
 	"golang.org/x/text/encoding/htmlindex"
 )
