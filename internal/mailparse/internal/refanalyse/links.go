@@ -1,0 +1,288 @@
+package refanalyse
+
+import (
+	"net/url"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/mailgent/mailgent/internal/mailmsg"
+)
+
+// maxLinks caps Message.Links.
+const maxLinks = 500
+
+var (
+	angleRe   = regexp.MustCompile(`<([^<>]+)>`)
+	textURLRe = regexp.MustCompile(`(?i)\bhttps?://[^\s<>"'\x60{}|\\^\[\]]+`)
+
+	unsubWordsRe   = regexp.MustCompile(`(?i)unsubscri|\bunsub\b|opt[-_ ]?out|optout|e-?mail[-_ ]?(?:preferences|settings)|manage[-_ ]?(?:your[-_ ]?)?(?:preferences|notifications|subscriptions?|e-?mails?)|notification[-_ ]?(?:settings|preferences)|subscription[-_ ]?(?:center|centre|preferences|settings)|/preferences|abmelden|abbestellen|newsletter[-_ ]?abmelden|darse de baja|dar de baja|\bbaja\b|desuscrib|cancelar (?:la )?suscripci|d[ée]sabonner|d[ée]sinscri|list-unsubscribe`)
+	privacyWordsRe = regexp.MustCompile(`(?i)privacy|privacidad|datenschutz|confidentialit|\bterms\b|/terms|\btos\b|/tos\b|\blegal\b|/legal|impressum|imprint|cookie|\bpolicy\b|policies|\bagb\b|aviso[-_ ]legal|t[ée]rminos|condiciones|nutzungsbedingungen|\bgdpr\b|dsgvo|privacy[-_]?policy`)
+	resetTextRe    = regexp.MustCompile(`(?i)reset|forgot|\brecover (?:your )?(?:password|account)|(?:change|new|set|choose|create|update) (?:your |a )?(?:new )?password|passwort|kennwort|contrase[ñn]a|mot de passe|restablecer|zur[üu]cksetzen|r[ée]initialiser`)
+	resetURLRe     = regexp.MustCompile(`(?i)reset|forgot|password|passwort|kennwort|contrase|restablecer|zur[üu]cksetzen|zuruecksetzen|reinitialiser`)
+	verifyWordsRe  = regexp.MustCompile(`(?i)verif|confirm|activat|activar|activer|aktivier|validat|validar|valider|magic|best[äa]tig|bestaetig|email[-_]?link|one[-_]?click[-_]?(?:login|sign)|passwordless|\bverify\b`)
+	loginWordsRe   = regexp.MustCompile(`(?i)log[-_ ]?in|sign[-_ ]?in|signin|login|\bauth|\bsso\b|session|anmelden|einloggen|iniciar[-_ ]sesi|inicia[-_ ]sesi|connexion|se connecter|acceder|callback|continue|accept|\bjoin\b`)
+	tokenParamRe   = regexp.MustCompile(`(?i)[?&#;](?:token|t|code|otp|key|auth|sig|signature|hash|nonce|ticket|jwt|magic|login_token|confirmation_token|verification_token|k|c|s|h|u|id|email_token|oobcode)=[^&#]{6,}`)
+	opaqueRe       = regexp.MustCompile(`[A-Za-z0-9_\-.~%]{20,}`)
+	pixelURLRe     = regexp.MustCompile(`(?i)/track/open|/open\b|/o\.gif|/wf/open|/e/o/|open\.php|/trk/|/ss/o/|beacon|pixel|/imp\b|/o/\w|\.gif\?|/t\.gif`)
+	clickURLRe     = regexp.MustCompile(`(?i)/ls/click|/wf/click|/track/click|/click\b|clicks?\.|/c/|/r/|redirect|ct\.sendgrid|links?\.|/e/c/|/ss/c/|/trk/`)
+)
+
+// Link kinds in ranking order.
+var kindRank = map[string]int{
+	mailmsg.LinkVerify:      0,
+	mailmsg.LinkReset:       1,
+	mailmsg.LinkOther:       2,
+	mailmsg.LinkUnsubscribe: 3,
+	mailmsg.LinkPrivacy:     4,
+	mailmsg.LinkTracking:    5,
+}
+
+// ClassifyLink returns the mailmsg kind of a link from its URL and text.
+func ClassifyLink(rawURL, text string) string {
+	k, _ := classifyLink(rawURL, text, false)
+	return k
+}
+
+// urlWords is the lower-cased, unescaped text of a URL, with any URL it
+// redirects to (a query value that is itself a URL) appended.
+func urlWords(u string) string {
+	w := strings.ToLower(u)
+	if un, err := url.QueryUnescape(u); err == nil {
+		w = strings.ToLower(un)
+	}
+	if p, err := url.Parse(u); err == nil {
+		for _, vs := range p.Query() {
+			for _, v := range vs {
+				if isHTTP(v) {
+					w += " " + strings.ToLower(v)
+				}
+			}
+		}
+	}
+	return w
+}
+
+// hasToken tells a URL that carries a secret: a token-like parameter or
+// a long opaque path segment or value.
+func hasToken(u string) bool {
+	if tokenParamRe.MatchString(u) {
+		return true
+	}
+	rest := u
+	if i := strings.Index(rest, "://"); i >= 0 {
+		rest = rest[i+3:]
+	}
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		rest = rest[i:]
+	} else {
+		return false
+	}
+	for _, m := range opaqueRe.FindAllString(rest, 20) {
+		letters, digits := 0, 0
+		for _, r := range m {
+			switch {
+			case r >= '0' && r <= '9':
+				digits++
+			case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z':
+				letters++
+			}
+		}
+		if letters > 0 && digits > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// classifyLink returns a link's kind and, within the kind, how strongly it
+// is one.
+func classifyLink(u, text string, pixel bool) (string, int) {
+	if pixel {
+		return mailmsg.LinkTracking, 0
+	}
+	tw := strings.ToLower(text)
+	uw := urlWords(u)
+	token := hasToken(u)
+
+	// What the link says it is comes first.
+	switch {
+	case unsubWordsRe.MatchString(tw):
+		return mailmsg.LinkUnsubscribe, 2
+	case verifyWordsRe.MatchString(tw) && !resetTextRe.MatchString(tw):
+		score := 4
+		if verifyWordsRe.MatchString(uw) {
+			score += 3
+		}
+		if token {
+			score += 2
+		}
+		return mailmsg.LinkVerify, score
+	case resetTextRe.MatchString(tw):
+		score := 3
+		if resetURLRe.MatchString(uw) {
+			score += 2
+		}
+		if token {
+			score += 2
+		}
+		return mailmsg.LinkReset, score
+	case loginWordsRe.MatchString(tw) && token:
+		score := 3
+		if loginWordsRe.MatchString(uw) || verifyWordsRe.MatchString(uw) {
+			score++
+		}
+		return mailmsg.LinkVerify, score
+	case privacyWordsRe.MatchString(tw):
+		return mailmsg.LinkPrivacy, 2
+	}
+	// Then what its URL says.
+	switch {
+	case unsubWordsRe.MatchString(uw):
+		return mailmsg.LinkUnsubscribe, 1
+	case privacyWordsRe.MatchString(pathOf(uw)):
+		return mailmsg.LinkPrivacy, 1
+	case resetURLRe.MatchString(uw) && !verifyWordsRe.MatchString(pathOf(uw)):
+		score := 2
+		if token {
+			score += 2
+		}
+		return mailmsg.LinkReset, score
+	case verifyWordsRe.MatchString(uw):
+		score := 3
+		if token {
+			score += 2
+		}
+		return mailmsg.LinkVerify, score
+	case loginWordsRe.MatchString(uw) && token:
+		return mailmsg.LinkVerify, 2
+	case pixelURLRe.MatchString(uw) && strings.TrimSpace(tw) == "":
+		return mailmsg.LinkTracking, 1
+	case clickURLRe.MatchString(uw) && alnumCount(tw, 1) == 0:
+		return mailmsg.LinkTracking, 0
+	}
+	return mailmsg.LinkOther, 0
+}
+
+// pathOf is a URL's text after its host, so that a host name (legal.x.com,
+// help.x.com) does not decide alone.
+func pathOf(uw string) string {
+	rest := uw
+	if i := strings.Index(rest, "://"); i >= 0 {
+		rest = rest[i+3:]
+	}
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		return rest[i:]
+	}
+	return ""
+}
+
+type linkEntry struct {
+	link  mailmsg.Link
+	score int
+	pos   int
+	pixel bool
+}
+
+// extractLinks gathers the HTML links, the URLs of the text body and those
+// of the List-Unsubscribe header, de-duplicates and ranks them.
+func extractLinks(htmlLinks []rawLink, text, listUnsubscribe string) []mailmsg.Link {
+	var entries []*linkEntry
+	byURL := map[string]*linkEntry{}
+	add := func(u, t string, pixel bool) {
+		if !isHTTP(u) || len(entries) >= maxLinks*2 {
+			return
+		}
+		if e, ok := byURL[u]; ok {
+			if e.link.Text == "" && t != "" {
+				e.link.Text = t
+			}
+			if e.pixel && !pixel {
+				e.pixel = false
+			}
+			return
+		}
+		e := &linkEntry{link: mailmsg.Link{URL: u, Text: t}, pos: len(entries), pixel: pixel}
+		entries = append(entries, e)
+		byURL[u] = e
+	}
+	for _, l := range htmlLinks {
+		add(l.url, l.text, l.pixel)
+	}
+	for _, tl := range textLinks(text) {
+		add(tl.url, tl.text, false)
+	}
+	for _, m := range angleRe.FindAllStringSubmatch(listUnsubscribe, 10) {
+		if u := cleanURL(m[1]); isHTTP(u) {
+			add(u, "List-Unsubscribe", false)
+		}
+	}
+	for _, e := range entries {
+		kind, score := classifyLink(e.link.URL, e.link.Text, e.pixel)
+		if e.link.Text == "List-Unsubscribe" {
+			kind = mailmsg.LinkUnsubscribe
+		}
+		e.link.Kind, e.score = kind, score
+	}
+	sort.SliceStable(entries, func(i, j int) bool {
+		a, b := entries[i], entries[j]
+		if kindRank[a.link.Kind] != kindRank[b.link.Kind] {
+			return kindRank[a.link.Kind] < kindRank[b.link.Kind]
+		}
+		if a.score != b.score {
+			return a.score > b.score
+		}
+		return a.pos < b.pos
+	})
+	if len(entries) > maxLinks {
+		entries = entries[:maxLinks]
+	}
+	out := make([]mailmsg.Link, 0, len(entries))
+	for _, e := range entries {
+		out = append(out, e.link)
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// textLinks finds the URLs of a text body; a URL's text is what precedes
+// it on its line, or the line before when it stands alone.
+func textLinks(text string) []rawLink {
+	var out []rawLink
+	lines := strings.Split(text, "\n")
+	prev := ""
+	for _, line := range lines {
+		locs := textURLRe.FindAllStringIndex(line, 50)
+		for _, loc := range locs {
+			u := trimURLPunct(line[loc[0]:loc[1]])
+			label := strings.Trim(unquoteLine(line[:loc[0]]), " :-–—>(<[*\t")
+			if label == "" {
+				label = strings.Trim(unquoteLine(prev), " :-–—>(<[*\t")
+			}
+			out = append(out, rawLink{url: cleanURL(u), text: truncateUTF8(collapseSpaces(label), 120)})
+		}
+		if strings.TrimSpace(line) != "" && len(locs) == 0 {
+			prev = line
+		}
+	}
+	return out
+}
+
+// trimURLPunct removes the sentence punctuation a URL in text is followed
+// by, and a closing parenthesis that does not belong to it.
+func trimURLPunct(u string) string {
+	for len(u) > 0 {
+		c := u[len(u)-1]
+		switch {
+		case strings.IndexByte(".,;:!?'\"*>", c) >= 0:
+			u = u[:len(u)-1]
+		case c == ')' && strings.Count(u, "(") < strings.Count(u, ")"):
+			u = u[:len(u)-1]
+		default:
+			return u
+		}
+	}
+	return u
+}

@@ -1,0 +1,184 @@
+package refanalyse
+
+import "strings"
+
+// Cheap literal prefilters run before the large case-insensitive
+// expressions. Each returns true whenever the expression may match: they
+// only rule out lines that lack every literal the expression requires.
+//
+// (?i) matching folds a literal letter with every rune of its case-folding
+// orbit. strings.ToLower maps every member of the orbits of the literals
+// used here onto the lowercase literal except the Kelvin sign (K) and the
+// long s (ſ), which fold with ASCII k and s; lines holding those always go
+// to the expression. \b, \w and \d are ASCII-only in Go, so word checks use
+// a copy lowered in the ASCII range only.
+
+// foldLower returns l lowercased, and lowercased in the ASCII range only;
+// ok is false when l holds a rune that (?i) folds onto ASCII letters
+// other than the ASCII letters themselves.
+func foldLower(l string) (lower, asciiLower string, ok bool) {
+	if isASCII(l) {
+		lower = strings.ToLower(l)
+		return lower, lower, true
+	}
+	if strings.ContainsRune(l, '\u212A') || strings.ContainsRune(l, '\u017F') {
+		return "", "", false
+	}
+	b := []byte(l)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + ('a' - 'A')
+		}
+	}
+	return strings.ToLower(l), string(b), true
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+func hasASCIIDigit(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= '0' && s[i] <= '9' {
+			return true
+		}
+	}
+	return false
+}
+
+func isASCIIWordByte(b byte) bool {
+	return b == '_' || (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') || (b >= '0' && b <= '9')
+}
+
+// hasASCIIWord tells whether w occurs in s between ASCII word boundaries.
+func hasASCIIWord(s, w string) bool {
+	for off := 0; ; {
+		i := strings.Index(s[off:], w)
+		if i < 0 {
+			return false
+		}
+		i += off
+		j := i + len(w)
+		if (i == 0 || !isASCIIWordByte(s[i-1])) && (j == len(s) || !isASCIIWordByte(s[j])) {
+			return true
+		}
+		off = i + 1
+	}
+}
+
+func containsAny(s string, words []string) bool {
+	for _, w := range words {
+		if strings.Contains(s, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// Every alternative of footerRe that can match ASCII text contains one of
+// these (lowercase) literals, or one of footerWords as a whole word.
+var footerLiterals = []string{
+	"unsubscri", "opt-out", "opt out", "optout", "abmelden", "abbestellen",
+	"de baja", "cancelar ", "sabonner", "sinscri", "mail preferences",
+	"manage ", "notification settings", "privacy", "datenschutz", "privacidad",
+	"confidentialit", "terms", "nutzungsbedingungen", "agb", "impressum",
+	"aviso legal", "legal notice", "rminos", "receiving this", "received this",
+	"this e", "this message", "this notification", "sent to ", "sent by ",
+	"diese e", "diese nachricht", "erhalten diese", "este correo", "este mensaje",
+	"este e", "recibido este", "recibes este", "(c)", "copyright",
+	"all rights reserved", "alle rechte vorbehalten",
+	"todos los derechos reservados", "droits r", "registered office",
+	"registered in", "registered trademark", "s.l.", "s.a.", "b.v.", "browser",
+	"online", "help cent", "contact us", "kontakt", "do not reply", "don't reply",
+	"noreply", "no reply", "no-reply", "do not respond", "this is an automated",
+	"automatically generated", "not monitored", "download the app",
+	"download our app", "follow us", "app store", "google play", "sent from my",
+	"get the app", "powered by", "©", "contáctanos",
+}
+
+var footerWords = []string{"inc", "llc", "ltd", "gmbh", "plc", "corp", "ag", "kg"}
+
+func mayBeFooter(l string) bool {
+	lower, asciiLower, ok := foldLower(l)
+	if !ok {
+		return true
+	}
+	if containsAny(lower, footerLiterals) {
+		return true
+	}
+	for _, w := range footerWords {
+		if hasASCIIWord(asciiLower, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// Every alternative of addressRe needs an ASCII digit except the street
+// words of the Spanish, French and Italian forms.
+var addressLiterals = []string{"calle", "c/", "avenida", "avda", "av.", "plaza", "paseo", "rue", "boulevard", "via", "piazza"}
+
+func mayBeAddress(l string) bool {
+	if hasASCIIDigit(l) {
+		return true
+	}
+	lower, _, ok := foldLower(l)
+	return !ok || containsAny(lower, addressLiterals)
+}
+
+// isAddressLine is addressRe.MatchString behind its prefilter.
+func isAddressLine(l string) bool {
+	return mayBeAddress(l) && addressRe.MatchString(l)
+}
+
+// Every alternative of strongKwRe that can match ASCII text contains one
+// of these literals.
+var strongLiterals = []string{
+	"verif", "one", "otp", "pass", "pin", "2fa", "mfa", "tan", "two",
+	"authenticat", "codigo", "codice", "kod", "code", "einmal", "sicherheits",
+	"best", "anmelde", "zugangs", "rification", "código",
+}
+
+func mayHaveStrongKeyword(l string) bool {
+	lower, _, ok := foldLower(l)
+	return !ok || containsAny(lower, strongLiterals)
+}
+
+// Every alternative of mediumKwRe that can match ASCII text contains one
+// of these literals.
+var mediumLiterals = []string{
+	"confirm", "enter", "us", "is your", "type", "paste", "sign", "log", "token",
+	"expire", "valid", "ingresa", "introduce", "utiliza", "escribe", "es tu",
+	"eingeben", "gib", "verwende", "lautet", "ist ihr", "ist dein", "saisi",
+	"entrez", "utilise", "est votre", "inserisci", "conferma", "best",
+}
+
+func mayHaveMediumKeyword(l string) bool {
+	lower, _, ok := foldLower(l)
+	return !ok || containsAny(lower, mediumLiterals)
+}
+
+// Every alternative of negativeKwRe that can match ASCII text contains one
+// of these literals, or "id" as a whole word.
+var negativeLiterals = []string{
+	"order", "invoice", "receipt", "ticket", "ref", "case", "booking", "reserva",
+	"account", "acct", "customer", "member", "transaction", "tracking",
+	"shipment", "parcel", "package", "phone", "tel", "fax", "call", "whatsapp",
+	"mobile", "zip", "post", "plz", "suite", "apt", "unit", "box", "no.", "nr",
+	"num", "bestell", "rechnung", "auftrag", "pedido", "factura", "serial",
+	"model", "version", "iban", "bic", "swift", "routing", "sort code", "card",
+	"ending in", "ends in", "last ", "flight", "seat", "gate", "room", "ext",
+	"price", "total", "amount", "point", "sku", "item", "qty", "quantity",
+	"copyright", "promo", "coupon", "voucher", "discount", "gift", "kundennr",
+	"meeting", "conference", "dial", "balance", "saldo", "loyalty", "reward", "©",
+}
+
+func mayHaveNegativeKeyword(l string) bool {
+	lower, asciiLower, ok := foldLower(l)
+	return !ok || containsAny(lower, negativeLiterals) || hasASCIIWord(asciiLower, "id")
+}

@@ -1,0 +1,574 @@
+package refanalyse
+
+import (
+	"strconv"
+	"strings"
+	"unicode"
+
+	"golang.org/x/net/html"
+	"golang.org/x/net/html/atom"
+)
+
+// maxDOMDepth bounds the DOM walk; anything nested deeper is not rendered
+// (real mail nests a few dozen levels at most).
+const maxDOMDepth = 256
+
+// maxEmphLen is the longest emphasised snippet worth remembering: codes set
+// in big or bold type are short.
+const maxEmphLen = 40
+
+// rendered is an HTML body rendered for reading.
+type rendered struct {
+	// text is the visible text: blocks on their own lines, table rows as
+	// lines, quoted (blockquote, gmail_quote…) lines prefixed by "> ".
+	text string
+	// emph holds the short texts set in large, bold, spaced or monospace
+	// type: where codes are usually shown.
+	emph []string
+	// links are the <a href> and tracking pixels, in document order.
+	links []rawLink
+}
+
+// rawLink is a link as found, before ranking.
+type rawLink struct {
+	url   string
+	text  string
+	pixel bool
+}
+
+// RenderHTML renders an HTML email body to plain text: <head>, <style>,
+// <script> and hidden elements (display:none, visibility:hidden,
+// max-height:0, opacity:0, font-size:0/1px preheaders) are dropped, as are
+// images; link text is kept; table rows become lines and block elements
+// start new lines; quoted material (blockquote, div.gmail_quote) is
+// prefixed with "> ".
+func RenderHTML(s string) string {
+	return renderHTML(s).text
+}
+
+type renderState struct {
+	quote int  // blockquote nesting
+	pre   bool // inside <pre>
+	tiny  bool // font-size 0 or 1px: text invisible
+	link  int  // index+1 into links of the enclosing <a>, 0 if none
+}
+
+type htmlWriter struct {
+	out       strings.Builder
+	nl        int  // newlines owed before the next word
+	space     bool // a space owed before the next word
+	lineStart bool
+	emph      []string
+	links     []rawLink
+	linkAlt   []string // alt text of images inside each link
+}
+
+func renderHTML(s string) (r rendered) {
+	defer func() {
+		if recover() != nil {
+			r = rendered{text: normalizeText(stripTagsCrude(s))}
+		}
+	}()
+	doc, err := html.Parse(strings.NewReader(s))
+	if err != nil {
+		return rendered{text: normalizeText(stripTagsCrude(s))}
+	}
+	w := &htmlWriter{lineStart: true}
+	w.walk(doc, 0, renderState{})
+	for i := range w.links {
+		if w.links[i].text == "" && w.linkAlt[i] != "" {
+			w.links[i].text = w.linkAlt[i]
+		}
+	}
+	return rendered{text: normalizeText(w.out.String()), emph: w.emph, links: w.links}
+}
+
+// stripTagsCrude is the fallback should the HTML parser ever fail.
+func stripTagsCrude(s string) string {
+	var b strings.Builder
+	in := false
+	for _, r := range s {
+		switch {
+		case r == '<':
+			in = true
+		case r == '>' && in:
+			in = false
+			b.WriteByte(' ')
+		case !in:
+			b.WriteRune(r)
+		}
+	}
+	return html.UnescapeString(b.String())
+}
+
+// Elements whose content is never shown.
+var skipElems = map[atom.Atom]bool{
+	atom.Head: true, atom.Style: true, atom.Script: true, atom.Noscript: true,
+	atom.Template: true, atom.Title: true, atom.Meta: true, atom.Link: true,
+	atom.Svg: true, atom.Math: true, atom.Iframe: true, atom.Object: true,
+	atom.Embed: true, atom.Video: true, atom.Audio: true, atom.Canvas: true,
+	atom.Input: true, atom.Select: true, atom.Option: true, atom.Map: true,
+	atom.Frameset: true, atom.Frame: true,
+}
+
+// Newlines around block elements: 2 for paragraph-like ones (a blank line),
+// 1 for the others.
+var blockElems = map[atom.Atom]int{
+	atom.P: 2, atom.H1: 2, atom.H2: 2, atom.H3: 2, atom.H4: 2, atom.H5: 2, atom.H6: 2,
+	atom.Blockquote: 2, atom.Ul: 2, atom.Ol: 2, atom.Pre: 2, atom.Hr: 2, atom.Table: 1,
+	atom.Div: 1, atom.Tr: 1, atom.Li: 1, atom.Section: 1, atom.Article: 1,
+	atom.Header: 1, atom.Footer: 1, atom.Nav: 1, atom.Aside: 1, atom.Main: 1,
+	atom.Address: 1, atom.Center: 1, atom.Dl: 1, atom.Dt: 1, atom.Dd: 1,
+	atom.Form: 1, atom.Fieldset: 1, atom.Figure: 1, atom.Figcaption: 1,
+	atom.Caption: 1, atom.Tbody: 1, atom.Thead: 1, atom.Tfoot: 1, atom.Body: 1,
+	atom.Html: 1, atom.Legend: 1, atom.Details: 1, atom.Summary: 1,
+}
+
+// Elements whose text is set apart the way codes are.
+var emphElems = map[atom.Atom]bool{
+	atom.B: true, atom.Strong: true, atom.H1: true, atom.H2: true, atom.H3: true,
+	atom.Code: true, atom.Kbd: true, atom.Tt: true, atom.Samp: true, atom.Big: true,
+	atom.Pre: true, atom.Mark: true,
+}
+
+func (w *htmlWriter) walk(n *html.Node, depth int, st renderState) {
+	if depth > maxDOMDepth {
+		return
+	}
+	switch n.Type {
+	case html.DocumentNode:
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			w.walk(c, depth+1, st)
+		}
+		return
+	case html.TextNode:
+		if !st.tiny {
+			w.text(n.Data, st)
+		}
+		return
+	case html.ElementNode:
+	default:
+		return
+	}
+	a := n.DataAtom
+	if skipElems[a] {
+		return
+	}
+	style := normStyle(getAttr(n, "style"))
+	if isHiddenElem(n, style) {
+		return
+	}
+	if a == atom.Img {
+		w.image(n, style, st)
+		return
+	}
+	if a == atom.Br {
+		if w.nl < 2 {
+			w.nl++
+		}
+		w.space = false
+		return
+	}
+	inner := st
+	if fs, ok := fontSizePx(style); ok {
+		inner.tiny = fs < 2
+	}
+	quote := isQuoteElem(n)
+	if quote {
+		inner.quote++
+		w.block(1)
+	}
+	if a == atom.Pre {
+		inner.pre = true
+	}
+	nl := blockElems[a]
+	if nl > 0 {
+		w.block(nl)
+	}
+	if a == atom.Td || a == atom.Th {
+		w.space = true
+	}
+	if a == atom.Li {
+		w.word("-", inner)
+		w.space = true
+	}
+	start := w.out.Len()
+	linkIdx := 0
+	if a == atom.A || a == atom.Area {
+		if href := cleanURL(getAttr(n, "href")); isHTTP(href) {
+			w.links = append(w.links, rawLink{url: href})
+			w.linkAlt = append(w.linkAlt, "")
+			linkIdx = len(w.links)
+			inner.link = linkIdx
+		}
+	}
+	for c := n.FirstChild; c != nil; c = c.NextSibling {
+		w.walk(c, depth+1, inner)
+	}
+	if nl > 0 {
+		w.block(nl)
+	}
+	if quote {
+		w.block(1)
+	}
+	if a == atom.Td || a == atom.Th {
+		w.space = true
+	}
+	if linkIdx > 0 {
+		// Only the start of a huge link is looked at: nested links must not
+		// make the walk quadratic.
+		t := collapseSpaces(stripQuotePrefixes(truncateUTF8(w.out.String()[start:], 1000)))
+		if t == "" {
+			t = collapseSpaces(getAttr(n, "title"))
+		}
+		w.links[linkIdx-1].text = truncateUTF8(t, 200)
+	}
+	if size := w.out.Len() - start; size > 0 && size <= 4*maxEmphLen && (emphElems[a] || isEmphStyle(style)) {
+		t := collapseSpaces(stripQuotePrefixes(w.out.String()[start:]))
+		if t != "" && len(t) <= maxEmphLen && len(w.emph) < 1000 {
+			w.emph = append(w.emph, t)
+		}
+	}
+}
+
+func (w *htmlWriter) image(n *html.Node, style string, st renderState) {
+	src := cleanURL(getAttr(n, "src"))
+	if isPixel(n, style) {
+		if isHTTP(src) {
+			w.links = append(w.links, rawLink{url: src, pixel: true})
+			w.linkAlt = append(w.linkAlt, "")
+		}
+		return
+	}
+	if st.link > 0 && st.link <= len(w.linkAlt) && w.linkAlt[st.link-1] == "" {
+		w.linkAlt[st.link-1] = collapseSpaces(getAttr(n, "alt"))
+	}
+}
+
+// block owes at least n newlines before the next word.
+func (w *htmlWriter) block(n int) {
+	if n > w.nl {
+		w.nl = n
+	}
+	w.space = false
+}
+
+// text writes a text node.
+func (w *htmlWriter) text(s string, st renderState) {
+	s = removeInvisible(s)
+	if st.pre {
+		lines := strings.Split(s, "\n")
+		for i, line := range lines {
+			if i > 0 {
+				if w.nl < 2 {
+					w.nl++
+				}
+			}
+			if strings.TrimSpace(line) != "" {
+				w.word(strings.TrimRight(line, " \t\r"), st)
+			}
+		}
+		return
+	}
+	if s == "" {
+		return
+	}
+	if unicode.IsSpace(rune(s[0])) {
+		w.space = true
+	}
+	fields := strings.Fields(s)
+	for i, f := range fields {
+		if i > 0 {
+			w.space = true
+		}
+		w.word(f, st)
+	}
+	if len(fields) > 0 {
+		last, _ := lastRune(s)
+		if unicode.IsSpace(last) {
+			w.space = true
+		}
+	}
+}
+
+func lastRune(s string) (rune, bool) {
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i] < 0x80 {
+			return rune(s[i]), true
+		}
+		if (s[i] & 0xC0) != 0x80 {
+			r := []rune(s[i:])
+			if len(r) > 0 {
+				return r[0], true
+			}
+			return 0, false
+		}
+	}
+	return 0, false
+}
+
+// word writes s, after the newlines or the space owed.
+func (w *htmlWriter) word(s string, st renderState) {
+	if w.out.Len() > 0 && w.nl > 0 {
+		w.out.WriteString(strings.Repeat("\n", w.nl))
+		w.lineStart = true
+	}
+	w.nl = 0
+	if w.lineStart {
+		for i := 0; i < st.quote && i < 20; i++ {
+			w.out.WriteString("> ")
+		}
+		w.lineStart = false
+	} else if w.space {
+		w.out.WriteByte(' ')
+	}
+	w.space = false
+	w.out.WriteString(s)
+}
+
+func getAttr(n *html.Node, key string) string {
+	for _, a := range n.Attr {
+		if a.Namespace == "" && strings.EqualFold(a.Key, key) {
+			return a.Val
+		}
+	}
+	return ""
+}
+
+func hasAttr(n *html.Node, key string) bool {
+	for _, a := range n.Attr {
+		if a.Namespace == "" && strings.EqualFold(a.Key, key) {
+			return true
+		}
+	}
+	return false
+}
+
+// normStyle lower-cases a style attribute and removes its white space.
+func normStyle(s string) string {
+	if s == "" {
+		return ""
+	}
+	return strings.Map(func(r rune) rune {
+		if unicode.IsSpace(r) {
+			return -1
+		}
+		return unicode.ToLower(r)
+	}, s)
+}
+
+// styleDecls splits a normalised style into property → value (the last
+// declaration wins, !important dropped).
+func styleDecls(style string) map[string]string {
+	if style == "" {
+		return nil
+	}
+	m := map[string]string{}
+	for _, d := range strings.Split(style, ";") {
+		k, v, ok := strings.Cut(d, ":")
+		if !ok || k == "" {
+			continue
+		}
+		m[k] = strings.TrimSuffix(v, "!important")
+	}
+	return m
+}
+
+// isZeroLength tells a CSS length of zero ("0", "0px", "0.0em", "0%").
+func isZeroLength(v string) bool {
+	num := strings.TrimRightFunc(v, unicode.IsLetter)
+	num = strings.TrimSuffix(num, "%")
+	if num == "" {
+		return false
+	}
+	f, err := strconv.ParseFloat(num, 64)
+	return err == nil && f == 0
+}
+
+func isHiddenElem(n *html.Node, style string) bool {
+	if hasAttr(n, "hidden") {
+		return true
+	}
+	if strings.EqualFold(getAttr(n, "type"), "hidden") {
+		return true
+	}
+	class := strings.ToLower(getAttr(n, "class"))
+	if strings.Contains(class, "preheader") || strings.Contains(class, "preview-text") {
+		return true
+	}
+	d := styleDecls(style)
+	if d == nil {
+		return false
+	}
+	if d["display"] == "none" || d["visibility"] == "hidden" || d["mso-hide"] == "all" {
+		return true
+	}
+	if v, ok := d["max-height"]; ok && isZeroLength(v) {
+		return true
+	}
+	if v, ok := d["opacity"]; ok && isZeroLength(v) {
+		return true
+	}
+	if d["overflow"] == "hidden" {
+		for _, k := range []string{"height", "width", "max-width"} {
+			if v, ok := d[k]; ok && isZeroLength(v) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// fontSizePx returns the font-size of a normalised style in px, when set.
+func fontSizePx(style string) (float64, bool) {
+	d := styleDecls(style)
+	v, ok := d["font-size"]
+	if !ok {
+		// The font shorthand: "font:bold 24px Arial".
+		if f, ok := d["font"]; ok {
+			for _, tok := range strings.FieldsFunc(f, func(r rune) bool { return r == ',' || r == '/' }) {
+				if px, ok := cssLengthPx(tok); ok {
+					return px, true
+				}
+			}
+		}
+		return 0, false
+	}
+	return cssLengthPx(v)
+}
+
+func cssLengthPx(v string) (float64, bool) {
+	unit := ""
+	num := v
+	for _, u := range []string{"px", "pt", "rem", "em", "%"} {
+		if strings.HasSuffix(v, u) {
+			unit, num = u, strings.TrimSuffix(v, u)
+			break
+		}
+	}
+	f, err := strconv.ParseFloat(num, 64)
+	if err != nil || f < 0 {
+		return 0, false
+	}
+	switch unit {
+	case "pt":
+		f *= 4.0 / 3.0
+	case "em", "rem":
+		f *= 16
+	case "%":
+		f = f * 16 / 100
+	}
+	return f, true
+}
+
+func isEmphStyle(style string) bool {
+	d := styleDecls(style)
+	if d == nil {
+		return false
+	}
+	if px, ok := fontSizePx(style); ok && px >= 20 {
+		return true
+	}
+	switch d["font-weight"] {
+	case "bold", "bolder", "600", "700", "800", "900":
+		return true
+	}
+	if ls, ok := d["letter-spacing"]; ok && ls != "" && ls != "normal" && !isZeroLength(ls) && !strings.HasPrefix(ls, "-") {
+		return true
+	}
+	ff := d["font-family"]
+	return strings.Contains(ff, "mono") || strings.Contains(ff, "courier") ||
+		strings.Contains(ff, "consolas") || strings.Contains(ff, "menlo")
+}
+
+// isQuoteElem tells the elements mail clients put quoted replies in.
+// Forwarded messages inside a gmail_quote are not quotes: the forward is
+// the content.
+func isQuoteElem(n *html.Node) bool {
+	if n.DataAtom == atom.Blockquote {
+		return true
+	}
+	class := strings.ToLower(getAttr(n, "class"))
+	if class == "" {
+		return false
+	}
+	for _, c := range []string{"gmail_quote", "yahoo_quoted", "protonmail_quote", "moz-cite-prefix"} {
+		if strings.Contains(class, c) {
+			return !forwardStartRe.MatchString(textPrefix(n, 120))
+		}
+	}
+	return false
+}
+
+// textPrefix returns about the first max bytes of n's text, looking at a
+// bounded number of nodes.
+func textPrefix(n *html.Node, max int) string {
+	var b strings.Builder
+	budget := 500
+	var visit func(*html.Node, int)
+	visit = func(n *html.Node, depth int) {
+		budget--
+		if b.Len() >= max || depth > 64 || budget < 0 {
+			return
+		}
+		if n.Type == html.TextNode {
+			b.WriteString(strings.Join(strings.Fields(n.Data), " "))
+			b.WriteByte(' ')
+			return
+		}
+		if n.Type == html.ElementNode && skipElems[n.DataAtom] {
+			return
+		}
+		for c := n.FirstChild; c != nil && b.Len() < max; c = c.NextSibling {
+			visit(c, depth+1)
+		}
+	}
+	visit(n, 0)
+	return strings.TrimSpace(b.String())
+}
+
+// isPixel tells a tracking pixel: an image of at most 1×1.
+func isPixel(n *html.Node, style string) bool {
+	small := func(v string) bool {
+		v = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "px"))
+		f, err := strconv.ParseFloat(v, 64)
+		return err == nil && f <= 1
+	}
+	d := styleDecls(style)
+	w, h := getAttr(n, "width"), getAttr(n, "height")
+	if sw, ok := d["width"]; ok {
+		w = sw
+	}
+	if sh, ok := d["height"]; ok {
+		h = sh
+	}
+	return w != "" && h != "" && small(w) && small(h)
+}
+
+func isHTTP(u string) bool {
+	l := strings.ToLower(u)
+	return (strings.HasPrefix(l, "http://") && len(u) > len("http://")) ||
+		(strings.HasPrefix(l, "https://") && len(u) > len("https://"))
+}
+
+// cleanURL trims an href the way browsers do (surrounding space, and tabs
+// and newlines inside) and lower-cases an http(s) scheme.
+func cleanURL(u string) string {
+	u = strings.TrimSpace(u)
+	if strings.ContainsAny(u, "\t\n\r") {
+		u = strings.Map(func(r rune) rune {
+			if r == '\t' || r == '\n' || r == '\r' {
+				return -1
+			}
+			return r
+		}, u)
+	}
+	l := strings.ToLower(u)
+	switch {
+	case strings.HasPrefix(l, "https://"):
+		u = "https://" + u[len("https://"):]
+	case strings.HasPrefix(l, "http://"):
+		u = "http://" + u[len("http://"):]
+	}
+	return toValidUTF8(u)
+}
