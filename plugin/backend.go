@@ -68,7 +68,9 @@ type backend struct {
 	auditQueue auditQueue
 	// inboxNotify wakes messages/wait callers; directoryChanged asks the
 	// bus work to republish the address directory.
-	inboxNotify      *inboxNotifier
+	inboxNotify *inboxNotifier
+	// inboxIdx is the in-memory index of each agent's inbox (inbox.go).
+	inboxIdx         inboxIndexes
 	directoryChanged chan struct{}
 	// busJS is the bus work's JetStream, for queueing outbound mail.
 	busMu  sync.Mutex
@@ -138,6 +140,7 @@ func (b *backend) clean(ctx context.Context) {
 	b.workers.stop()
 	b.agents.reset()
 	b.creds.reset()
+	b.inboxIdx.reset()
 }
 
 // invalidate is called when another node changed a key we cache or act on.
@@ -153,7 +156,11 @@ func (b *backend) invalidate(ctx context.Context, key string) {
 		b.invalidateCred(key)
 	case strings.HasPrefix(key, inboxSumPrefix):
 		// A standby learns of new mail here; its waiters look again.
-		b.inboxNotify.notify(agentFromInboxKey(key))
+		agent := agentFromInboxKey(key)
+		b.inboxIdx.drop(agent)
+		b.inboxNotify.notify(agent)
+	case strings.HasPrefix(key, inboxUnreadPrefix):
+		b.inboxIdx.drop(strings.SplitN(strings.TrimPrefix(key, inboxUnreadPrefix), "/", 2)[0])
 	}
 }
 

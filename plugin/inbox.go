@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -16,23 +17,31 @@ import (
 	"github.com/mailgent/mailgent/internal/mailmsg"
 )
 
-// An agent's inbox in Vault storage. Every entry but the dedup marker is
+// An agent's inbox in Vault storage. Every entry but the unread mark is
 // sealed with the agent's KEK (one DEK per entry, AD binding mount, agent,
 // message and part), so revoking the agent makes its mail unreadable in the
 // same single storage operation as its credentials.
 //
 //	inboxsum/<agent>/<key>        summary: what listing and filtering need
-//	inboxrec/<agent>/<key>/<n>    the parsed message (JSON), in chunks
-//	inboxraw/<agent>/<key>/<n>    the raw source, in chunks
-//	inboxdedup/<agent>/<msg id>   → key (so a redelivery stores nothing twice)
-//	inboxstat/<agent>             message counts
+//	inboxrec/<agent>/<key>/0      a message up to inboxChunk: its parsed
+//	                              record (JSON) and raw source in one entry
+//	inboxrec/<agent>/<key>/<n>    a larger message: the record, in chunks,
+//	inboxraw/<agent>/<key>/<n>    and the raw source, in chunks
+//	inboxunread/<agent>/<key>     an empty mark per unread message
 //
 // <key> = <reverse nanos>-<msg id>: lexical order is newest first, and it is
 // the message ID of the API.
+//
+// Storing a message is three storage writes (body, unread mark, summary;
+// each a gRPC call into Vault, which dominates the cost of inbound mail).
+// What would otherwise be more — "is this message ID stored already?" and
+// the counts agents/:agent reports — comes from an in-memory index of the
+// summary keys (see inboxIndex), loaded with two List calls per agent.
 const (
-	inboxSumPrefix   = "inboxsum/"
-	inboxRecPrefix   = "inboxrec/"
-	inboxRawPrefix   = "inboxraw/"
+	inboxSumPrefix = "inboxsum/"
+	inboxRecPrefix = "inboxrec/"
+	inboxRawPrefix = "inboxraw/"
+	// Written by earlier versions; still removed with a revoked agent.
 	inboxDedupPrefix = "inboxdedup/"
 	inboxStatPrefix  = "inboxstat/"
 	// inboxUnreadPrefix marks unread messages (an empty entry per key), so
@@ -61,13 +70,9 @@ type inboxSummary struct {
 	ReadAt      time.Time `json:"read_at,omitzero"`
 	RecChunks   int       `json:"rec_chunks"`
 	RawChunks   int       `json:"raw_chunks"`
-}
-
-// inboxStat holds the counts agents/:agent reports; kept exact under the
-// agent's inbox lock.
-type inboxStat struct {
-	Total  int `json:"total"`
-	Unread int `json:"unread"`
+	// Combined: record and raw source share entry inboxrec/…/0 (a small
+	// message); RecChunks is 1 and RawChunks 0.
+	Combined bool `json:"combined,omitempty"`
 }
 
 func inboxKey(storedAt time.Time, id string) string {
@@ -149,14 +154,6 @@ func (b *backend) getChunks(ctx context.Context, s logical.Storage, st *agentSta
 	return out, nil
 }
 
-func (b *backend) readStat(ctx context.Context, s logical.Storage, agent string) (inboxStat, error) {
-	st, err := getJSON[inboxStat](ctx, s, inboxStatPrefix+agent)
-	if err != nil || st == nil {
-		return inboxStat{}, err
-	}
-	return *st, nil
-}
-
 // storeMessage puts one inbound message in the agent's inbox. It is
 // idempotent: a redelivered message (same ID) is stored once, and a store
 // that was cut short resumes under the same key. It returns the summary
@@ -165,43 +162,38 @@ func (b *backend) storeMessage(ctx context.Context, s logical.Storage, st *agent
 	agent := st.entry.Name
 	// One message at a time per ID (a redelivery racing the first
 	// delivery); different messages of one agent store in parallel, and
-	// serialise only on the counts below.
+	// serialise only on the index below.
 	// (A lock set of its own: a bucket shared with the inbox lock taken
 	// below would deadlock.)
 	msgLock := locksutil.LockForKey(b.msgLocks, agent+"/"+msg.ID)
 	msgLock.Lock()
 	defer msgLock.Unlock()
 
-	dedupKey := inboxDedupPrefix + agent + "/" + msg.ID
-	var key string
-	if e, err := s.Get(ctx, dedupKey); err != nil {
+	lock := b.inboxLock(agent)
+	lock.Lock()
+	idx, err := b.inboxIndexLocked(ctx, s, agent)
+	if err != nil {
+		lock.Unlock()
 		return nil, false, err
-	} else if e != nil {
-		key = string(e.Value)
-		if sum, err := b.readSummary(ctx, s, st, key); err != nil || sum != nil {
-			return sum, false, err // already stored (or unreadable: an error)
-		}
 	}
+	if key, ok := idx.ids[msg.ID]; ok {
+		lock.Unlock()
+		return &inboxSummary{Key: key, ID: msg.ID}, false, nil // already stored
+	}
+	// A store cut short (an error, then the redelivery) resumes its key, so
+	// the first attempt's entries are overwritten, not left behind. (After
+	// a crash, the retention sweep removes such leftovers.)
+	key, resuming := idx.pending[msg.ID]
 	now := b.now().UTC()
-	if key != "" {
-		now = timeOfReverse(key).UTC() // resuming: keep the original time
+	if resuming {
+		now = timeOfReverse(key).UTC()
 	} else {
 		key = inboxKey(now, msg.ID)
-		// The dedup marker first: a retry after a crash resumes this key.
-		if err := s.Put(ctx, &logical.StorageEntry{Key: dedupKey, Value: []byte(key)}); err != nil {
-			return nil, false, err
-		}
+		idx.pending[msg.ID] = key
 	}
+	lock.Unlock()
 
 	rec, err := json.Marshal(msg)
-	if err != nil {
-		return nil, false, err
-	}
-	recChunks, err := b.putChunks(ctx, s, st, inboxRecPrefix, key, "record", rec)
-	if err != nil {
-		return nil, false, err
-	}
-	rawChunks, err := b.putChunks(ctx, s, st, inboxRawPrefix, key, "raw", raw)
 	if err != nil {
 		return nil, false, err
 	}
@@ -209,15 +201,16 @@ func (b *backend) storeMessage(ctx context.Context, s logical.Storage, st *agent
 		Key: key, ID: msg.ID, StoredAt: now, ReceivedAt: msg.ReceivedAt,
 		From: msg.From, FromAddress: msg.FromAddress, Subject: msg.Subject,
 		Attachments: len(msg.Attachments), Size: int64(len(raw)), Unread: true,
-		RecChunks: recChunks, RawChunks: rawChunks,
 	}
 	if len(msg.Codes) > 0 {
 		sum.Code = msg.Codes[0].Code
 	}
+	if err := b.putBody(ctx, s, st, sum, rec, raw); err != nil {
+		return nil, false, err
+	}
 	// The summary last: a message is visible once it is complete. The
-	// inbox lock makes summary, unread mark and counts change together
+	// inbox lock makes summary, unread mark and index change together
 	// (markRead, delete and the sweep take it too).
-	lock := b.inboxLock(agent)
 	lock.Lock()
 	defer lock.Unlock()
 	if err := s.Put(ctx, &logical.StorageEntry{Key: inboxUnreadPrefix + agent + "/" + key}); err != nil {
@@ -226,16 +219,17 @@ func (b *backend) storeMessage(ctx context.Context, s logical.Storage, st *agent
 	if err := b.writeSummary(ctx, s, st, sum); err != nil {
 		return nil, false, err
 	}
-	stat, err := b.readStat(ctx, s, agent)
-	if err != nil {
+	// The index may have been dropped meanwhile (Invalidate on a standby,
+	// Clean): reload it, which finds this message.
+	if idx, err = b.inboxIndexLocked(ctx, s, agent); err != nil {
 		return nil, false, err
 	}
-	stat.Total++
-	stat.Unread++
-	if err := putJSON(ctx, s, inboxStatPrefix+agent, stat); err != nil {
-		return nil, false, err
+	delete(idx.pending, msg.ID)
+	if _, ok := idx.ids[msg.ID]; !ok {
+		idx.ids[msg.ID] = key
+		idx.unread[key] = true
 	}
-	if cfg != nil && stat.Total > cfg.MaxInboxMessages {
+	if cfg != nil && len(idx.ids) > cfg.MaxInboxMessages {
 		if err := b.trimInboxLocked(ctx, s, st, cfg.MaxInboxMessages, time.Time{}); err != nil {
 			b.logger.Warn("trim inbox", "agent", agent, "error", err)
 		}
@@ -244,40 +238,174 @@ func (b *backend) storeMessage(ctx context.Context, s logical.Storage, st *agent
 	return sum, true, nil
 }
 
-// deleteMessageLocked removes one message; the caller holds the inbox lock.
-func (b *backend) deleteMessageLocked(ctx context.Context, s logical.Storage, agent string, sum *inboxSummary) error {
-	if err := s.Delete(ctx, inboxSumPrefix+agent+"/"+sum.Key); err != nil {
-		return err
-	}
-	for _, p := range []string{inboxRecPrefix, inboxRawPrefix} {
-		if _, err := deleteTree(ctx, s, p+agent+"/"+sum.Key+"/"); err != nil {
+// putBody writes a message's record and raw source: one entry for a small
+// message, chunks for a large one. It sets the summary's chunk counts.
+func (b *backend) putBody(ctx context.Context, s logical.Storage, st *agentState, sum *inboxSummary, rec, raw []byte) error {
+	if len(rec)+len(raw)+binary.MaxVarintLen64 <= inboxChunk {
+		body := binary.AppendUvarint(make([]byte, 0, binary.MaxVarintLen64+len(rec)+len(raw)), uint64(len(rec)))
+		body = append(append(body, rec...), raw...)
+		if err := b.sealPut(ctx, s, st.kek, inboxRecPrefix+st.entry.Name+"/"+sum.Key+"/0", inboxAD(b.mountID, st.entry.Name, sum.Key, "body/0"), body); err != nil {
 			return err
 		}
+		sum.RecChunks, sum.RawChunks, sum.Combined = 1, 0, true
+		return nil
 	}
-	if err := s.Delete(ctx, inboxDedupPrefix+agent+"/"+sum.ID); err != nil {
+	var err error
+	if sum.RecChunks, err = b.putChunks(ctx, s, st, inboxRecPrefix, sum.Key, "record", rec); err != nil {
 		return err
 	}
-	if err := s.Delete(ctx, inboxUnreadPrefix+agent+"/"+sum.Key); err != nil {
-		return err
+	sum.RawChunks, err = b.putChunks(ctx, s, st, inboxRawPrefix, sum.Key, "raw", raw)
+	return err
+}
+
+// readBody returns a message's record (JSON) and, when withRaw, its raw
+// source.
+func (b *backend) readBody(ctx context.Context, s logical.Storage, st *agentState, sum *inboxSummary, withRaw bool) (rec, raw []byte, err error) {
+	if sum.Combined {
+		body, err := b.getChunks(ctx, s, st, inboxRecPrefix, sum.Key, "body", 1)
+		if err != nil {
+			return nil, nil, err
+		}
+		n, w := binary.Uvarint(body)
+		if w <= 0 || n > uint64(len(body)-w) {
+			return nil, nil, fmt.Errorf("message %s: malformed body entry", sum.Key)
+		}
+		return body[w : w+int(n)], body[w+int(n):], nil
 	}
-	stat, err := b.readStat(ctx, s, agent)
+	if rec, err = b.getChunks(ctx, s, st, inboxRecPrefix, sum.Key, "record", sum.RecChunks); err != nil {
+		return nil, nil, err
+	}
+	if withRaw {
+		raw, err = b.getChunks(ctx, s, st, inboxRawPrefix, sum.Key, "raw", sum.RawChunks)
+	}
+	return rec, raw, err
+}
+
+// inboxIndex is what the active node keeps in memory of an agent's inbox
+// so that storing a message needs no reads: the stored message IDs (for
+// deduplication) and the unread keys (for the counts). It is loaded from
+// storage on first use (List of summaries and of unread marks), changed
+// only under the agent's inbox lock together with storage, and dropped
+// when another node changes the inbox (Invalidate) or on Clean.
+type inboxIndex struct {
+	ids     map[string]string // message ID → key, of every summary
+	unread  map[string]bool   // keys with an unread mark and a summary
+	pending map[string]string // message ID → key of a store in progress
+}
+
+// inboxIndexes holds the loaded indexes, by agent.
+type inboxIndexes struct {
+	mu sync.Mutex
+	m  map[string]*inboxIndex
+}
+
+func (x *inboxIndexes) get(agent string) *inboxIndex {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.m[agent]
+}
+
+func (x *inboxIndexes) put(agent string, idx *inboxIndex) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.m == nil {
+		x.m = map[string]*inboxIndex{}
+	}
+	x.m[agent] = idx
+}
+
+func (x *inboxIndexes) drop(agent string) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	delete(x.m, agent)
+}
+
+func (x *inboxIndexes) reset() {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.m = nil
+}
+
+// inboxIndexLocked returns the agent's index, loading it if needed. The
+// caller holds the agent's inbox lock.
+func (b *backend) inboxIndexLocked(ctx context.Context, s logical.Storage, agent string) (*inboxIndex, error) {
+	if idx := b.inboxIdx.get(agent); idx != nil {
+		return idx, nil
+	}
+	keys, err := s.List(ctx, inboxSumPrefix+agent+"/")
+	if err != nil {
+		return nil, err
+	}
+	marks, err := s.List(ctx, inboxUnreadPrefix+agent+"/")
+	if err != nil {
+		return nil, err
+	}
+	idx := &inboxIndex{ids: make(map[string]string, len(keys)), unread: make(map[string]bool, len(marks)), pending: map[string]string{}}
+	for _, k := range keys {
+		if len(k) > 20 {
+			idx.ids[k[20:]] = k
+		}
+	}
+	for _, k := range marks {
+		// A mark without its summary is a store cut short: not counted.
+		if len(k) > 20 && idx.ids[k[20:]] == k {
+			idx.unread[k] = true
+		}
+	}
+	b.inboxIdx.put(agent, idx)
+	return idx, nil
+}
+
+// inboxCounts returns the agent's message counts, exact.
+func (b *backend) inboxCounts(ctx context.Context, s logical.Storage, agent string) (total, unread int, err error) {
+	lock := b.inboxLock(agent)
+	lock.Lock()
+	defer lock.Unlock()
+	idx, err := b.inboxIndexLocked(ctx, s, agent)
+	if err != nil {
+		return 0, 0, err
+	}
+	return len(idx.ids), len(idx.unread), nil
+}
+
+// deleteMessageLocked removes one message; the caller holds the inbox lock.
+func (b *backend) deleteMessageLocked(ctx context.Context, s logical.Storage, agent string, sum *inboxSummary) error {
+	idx, err := b.inboxIndexLocked(ctx, s, agent)
 	if err != nil {
 		return err
 	}
-	stat.Total = max(stat.Total-1, 0)
-	if sum.Unread {
-		stat.Unread = max(stat.Unread-1, 0)
+	if err := s.Delete(ctx, inboxSumPrefix+agent+"/"+sum.Key); err != nil {
+		return err
 	}
-	return putJSON(ctx, s, inboxStatPrefix+agent, stat)
+	delete(idx.ids, sum.ID)
+	if idx.unread[sum.Key] {
+		if err := s.Delete(ctx, inboxUnreadPrefix+agent+"/"+sum.Key); err != nil {
+			return err
+		}
+		delete(idx.unread, sum.Key)
+	}
+	// The summary names every entry of the body: no List needed.
+	for p, n := range map[string]int{inboxRecPrefix: sum.RecChunks, inboxRawPrefix: sum.RawChunks} {
+		for i := range n {
+			if err := s.Delete(ctx, p+agent+"/"+sum.Key+"/"+strconv.Itoa(i)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // trimInboxLocked deletes the oldest messages beyond keep, and any stored
 // before olderThan (when set). The caller holds the inbox lock.
 func (b *backend) trimInboxLocked(ctx context.Context, s logical.Storage, st *agentState, keep int, olderThan time.Time) error {
 	agent := st.entry.Name
-	keys, err := s.List(ctx, inboxSumPrefix+agent+"/")
+	idx, err := b.inboxIndexLocked(ctx, s, agent)
 	if err != nil {
 		return err
+	}
+	keys := make([]string, 0, len(idx.ids))
+	for _, k := range idx.ids {
+		keys = append(keys, k)
 	}
 	sort.Strings(keys) // newest first
 	cutoff := ""
@@ -297,6 +425,39 @@ func (b *backend) trimInboxLocked(ctx context.Context, s logical.Storage, st *ag
 		}
 		if err := b.deleteMessageLocked(ctx, s, agent, sum); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// sweepLeftoverBodies deletes bodies without a summary — left by a store
+// that a crash cut short and that resumed under a new key — once they are
+// an hour old. The caller holds the inbox lock.
+func (b *backend) sweepLeftoverBodies(ctx context.Context, s logical.Storage, agent string) error {
+	idx, err := b.inboxIndexLocked(ctx, s, agent)
+	if err != nil {
+		return err
+	}
+	inProgress := map[string]bool{}
+	for _, k := range idx.pending {
+		inProgress[k] = true
+	}
+	cutoff := reverseTime(b.now().Add(-time.Hour))
+	for _, p := range []string{inboxRecPrefix, inboxRawPrefix} {
+		dirs, err := s.List(ctx, p+agent+"/")
+		if err != nil {
+			return err
+		}
+		for _, d := range dirs {
+			k := strings.TrimSuffix(d, "/")
+			if len(k) <= 20 || idx.ids[k[20:]] == k || inProgress[k] || k[:19] <= cutoff {
+				continue
+			}
+			n, err := deleteTree(ctx, s, p+agent+"/"+d)
+			if err != nil {
+				return err
+			}
+			b.logger.Info("removed the leftover of an interrupted store", "agent", agent, "key", k, "entries", n)
 		}
 	}
 	return nil

@@ -186,3 +186,84 @@ func TestSentAndRateCountersAreSwept(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []string{"2026112612"}, keys)
 }
+
+// The in-memory index (dedup and counts) is only a cache of storage: after
+// Clean it is rebuilt from storage with the same answers, a redelivery is
+// still stored once, and a store cut short leaves nothing that counts.
+func TestInboxIndexRebuildsFromStorage(t *testing.T) {
+	tb := newTestBackend(t)
+	tb.setup(t, "bot")
+	ctx := context.Background()
+	s1 := tb.deliver(t, "bot", msgID(1), "a@x.example", "first", "111111")
+	tb.deliver(t, "bot", msgID(2), "b@y.example", "second", "222222")
+	tb.ok(t, logical.ReadOperation, "agents/bot/messages/"+s1.Key, nil) // read one
+
+	counts := func() (interface{}, interface{}) {
+		resp := tb.ok(t, logical.ReadOperation, "agents/bot", nil)
+		return resp.Data["messages_total"], resp.Data["messages_unread"]
+	}
+	total, unread := counts()
+	require.Equal(t, 2, total)
+	require.Equal(t, 1, unread)
+
+	tb.clean(ctx) // a new active node starts with no index
+	total, unread = counts()
+	require.Equal(t, 2, total)
+	require.Equal(t, 1, unread)
+	again := tb.deliver(t, "bot", msgID(1), "a@x.example", "first", "111111")
+	require.Equal(t, s1.Key, again.Key, "a redelivery after a restart is the same message")
+	total, _ = counts()
+	require.Equal(t, 2, total)
+
+	// An unread mark whose summary never got written (a crash between
+	// the two writes) is not counted, and an hour-old body without a
+	// summary is swept.
+	require.NoError(t, tb.storage.Put(ctx, &logical.StorageEntry{Key: inboxUnreadPrefix + "bot/" + inboxKey(tb.now(), msgID(3))}))
+	leftover := inboxKey(tb.now().Add(-2*time.Hour), msgID(4))
+	require.NoError(t, tb.storage.Put(ctx, &logical.StorageEntry{Key: inboxRecPrefix + "bot/" + leftover + "/0", Value: []byte("{}")}))
+	fresh := inboxKey(tb.now(), msgID(5))
+	require.NoError(t, tb.storage.Put(ctx, &logical.StorageEntry{Key: inboxRecPrefix + "bot/" + fresh + "/0", Value: []byte("{}")}))
+	tb.clean(ctx)
+	total, unread = counts()
+	require.Equal(t, 2, total)
+	require.Equal(t, 1, unread)
+	require.NoError(t, tb.sweepInboxes(ctx, tb.storage))
+	e, err := tb.storage.Get(ctx, inboxRecPrefix+"bot/"+leftover+"/0")
+	require.NoError(t, err)
+	require.Nil(t, e, "an hour-old body without a summary is removed")
+	e, err = tb.storage.Get(ctx, inboxRecPrefix+"bot/"+fresh+"/0")
+	require.NoError(t, err)
+	require.NotNil(t, e, "a recent one may be a store in progress")
+	// The stored messages are untouched.
+	resp := tb.ok(t, logical.ReadOperation, "agents/bot/messages/"+s1.Key+"/raw", nil)
+	require.NotEmpty(t, resp.Data["raw"])
+}
+
+// A small message is one body entry; a large one is chunked; both read
+// back byte-exact, and delete removes every entry of either.
+func TestInboxBodiesCombinedAndChunked(t *testing.T) {
+	tb := newTestBackend(t)
+	tb.setup(t, "bot")
+	ctx := context.Background()
+	st, err := tb.loadAgent(ctx, tb.storage, "bot")
+	require.NoError(t, err)
+	for _, size := range []int{100, inboxChunk - 1000, 3*inboxChunk + 17} {
+		raw := []byte(strings.Repeat("x", size))
+		msg := &mailmsg.Message{ID: msgID(size % 26), ReceivedAt: tb.now(), Subject: fmt.Sprint(size)}
+		sum, fresh, err := tb.storeMessage(ctx, tb.storage, st, msg, raw, nil)
+		require.NoError(t, err)
+		require.True(t, fresh)
+		rec, got, err := tb.readBody(ctx, tb.storage, st, sum, true)
+		require.NoError(t, err)
+		require.Equal(t, raw, got)
+		require.Contains(t, string(rec), `"subject":"`+fmt.Sprint(size)+`"`)
+		require.Equal(t, size < inboxChunk-600, sum.Combined, "size %d", size)
+
+		tb.ok(t, logical.DeleteOperation, "agents/bot/messages/"+sum.Key, nil)
+		for _, p := range []string{inboxRecPrefix, inboxRawPrefix, inboxSumPrefix, inboxUnreadPrefix} {
+			keys, err := tb.storage.List(ctx, p+"bot/")
+			require.NoError(t, err)
+			require.Empty(t, keys, "%s after deleting a %d-byte message", p, size)
+		}
+	}
+}

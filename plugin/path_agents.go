@@ -117,11 +117,13 @@ func (b *backend) pathAgentRead(ctx context.Context, req *logical.Request, d *fr
 		return nil, err
 	}
 	data := b.agentResponseData(cfg, st.entry)
-	stat, err := b.readStat(ctx, req.Storage, name)
-	if err != nil {
-		return nil, err
+	total, unread := 0, 0
+	if st.active() {
+		if total, unread, err = b.inboxCounts(ctx, req.Storage, name); err != nil {
+			return nil, err
+		}
 	}
-	data["messages_total"], data["messages_unread"] = stat.Total, stat.Unread
+	data["messages_total"], data["messages_unread"] = total, unread
 	return &logical.Response{Data: data}, nil
 }
 

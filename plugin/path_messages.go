@@ -274,7 +274,7 @@ func (b *backend) loadMessage(ctx context.Context, req *logical.Request, d *fram
 
 // readRecord returns the parsed message.
 func (b *backend) readRecord(ctx context.Context, s logical.Storage, st *agentState, sum *inboxSummary) (*mailmsg.Message, error) {
-	plain, err := b.getChunks(ctx, s, st, inboxRecPrefix, sum.Key, "record", sum.RecChunks)
+	plain, _, err := b.readBody(ctx, s, st, sum, false)
 	if err != nil {
 		return nil, err
 	}
@@ -302,12 +302,12 @@ func (b *backend) markRead(ctx context.Context, s logical.Storage, st *agentStat
 	if err := s.Delete(ctx, inboxUnreadPrefix+st.entry.Name+"/"+key); err != nil {
 		return nil, false, err
 	}
-	stat, err := b.readStat(ctx, s, st.entry.Name)
+	idx, err := b.inboxIndexLocked(ctx, s, st.entry.Name)
 	if err != nil {
 		return nil, false, err
 	}
-	stat.Unread = max(stat.Unread-1, 0)
-	return sum, true, putJSON(ctx, s, inboxStatPrefix+st.entry.Name, stat)
+	delete(idx.unread, key)
+	return sum, true, nil
 }
 
 func messageData(agent string, sum *inboxSummary, msg *mailmsg.Message) map[string]interface{} {
@@ -409,12 +409,12 @@ func (b *backend) markUnread(ctx context.Context, s logical.Storage, st *agentSt
 	if err := s.Put(ctx, &logical.StorageEntry{Key: inboxUnreadPrefix + st.entry.Name + "/" + key}); err != nil {
 		return err
 	}
-	stat, err := b.readStat(ctx, s, st.entry.Name)
+	idx, err := b.inboxIndexLocked(ctx, s, st.entry.Name)
 	if err != nil {
 		return err
 	}
-	stat.Unread++
-	return putJSON(ctx, s, inboxStatPrefix+st.entry.Name, stat)
+	idx.unread[key] = true
+	return nil
 }
 
 func (b *backend) pathMessageDelete(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
@@ -444,7 +444,7 @@ func (b *backend) pathMessageRaw(ctx context.Context, req *logical.Request, d *f
 	if resp != nil || err != nil {
 		return resp, err
 	}
-	raw, err := b.getChunks(ctx, req.Storage, st, inboxRawPrefix, sum.Key, "raw", sum.RawChunks)
+	_, raw, err := b.readBody(ctx, req.Storage, st, sum, true)
 	if err != nil {
 		return nil, err
 	}
@@ -471,7 +471,7 @@ func (b *backend) pathMessageAttachment(ctx context.Context, req *logical.Reques
 	if index >= sum.Attachments {
 		return nil, logical.CodedError(http.StatusNotFound, fmt.Sprintf("message %s has %d attachments; no index %d", sum.Key, sum.Attachments, index))
 	}
-	raw, err := b.getChunks(ctx, req.Storage, st, inboxRawPrefix, sum.Key, "raw", sum.RawChunks)
+	_, raw, err := b.readBody(ctx, req.Storage, st, sum, true)
 	if err != nil {
 		return nil, err
 	}

@@ -93,6 +93,7 @@ func (b *backend) sweepRevoked(ctx context.Context, s logical.Storage) error {
 		if err := s.Delete(ctx, inboxStatPrefix+name); err != nil {
 			return err
 		}
+		b.inboxIdx.drop(name)
 		a.Swept = true
 		if err := putJSON(ctx, s, agentPrefix+name, a); err != nil {
 			return err
@@ -180,6 +181,9 @@ func (b *backend) sweepInboxes(ctx context.Context, s logical.Storage) error {
 		lock := b.inboxLock(agent)
 		lock.Lock()
 		err = b.trimInboxLocked(ctx, s, st, cfg.MaxInboxMessages, cutoff)
+		if err == nil {
+			err = b.sweepLeftoverBodies(ctx, s, agent)
+		}
 		lock.Unlock()
 		if err != nil {
 			return fmt.Errorf("inbox retention of %s: %w", agent, err)
