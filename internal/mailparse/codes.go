@@ -82,6 +82,9 @@ func NormalizeCode(s string) string {
 // mask blanks URLs, email addresses and hex colours out of a line,
 // keeping byte offsets.
 func mask(line string) string {
+	if !mayNeedMask(line) {
+		return line
+	}
 	locs := maskRe.FindAllStringIndex(line, -1)
 	if locs == nil {
 		return line
@@ -171,6 +174,10 @@ func (c *lineCache) strongKeywords(line string) []kwMatch {
 func findTokens(line string) []token {
 	if len(line) > maxLineBytes {
 		line = truncateUTF8(line, maxLineBytes)
+	}
+	// Every token holds an ASCII digit, and masking adds none.
+	if !hasASCIIDigit(line) {
+		return nil
 	}
 	m := mask(line)
 	var toks []token
@@ -459,7 +466,7 @@ func extractCodes(cache *lineCache, subject, extracted string, secondary []codeS
 				continue
 			}
 			nonEmpty++
-			if forwardStartRe.MatchString(line) {
+			if mayBeForwardStart(line) && forwardStartRe.MatchString(line) {
 				forwarded = true
 			}
 			if len(line) > maxLineBytes {

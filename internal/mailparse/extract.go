@@ -1,6 +1,7 @@
 package mailparse
 
 import (
+	"bytes"
 	"regexp"
 	"strings"
 	"unicode"
@@ -109,7 +110,99 @@ func isInvisible(r rune) bool {
 // normalizeText makes line ends "\n", removes invisible characters,
 // collapses runs of spaces inside lines, trims lines and keeps at most one
 // blank line in a row.
+//
+// It runs several times on every message, so valid UTF-8 (all text it is
+// given by Analyse) takes one hand-written pass that builds no intermediate
+// strings; normalizeTextSlow is the definition, and the tests hold the two
+// to the same results.
 func normalizeText(s string) string {
+	if s == "" {
+		return ""
+	}
+	b := make([]byte, 0, len(s))
+	haveContent := false // a non-blank line has been written
+	pendingBlank := false
+	space := false  // a space owed before the next visible character
+	inLine := false // the current line has a visible character
+	endLine := func() {
+		if inLine {
+			haveContent = true
+			pendingBlank = false
+		} else if haveContent {
+			pendingBlank = true
+		}
+		inLine, space = false, false
+	}
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			i++
+			switch {
+			case c == '\n' || c == '\r':
+				if c == '\r' && i < len(s) && s[i] == '\n' {
+					i++
+				}
+				endLine()
+				continue
+			case c == ' ' || c == '\t':
+				if inLine {
+					space = true
+				}
+				continue
+			case c < 0x20 || c == 0x7F: // invisible
+				continue
+			}
+			if !inLine {
+				if haveContent {
+					b = append(b, '\n')
+					if pendingBlank {
+						b = append(b, '\n')
+					}
+				}
+				inLine = true
+			} else if space {
+				b = append(b, ' ')
+			}
+			space = false
+			b = append(b, c)
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			return normalizeTextSlow(s)
+		}
+		i += size
+		if isInvisible(r) {
+			continue
+		}
+		if unicode.IsSpace(r) {
+			if inLine {
+				space = true
+			}
+			continue
+		}
+		if !inLine {
+			if haveContent {
+				b = append(b, '\n')
+				if pendingBlank {
+					b = append(b, '\n')
+				}
+			}
+			inLine = true
+		} else if space {
+			b = append(b, ' ')
+		}
+		space = false
+		b = append(b, s[i-size:i]...)
+	}
+	if string(b) == s {
+		return s
+	}
+	return string(b)
+}
+
+// normalizeTextSlow is normalizeText by its definition.
+func normalizeTextSlow(s string) string {
 	if s == "" {
 		return ""
 	}
@@ -206,14 +299,38 @@ func isQuotedLine(l string) bool {
 
 // mayBeAttribution is a cheap test before the attribution expressions.
 func mayBeAttribution(l string) bool {
+	if isASCII(l) && len(l) <= 512 {
+		// strings.ToLower of ASCII text is ASCII case folding; every word
+		// has an "r".
+		if strings.IndexByte(l, 'r') < 0 && strings.IndexByte(l, 'R') < 0 {
+			return false
+		}
+		var buf [512]byte
+		lb := lowerASCII(buf[:0], l)
+		for _, w := range attributionWordBytes {
+			if bytes.Contains(lb, w) {
+				return true
+			}
+		}
+		return false
+	}
 	l = strings.ToLower(l)
-	for _, w := range []string{"wrote", "schrieb", "escribi", "crit", "scritto", "schreef", "skrev", "escreveu"} {
+	for _, w := range attributionWords {
 		if strings.Contains(l, w) {
 			return true
 		}
 	}
 	return false
 }
+
+var attributionWords = []string{"wrote", "schrieb", "escribi", "crit", "scritto", "schreef", "skrev", "escreveu"}
+
+var attributionWordBytes = func() (b [][]byte) {
+	for _, w := range attributionWords {
+		b = append(b, []byte(w))
+	}
+	return b
+}()
 
 // replyCutAt tells whether the quoted history of a reply starts at line i:
 // an attribution line ("On … wrote:", possibly over two lines), an
@@ -231,13 +348,14 @@ func replyCutAt(lines []string, i int) (cut bool, outlookStyle bool) {
 		strings.ContainsAny(t, "0123456789") {
 		return true, false
 	}
-	if originalMsgRe.MatchString(t) {
+	// Cheap necessary conditions (see prefilter.go) before the expressions.
+	if mayBeOriginalMsg(t) && originalMsgRe.MatchString(t) {
 		return true, true
 	}
-	if outlookInlineRe.MatchString(t) {
+	if strings.Count(t, ":") >= 3 && outlookInlineRe.MatchString(t) {
 		return true, true
 	}
-	if outlookFromRe.MatchString(t) {
+	if mayBeOutlookFrom(t) && outlookFromRe.MatchString(t) {
 		sent, subj := false, false
 		for j, seen := i+1, 0; j < len(lines) && seen < 6; j++ {
 			if lines[j] == "" {
@@ -408,7 +526,7 @@ func (c *lineCache) isAddressLine(l string) bool {
 // isFillerLine: blank, punctuation, a bare URL, or a few short words
 // (social links, "Help | Privacy").
 func isFillerLine(cache *lineCache, l string) bool {
-	if l == "" || urlOnlyRe.MatchString(l) {
+	if l == "" || (mayBeURLOnly(l) && urlOnlyRe.MatchString(l)) {
 		return true
 	}
 	if alnumCount(l, 1) == 0 {

@@ -250,11 +250,18 @@ func extractLinks(htmlLinks []rawLink, text, listUnsubscribe string) []mailmsg.L
 // textLinks finds the URLs of a text body; a URL's text is what precedes
 // it on its line, or the line before when it stands alone.
 func textLinks(text string) []rawLink {
+	// textURLRe needs "://": most texts have no URL at all.
+	if !strings.Contains(text, "://") {
+		return nil
+	}
 	var out []rawLink
 	lines := strings.Split(text, "\n")
 	prev := ""
 	for _, line := range lines {
-		locs := textURLRe.FindAllStringIndex(line, 50)
+		var locs [][]int
+		if strings.Contains(line, "://") {
+			locs = textURLRe.FindAllStringIndex(line, 50)
+		}
 		for _, loc := range locs {
 			u := trimURLPunct(line[loc[0]:loc[1]])
 			label := strings.Trim(unquoteLine(line[:loc[0]]), " :-–—>(<[*\t")

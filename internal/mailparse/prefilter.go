@@ -1,6 +1,9 @@
 package mailparse
 
-import "strings"
+import (
+	"strings"
+	"unicode/utf8"
+)
 
 // Cheap literal prefilters run before the large case-insensitive
 // expressions. Each returns true whenever the expression may match: they
@@ -181,4 +184,129 @@ var negativeLiterals = []string{
 func mayHaveNegativeKeyword(l string) bool {
 	lower, asciiLower, ok := foldLower(l)
 	return !ok || containsAny(lower, negativeLiterals) || hasASCIIWord(asciiLower, "id")
+}
+
+// containsFoldASCII tells whether s contains w (lowercase ASCII) under
+// ASCII case folding.
+func containsFoldASCII(s, w string) bool {
+	if len(w) == 0 {
+		return true
+	}
+	c0 := w[0]
+	u0 := c0
+	if c0 >= 'a' && c0 <= 'z' {
+		u0 = c0 - ('a' - 'A')
+	}
+	for i := 0; i+len(w) <= len(s); i++ {
+		if c := s[i]; c != c0 && c != u0 {
+			continue
+		}
+		if equalFoldASCII(s[i+1:i+len(w)], w[1:]) {
+			return true
+		}
+	}
+	return false
+}
+
+// equalFoldASCII tells whether s equals w (lowercase ASCII) under ASCII
+// case folding.
+func equalFoldASCII(s, w string) bool {
+	if len(s) != len(w) {
+		return false
+	}
+	for j := 0; j < len(w); j++ {
+		c := s[j]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != w[j] {
+			return false
+		}
+	}
+	return true
+}
+
+// isReSpace is \s of Go's regexp: ASCII only.
+func isReSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r'
+}
+
+// originalMsgRe starts with two of [-_=\s].
+func mayBeOriginalMsg(l string) bool {
+	in := func(c byte) bool { return c == '-' || c == '_' || c == '=' || isReSpace(c) }
+	return len(l) >= 2 && in(l[0]) && in(l[1])
+}
+
+// outlookFromRe is anchored: an optional "*", then from, von, de, da or
+// van (whose letters (?i) folds with their ASCII case only), and a ":"
+// somewhere after.
+func mayBeOutlookFrom(l string) bool {
+	if strings.HasPrefix(l, "*") {
+		l = l[1:]
+	}
+	if l == "" {
+		return false
+	}
+	switch l[0] {
+	case 'f', 'F', 'v', 'V', 'd', 'D':
+		return strings.IndexByte(l, ':') >= 0
+	}
+	return false
+}
+
+// forwardStartRe is anchored: [-_=*\s]*, then a phrase whose first three
+// letters are one of forwardStartPrefixes (of the letters in them, (?i)
+// folds only s with a non-ASCII rune).
+func mayBeForwardStart(l string) bool {
+	i := 0
+	for i < len(l) && (l[i] == '-' || l[i] == '_' || l[i] == '=' || l[i] == '*' || isReSpace(l[i])) {
+		i++
+	}
+	if i == len(l) {
+		return false
+	}
+	rest := l[i:]
+	if len(rest) < 3 {
+		return false
+	}
+	for j := 0; j < 3; j++ {
+		if rest[j] >= utf8.RuneSelf {
+			return true // perhaps the long s, which (?i) folds with s
+		}
+	}
+	for _, p := range forwardStartPrefixes {
+		if equalFoldASCII(rest[:3], p) {
+			return true
+		}
+	}
+	return false
+}
+
+// The first three letters of the phrases of forwardStartRe.
+var forwardStartPrefixes = []string{"for", "beg", "wei", "anf", "men", "ini", "mes", "doo"}
+
+// lowerASCII appends s (ASCII) lowercased to dst.
+func lowerASCII(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		dst = append(dst, c)
+	}
+	return dst
+}
+
+// urlOnlyRe is anchored: an optional "<", "(" or "[", then http or www
+// (whose letters (?i) folds with their ASCII case only).
+func mayBeURLOnly(l string) bool {
+	if l != "" && (l[0] == '<' || l[0] == '(' || l[0] == '[') {
+		l = l[1:]
+	}
+	return l != "" && (l[0]|0x20 == 'h' || l[0]|0x20 == 'w')
+}
+
+// maskRe needs "://", "www." (case-insensitively), "@" or "#".
+func mayNeedMask(l string) bool {
+	return strings.Contains(l, "://") || strings.IndexByte(l, '@') >= 0 || strings.IndexByte(l, '#') >= 0 || containsFoldASCII(l, "www.")
 }

@@ -78,3 +78,14 @@ func FuzzAnalyseReference(f *testing.F) {
 		checkAgainstReference(t, subject, text, htmlBody, listUnsubscribe)
 	})
 }
+
+func FuzzNormalizeText(f *testing.F) {
+	for _, s := range []string{"", "a\r\n\r\n\r\nb", "\r\r\n x \t y\x00z\u200b \u00a0\u2028 ", "\xff a  b\n\n", "\u0085x\n \n\ny "} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := normalizeText(s), normalizeTextSlow(s); got != want {
+			t.Fatalf("normalizeText(%q) = %q, want %q", s, got, want)
+		}
+	})
+}
