@@ -344,7 +344,7 @@ func strongKeywords(line string) []kwMatch {
 		return nil
 	}
 	var out []kwMatch
-	for _, loc := range strongKwRe.FindAllStringIndex(line, -1) {
+	for _, loc := range strongKwWS.findAll(line) {
 		w := strings.ToLower(line[loc[0]:loc[1]])
 		strength := 2
 		if strings.HasSuffix(w, "code") || strings.HasSuffix(w, "codes") || strings.HasPrefix(w, "c") || strings.HasPrefix(w, "ko") {
@@ -366,12 +366,12 @@ func keywordsFrom(line string, strong []kwMatch) []kwMatch {
 	}
 	out := append([]kwMatch(nil), strong...)
 	if mayHaveMediumKeyword(line) {
-		for _, loc := range mediumKwRe.FindAllStringIndex(line, -1) {
+		for _, loc := range mediumKwWS.findAll(line) {
 			out = append(out, kwMatch{loc[0], loc[1], 1})
 		}
 	}
 	if mayHaveNegativeKeyword(line) {
-		for _, loc := range negativeKwRe.FindAllStringIndex(line, -1) {
+		for _, loc := range negativeKwWS.findAll(line) {
 			out = append(out, kwMatch{loc[0], loc[1], -1})
 		}
 	}

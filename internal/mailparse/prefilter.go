@@ -136,7 +136,7 @@ func mayBeAddress(l string) bool {
 
 // isAddressLine is addressRe.MatchString behind its prefilter.
 func isAddressLine(l string) bool {
-	return mayBeAddress(l) && addressRe.MatchString(l)
+	return mayBeAddress(l) && matchAddress(l)
 }
 
 // Every alternative of strongKwRe that can match ASCII text contains one

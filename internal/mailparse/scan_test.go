@@ -1,0 +1,65 @@
+package mailparse
+
+import (
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// scanLines are test lines for the scanners: the corpus lines and a few
+// made up.
+func scanLines(t testing.TB) []string {
+	lines := []string{
+		"123 Main Street", "Suite 4", "CA 94105", "Hauptstraße 5", "Lindenstrasse 12", "Calle Mayor", "Via Roma",
+		"10115 Berlin", "Berlin, 10115 Berlin", "P.O. Box 12", "Floor 3", "5\u212Ag", "\u017Fuite 4", "12b  Oak Lane",
+		"Your verification code is 739142.", "Kundennummer 12345", "promo code SAVE20", "Enter the code", "xcodes",
+		"your account number ending in 4242", "_ref. 12", "2fa code", "order#1234", "ID·x", "© 2024",
+	}
+	for _, f := range corpusFiles(t) {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range strings.Split(string(raw), "\n") {
+			if l = strings.TrimRight(l, "\r"); len(l) <= 2000 {
+				lines = append(lines, l)
+			}
+		}
+	}
+	return lines
+}
+
+func checkScanners(t *testing.T, l string) {
+	t.Helper()
+	if got, want := matchAddress(l), addressRe.MatchString(l); got != want {
+		t.Fatalf("matchAddress(%q) = %v, addressRe says %v", l, got, want)
+	}
+	for _, w := range []wordStartRe{strongKwWS, mediumKwWS, negativeKwWS} {
+		if got, want := w.findAll(l), w.re.FindAllStringIndex(l, -1); !reflect.DeepEqual(got, want) {
+			t.Fatalf("findAll(%q) = %v, %v says %v", l, got, w.re, want)
+		}
+	}
+}
+
+func TestScanners(t *testing.T) {
+	if got, want := addressRe.String(), "(?i)"+strings.Join(addressAlts, "|"); got != want {
+		t.Fatalf("addressAlts are not the alternatives of addressRe:\n%s\n%s", got, want)
+	}
+	for _, l := range scanLines(t) {
+		checkScanners(t, l)
+		checkScanners(t, strings.ToUpper(l))
+	}
+}
+
+func FuzzScanners(f *testing.F) {
+	for _, l := range scanLines(f)[:25] {
+		f.Add(l)
+	}
+	f.Fuzz(func(t *testing.T, l string) {
+		if len(l) > 3000 {
+			return
+		}
+		checkScanners(t, l)
+	})
+}
