@@ -202,7 +202,7 @@ func (b *backend) handleInbound(ctx context.Context, s logical.Storage, obs jets
 			return
 		}
 	}
-	p, err := opener.Open(domain, agent, id, sealedPayload)
+	p, err := opener.Open(domain, agent, id, h.Get(bus.HeaderSeal), sealedPayload)
 	if err != nil {
 		if errors.Is(err, bus.ErrPoison) {
 			term(err.Error())
@@ -211,7 +211,7 @@ func (b *backend) handleInbound(ctx context.Context, s logical.Storage, obs jets
 		retry(err)
 		return
 	}
-	sum, fresh, err := b.storeMessage(ctx, s, st, &p.Message, p.Raw, cfg)
+	sum, fresh, err := b.storeMessage(ctx, s, st, &p.Message, p.MessageJSON, p.Raw, cfg)
 	if err != nil {
 		retry(err)
 		return

@@ -157,8 +157,8 @@ func (b *backend) getChunks(ctx context.Context, s logical.Storage, st *agentSta
 // storeMessage puts one inbound message in the agent's inbox. It is
 // idempotent: a redelivered message (same ID) is stored once, and a store
 // that was cut short resumes under the same key. It returns the summary
-// and whether the message is new.
-func (b *backend) storeMessage(ctx context.Context, s logical.Storage, st *agentState, msg *mailmsg.Message, raw []byte, cfg *mailgentConfig) (*inboxSummary, bool, error) {
+// and whether the message is new. rec, when not nil, is msg as JSON.
+func (b *backend) storeMessage(ctx context.Context, s logical.Storage, st *agentState, msg *mailmsg.Message, rec, raw []byte, cfg *mailgentConfig) (*inboxSummary, bool, error) {
 	agent := st.entry.Name
 	// One message at a time per ID (a redelivery racing the first
 	// delivery); different messages of one agent store in parallel, and
@@ -193,9 +193,11 @@ func (b *backend) storeMessage(ctx context.Context, s logical.Storage, st *agent
 	}
 	lock.Unlock()
 
-	rec, err := json.Marshal(msg)
-	if err != nil {
-		return nil, false, err
+	if rec == nil {
+		var err error
+		if rec, err = json.Marshal(msg); err != nil {
+			return nil, false, err
+		}
 	}
 	sum := &inboxSummary{
 		Key: key, ID: msg.ID, StoredAt: now, ReceivedAt: msg.ReceivedAt,

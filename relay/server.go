@@ -31,6 +31,7 @@ type Server struct {
 	limits   mailparse.Limits
 	resolver mailauth.Resolver // nil: sender authentication off
 	out      *outbound         // nil: outbound delivery off (no -smarthost)
+	sealer   *bus.Sealer
 
 	mu  sync.Mutex
 	js  jetstream.JetStream
@@ -47,7 +48,7 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, logger: logger, dir: newDirectory(cfg.Domain, logger.With("component", "directory")), limits: mailparse.DefaultLimits()}
+	s := &Server{cfg: cfg, logger: logger, dir: newDirectory(cfg.Domain, logger.With("component", "directory")), limits: mailparse.DefaultLimits(), sealer: bus.NewSealer()}
 	if cfg.SenderAuth {
 		s.resolver = net.DefaultResolver
 	}

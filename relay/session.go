@@ -146,7 +146,7 @@ func (s *session) Data(r io.Reader) error {
 		// Each agent's copy names only that agent: no agent learns who
 		// else (Bcc included) received the message.
 		m.Envelope.RcptTo = []string{agent + "@" + s.s.cfg.Domain}
-		sealed, err := bus.Seal(pub, s.s.cfg.Domain, agent, &bus.Payload{Message: m, Raw: raw})
+		sealed, err := s.s.sealer.Seal(pub, s.s.cfg.Domain, agent, &bus.Payload{Message: m, Raw: raw})
 		if err != nil {
 			s.logger.Error("seal message", "error", err)
 			return errBus
