@@ -1,7 +1,6 @@
 package mailparse
 
 import (
-	"bytes"
 	"regexp"
 	"strings"
 	"unicode"
@@ -116,8 +115,8 @@ func isInvisible(r rune) bool {
 // strings; normalizeTextSlow is the definition, and the tests hold the two
 // to the same results.
 func normalizeText(s string) string {
-	if s == "" {
-		return ""
+	if s == "" || isNormalizedASCII(s) {
+		return s
 	}
 	b := make([]byte, 0, len(s))
 	haveContent := false // a non-blank line has been written
@@ -164,7 +163,13 @@ func normalizeText(s string) string {
 				b = append(b, ' ')
 			}
 			space = false
-			b = append(b, c)
+			// The rest of a run of plain characters at once.
+			j := i
+			for j < len(s) && plainByte[s[j]] {
+				j++
+			}
+			b = append(b, s[i-1:j]...)
+			i = j
 			continue
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])
@@ -199,6 +204,41 @@ func normalizeText(s string) string {
 		return s
 	}
 	return string(b)
+}
+
+// plainByte tells the ASCII bytes that normalizeText copies as they are.
+var plainByte = func() (t [256]bool) {
+	for c := 0x21; c < 0x7F; c++ {
+		t[c] = true
+	}
+	return t
+}()
+
+// isNormalizedASCII tells ASCII text that normalizeText leaves as it is.
+func isNormalizedASCII(s string) bool {
+	if s[0] == '\n' || s[0] == ' ' || s[len(s)-1] == '\n' || s[len(s)-1] == ' ' {
+		return false
+	}
+	var p1, p2 byte = '\n', 0 // the two bytes before
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !plainByte[c] {
+			switch c {
+			case '\n':
+				if p1 == ' ' || (p1 == '\n' && p2 == '\n') {
+					return false
+				}
+			case ' ':
+				if p1 == ' ' || p1 == '\n' {
+					return false
+				}
+			default:
+				return false
+			}
+		}
+		p2, p1 = p1, c
+	}
+	return true
 }
 
 // normalizeTextSlow is normalizeText by its definition.
@@ -299,17 +339,18 @@ func isQuotedLine(l string) bool {
 
 // mayBeAttribution is a cheap test before the attribution expressions.
 func mayBeAttribution(l string) bool {
-	if isASCII(l) && len(l) <= 512 {
-		// strings.ToLower of ASCII text is ASCII case folding; every word
-		// has an "r".
-		if strings.IndexByte(l, 'r') < 0 && strings.IndexByte(l, 'R') < 0 {
-			return false
-		}
-		var buf [512]byte
-		lb := lowerASCII(buf[:0], l)
-		for _, w := range attributionWordBytes {
-			if bytes.Contains(lb, w) {
-				return true
+	if isASCII(l) {
+		// strings.ToLower of ASCII text is ASCII case folding. Every word
+		// has one "r": look for the words around the r's of l.
+		for i := 0; i < len(l); i++ {
+			if l[i]|0x20 != 'r' {
+				continue
+			}
+			for k, w := range attributionWords {
+				s := i - attributionR[k]
+				if s >= 0 && s+len(w) <= len(l) && equalFoldASCII(l[s:s+len(w)], w) {
+					return true
+				}
 			}
 		}
 		return false
@@ -325,11 +366,12 @@ func mayBeAttribution(l string) bool {
 
 var attributionWords = []string{"wrote", "schrieb", "escribi", "crit", "scritto", "schreef", "skrev", "escreveu"}
 
-var attributionWordBytes = func() (b [][]byte) {
+// attributionR holds the offset of the "r" in each attributionWords.
+var attributionR = func() (r []int) {
 	for _, w := range attributionWords {
-		b = append(b, []byte(w))
+		r = append(r, strings.IndexByte(w, 'r'))
 	}
-	return b
+	return r
 }()
 
 // replyCutAt tells whether the quoted history of a reply starts at line i:
@@ -578,7 +620,8 @@ func stripSignOff(lines []string, protect int) []string {
 			continue
 		}
 		seen++
-		if signOffRe.MatchString(lines[i]) || (len(lines[i]) <= 60 && teamRe.MatchString(lines[i])) {
+		if (mayBeSignOff(lines[i]) && signOffRe.MatchString(lines[i])) ||
+			(len(lines[i]) <= 60 && mayBeTeam(lines[i]) && teamRe.MatchString(lines[i])) {
 			cut = i
 		}
 	}

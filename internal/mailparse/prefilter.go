@@ -310,3 +310,22 @@ func mayBeURLOnly(l string) bool {
 func mayNeedMask(l string) bool {
 	return strings.Contains(l, "://") || strings.IndexByte(l, '@') >= 0 || strings.IndexByte(l, '#') >= 0 || containsFoldASCII(l, "www.")
 }
+
+// mayBeSignOff: signOffRe is a phrase of at most 25 bytes, or "happy
+// \w+ing", then \s*[,!.]*. (Non-ASCII text always goes to the expression.)
+func mayBeSignOff(l string) bool {
+	if !isASCII(l) {
+		return true
+	}
+	core := strings.TrimRight(l, ",!. \t\n\f\r")
+	return len(core) <= 30 || (len(l) >= 6 && equalFoldASCII(l[:6], "happy "))
+}
+
+// mayBeTeam: every alternative of teamRe holds "team", "equipo" or "quipe"
+// (letters (?i) folds with their ASCII case only).
+func mayBeTeam(l string) bool {
+	if !isASCII(l) {
+		return true
+	}
+	return containsFoldASCII(l, "team") || containsFoldASCII(l, "equipo") || containsFoldASCII(l, "quipe")
+}

@@ -63,3 +63,67 @@ func FuzzScanners(f *testing.F) {
 		checkScanners(t, l)
 	})
 }
+
+func checkPrefilters(t *testing.T, l string) {
+	t.Helper()
+	for _, c := range []struct {
+		name string
+		pre  func(string) bool
+		re   interface{ MatchString(string) bool }
+	}{
+		{"signOff", mayBeSignOff, signOffRe},
+		{"team", mayBeTeam, teamRe},
+		{"originalMsg", mayBeOriginalMsg, originalMsgRe},
+		{"outlookFrom", mayBeOutlookFrom, outlookFromRe},
+		{"forwardStart", mayBeForwardStart, forwardStartRe},
+		{"urlOnly", mayBeURLOnly, urlOnlyRe},
+		{"mask", mayNeedMask, maskRe},
+	} {
+		if c.re.MatchString(l) && !c.pre(l) {
+			t.Fatalf("%s prefilter rules out %q", c.name, l)
+		}
+	}
+	if (attributionRe.MatchString(l) || attributionAddrRe.MatchString(l)) && !mayBeAttribution(l) && isASCII(l) {
+		t.Fatalf("attribution prefilter rules out %q", l)
+	}
+	if strings.Count(l, ":") < 3 && outlookInlineRe.MatchString(l) {
+		t.Fatalf("outlookInlineRe matches %q", l)
+	}
+	if !hasASCIIDigit(l) && len(findTokens(l)) > 0 {
+		t.Fatalf("tokens without a digit in %q", l)
+	}
+	if !strings.Contains(l, "://") && textURLRe.MatchString(l) {
+		t.Fatalf("textURLRe matches %q", l)
+	}
+	if isASCII(l) {
+		old := false
+		lower := strings.ToLower(l)
+		for _, w := range attributionWords {
+			old = old || strings.Contains(lower, w)
+		}
+		if old != mayBeAttribution(l) {
+			t.Fatalf("mayBeAttribution(%q) = %v", l, !old)
+		}
+	}
+}
+
+func TestLinePrefilters(t *testing.T) {
+	for _, l := range append(scanLines(t), "Thanks!", "Best regards,", "happy hacking", "The Acme Team", "-- L'équipe Acme",
+		"-----Original Message-----", "*From:* Bob", "---------- Forwarded message ---------", "<https://x.io/a>", "WWW.x.io",
+		"On Tue, 4 Mar 2025 at 10:02, Acme <x@acme.io> wrote:", "Acme <x@acme.io> schrieb:", "From: a Sent: b Subject: c") {
+		checkPrefilters(t, l)
+		checkPrefilters(t, strings.ToUpper(l))
+	}
+}
+
+func FuzzLinePrefilters(f *testing.F) {
+	for _, s := range []string{"Thanks!", "The Acme Team", "-----Original Message-----", "*From:* Bob", "Acme <x@acme.io> wrote:", "www.x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, l string) {
+		if len(l) > 1000 {
+			return
+		}
+		checkPrefilters(t, l)
+	})
+}
