@@ -127,3 +127,14 @@ func FuzzLinePrefilters(f *testing.F) {
 		checkPrefilters(t, l)
 	})
 }
+
+func TestFirstBytes(t *testing.T) {
+	if strongKwWS.first[' '] || strongKwWS.first['x'] || mediumKwWS.first['x'] || negativeKwWS.first['x'] || !strongKwWS.first['V'] || !strongKwWS.first['2'] {
+		t.Errorf("strongKwRe first bytes wrong")
+	}
+	for c := 0; c < 128; c++ {
+		if mediumKwWS.first[c] && !isASCIIWordByte(byte(c)) {
+			t.Errorf("mediumKwRe can start with %q", rune(c))
+		}
+	}
+}
