@@ -134,6 +134,32 @@ func normalizeText(s string) string {
 	}
 	for i := 0; i < len(s); {
 		c := s[i]
+		if !inLine && plainByte[c] {
+			// A clean line (plain characters and single spaces) at once.
+			e, sp := i, false
+			for e < len(s) {
+				if plainByte[s[e]] {
+					sp = false
+				} else if s[e] == ' ' && !sp {
+					sp = true
+				} else {
+					break
+				}
+				e++
+			}
+			if !sp && (e == len(s) || s[e] == '\n' || s[e] == '\r') {
+				if haveContent {
+					b = append(b, '\n')
+					if pendingBlank {
+						b = append(b, '\n')
+					}
+				}
+				b = append(b, s[i:e]...)
+				inLine = true
+				i = e
+				continue
+			}
+		}
 		if c < utf8.RuneSelf {
 			i++
 			switch {
@@ -342,14 +368,19 @@ func mayBeAttribution(l string) bool {
 	if isASCII(l) {
 		// strings.ToLower of ASCII text is ASCII case folding. Every word
 		// has one "r": look for the words around the r's of l.
-		for i := 0; i < len(l); i++ {
-			if l[i]|0x20 != 'r' {
-				continue
-			}
-			for k, w := range attributionWords {
-				s := i - attributionR[k]
-				if s >= 0 && s+len(w) <= len(l) && equalFoldASCII(l[s:s+len(w)], w) {
-					return true
+		for _, rc := range [2]byte{'r', 'R'} {
+			for off := 0; ; {
+				j := strings.IndexByte(l[off:], rc)
+				if j < 0 {
+					break
+				}
+				i := off + j
+				off = i + 1
+				for k, w := range attributionWords {
+					s := i - attributionR[k]
+					if s >= 0 && s+len(w) <= len(l) && equalFoldASCII(l[s:s+len(w)], w) {
+						return true
+					}
 				}
 			}
 		}
