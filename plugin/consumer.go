@@ -224,9 +224,10 @@ func (b *backend) handleInbound(ctx context.Context, s logical.Storage, obs jets
 			log.Error("audit event for a received message", "error", err)
 		}
 	}
-	// Double ack: the server confirms, so a redelivery after a lost ack is
-	// the only duplicate possible — and storeMessage absorbs it.
-	if err := m.DoubleAck(ctx); err != nil {
+	// A plain ack: if it is lost, the message comes back after AckWait and
+	// storeMessage finds it stored (the index), so nothing waits for the
+	// server's confirmation.
+	if err := m.Ack(); err != nil {
 		log.Warn("ack", "error", err)
 	}
 	b.deleteBlob(ctx, obs, blob)

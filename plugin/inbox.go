@@ -83,19 +83,29 @@ func (b *backend) inboxLock(agent string) *locksutil.LockEntry {
 	return locksutil.LockForKey(b.locks, "inbox/"+agent)
 }
 
-// sealJSON and openJSON put and get one sealed inbox entry.
+// sealPut and openGet put and get one sealed inbox (or sent-mail) entry.
 func (b *backend) sealPut(ctx context.Context, s logical.Storage, kek *agentKEK, key string, ad, plain []byte) error {
 	box, err := sealCredential(kek, ad, plain)
 	if err != nil {
 		return err
 	}
-	return putJSON(ctx, s, key, box)
+	if err := s.Put(ctx, &logical.StorageEntry{Key: key, Value: box.marshalBinary()}); err != nil {
+		return fmt.Errorf("write %s: %w", key, err)
+	}
+	return nil
 }
 
 func (b *backend) openGet(ctx context.Context, s logical.Storage, kek *agentKEK, key string, ad []byte) ([]byte, error) {
-	box, err := getJSON[sealed](ctx, s, key)
-	if err != nil || box == nil {
-		return nil, err
+	e, err := s.Get(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", key, err)
+	}
+	if e == nil {
+		return nil, nil
+	}
+	box, err := unmarshalSealed(e.Value)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", key, err)
 	}
 	plain, err := openCredential(kek, ad, box)
 	if err != nil {

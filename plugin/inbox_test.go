@@ -1,7 +1,9 @@
 package plugin
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"net/http"
@@ -266,4 +268,36 @@ func TestInboxBodiesCombinedAndChunked(t *testing.T) {
 			require.Empty(t, keys, "%s after deleting a %d-byte message", p, size)
 		}
 	}
+}
+
+// Sealed entries: the binary form round-trips, the JSON form of earlier
+// versions still reads, and anything cut short or altered does not open.
+func TestSealedEntryForms(t *testing.T) {
+	kek := &agentKEK{ID: "k1", Key: make([]byte, keySize)}
+	ad := inboxAD("m", "bot", "key", "summary")
+	box, err := sealCredential(kek, ad, []byte("hello"))
+	require.NoError(t, err)
+	bin := box.marshalBinary()
+	js, err := json.Marshal(box)
+	require.NoError(t, err)
+	for _, form := range [][]byte{bin, js} {
+		got, err := unmarshalSealed(form)
+		require.NoError(t, err)
+		plain, err := openCredential(kek, ad, got)
+		require.NoError(t, err)
+		require.Equal(t, "hello", string(plain))
+	}
+	for i := range len(bin) {
+		got, err := unmarshalSealed(bin[:i])
+		if err == nil {
+			_, err = openCredential(kek, ad, got)
+		}
+		require.ErrorIs(t, err, ErrDecrypt, "cut at %d", i)
+	}
+	altered := bytes.Clone(bin)
+	altered[len(altered)-1] ^= 1
+	got, err := unmarshalSealed(altered)
+	require.NoError(t, err)
+	_, err = openCredential(kek, ad, got)
+	require.ErrorIs(t, err, ErrDecrypt)
 }
