@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/mailgent/mailgent/internal/version"
@@ -16,6 +17,12 @@ import (
 )
 
 func main() {
+	// Fewer garbage collections: each message allocates its parse; with Go's
+	// default (100) the collector took about a tenth of the relay's CPU
+	// under load. GOGC, when set, wins.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(200)
+	}
 	cfg, err := relay.ParseFlags(os.Args[1:], os.Getenv, os.Stderr)
 	switch {
 	case errors.Is(err, relay.ErrVersion):

@@ -4,6 +4,7 @@ package main
 
 import (
 	"os"
+	"runtime/debug"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/vault/api"
@@ -13,6 +14,13 @@ import (
 )
 
 func main() {
+	// Fewer garbage collections: the plugin's live heap is small (caches and
+	// the messages in flight), while every request and inbound message
+	// allocates gRPC and JSON buffers; with Go's default (100) the collector
+	// took about a tenth of the plugin's CPU under load. GOGC, when set, wins.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
 	apiClientMeta := &api.PluginAPIClientMeta{}
 	flags := apiClientMeta.FlagSet()
 	if err := flags.Parse(os.Args[1:]); err != nil {
