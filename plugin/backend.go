@@ -159,8 +159,6 @@ func (b *backend) invalidate(ctx context.Context, key string) {
 		agent := agentFromInboxKey(key)
 		b.inboxIdx.drop(agent)
 		b.inboxNotify.notify(agent)
-	case strings.HasPrefix(key, inboxUnreadPrefix):
-		b.inboxIdx.drop(strings.SplitN(strings.TrimPrefix(key, inboxUnreadPrefix), "/", 2)[0])
 	}
 }
 

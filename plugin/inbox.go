@@ -27,26 +27,24 @@ import (
 //	                              record (JSON) and raw source in one entry
 //	inboxrec/<agent>/<key>/<n>    a larger message: the record, in chunks,
 //	inboxraw/<agent>/<key>/<n>    and the raw source, in chunks
-//	inboxunread/<agent>/<key>     an empty mark per unread message
 //
 // <key> = <reverse nanos>-<msg id>: lexical order is newest first, and it is
 // the message ID of the API.
 //
-// Storing a message is three storage writes (body, unread mark, summary;
-// each a gRPC call into Vault, which dominates the cost of inbound mail).
-// What would otherwise be more — "is this message ID stored already?" and
-// the counts agents/:agent reports — comes from an in-memory index of the
-// summary keys (see inboxIndex), loaded with two List calls per agent.
+// Storing a message is two storage writes (body, then summary; each a gRPC
+// call into Vault, which dominates the cost of inbound mail). What would
+// otherwise be more — "is this message ID stored already?", the counts
+// agents/:agent reports, and which messages are unread (for messages/wait)
+// — comes from an in-memory index (see inboxIndex), loaded from the
+// summaries on first use.
 const (
 	inboxSumPrefix = "inboxsum/"
 	inboxRecPrefix = "inboxrec/"
 	inboxRawPrefix = "inboxraw/"
-	// Written by earlier versions; still removed with a revoked agent.
-	inboxDedupPrefix = "inboxdedup/"
-	inboxStatPrefix  = "inboxstat/"
-	// inboxUnreadPrefix marks unread messages (an empty entry per key), so
-	// messages/wait looks only at unread mail instead of decrypting every
-	// summary of the look-back window.
+	// Written by earlier versions (dedup markers, counts, unread marks);
+	// no longer read, and removed with a revoked agent.
+	inboxDedupPrefix  = "inboxdedup/"
+	inboxStatPrefix   = "inboxstat/"
 	inboxUnreadPrefix = "inboxunread/"
 
 	// inboxChunk keeps every sealed entry well under Vault's storage entry
@@ -181,7 +179,7 @@ func (b *backend) storeMessage(ctx context.Context, s logical.Storage, st *agent
 
 	lock := b.inboxLock(agent)
 	lock.Lock()
-	idx, err := b.inboxIndexLocked(ctx, s, agent)
+	idx, err := b.inboxIndexLocked(ctx, s, st)
 	if err != nil {
 		lock.Unlock()
 		return nil, false, err
@@ -221,19 +219,16 @@ func (b *backend) storeMessage(ctx context.Context, s logical.Storage, st *agent
 		return nil, false, err
 	}
 	// The summary last: a message is visible once it is complete. The
-	// inbox lock makes summary, unread mark and index change together
-	// (markRead, delete and the sweep take it too).
+	// inbox lock makes summary and index change together (markRead, delete
+	// and the sweep take it too).
 	lock.Lock()
 	defer lock.Unlock()
-	if err := s.Put(ctx, &logical.StorageEntry{Key: inboxUnreadPrefix + agent + "/" + key}); err != nil {
-		return nil, false, err
-	}
 	if err := b.writeSummary(ctx, s, st, sum); err != nil {
 		return nil, false, err
 	}
 	// The index may have been dropped meanwhile (Invalidate on a standby,
 	// Clean): reload it, which finds this message.
-	if idx, err = b.inboxIndexLocked(ctx, s, agent); err != nil {
+	if idx, err = b.inboxIndexLocked(ctx, s, st); err != nil {
 		return nil, false, err
 	}
 	delete(idx.pending, msg.ID)
@@ -293,15 +288,17 @@ func (b *backend) readBody(ctx context.Context, s logical.Storage, st *agentStat
 	return rec, raw, err
 }
 
-// inboxIndex is what the active node keeps in memory of an agent's inbox
-// so that storing a message needs no reads: the stored message IDs (for
-// deduplication) and the unread keys (for the counts). It is loaded from
-// storage on first use (List of summaries and of unread marks), changed
-// only under the agent's inbox lock together with storage, and dropped
-// when another node changes the inbox (Invalidate) or on Clean.
+// inboxIndex is what a node keeps in memory of an agent's inbox so that
+// storing a message needs no reads and messages/wait no listing: the stored
+// message IDs (for deduplication and the total) and the unread keys. It is
+// loaded from storage on first use — a List of the summaries and a Get of
+// each, once per agent per active term (about a second per 5,000 messages;
+// max_inbox_messages bounds it) — changed only under the agent's inbox lock
+// together with storage, and dropped when another node changes the inbox
+// (Invalidate) or on Clean.
 type inboxIndex struct {
 	ids     map[string]string // message ID → key, of every summary
-	unread  map[string]bool   // keys with an unread mark and a summary
+	unread  map[string]bool   // keys of unread messages
 	pending map[string]string // message ID → key of a store in progress
 }
 
@@ -340,7 +337,8 @@ func (x *inboxIndexes) reset() {
 
 // inboxIndexLocked returns the agent's index, loading it if needed. The
 // caller holds the agent's inbox lock.
-func (b *backend) inboxIndexLocked(ctx context.Context, s logical.Storage, agent string) (*inboxIndex, error) {
+func (b *backend) inboxIndexLocked(ctx context.Context, s logical.Storage, st *agentState) (*inboxIndex, error) {
+	agent := st.entry.Name
 	if idx := b.inboxIdx.get(agent); idx != nil {
 		return idx, nil
 	}
@@ -348,19 +346,17 @@ func (b *backend) inboxIndexLocked(ctx context.Context, s logical.Storage, agent
 	if err != nil {
 		return nil, err
 	}
-	marks, err := s.List(ctx, inboxUnreadPrefix+agent+"/")
-	if err != nil {
-		return nil, err
-	}
-	idx := &inboxIndex{ids: make(map[string]string, len(keys)), unread: make(map[string]bool, len(marks)), pending: map[string]string{}}
+	idx := &inboxIndex{ids: make(map[string]string, len(keys)), unread: map[string]bool{}, pending: map[string]string{}}
 	for _, k := range keys {
-		if len(k) > 20 {
-			idx.ids[k[20:]] = k
+		sum, err := b.readSummary(ctx, s, st, k)
+		if err != nil {
+			return nil, err
 		}
-	}
-	for _, k := range marks {
-		// A mark without its summary is a store cut short: not counted.
-		if len(k) > 20 && idx.ids[k[20:]] == k {
+		if sum == nil {
+			continue // deleted meanwhile
+		}
+		idx.ids[sum.ID] = k
+		if sum.Unread {
 			idx.unread[k] = true
 		}
 	}
@@ -368,12 +364,29 @@ func (b *backend) inboxIndexLocked(ctx context.Context, s logical.Storage, agent
 	return idx, nil
 }
 
-// inboxCounts returns the agent's message counts, exact.
-func (b *backend) inboxCounts(ctx context.Context, s logical.Storage, agent string) (total, unread int, err error) {
-	lock := b.inboxLock(agent)
+// unreadKeys returns the keys of the agent's unread messages, newest first.
+func (b *backend) unreadKeys(ctx context.Context, s logical.Storage, st *agentState) ([]string, error) {
+	lock := b.inboxLock(st.entry.Name)
 	lock.Lock()
 	defer lock.Unlock()
-	idx, err := b.inboxIndexLocked(ctx, s, agent)
+	idx, err := b.inboxIndexLocked(ctx, s, st)
+	if err != nil {
+		return nil, err
+	}
+	keys := make([]string, 0, len(idx.unread))
+	for k := range idx.unread {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys, nil
+}
+
+// inboxCounts returns the agent's message counts, exact.
+func (b *backend) inboxCounts(ctx context.Context, s logical.Storage, st *agentState) (total, unread int, err error) {
+	lock := b.inboxLock(st.entry.Name)
+	lock.Lock()
+	defer lock.Unlock()
+	idx, err := b.inboxIndexLocked(ctx, s, st)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -381,8 +394,9 @@ func (b *backend) inboxCounts(ctx context.Context, s logical.Storage, agent stri
 }
 
 // deleteMessageLocked removes one message; the caller holds the inbox lock.
-func (b *backend) deleteMessageLocked(ctx context.Context, s logical.Storage, agent string, sum *inboxSummary) error {
-	idx, err := b.inboxIndexLocked(ctx, s, agent)
+func (b *backend) deleteMessageLocked(ctx context.Context, s logical.Storage, st *agentState, sum *inboxSummary) error {
+	agent := st.entry.Name
+	idx, err := b.inboxIndexLocked(ctx, s, st)
 	if err != nil {
 		return err
 	}
@@ -390,12 +404,7 @@ func (b *backend) deleteMessageLocked(ctx context.Context, s logical.Storage, ag
 		return err
 	}
 	delete(idx.ids, sum.ID)
-	if idx.unread[sum.Key] {
-		if err := s.Delete(ctx, inboxUnreadPrefix+agent+"/"+sum.Key); err != nil {
-			return err
-		}
-		delete(idx.unread, sum.Key)
-	}
+	delete(idx.unread, sum.Key)
 	// The summary names every entry of the body: no List needed.
 	for p, n := range map[string]int{inboxRecPrefix: sum.RecChunks, inboxRawPrefix: sum.RawChunks} {
 		for i := range n {
@@ -410,8 +419,7 @@ func (b *backend) deleteMessageLocked(ctx context.Context, s logical.Storage, ag
 // trimInboxLocked deletes the oldest messages beyond keep, and any stored
 // before olderThan (when set). The caller holds the inbox lock.
 func (b *backend) trimInboxLocked(ctx context.Context, s logical.Storage, st *agentState, keep int, olderThan time.Time) error {
-	agent := st.entry.Name
-	idx, err := b.inboxIndexLocked(ctx, s, agent)
+	idx, err := b.inboxIndexLocked(ctx, s, st)
 	if err != nil {
 		return err
 	}
@@ -435,7 +443,7 @@ func (b *backend) trimInboxLocked(ctx context.Context, s logical.Storage, st *ag
 		if sum == nil {
 			continue
 		}
-		if err := b.deleteMessageLocked(ctx, s, agent, sum); err != nil {
+		if err := b.deleteMessageLocked(ctx, s, st, sum); err != nil {
 			return err
 		}
 	}
@@ -445,8 +453,9 @@ func (b *backend) trimInboxLocked(ctx context.Context, s logical.Storage, st *ag
 // sweepLeftoverBodies deletes bodies without a summary — left by a store
 // that a crash cut short and that resumed under a new key — once they are
 // an hour old. The caller holds the inbox lock.
-func (b *backend) sweepLeftoverBodies(ctx context.Context, s logical.Storage, agent string) error {
-	idx, err := b.inboxIndexLocked(ctx, s, agent)
+func (b *backend) sweepLeftoverBodies(ctx context.Context, s logical.Storage, st *agentState) error {
+	agent := st.entry.Name
+	idx, err := b.inboxIndexLocked(ctx, s, st)
 	if err != nil {
 		return err
 	}

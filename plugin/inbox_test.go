@@ -217,9 +217,9 @@ func TestInboxIndexRebuildsFromStorage(t *testing.T) {
 	total, _ = counts()
 	require.Equal(t, 2, total)
 
-	// An unread mark whose summary never got written (a crash between
-	// the two writes) is not counted, and an hour-old body without a
-	// summary is swept.
+	// An unread mark of an earlier version without its summary is not
+	// counted (the summaries are what count), and an hour-old body
+	// without a summary (a store a crash cut short) is swept.
 	require.NoError(t, tb.storage.Put(ctx, &logical.StorageEntry{Key: inboxUnreadPrefix + "bot/" + inboxKey(tb.now(), msgID(3))}))
 	leftover := inboxKey(tb.now().Add(-2*time.Hour), msgID(4))
 	require.NoError(t, tb.storage.Put(ctx, &logical.StorageEntry{Key: inboxRecPrefix + "bot/" + leftover + "/0", Value: []byte("{}")}))

@@ -119,7 +119,7 @@ func (b *backend) pathAgentRead(ctx context.Context, req *logical.Request, d *fr
 	data := b.agentResponseData(cfg, st.entry)
 	total, unread := 0, 0
 	if st.active() {
-		if total, unread, err = b.inboxCounts(ctx, req.Storage, name); err != nil {
+		if total, unread, err = b.inboxCounts(ctx, req.Storage, st); err != nil {
 			return nil, err
 		}
 	}

@@ -299,10 +299,7 @@ func (b *backend) markRead(ctx context.Context, s logical.Storage, st *agentStat
 	if err := b.writeSummary(ctx, s, st, sum); err != nil {
 		return nil, false, err
 	}
-	if err := s.Delete(ctx, inboxUnreadPrefix+st.entry.Name+"/"+key); err != nil {
-		return nil, false, err
-	}
-	idx, err := b.inboxIndexLocked(ctx, s, st.entry.Name)
+	idx, err := b.inboxIndexLocked(ctx, s, st)
 	if err != nil {
 		return nil, false, err
 	}
@@ -406,10 +403,7 @@ func (b *backend) markUnread(ctx context.Context, s logical.Storage, st *agentSt
 	if err := b.writeSummary(ctx, s, st, sum); err != nil {
 		return err
 	}
-	if err := s.Put(ctx, &logical.StorageEntry{Key: inboxUnreadPrefix + st.entry.Name + "/" + key}); err != nil {
-		return err
-	}
-	idx, err := b.inboxIndexLocked(ctx, s, st.entry.Name)
+	idx, err := b.inboxIndexLocked(ctx, s, st)
 	if err != nil {
 		return err
 	}
@@ -429,7 +423,7 @@ func (b *backend) pathMessageDelete(ctx context.Context, req *logical.Request, d
 	}
 	lock := b.inboxLock(st.entry.Name)
 	lock.Lock()
-	err = b.deleteMessageLocked(ctx, req.Storage, st.entry.Name, sum)
+	err = b.deleteMessageLocked(ctx, req.Storage, st, sum)
 	lock.Unlock()
 	if err != nil {
 		return nil, err
@@ -561,13 +555,13 @@ func (b *backend) pathMessageWait(ctx context.Context, req *logical.Request, d *
 }
 
 // firstUnread returns the earliest unread matching message stored at or
-// after threshold. It walks the unread marks, not the whole inbox.
+// after threshold. It walks the unread messages of the index, not the
+// whole inbox.
 func (b *backend) firstUnread(ctx context.Context, s logical.Storage, st *agentState, f messageFilter, threshold time.Time) (*inboxSummary, error) {
-	keys, err := s.List(ctx, inboxUnreadPrefix+st.entry.Name+"/")
+	keys, err := b.unreadKeys(ctx, s, st) // newest first
 	if err != nil {
 		return nil, err
 	}
-	sort.Strings(keys) // newest first
 	var found *inboxSummary
 	for _, k := range keys {
 		if timeOfReverse(k).Before(threshold) {

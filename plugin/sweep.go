@@ -182,7 +182,7 @@ func (b *backend) sweepInboxes(ctx context.Context, s logical.Storage) error {
 		lock.Lock()
 		err = b.trimInboxLocked(ctx, s, st, cfg.MaxInboxMessages, cutoff)
 		if err == nil {
-			err = b.sweepLeftoverBodies(ctx, s, agent)
+			err = b.sweepLeftoverBodies(ctx, s, st)
 		}
 		lock.Unlock()
 		if err != nil {
