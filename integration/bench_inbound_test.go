@@ -75,17 +75,18 @@ import (
 // the whole benchmark and our stack too, idle in the other's rounds.
 
 const (
-	inboundBenchConns      = 8
-	inboundBenchRounds     = 4   // rounds per target
-	inboundBenchRoundSize  = 500 // messages per round (Mailpit keeps 500 by default: it is emptied before each round)
-	inboundBenchWarmup     = 200 // untimed messages per target before the rounds
-	inboundBenchCodeIters  = 200
-	inboundBenchCodeWarmup = 10
-	inboundBenchMsgSize    = 4096
-	inboundBenchPoll       = 5 * time.Millisecond
-	inboundBenchE2ETimeout = 3 * time.Minute
-	inboundBenchAgent      = "bench"
-	inboundBenchFrom       = "no-reply@service.example.com"
+	inboundBenchConns       = 8
+	inboundBenchRounds      = 4   // rounds per target
+	inboundBenchSplitRounds = 2   // accept-only rounds per target with the plugin off the bus
+	inboundBenchRoundSize   = 500 // messages per round (Mailpit keeps 500 by default: it is emptied before each round)
+	inboundBenchWarmup      = 200 // untimed messages per target before the rounds
+	inboundBenchCodeIters   = 200
+	inboundBenchCodeWarmup  = 10
+	inboundBenchMsgSize     = 4096
+	inboundBenchPoll        = 5 * time.Millisecond
+	inboundBenchE2ETimeout  = 3 * time.Minute
+	inboundBenchAgent       = "bench"
+	inboundBenchFrom        = "no-reply@service.example.com"
 )
 
 // inboundTarget is one SMTP server under test and where its mail shows.
@@ -179,10 +180,13 @@ func BenchmarkInboundVsMailpit(b *testing.B) {
 
 	b.Run("compare", func(b *testing.B) {
 		var (
-			rounds []inboundRoundResult
-			codes  []time.Duration
-			sent   int // to the relay, in total
-			ran    bool
+			rounds  []inboundRoundResult
+			split   []inboundRoundResult // accept-only rounds, the plugin off the bus
+			drain   time.Duration        // the plugin storing the split rounds' backlog
+			backlog int
+			codes   []time.Duration
+			sent    int // to the relay, in total
+			ran     bool
 		)
 		for b.Loop() {
 			if ran {
@@ -233,6 +237,55 @@ func BenchmarkInboundVsMailpit(b *testing.B) {
 				}
 			}
 
+			// Each half on its own: the plugin off the bus (its nats_url
+			// pointed at a closed port), Mailpit and the relay alternate
+			// accept-only rounds; then the plugin is put back and drains
+			// the relay's rounds from JetStream, timed.
+			if err := inboundPluginBus(vault, "nats://127.0.0.1:1", false); err != nil {
+				b.Fatal(err)
+			}
+			before, err := vault.messagesTotal()
+			if err != nil {
+				b.Fatal(err)
+			}
+			relayAlone := inboundTarget{name: "relay-alone", smtp: s.Relay.Addr, reset: vault.messagesTotal}
+			for r := range inboundBenchSplitRounds {
+				order := []inboundTarget{relayAlone, mp}
+				if r%2 == 1 {
+					order = []inboundTarget{mp, relayAlone}
+				}
+				for _, t := range order {
+					res, err := inboundRound(t, to, fmt.Sprintf("%ss%s%s", runID, inboundLetters(uint64(r), 2), strings.ReplaceAll(t.name, "-", "")), inboundBenchRoundSize)
+					if err != nil {
+						b.Fatalf("split round %d, %s: %v", r, t.name, err)
+					}
+					if t.name == relayAlone.name {
+						sent += res.n
+						backlog += res.n
+					}
+					res.target += "/split"
+					split = append(split, res)
+					time.Sleep(300 * time.Millisecond)
+				}
+			}
+			drainStart := time.Now()
+			if err := inboundPluginBus(vault, s.NATS.URL, true); err != nil {
+				b.Fatal(err)
+			}
+			if err := inboundEventually(inboundBenchE2ETimeout, func() error {
+				got, err := vault.messagesTotal()
+				if err != nil {
+					return err
+				}
+				if got != before+backlog {
+					return fmt.Errorf("%d of %d drained", got-before, backlog)
+				}
+				return nil
+			}); err != nil {
+				b.Fatal(err)
+			}
+			drain = time.Since(drainStart)
+
 			// Nothing lost, nothing stored twice: the inbox holds exactly
 			// what got 250, a while after the last round.
 			time.Sleep(time.Second)
@@ -282,6 +335,21 @@ func BenchmarkInboundVsMailpit(b *testing.B) {
 		b.ReportMetric(inboundBenchMs(p50), "code_p50_ms")
 		b.ReportMetric(inboundBenchMs(p99), "code_p99_ms")
 
+		splitRPS := map[string]float64{}
+		for _, name := range []string{"relay-alone/split", "mailpit/split"} {
+			n, d := 0, time.Duration(0)
+			for _, r := range split {
+				if r.target == name {
+					n, d = n+r.n, d+r.accept
+				}
+			}
+			splitRPS[name] = float64(n) / d.Seconds()
+		}
+		drainRPS := float64(backlog) / drain.Seconds()
+		b.ReportMetric(splitRPS["relay-alone/split"], "relay_alone_accept_rps")
+		b.ReportMetric(splitRPS["mailpit/split"], "mailpit_split_accept_rps")
+		b.ReportMetric(drainRPS, "plugin_drain_rps")
+
 		// At most 10 lines: go test cuts longer benchmark logs without -v.
 		byRound := func(name string, f func(r inboundRoundResult) time.Duration) string {
 			var parts []string
@@ -312,6 +380,9 @@ func BenchmarkInboundVsMailpit(b *testing.B) {
 		fmt.Fprintf(&sb, "  email→code p50 of the first %d: %.2f ms, of the last %d: %.2f ms (with %d–%d and %d–%d earlier messages in the inbox)\n",
 			q, inboundBenchMs(inboundBenchPercentile(first, 0.5)), q, inboundBenchMs(inboundBenchPercentile(last, 0.5)),
 			inboundBenchCodeWarmup, inboundBenchCodeWarmup+q-1, inboundBenchCodeWarmup+len(codesInOrder)-q, inboundBenchCodeWarmup+len(codesInOrder)-1)
+		fmt.Fprintf(&sb, "  each half alone (%d more rounds each, plugin off the bus): relay accept %.0f/s vs Mailpit %.0f/s (%.3f); plugin drained the %d in %.0f ms: %.0f/s\n",
+			inboundBenchSplitRounds, splitRPS["relay-alone/split"], splitRPS["mailpit/split"], splitRPS["relay-alone/split"]/splitRPS["mailpit/split"],
+			backlog, float64(drain)/float64(time.Millisecond), drainRPS)
 		fmt.Fprintf(&sb, "  agent inbox at the end: %d messages, exactly the %d accepted", sent, sent)
 		b.Log(sb.String())
 	})
@@ -389,6 +460,9 @@ func inboundRound(t inboundTarget, to, tag string, n int) (inboundRoundResult, e
 		res.perMessage = append(res.perMessage, per[w]...)
 	}
 	res.accept = end.Sub(start)
+	if t.count == nil {
+		return res, nil // accept only (the relay with the plugin off the bus)
+	}
 
 	// End to end: until the target shows all n, exactly.
 	want := before + n
@@ -546,6 +620,24 @@ func inboundLetters(v uint64, width int) string {
 		v /= 26
 	}
 	return string(b)
+}
+
+// inboundPluginBus points the plugin at natsURL and waits until its bus
+// status is connected (want) or not.
+func inboundPluginBus(v *inboundVault, natsURL string, want bool) error {
+	if _, _, err := v.do("POST", "mailgent/config", map[string]interface{}{"nats_url": natsURL}); err != nil {
+		return err
+	}
+	return inboundEventually(30*time.Second, func() error {
+		data, _, err := v.do("GET", "mailgent/config", nil)
+		if err != nil {
+			return err
+		}
+		if (data["bus_status"] == "connected") != want || data["nats_url"] != natsURL {
+			return fmt.Errorf("bus: %v", data["bus_status"])
+		}
+		return nil
+	})
 }
 
 // inboundVault calls Vault's HTTP API with the root token.
