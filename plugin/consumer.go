@@ -211,15 +211,15 @@ func (b *backend) handleInbound(ctx context.Context, s logical.Storage, obs jets
 		retry(err)
 		return
 	}
-	sum, fresh, err := b.storeMessage(ctx, s, st, &p.Message, p.MessageJSON, p.Raw, cfg)
+	sum, fresh, err := b.storeMessage(ctx, s, st, &p.Head, p.MessageJSON, p.Raw, cfg)
 	if err != nil {
 		retry(err)
 		return
 	}
 	if fresh {
 		ev := &auditEvent{Operation: opMessageReceive, Outcome: outcomeSuccess, Agent: agent, AgentID: st.entry.ID, Org: st.entry.Org,
-			DelegationChain: st.entry.chain(), Requester: relayActor, RequestID: id, RemoteAddr: p.Message.Envelope.RemoteAddr,
-			Detail: "from " + p.Message.FromAddress + ", message " + sum.Key}
+			DelegationChain: st.entry.chain(), Requester: relayActor, RequestID: id, RemoteAddr: p.Head.RemoteAddr,
+			Detail: "from " + p.Head.FromAddress + ", message " + sum.Key}
 		if err := b.record(ctx, s, subjectAgent, agent, ev); err != nil {
 			log.Error("audit event for a received message", "error", err)
 		}

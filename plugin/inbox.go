@@ -165,8 +165,9 @@ func (b *backend) getChunks(ctx context.Context, s logical.Storage, st *agentSta
 // storeMessage puts one inbound message in the agent's inbox. It is
 // idempotent: a redelivered message (same ID) is stored once, and a store
 // that was cut short resumes under the same key. It returns the summary
-// and whether the message is new. rec, when not nil, is msg as JSON.
-func (b *backend) storeMessage(ctx context.Context, s logical.Storage, st *agentState, msg *mailmsg.Message, rec, raw []byte, cfg *mailgentConfig) (*inboxSummary, bool, error) {
+// and whether the message is new. rec is the whole message as JSON (the
+// record), msg its head.
+func (b *backend) storeMessage(ctx context.Context, s logical.Storage, st *agentState, msg *mailmsg.Head, rec, raw []byte, cfg *mailgentConfig) (*inboxSummary, bool, error) {
 	agent := st.entry.Name
 	// One message at a time per ID (a redelivery racing the first
 	// delivery); different messages of one agent store in parallel, and
@@ -201,19 +202,10 @@ func (b *backend) storeMessage(ctx context.Context, s logical.Storage, st *agent
 	}
 	lock.Unlock()
 
-	if rec == nil {
-		var err error
-		if rec, err = json.Marshal(msg); err != nil {
-			return nil, false, err
-		}
-	}
 	sum := &inboxSummary{
 		Key: key, ID: msg.ID, StoredAt: now, ReceivedAt: msg.ReceivedAt,
-		From: msg.From, FromAddress: msg.FromAddress, Subject: msg.Subject,
-		Attachments: len(msg.Attachments), Size: int64(len(raw)), Unread: true,
-	}
-	if len(msg.Codes) > 0 {
-		sum.Code = msg.Codes[0].Code
+		From: msg.From, FromAddress: msg.FromAddress, Subject: msg.Subject, Code: msg.Code,
+		Attachments: msg.Attachments, Size: int64(len(raw)), Unread: true,
 	}
 	if err := b.putBody(ctx, s, st, sum, rec, raw); err != nil {
 		return nil, false, err

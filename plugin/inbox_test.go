@@ -31,7 +31,10 @@ func (tb *testBackend) deliver(t *testing.T, agent, id, from, subject, code stri
 		msg.Codes = []mailmsg.Code{{Code: code, Context: "your code is " + code}}
 	}
 	raw := []byte("Subject: " + subject + "\r\n\r\nyour code is " + code + "\r\n")
-	sum, _, err := tb.storeMessage(context.Background(), tb.storage, st, msg, nil, raw, cfg)
+	rec, err := json.Marshal(msg)
+	require.NoError(t, err)
+	head := msg.Head()
+	sum, _, err := tb.storeMessage(context.Background(), tb.storage, st, &head, rec, raw, cfg)
 	require.NoError(t, err)
 	return sum
 }
@@ -252,7 +255,8 @@ func TestInboxBodiesCombinedAndChunked(t *testing.T) {
 	for _, size := range []int{100, inboxChunk - 1000, 3*inboxChunk + 17} {
 		raw := []byte(strings.Repeat("x", size))
 		msg := &mailmsg.Message{ID: msgID(size % 26), ReceivedAt: tb.now(), Subject: fmt.Sprint(size)}
-		sum, fresh, err := tb.storeMessage(ctx, tb.storage, st, msg, nil, raw, nil)
+		head, js := msg.Head(), []byte(`{"subject":"`+fmt.Sprint(size)+`"}`)
+		sum, fresh, err := tb.storeMessage(ctx, tb.storage, st, &head, js, raw, nil)
 		require.NoError(t, err)
 		require.True(t, fresh)
 		rec, got, err := tb.readBody(ctx, tb.storage, st, sum, true)

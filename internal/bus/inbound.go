@@ -143,18 +143,22 @@ func hpkeInfo(domain, agent, id string) []byte {
 }
 
 // Payload is what travels sealed: the parsed message and its raw source.
+// Seal reads Message and Raw. Open returns Head, MessageJSON (Message as
+// JSON, which the plugin stores as it is) and Raw, and leaves Message
+// empty: decoding it would cost more than everything else the plugin does
+// with a message but its storage calls.
 type Payload struct {
-	Message mailmsg.Message `json:"message"`
-	Raw     []byte          `json:"raw"`
-	// MessageJSON is Message as it was sealed (set by Open for version 2):
-	// the plugin stores it as is instead of encoding it again.
-	MessageJSON []byte `json:"-"`
+	Message     mailmsg.Message `json:"message"`
+	Raw         []byte          `json:"raw"`
+	Head        mailmsg.Head    `json:"-"`
+	MessageJSON []byte          `json:"-"`
 }
 
 // Sealed payloads, version 2 (header HeaderSeal = "2"):
 //
 //	0x02 | uvarint len(enc) | enc | nonce (12) | AES-256-GCM(key, nonce, body, ad)
-//	body = uvarint len(message JSON) | message JSON | raw source
+//	body = uvarint len(head JSON) | head JSON (mailmsg.Head)
+//	       | uvarint len(message JSON) | message JSON | raw source
 //	ad   = "mailgent inbound v2" 0 domain 0 agent 0 message ID
 //
 // key is exported from an HPKE context (ML-KEM-768+X25519, HKDF-SHA256)
@@ -243,11 +247,17 @@ func (s *Sealer) Seal(pub []byte, domain, agent string, p *Payload) ([]byte, err
 	if err != nil {
 		return nil, err
 	}
+	head, err := json.Marshal(p.Message.Head())
+	if err != nil {
+		return nil, err
+	}
 	msg, err := json.Marshal(&p.Message)
 	if err != nil {
 		return nil, err
 	}
-	body := make([]byte, 0, binary.MaxVarintLen64+len(msg)+len(p.Raw))
+	body := make([]byte, 0, 2*binary.MaxVarintLen64+len(head)+len(msg)+len(p.Raw))
+	body = binary.AppendUvarint(body, uint64(len(head)))
+	body = append(body, head...)
 	body = binary.AppendUvarint(body, uint64(len(msg)))
 	body = append(append(body, msg...), p.Raw...)
 
@@ -320,16 +330,29 @@ func (o *Opener) Open(domain, agent, id, version string, sealed []byte) (*Payloa
 	if err != nil {
 		return nil, undecryptable
 	}
-	n, w = binary.Uvarint(body)
-	if w <= 0 || n > uint64(len(body)-w) {
-		return nil, fmt.Errorf("%w: payload does not decode", ErrPoison)
+	next := func() ([]byte, error) {
+		n, w := binary.Uvarint(body)
+		if w <= 0 || n > uint64(len(body)-w) {
+			return nil, fmt.Errorf("%w: payload does not decode", ErrPoison)
+		}
+		f := body[w : w+int(n)]
+		body = body[w+int(n):]
+		return f, nil
 	}
-	p := &Payload{MessageJSON: body[w : w+int(n)], Raw: body[w+int(n):]}
-	if err := json.Unmarshal(p.MessageJSON, &p.Message); err != nil {
+	head, err := next()
+	if err != nil {
+		return nil, err
+	}
+	p := &Payload{}
+	if p.MessageJSON, err = next(); err != nil {
+		return nil, err
+	}
+	p.Raw = body
+	if err := json.Unmarshal(head, &p.Head); err != nil {
 		return nil, fmt.Errorf("%w: payload does not decode: %v", ErrPoison, err)
 	}
-	if p.Message.ID != id {
-		return nil, fmt.Errorf("%w: payload ID %q does not match message ID %q", ErrPoison, p.Message.ID, id)
+	if p.Head.ID != id {
+		return nil, fmt.Errorf("%w: payload ID %q does not match message ID %q", ErrPoison, p.Head.ID, id)
 	}
 	return p, nil
 }
@@ -380,6 +403,11 @@ func (o *Opener) openV1(domain, agent, id string, sealed []byte) (*Payload, erro
 	if p.Message.ID != id {
 		return nil, fmt.Errorf("%w: payload ID %q does not match message ID %q", ErrPoison, p.Message.ID, id)
 	}
+	p.Head = p.Message.Head()
+	if p.MessageJSON, err = json.Marshal(&p.Message); err != nil {
+		return nil, err
+	}
+	p.Message = mailmsg.Message{}
 	return p, nil
 }
 

@@ -39,7 +39,9 @@ func TestSealOpenRoundTripAndSessions(t *testing.T) {
 	raw := []byte("Subject: hi\r\n\r\nyour code is 123456\r\n")
 	seal := func(agent, id string) []byte {
 		t.Helper()
-		sealed, err := s.Seal(pub, "d.example", agent, &Payload{Message: mailmsg.Message{ID: id, Subject: "hi"}, Raw: raw})
+		msg := mailmsg.Message{ID: id, Subject: "hi", Text: "your code is 123456",
+			Codes: []mailmsg.Code{{Code: "123456"}}, Attachments: []mailmsg.Attachment{{Filename: "a.pdf"}}}
+		sealed, err := s.Seal(pub, "d.example", agent, &Payload{Message: msg, Raw: raw})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -60,11 +62,11 @@ func TestSealOpenRoundTripAndSessions(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if p.Message.ID != c.id || p.Message.Subject != "hi" || !bytes.Equal(p.Raw, raw) {
+		if p.Head.ID != c.id || p.Head.Subject != "hi" || p.Head.Code != "123456" || p.Head.Attachments != 1 || !bytes.Equal(p.Raw, raw) {
 			t.Fatalf("opened %+v", p)
 		}
 		var m mailmsg.Message
-		if err := json.Unmarshal(p.MessageJSON, &m); err != nil || m.ID != c.id {
+		if err := json.Unmarshal(p.MessageJSON, &m); err != nil || m.ID != c.id || m.Text != "your code is 123456" {
 			t.Fatalf("MessageJSON %q: %v", p.MessageJSON, err)
 		}
 	}
@@ -124,7 +126,7 @@ func TestOpenVersion1AndSessionCacheBound(t *testing.T) {
 		t.Fatal(err)
 	}
 	p, err := o.Open("d.example", "bot", "old", "", v1)
-	if err != nil || p.Message.ID != "old" || string(p.Raw) != "raw" {
+	if err != nil || p.Head.ID != "old" || string(p.Raw) != "raw" || !bytes.Contains(p.MessageJSON, []byte(`"id":"old"`)) {
 		t.Fatalf("version 1: %+v %v", p, err)
 	}
 	if _, err := o.Open("d.example", "bot", "old", "2", v1); !errors.Is(err, ErrPoison) {

@@ -133,3 +133,29 @@ type DMARCResult struct {
 	Policy string `json:"policy,omitempty"`
 	Error  string `json:"error,omitempty"`
 }
+
+// Head is what the plugin needs of a message to file it in an inbox: it
+// travels beside the whole message on the bus, so the plugin stores the
+// message's JSON as it came without decoding it (decoding was a fifth of
+// the plugin's CPU per inbound message).
+type Head struct {
+	ID          string    `json:"id"`
+	ReceivedAt  time.Time `json:"received_at"`
+	From        string    `json:"from"`
+	FromAddress string    `json:"from_address"`
+	Subject     string    `json:"subject"`
+	// Code is the best candidate code, if any.
+	Code        string `json:"code,omitempty"`
+	Attachments int    `json:"attachments"`
+	RemoteAddr  string `json:"remote_addr,omitempty"`
+}
+
+// Head returns the message's head.
+func (m *Message) Head() Head {
+	h := Head{ID: m.ID, ReceivedAt: m.ReceivedAt, From: m.From, FromAddress: m.FromAddress, Subject: m.Subject,
+		Attachments: len(m.Attachments), RemoteAddr: m.Envelope.RemoteAddr}
+	if len(m.Codes) > 0 {
+		h.Code = m.Codes[0].Code
+	}
+	return h
+}
