@@ -11,10 +11,12 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -184,15 +186,42 @@ func (p *Process) waitReady(timeout time.Duration, check func() error) {
 	p.tb.Fatalf("%s not ready after %s: %v", p.Name, timeout, last)
 }
 
-// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago. It
+// is picked at random below the kernel's ephemeral range: a port the kernel
+// hands out (":0") can be handed out again, as the local end of some
+// outgoing connection, before the server that is to listen on it has
+// started (seen: nats-server failing with "address already in use").
 func FreePort(tb testing.TB) int {
 	tb.Helper()
+	lo := ephemeralLow()
+	for range 100 {
+		port := 10000 + rand.IntN(lo-10000)
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			l.Close()
+			return port
+		}
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatalf("free port: %v", err)
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// ephemeralLow is the first port of the kernel's ephemeral range (Linux
+// default 32768).
+func ephemeralLow() int {
+	lo := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil && n > 11000 {
+				lo = n
+			}
+		}
+	}
+	return lo
 }
 
 // LogDir is .data/test-logs/<test name>/, emptied at the first call of a test.
