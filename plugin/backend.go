@@ -7,10 +7,12 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/helper/consts"
 	"github.com/hashicorp/vault/sdk/helper/locksutil"
 	"github.com/hashicorp/vault/sdk/logical"
 	"github.com/nats-io/nats.go/jetstream"
@@ -24,10 +26,42 @@ import (
 func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend, error) {
 	b := newBackend(conf.Logger)
 	b.mountID = conf.BackendUUID
+	if conf.System != nil {
+		c := *conf
+		c.System = &replicationStateCache{SystemView: conf.System}
+		conf = &c
+	}
 	if err := b.Setup(ctx, conf); err != nil {
 		return nil, err
 	}
 	return b, nil
+}
+
+// replicationStateCache is the system view with ReplicationState answered
+// from memory for up to a second. The framework asks for it on every request
+// (to refuse writes on performance standbys and secondaries), and for an
+// external plugin every ask is a gRPC call back into Vault: on the TOTP path
+// about 7% of the plugin's CPU and one more round trip per request. A node's
+// replication state changes only when it changes role, and Vault sets its
+// mounts up again then; meanwhile a second-old answer would at worst let a
+// write reach storage that refuses it as read-only.
+type replicationStateCache struct {
+	logical.SystemView
+	cached atomic.Pointer[replicationStateAt]
+}
+
+type replicationStateAt struct {
+	state consts.ReplicationState
+	at    time.Time
+}
+
+func (c *replicationStateCache) ReplicationState() consts.ReplicationState {
+	if r := c.cached.Load(); r != nil && time.Since(r.at) < time.Second {
+		return r.state
+	}
+	st := c.SystemView.ReplicationState()
+	c.cached.Store(&replicationStateAt{state: st, at: time.Now()})
+	return st
 }
 
 // backend is one mount of the engine. ServeMultiplex runs one per mount in

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/vault/sdk/helper/consts"
 	"github.com/hashicorp/vault/sdk/logical"
 	"github.com/stretchr/testify/require"
 )
@@ -85,3 +86,30 @@ func (failingStorage) Put(context.Context, *logical.StorageEntry) error {
 	panic("storage used in Factory")
 }
 func (failingStorage) Delete(context.Context, string) error { panic("storage used in Factory") }
+
+type countingSystemView struct {
+	logical.StaticSystemView
+	calls int
+}
+
+func (c *countingSystemView) ReplicationState() consts.ReplicationState {
+	c.calls++
+	return c.StaticSystemView.ReplicationState()
+}
+
+// The framework asks for the replication state on every request; the
+// mount's system view answers from memory for a second.
+func TestReplicationStateIsCached(t *testing.T) {
+	sys := &countingSystemView{StaticSystemView: logical.StaticSystemView{ReplicationStateVal: consts.ReplicationPerformanceStandby}}
+	conf := logical.TestBackendConfig()
+	conf.System = sys
+	conf.StorageView = &logical.InmemStorage{}
+	b, err := Factory(context.Background(), conf)
+	require.NoError(t, err)
+	for range 50 {
+		// A read of config: routed through framework.HandleRequest.
+		_, _ = b.HandleRequest(context.Background(), &logical.Request{Operation: logical.ReadOperation, Path: "config", Storage: conf.StorageView})
+	}
+	require.Equal(t, 1, sys.calls)
+	require.True(t, b.(*backend).System().ReplicationState().HasState(consts.ReplicationPerformanceStandby), "the cached answer is Vault's")
+}
