@@ -121,7 +121,7 @@ func newBackend(logger hclog.Logger) *backend {
 		locks:     locksutil.CreateLocks(),
 		msgLocks:  locksutil.CreateLocks(),
 		sendLocks: locksutil.CreateLocks(),
-		agents:    newAgentCache(),
+		agents:    &agentCache{},
 		creds:     newCredCache(),
 		entities:  newEntityCache(),
 

@@ -17,6 +17,41 @@ import (
 // and are dropped for a credential whenever this node writes it and in
 // Invalidate when another node did.
 
+// lockedMap is a map safe for concurrent use, for the per-mount caches of
+// whole entries (agents, inbox indexes). get returns the zero value (nil)
+// for a missing key.
+type lockedMap[V any] struct {
+	mu sync.RWMutex
+	m  map[string]V
+}
+
+func (c *lockedMap[V]) get(k string) V {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.m[k]
+}
+
+func (c *lockedMap[V]) put(k string, v V) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[string]V{}
+	}
+	c.m[k] = v
+}
+
+func (c *lockedMap[V]) drop(k string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, k)
+}
+
+func (c *lockedMap[V]) reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.m = nil
+}
+
 // maxCachedCreds bounds the credential cache; past it the cache restarts.
 const maxCachedCreds = 50_000
 

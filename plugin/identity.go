@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/hashicorp/go-uuid"
@@ -146,36 +145,7 @@ func (s *agentState) active() bool { return s.kek != nil && s.entry.Status == st
 // agentCache holds agent entries and KEKs in memory, so a TOTP request does
 // not read them from storage each time. It is dropped for an agent whenever
 // this node changes it and in Invalidate when another node did.
-type agentCache struct {
-	mu     sync.RWMutex
-	agents map[string]*agentState
-}
-
-func newAgentCache() *agentCache { return &agentCache{agents: map[string]*agentState{}} }
-
-func (c *agentCache) get(name string) *agentState {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return c.agents[name]
-}
-
-func (c *agentCache) put(name string, s *agentState) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.agents[name] = s
-}
-
-func (c *agentCache) drop(name string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	delete(c.agents, name)
-}
-
-func (c *agentCache) reset() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.agents = map[string]*agentState{}
-}
+type agentCache = lockedMap[*agentState]
 
 // loadAgent returns the agent's entry and KEK, or nil if there is no such
 // agent. A revoked agent comes back with a nil KEK.

@@ -295,37 +295,7 @@ type inboxIndex struct {
 }
 
 // inboxIndexes holds the loaded indexes, by agent.
-type inboxIndexes struct {
-	mu sync.Mutex
-	m  map[string]*inboxIndex
-}
-
-func (x *inboxIndexes) get(agent string) *inboxIndex {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	return x.m[agent]
-}
-
-func (x *inboxIndexes) put(agent string, idx *inboxIndex) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	if x.m == nil {
-		x.m = map[string]*inboxIndex{}
-	}
-	x.m[agent] = idx
-}
-
-func (x *inboxIndexes) drop(agent string) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	delete(x.m, agent)
-}
-
-func (x *inboxIndexes) reset() {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	x.m = nil
-}
+type inboxIndexes = lockedMap[*inboxIndex]
 
 // inboxIndexLocked returns the agent's index, loading it if needed. The
 // caller holds the agent's inbox lock.

@@ -132,6 +132,22 @@ func normalizeText(s string) string {
 		}
 		inLine, space = false, false
 	}
+	// visible is called before a visible character is written: it opens
+	// the line (with the line breaks owed) or writes the space owed.
+	visible := func() {
+		if !inLine {
+			if haveContent {
+				b = append(b, '\n')
+				if pendingBlank {
+					b = append(b, '\n')
+				}
+			}
+			inLine = true
+		} else if space {
+			b = append(b, ' ')
+		}
+		space = false
+	}
 	for i := 0; i < len(s); {
 		c := s[i]
 		if !inLine && plainByte[c] {
@@ -177,18 +193,7 @@ func normalizeText(s string) string {
 			case c < 0x20 || c == 0x7F: // invisible
 				continue
 			}
-			if !inLine {
-				if haveContent {
-					b = append(b, '\n')
-					if pendingBlank {
-						b = append(b, '\n')
-					}
-				}
-				inLine = true
-			} else if space {
-				b = append(b, ' ')
-			}
-			space = false
+			visible()
 			// The rest of a run of plain characters at once.
 			j := i
 			for j < len(s) && plainByte[s[j]] {
@@ -212,18 +217,7 @@ func normalizeText(s string) string {
 			}
 			continue
 		}
-		if !inLine {
-			if haveContent {
-				b = append(b, '\n')
-				if pendingBlank {
-					b = append(b, '\n')
-				}
-			}
-			inLine = true
-		} else if space {
-			b = append(b, ' ')
-		}
-		space = false
+		visible()
 		b = append(b, s[i-size:i]...)
 	}
 	if string(b) == s {
