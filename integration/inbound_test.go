@@ -439,3 +439,90 @@ func TestInboundPoisonAndMailForRevokedAgents(t *testing.T) {
 	agent := s.rec.must(s.Vault.Token, "GET", "mailgent/agents/bot", nil)
 	require.Equal(t, float64(0), agent["messages_total"])
 }
+
+// The plugin keeps each inbox's index (what is stored, what is unread) in
+// memory and rebuilds it from Vault storage after a restart. After a
+// plugin reload the counts are still exact, wait still finds unread mail,
+// and a message delivered again after JetStream's duplicate window —
+// which only the plugin can recognise — is still stored once.
+func TestInboundIndexSurvivesPluginReload(t *testing.T) {
+	s := startInbound(t, "bot")
+	ctx := context.Background()
+	to := "bot@" + s.Domain
+	first := verificationMail(to, "111111")
+	for _, raw := range [][]byte{first, verificationMail(to, "222222"), verificationMail(to, "333333")} {
+		require.NoError(t, s.send("a@example.org", to, raw))
+	}
+	counts := func() (interface{}, interface{}) {
+		a := s.rec.must(s.Vault.Token, "GET", "mailgent/agents/bot", nil)
+		return a["messages_total"], a["messages_unread"]
+	}
+	require.Eventually(t, func() bool { total, _ := counts(); return total == float64(3) }, 10*time.Second, 50*time.Millisecond)
+	st, d := s.wait("bot", "timeout=10") // the earliest unread: marks it read
+	require.Equal(t, 200, st, "%v", d)
+	require.Equal(t, "111111", d["code"])
+	total, unread := counts()
+	require.Equal(t, float64(3), total)
+	require.Equal(t, float64(2), unread)
+
+	// A new plugin process: nothing in memory.
+	_, err := s.Vault.Client.Sys().ReloadPlugin(&api.ReloadPluginInput{Plugin: "vault-plugin-mailgent"})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		return s.rec.must(s.Vault.Token, "GET", "mailgent/config", nil)["bus_status"] == "connected"
+	}, 30*time.Second, 100*time.Millisecond)
+	total, unread = counts()
+	require.Equal(t, float64(3), total, "counts rebuilt from storage")
+	require.Equal(t, float64(2), unread)
+
+	// The first message again, straight onto the bus, after shrinking
+	// JetStream's duplicate window and waiting it out: JetStream takes it,
+	// so only the plugin's index can keep it from being stored twice.
+	nc, err := bus.Connect(bus.Options{URL: s.NATS.URL, Username: s.NATS.Username, Password: s.NATS.Password, Name: "test"})
+	require.NoError(t, err)
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	stream, err := js.Stream(ctx, bus.InboundStream)
+	require.NoError(t, err)
+	info, err := stream.Info(ctx)
+	require.NoError(t, err)
+	sc := info.Config
+	sc.Duplicates = time.Second
+	_, err = js.UpdateStream(ctx, sc)
+	require.NoError(t, err)
+	time.Sleep(1500 * time.Millisecond)
+	_, obs, err := bus.EnsureInbound(ctx, js)
+	require.NoError(t, err)
+	cfg := s.rec.must(s.Vault.Token, "GET", "mailgent/config", nil)
+	pub, err := base64.StdEncoding.DecodeString(cfg["inbound_public_key"].(string))
+	require.NoError(t, err)
+	id := bus.MessageID(s.Domain, "bot", first)
+	sealed, err := bus.Seal(pub, s.Domain, "bot", &bus.Payload{Message: mailmsg.Message{ID: id, Subject: "again"}, Raw: first})
+	require.NoError(t, err)
+	dup, err := bus.Publish(ctx, js, obs, s.Domain, "bot", id, sealed)
+	require.NoError(t, err)
+	require.False(t, dup, "JetStream's window was waited out")
+	require.Eventually(t, func() bool {
+		info, err := stream.Info(ctx)
+		return err == nil && info.State.Msgs == 0
+	}, 10*time.Second, 50*time.Millisecond, "the plugin consumed it")
+	total, unread = counts()
+	require.Equal(t, float64(3), total, "stored once")
+	require.Equal(t, float64(2), unread)
+	events := s.rec.must(s.Vault.Token, "GET", "mailgent/agents/bot/audit?operation=message.receive", nil)["events"].([]interface{})
+	n := 0
+	for _, e := range events {
+		if e.(map[string]interface{})["request_id"] == id {
+			n++
+		}
+	}
+	require.Equal(t, 1, n, "received (and recorded) once")
+
+	// New mail after the reload reaches wait as before.
+	require.NoError(t, s.send("a@example.org", to, verificationMail(to, "444444")))
+	st, d = s.wait("bot", "timeout=10&subject=verification")
+	require.Equal(t, 200, st, "%v", d)
+	require.Contains(t, []interface{}{"222222", "333333", "444444"}, d["code"])
+	require.Eventually(t, func() bool { total, _ := counts(); return total == float64(4) }, 10*time.Second, 50*time.Millisecond)
+}
