@@ -10,6 +10,7 @@ import (
 	"net/textproto"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -525,4 +526,44 @@ func TestInboundIndexSurvivesPluginReload(t *testing.T) {
 	require.Equal(t, 200, st, "%v", d)
 	require.Contains(t, []interface{}{"222222", "333333", "444444"}, d["code"])
 	require.Eventually(t, func() bool { total, _ := counts(); return total == float64(4) }, 10*time.Second, 50*time.Millisecond)
+}
+
+// Mail being stored when the plugin's bus work stops (here: its NATS URL is
+// changed) is finished and acknowledged, and what the plugin had pulled but
+// not begun is still stored: nothing is cut off to wait for a redelivery
+// (after a retry delay, or after AckWait — a minute — if the plugin is off
+// the bus meanwhile). A burst sent across such a change is all in the inbox
+// promptly, and the plugin logged no canceled store.
+func TestInboundMailInFlightSurvivesBusRestart(t *testing.T) {
+	s := startInbound(t, "bot")
+	to := "bot@" + s.Domain
+	const n = 240
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += 8 {
+				errs <- s.send("a@example.org", to, verificationMail(to, fmt.Sprintf("%06d", 100000+i)))
+			}
+		}()
+	}
+	total := func() float64 {
+		return s.rec.must(s.Vault.Token, "GET", "mailgent/agents/bot", nil)["messages_total"].(float64)
+	}
+	require.Eventually(t, func() bool { return total() >= 20 }, 20*time.Second, 5*time.Millisecond)
+	// Off the bus and back while mail is flowing.
+	s.rec.must(s.Vault.Token, "POST", "mailgent/config", map[string]interface{}{"nats_url": "nats://127.0.0.1:1"})
+	s.rec.must(s.Vault.Token, "POST", "mailgent/config", map[string]interface{}{"nats_url": s.NATS.URL})
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	start := time.Now()
+	require.Eventually(t, func() bool { return total() == n }, 40*time.Second, 50*time.Millisecond,
+		"all %d stored well within AckWait (60 s); %v of them are", n, total())
+	t.Logf("all %d stored %v after the last 250", n, time.Since(start).Round(time.Millisecond))
+	require.NotContains(t, s.Vault.Log(), "context canceled", "no store was cut off")
 }

@@ -90,8 +90,11 @@ func (b *backend) serveBus(ctx context.Context, s logical.Storage, nc *nats.Conn
 	}
 	defer it.Stop()
 	go func() {
+		// Stop pulling, but hand over what was already pulled: the loop
+		// below stores it (see inboundFinishTimeout) instead of leaving it
+		// to be delivered again after AckWait.
 		<-ctx.Done()
-		it.Stop()
+		it.Drain()
 	}()
 
 	// The directory follows agent changes; the consumer runs alongside.
@@ -127,7 +130,13 @@ func (b *backend) serveBus(ctx context.Context, s logical.Storage, nc *nats.Conn
 				if live == nil {
 					live = cfg
 				}
-				b.handleInbound(ctx, s, obs, opener, live, m)
+				// A message being stored when the bus work stops (a config
+				// change, step-down, Clean) is finished rather than cut off:
+				// cut off, it would wait out AckWait (a minute) before
+				// JetStream delivers it again.
+				hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), inboundFinishTimeout)
+				b.handleInbound(hctx, s, obs, opener, live, m)
+				cancel()
 			}
 		}()
 	}
@@ -149,6 +158,10 @@ func (b *backend) serveBus(ctx context.Context, s logical.Storage, nc *nats.Conn
 
 // inboundWorkers is how many inbound messages are stored at once.
 const inboundWorkers = 8
+
+// inboundFinishTimeout bounds the storing of one message, and so how long
+// stopping the bus work waits for the messages in hand.
+const inboundFinishTimeout = 10 * time.Second
 
 // handleInbound stores one message and acks it only after the Vault write
 // returned; a transient failure is retried, a poison message terminated.
