@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -98,7 +99,7 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 // Data reads the message, parses it, and answers 250 only once JetStream
 // acknowledged a sealed copy for every recipient agent.
 func (s *session) Data(r io.Reader) error {
-	raw, err := io.ReadAll(r)
+	raw, err := readData(r)
 	if err != nil {
 		var se *smtp.SMTPError
 		switch {
@@ -165,6 +166,14 @@ func (s *session) Data(r io.Reader) error {
 	}
 	s.logger.Info("message accepted", "from", s.from, "agents", s.agents, "size", len(raw), "ids", ids)
 	return nil
+}
+
+// readData reads the message into a buffer sized for most mail at once:
+// io.ReadAll starts at 512 bytes and copies the message at every doubling.
+func readData(r io.Reader) ([]byte, error) {
+	buf := bytes.NewBuffer(make([]byte, 0, 32<<10))
+	_, err := buf.ReadFrom(r)
+	return buf.Bytes(), err
 }
 
 func (s *session) Reset() {
