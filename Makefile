@@ -73,8 +73,9 @@ test-unit:
 	$(GO) test -count=1 -short ./plugin/... ./relay/...
 
 ## bench: benchmarks against the real servers (see docs/benchmarks.md)
+# -p 1: one package at a time, so no benchmark shares the cores with another's.
 bench: tools
-	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...
+	$(GO) test -p 1 -run '^$$' -bench . -benchmem -timeout 60m ./...
 
 fmt:
 	gofmt -s -w $$(git ls-files '*.go')
