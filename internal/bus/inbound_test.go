@@ -171,3 +171,37 @@ func BenchmarkSeal(b *testing.B) {
 		}
 	})
 }
+
+// Whatever arrives on the bus, Open returns a payload or an error: never a
+// panic, and anything that is not what Seal made is ErrPoison.
+func FuzzOpen(f *testing.F) {
+	priv, pub, err := GenerateInboundKey()
+	if err != nil {
+		f.Fatal(err)
+	}
+	o, err := NewOpener(priv)
+	if err != nil {
+		f.Fatal(err)
+	}
+	good, err := Seal(pub, "d.example", "bot", &Payload{Message: mailmsg.Message{ID: "id1"}, Raw: []byte("raw")})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good, "2")
+	f.Add(good[:len(good)/2], "2")
+	f.Add([]byte{2, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}, "2")
+	f.Add([]byte{2, 0}, "2")
+	f.Add([]byte("x"), "")
+	f.Fuzz(func(t *testing.T, sealed []byte, version string) {
+		p, err := o.Open("d.example", "bot", "id1", version, sealed)
+		if err != nil {
+			if !errors.Is(err, ErrPoison) {
+				t.Fatalf("not poison: %v", err)
+			}
+			return
+		}
+		if p.Head.ID != "id1" {
+			t.Fatalf("opened a payload for %q", p.Head.ID)
+		}
+	})
+}
