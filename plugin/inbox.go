@@ -284,8 +284,8 @@ func (b *backend) readBody(ctx context.Context, s logical.Storage, st *agentStat
 // storing a message needs no reads and messages/wait no listing: the stored
 // message IDs (for deduplication and the total) and the unread keys. It is
 // loaded from storage on first use — a List of the summaries and a Get of
-// each, once per agent per active term (not measured; by the cost of a Get,
-// about a second per 5,000 messages; max_inbox_messages bounds it) —
+// each, once per agent per active term (measured: 0.7 s for an inbox of
+// 5,000 messages, on the 2-core dev machine; max_inbox_messages bounds it) —
 // changed only under the agent's inbox lock together with storage, and
 // dropped when another node changes the inbox (Invalidate) or on Clean.
 type inboxIndex struct {
