@@ -104,7 +104,9 @@ type backend struct {
 	// bus work to republish the address directory.
 	inboxNotify *inboxNotifier
 	// inboxIdx is the in-memory index of each agent's inbox (inbox.go).
-	inboxIdx         inboxIndexes
+	inboxIdx inboxIndexes
+	// cfgCache holds the decoded config (path_config.go).
+	cfgCache         configCache
 	directoryChanged chan struct{}
 	// busJS is the bus work's JetStream, for queueing outbound mail.
 	busMu  sync.Mutex
@@ -175,12 +177,14 @@ func (b *backend) clean(ctx context.Context) {
 	b.agents.reset()
 	b.creds.reset()
 	b.inboxIdx.reset()
+	b.cfgCache.drop()
 }
 
 // invalidate is called when another node changed a key we cache or act on.
 func (b *backend) invalidate(ctx context.Context, key string) {
 	switch {
 	case key == configStorageKey:
+		b.cfgCache.drop()
 		b.workers.configChanged()
 	case strings.HasPrefix(key, agentPrefix):
 		b.agents.drop(strings.TrimPrefix(key, agentPrefix))

@@ -69,7 +69,7 @@ func (b *backend) agentExists(ctx context.Context, req *logical.Request, d *fram
 }
 
 func (b *backend) pathAgentList(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
-	cfg, err := readConfig(ctx, req.Storage)
+	cfg, err := b.config(ctx, req.Storage)
 	if err != nil {
 		return nil, err
 	}
@@ -112,7 +112,7 @@ func (b *backend) pathAgentRead(ctx context.Context, req *logical.Request, d *fr
 	if err != nil || st == nil {
 		return nil, err
 	}
-	cfg, err := readConfig(ctx, req.Storage)
+	cfg, err := b.config(ctx, req.Storage)
 	if err != nil {
 		return nil, err
 	}
@@ -249,7 +249,7 @@ func (b *backend) pathAgentWrite(ctx context.Context, req *logical.Request, d *f
 	if org == nil {
 		return logical.ErrorResponse("org: %q does not exist; create it first at orgs/%s", orgName, orgName), nil
 	}
-	cfg, err := readConfig(ctx, req.Storage)
+	cfg, err := b.config(ctx, req.Storage)
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
@@ -303,8 +304,53 @@ func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *
 	if err := req.Storage.Put(ctx, entry); err != nil {
 		return nil, fmt.Errorf("store config: %w", err)
 	}
+	b.cfgCache.drop()
 	b.workers.configChanged()
 	return nil, nil
+}
+
+// configCache holds the decoded config: most request paths read it
+// (agents/:agent for the address, messages/wait for its limit, send), and
+// each read would otherwise be a gRPC call back into Vault. It is dropped
+// when this node writes the config and in Invalidate when another node
+// did; the epoch keeps a read that raced a write from caching what the
+// write replaced. Callers get a copy.
+type configCache struct {
+	mu    sync.Mutex
+	cfg   *mailgentConfig
+	epoch uint64
+}
+
+func (c *configCache) drop() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.cfg = nil
+	c.epoch++
+}
+
+// config returns the stored config (a copy), or nil if none was written
+// yet, from the cache when it holds it.
+func (b *backend) config(ctx context.Context, s logical.Storage) (*mailgentConfig, error) {
+	c := &b.cfgCache
+	c.mu.Lock()
+	if c.cfg != nil {
+		cp := *c.cfg
+		c.mu.Unlock()
+		return &cp, nil
+	}
+	epoch := c.epoch
+	c.mu.Unlock()
+	cfg, err := readConfig(ctx, s)
+	if err != nil || cfg == nil {
+		return cfg, err
+	}
+	c.mu.Lock()
+	if c.epoch == epoch {
+		cp := *cfg
+		c.cfg = &cp
+	}
+	c.mu.Unlock()
+	return cfg, nil
 }
 
 // readConfig returns the stored config, or nil if none was written yet.

@@ -122,3 +122,32 @@ func TestConfigFirstWriteNeedsDomain(t *testing.T) {
 	require.NoError(t, err)
 	require.Nil(t, entry)
 }
+
+// Request paths read the config from memory; a write on this node, or one
+// on another node that Invalidate reports, is seen by the next request.
+func TestConfigCacheFollowsWrites(t *testing.T) {
+	tb := newTestBackend(t)
+	tb.setup(t, "bot")
+	address := func() interface{} { return tb.ok(t, logical.ReadOperation, "agents/bot", nil).Data["address"] }
+	require.Equal(t, "bot@agents.example.com", address())
+
+	tb.ok(t, logical.UpdateOperation, "config", map[string]interface{}{"domain": "mail.example.org"})
+	require.Equal(t, "bot@mail.example.org", address(), "a write here")
+
+	// Another node writes: storage changes under us, then Invalidate.
+	cfg, err := readConfig(context.Background(), tb.storage)
+	require.NoError(t, err)
+	cfg.Domain = "other.example.net"
+	entry, err := logical.StorageEntryJSON(configStorageKey, cfg)
+	require.NoError(t, err)
+	require.NoError(t, tb.storage.Put(context.Background(), entry))
+	require.Equal(t, "bot@mail.example.org", address(), "cached until told")
+	tb.invalidate(context.Background(), configStorageKey)
+	require.Equal(t, "bot@other.example.net", address(), "after Invalidate")
+
+	// What a caller gets is a copy: changing it changes nothing.
+	got, err := tb.config(context.Background(), tb.storage)
+	require.NoError(t, err)
+	got.Domain = "changed.example"
+	require.Equal(t, "bot@other.example.net", address())
+}

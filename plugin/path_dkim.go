@@ -54,7 +54,7 @@ func dkimResponse(domain string, keys *dkimKeys) map[string]interface{} {
 }
 
 func (b *backend) pathDKIMRead(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
-	cfg, err := readConfig(ctx, req.Storage)
+	cfg, err := b.config(ctx, req.Storage)
 	if err != nil {
 		return nil, err
 	}
@@ -71,7 +71,7 @@ func (b *backend) pathDKIMRead(ctx context.Context, req *logical.Request, _ *fra
 func (b *backend) pathDKIMRotate(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
 	b.configLock.Lock()
 	defer b.configLock.Unlock()
-	cfg, err := readConfig(ctx, req.Storage)
+	cfg, err := b.config(ctx, req.Storage)
 	if err != nil {
 		return nil, err
 	}

@@ -493,7 +493,7 @@ func (b *backend) pathMessageWait(ctx context.Context, req *logical.Request, d *
 	if resp != nil {
 		return resp, nil
 	}
-	cfg, err := readConfig(ctx, req.Storage)
+	cfg, err := b.config(ctx, req.Storage)
 	if err != nil {
 		return nil, err
 	}

@@ -273,7 +273,7 @@ func (b *backend) pathSendWrite(ctx context.Context, req *logical.Request, d *fr
 			}
 		}
 	}
-	cfg, err := readConfig(ctx, req.Storage)
+	cfg, err := b.config(ctx, req.Storage)
 	if err != nil {
 		return nil, err
 	}
@@ -512,7 +512,7 @@ func (b *backend) pathSentList(ctx context.Context, req *logical.Request, d *fra
 	if resp != nil || err != nil {
 		return resp, err
 	}
-	cfg, err := readConfig(ctx, req.Storage)
+	cfg, err := b.config(ctx, req.Storage)
 	if err != nil {
 		return nil, err
 	}
@@ -573,7 +573,7 @@ func (b *backend) pathSentRead(ctx context.Context, req *logical.Request, d *fra
 	if rec == nil {
 		return nil, logical.CodedError(http.StatusNotFound, fmt.Sprintf("agent %q sent no message %q", st.entry.Name, id))
 	}
-	cfg, err := readConfig(ctx, req.Storage)
+	cfg, err := b.config(ctx, req.Storage)
 	if err != nil {
 		return nil, err
 	}

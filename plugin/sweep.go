@@ -107,7 +107,7 @@ func (b *backend) sweepRevoked(ctx context.Context, s logical.Storage) error {
 
 // sweepAudit removes events older than the configured retention.
 func (b *backend) sweepAudit(ctx context.Context, s logical.Storage) error {
-	cfg, err := readConfig(ctx, s)
+	cfg, err := b.config(ctx, s)
 	if err != nil {
 		return err
 	}
@@ -160,7 +160,7 @@ func deleteTree(ctx context.Context, s logical.Storage, prefix string) (int, err
 
 // sweepInboxes enforces message retention (age and count) per agent.
 func (b *backend) sweepInboxes(ctx context.Context, s logical.Storage) error {
-	cfg, err := readConfig(ctx, s)
+	cfg, err := b.config(ctx, s)
 	if err != nil || cfg == nil {
 		return err
 	}
@@ -195,7 +195,7 @@ func (b *backend) sweepInboxes(ctx context.Context, s logical.Storage) error {
 // sweepSent keeps sent-mail records as long as inbox messages
 // (message_retention) and drops rate-limit counters of past hours.
 func (b *backend) sweepSent(ctx context.Context, s logical.Storage) error {
-	cfg, err := readConfig(ctx, s)
+	cfg, err := b.config(ctx, s)
 	if err != nil || cfg == nil {
 		return err
 	}
