@@ -10,7 +10,7 @@ import (
 
 // Faster equivalents of a few expressions that run on many lines. Each is
 // held to the expression it replaces by the tests (scan_test.go, and the
-// golden and reference tests for the whole analysis).
+// golden test for the whole analysis).
 
 // --- matches that start at a word start ---
 
