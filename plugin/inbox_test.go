@@ -305,3 +305,88 @@ func TestSealedEntryForms(t *testing.T) {
 	_, err = openCredential(kek, ad, got)
 	require.ErrorIs(t, err, ErrDecrypt)
 }
+
+// Many messages stored at once, each delivered twice concurrently (a
+// redelivery racing the first delivery), while counts are read and
+// messages marked read: every message is stored once and the counts stay
+// exact. Run with -race.
+func TestInboxConcurrentStoresAndRedeliveries(t *testing.T) {
+	tb := newTestBackend(t)
+	tb.setup(t, "bot")
+	ctx := context.Background()
+	st, err := tb.loadAgent(ctx, tb.storage, "bot")
+	require.NoError(t, err)
+	const n = 200
+	var wg sync.WaitGroup
+	keys := make(chan string, 2*n)
+	for i := range n {
+		for range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				id := fmt.Sprintf("%032d", i)
+				head := mailmsg.Head{ID: id, ReceivedAt: tb.now(), Subject: "m"}
+				sum, fresh, err := tb.storeMessage(ctx, tb.storage, st, &head, []byte(`{"id":"`+id+`"}`), []byte("raw"), nil)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if fresh {
+					keys <- sum.Key
+				}
+			}()
+		}
+	}
+	// Readers meanwhile.
+	stop := make(chan struct{})
+	var readers sync.WaitGroup
+	readers.Add(1)
+	go func() {
+		defer readers.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, _, err := tb.inboxCounts(ctx, tb.storage, st); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	wg.Wait()
+	close(keys)
+	var stored []string
+	for k := range keys {
+		stored = append(stored, k)
+	}
+	require.Len(t, stored, n, "each message stored exactly once")
+	// Mark half read, concurrently.
+	for _, k := range stored[:n/2] {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, marked, err := tb.markRead(ctx, tb.storage, st, k)
+			if err != nil || !marked {
+				t.Errorf("markRead %s: %v %v", k, marked, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	readers.Wait()
+	total, unread, err := tb.inboxCounts(ctx, tb.storage, st)
+	require.NoError(t, err)
+	require.Equal(t, n, total)
+	require.Equal(t, n/2, unread)
+	summaries, err := tb.storage.List(ctx, inboxSumPrefix+"bot/")
+	require.NoError(t, err)
+	require.Len(t, summaries, n)
+	// The same after a rebuild from storage.
+	tb.clean(ctx)
+	total, unread, err = tb.inboxCounts(ctx, tb.storage, st)
+	require.NoError(t, err)
+	require.Equal(t, n, total)
+	require.Equal(t, n/2, unread)
+}
