@@ -192,7 +192,7 @@ func (b *backend) invalidate(ctx context.Context, key string) {
 		b.agents.drop(strings.TrimPrefix(key, kekPrefix))
 	case strings.HasPrefix(key, credMetaPrefix), strings.HasPrefix(key, credVersionPrefix):
 		b.invalidateCred(key)
-	case strings.HasPrefix(key, inboxSumPrefix):
+	case strings.HasPrefix(key, inboxSumPrefix), strings.HasPrefix(key, inboxRecPrefix):
 		// A standby learns of new mail here; its waiters look again.
 		agent := agentFromInboxKey(key)
 		b.inboxIdx.drop(agent)

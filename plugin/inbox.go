@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -71,6 +72,8 @@ type inboxSummary struct {
 	// Combined: record and raw source share entry inboxrec/…/0 (a small
 	// message); RecChunks is 1 and RawChunks 0.
 	Combined bool `json:"combined,omitempty"`
+	// Embedded: that entry holds this summary too (as first stored).
+	Embedded bool `json:"embedded,omitempty"`
 }
 
 func inboxKey(storedAt time.Time, id string) string {
@@ -112,10 +115,18 @@ func (b *backend) openGet(ctx context.Context, s logical.Storage, kek *agentKEK,
 	return plain, nil
 }
 
+// readSummary returns a message's summary: its summary entry, which exists
+// once the message was read (or marked unread again) and for a large
+// message, or else the summary embedded in its body. nil if there is no
+// such message.
 func (b *backend) readSummary(ctx context.Context, s logical.Storage, st *agentState, key string) (*inboxSummary, error) {
 	plain, err := b.openGet(ctx, s, st.kek, inboxSumPrefix+st.entry.Name+"/"+key, inboxAD(b.mountID, st.entry.Name, key, "summary"))
-	if err != nil || plain == nil {
+	if err != nil {
 		return nil, err
+	}
+	if plain == nil {
+		sum, _, _, err := b.readEmbedded(ctx, s, st, key)
+		return sum, err
 	}
 	sum := &inboxSummary{}
 	if err := json.Unmarshal(plain, sum); err != nil {
@@ -123,6 +134,31 @@ func (b *backend) readSummary(ctx context.Context, s logical.Storage, st *agentS
 	}
 	return sum, nil
 }
+
+// readEmbedded reads a body with its summary embedded (see putBody): the
+// summary, the record and the raw source; all nil if there is none.
+func (b *backend) readEmbedded(ctx context.Context, s logical.Storage, st *agentState, key string) (*inboxSummary, []byte, []byte, error) {
+	body, err := b.openGet(ctx, s, st.kek, inboxRecPrefix+st.entry.Name+"/"+key+"/0", inboxAD(b.mountID, st.entry.Name, key, embeddedPart))
+	if err != nil || body == nil {
+		return nil, nil, nil, err
+	}
+	var fields [2][]byte
+	for i := range fields {
+		n, w := binary.Uvarint(body)
+		if w <= 0 || n > uint64(len(body)-w) {
+			return nil, nil, nil, fmt.Errorf("message %s: malformed body entry", key)
+		}
+		fields[i], body = body[w:w+int(n)], body[w+int(n):]
+	}
+	sum := &inboxSummary{}
+	if err := json.Unmarshal(fields[0], sum); err != nil {
+		return nil, nil, nil, fmt.Errorf("message %s: decode summary: %w", key, err)
+	}
+	return sum, fields[1], body, nil
+}
+
+// embeddedPart is the AD part of a body with its summary embedded.
+const embeddedPart = "message/0"
 
 func (b *backend) writeSummary(ctx context.Context, s logical.Storage, st *agentState, sum *inboxSummary) error {
 	plain, err := json.Marshal(sum)
@@ -207,16 +243,20 @@ func (b *backend) storeMessage(ctx context.Context, s logical.Storage, st *agent
 		From: msg.From, FromAddress: msg.FromAddress, Subject: msg.Subject, Code: msg.Code,
 		Attachments: msg.Attachments, Size: int64(len(raw)), Unread: true,
 	}
+	// A small message is one storage write, its summary embedded; it is
+	// visible once that write is done. A large one is body chunks, then the
+	// summary: visible once complete. The inbox lock makes what readers see
+	// and the index change together (markRead, delete and the sweep take it
+	// too).
 	if err := b.putBody(ctx, s, st, sum, rec, raw); err != nil {
 		return nil, false, err
 	}
-	// The summary last: a message is visible once it is complete. The
-	// inbox lock makes summary and index change together (markRead, delete
-	// and the sweep take it too).
 	lock.Lock()
 	defer lock.Unlock()
-	if err := b.writeSummary(ctx, s, st, sum); err != nil {
-		return nil, false, err
+	if !sum.Embedded {
+		if err := b.writeSummary(ctx, s, st, sum); err != nil {
+			return nil, false, err
+		}
 	}
 	// The index may have been dropped meanwhile (Invalidate on a standby,
 	// Clean): reload it, which finds this message.
@@ -237,17 +277,29 @@ func (b *backend) storeMessage(ctx context.Context, s logical.Storage, st *agent
 	return sum, true, nil
 }
 
-// putBody writes a message's record and raw source: one entry for a small
-// message, chunks for a large one. It sets the summary's chunk counts.
+// putBody writes a message's record and raw source. A small message is one
+// entry that holds its summary too:
+//
+//	uvarint len(summary JSON) | summary JSON | uvarint len(record) | record | raw source
+//
+// (AD part embeddedPart); a large one is chunks of each, and its summary is
+// written by the caller. It sets the summary's layout fields.
 func (b *backend) putBody(ctx context.Context, s logical.Storage, st *agentState, sum *inboxSummary, rec, raw []byte) error {
-	if len(rec)+len(raw)+binary.MaxVarintLen64 <= inboxChunk {
-		body := binary.AppendUvarint(make([]byte, 0, binary.MaxVarintLen64+len(rec)+len(raw)), uint64(len(rec)))
-		body = append(append(body, rec...), raw...)
-		if err := b.sealPut(ctx, s, st.kek, inboxRecPrefix+st.entry.Name+"/"+sum.Key+"/0", inboxAD(b.mountID, st.entry.Name, sum.Key, "body/0"), body); err != nil {
+	if len(rec)+len(raw)+2*binary.MaxVarintLen64+1024 <= inboxChunk {
+		sum.RecChunks, sum.RawChunks, sum.Combined, sum.Embedded = 1, 0, true, true
+		sj, err := json.Marshal(sum)
+		if err != nil {
 			return err
 		}
-		sum.RecChunks, sum.RawChunks, sum.Combined = 1, 0, true
-		return nil
+		if len(sj)+len(rec)+len(raw)+2*binary.MaxVarintLen64 <= inboxChunk {
+			body := make([]byte, 0, 2*binary.MaxVarintLen64+len(sj)+len(rec)+len(raw))
+			body = binary.AppendUvarint(body, uint64(len(sj)))
+			body = append(body, sj...)
+			body = binary.AppendUvarint(body, uint64(len(rec)))
+			body = append(append(body, rec...), raw...)
+			return b.sealPut(ctx, s, st.kek, inboxRecPrefix+st.entry.Name+"/"+sum.Key+"/0", inboxAD(b.mountID, st.entry.Name, sum.Key, embeddedPart), body)
+		}
+		sum.Combined, sum.Embedded = false, false // a long subject: chunks after all
 	}
 	var err error
 	if sum.RecChunks, err = b.putChunks(ctx, s, st, inboxRecPrefix, sum.Key, "record", rec); err != nil {
@@ -260,6 +312,13 @@ func (b *backend) putBody(ctx context.Context, s logical.Storage, st *agentState
 // readBody returns a message's record (JSON) and, when withRaw, its raw
 // source.
 func (b *backend) readBody(ctx context.Context, s logical.Storage, st *agentState, sum *inboxSummary, withRaw bool) (rec, raw []byte, err error) {
+	if sum.Embedded {
+		_, rec, raw, err := b.readEmbedded(ctx, s, st, sum.Key)
+		if err == nil && rec == nil {
+			err = fmt.Errorf("message %s: its body is missing", sum.Key)
+		}
+		return rec, raw, err
+	}
 	if sum.Combined {
 		body, err := b.getChunks(ctx, s, st, inboxRecPrefix, sum.Key, "body", 1)
 		if err != nil {
@@ -304,18 +363,28 @@ func (b *backend) inboxIndexLocked(ctx context.Context, s logical.Storage, st *a
 	if idx := b.inboxIdx.get(agent); idx != nil {
 		return idx, nil
 	}
-	keys, err := s.List(ctx, inboxSumPrefix+agent+"/")
+	keys, err := inboxKeys(ctx, s, agent)
 	if err != nil {
 		return nil, err
 	}
 	idx := &inboxIndex{ids: make(map[string]string, len(keys)), unread: map[string]bool{}, pending: map[string]string{}}
-	for _, k := range keys {
-		sum, err := b.readSummary(ctx, s, st, k)
+	for k, hasSummary := range keys {
+		var sum *inboxSummary
+		if hasSummary {
+			sum, err = b.readSummary(ctx, s, st, k)
+		} else {
+			// A body without a summary entry: a message with its
+			// summary embedded, or what an interrupted store of a large
+			// message left (not a message; the sweep removes it).
+			if sum, _, _, err = b.readEmbedded(ctx, s, st, k); errors.Is(err, ErrDecrypt) {
+				sum, err = nil, nil
+			}
+		}
 		if err != nil {
 			return nil, err
 		}
 		if sum == nil {
-			continue // deleted meanwhile
+			continue // deleted meanwhile, or not a message
 		}
 		idx.ids[sum.ID] = k
 		if sum.Unread {
@@ -324,6 +393,46 @@ func (b *backend) inboxIndexLocked(ctx context.Context, s logical.Storage, st *a
 	}
 	b.inboxIdx.put(agent, idx)
 	return idx, nil
+}
+
+// inboxKeys lists the keys of an agent's messages: those with a summary
+// entry (true) and bodies without one (false) — a message with its summary
+// embedded, or the leftover of an interrupted store.
+func inboxKeys(ctx context.Context, s logical.Storage, agent string) (map[string]bool, error) {
+	sums, err := s.List(ctx, inboxSumPrefix+agent+"/")
+	if err != nil {
+		return nil, err
+	}
+	bodies, err := s.List(ctx, inboxRecPrefix+agent+"/")
+	if err != nil {
+		return nil, err
+	}
+	keys := make(map[string]bool, len(bodies))
+	for _, d := range bodies {
+		keys[strings.TrimSuffix(d, "/")] = false
+	}
+	for _, k := range sums {
+		keys[k] = true
+	}
+	return keys, nil
+}
+
+// sortedKeys returns the keys of the agent's messages, newest first, from
+// the index.
+func (b *backend) sortedKeys(ctx context.Context, s logical.Storage, st *agentState) ([]string, error) {
+	lock := b.inboxLock(st.entry.Name)
+	lock.Lock()
+	defer lock.Unlock()
+	idx, err := b.inboxIndexLocked(ctx, s, st)
+	if err != nil {
+		return nil, err
+	}
+	keys := make([]string, 0, len(idx.ids))
+	for _, k := range idx.ids {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys, nil
 }
 
 // unreadKeys returns the keys of the agent's unread messages, newest first.
@@ -481,7 +590,9 @@ func (n *inboxNotifier) notify(agent string) {
 func agentFromInboxKey(key string) string {
 	rest, ok := strings.CutPrefix(key, inboxSumPrefix)
 	if !ok {
-		return ""
+		if rest, ok = strings.CutPrefix(key, inboxRecPrefix); !ok {
+			return ""
+		}
 	}
 	agent, _, _ := strings.Cut(rest, "/")
 	return agent

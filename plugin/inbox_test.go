@@ -252,7 +252,7 @@ func TestInboxBodiesCombinedAndChunked(t *testing.T) {
 	ctx := context.Background()
 	st, err := tb.loadAgent(ctx, tb.storage, "bot")
 	require.NoError(t, err)
-	for _, size := range []int{100, inboxChunk - 1000, 3*inboxChunk + 17} {
+	for _, size := range []int{100, inboxChunk - 2000, inboxChunk - 1000, 3*inboxChunk + 17} {
 		raw := []byte(strings.Repeat("x", size))
 		msg := &mailmsg.Message{ID: msgID(size % 26), ReceivedAt: tb.now(), Subject: fmt.Sprint(size)}
 		head, js := msg.Head(), []byte(`{"subject":"`+fmt.Sprint(size)+`"}`)
@@ -263,7 +263,19 @@ func TestInboxBodiesCombinedAndChunked(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, raw, got)
 		require.Contains(t, string(rec), `"subject":"`+fmt.Sprint(size)+`"`)
-		require.Equal(t, size < inboxChunk-600, sum.Combined, "size %d", size)
+		// Small enough for one entry (with room for the summary): the
+		// summary is in it and no summary entry is written.
+		one := size < inboxChunk-1500
+		require.Equal(t, one, sum.Combined, "size %d", size)
+		require.Equal(t, one, sum.Embedded, "size %d", size)
+		e, err := tb.storage.Get(ctx, inboxSumPrefix+"bot/"+sum.Key)
+		require.NoError(t, err)
+		require.Equal(t, !one, e != nil, "a summary entry for size %d", size)
+		again, err := tb.readSummary(ctx, tb.storage, st, sum.Key)
+		require.NoError(t, err)
+		wantJSON, _ := json.Marshal(sum)
+		gotJSON, _ := json.Marshal(again)
+		require.JSONEq(t, string(wantJSON), string(gotJSON))
 
 		tb.ok(t, logical.DeleteOperation, "agents/bot/messages/"+sum.Key, nil)
 		for _, p := range []string{inboxRecPrefix, inboxRawPrefix, inboxSumPrefix, inboxUnreadPrefix} {
@@ -380,9 +392,9 @@ func TestInboxConcurrentStoresAndRedeliveries(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, n, total)
 	require.Equal(t, n/2, unread)
-	summaries, err := tb.storage.List(ctx, inboxSumPrefix+"bot/")
+	bodies, err := tb.storage.List(ctx, inboxRecPrefix+"bot/")
 	require.NoError(t, err)
-	require.Len(t, summaries, n)
+	require.Len(t, bodies, n)
 	// The same after a rebuild from storage.
 	tb.clean(ctx)
 	total, unread, err = tb.inboxCounts(ctx, tb.storage, st)

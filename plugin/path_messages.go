@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -199,11 +198,10 @@ func (b *backend) pathMessageList(ctx context.Context, req *logical.Request, d *
 		return resp, b.deniedOnRevoked(ctx, req, st, opMessageList, "", err)
 	}
 	agent := st.entry.Name
-	keys, err := req.Storage.List(ctx, inboxSumPrefix+agent+"/")
+	keys, err := b.sortedKeys(ctx, req.Storage, st) // newest first
 	if err != nil {
 		return nil, err
 	}
-	sort.Strings(keys)
 	var out []*inboxSummary
 	next := ""
 	for _, k := range keys {

@@ -164,13 +164,20 @@ func (b *backend) sweepInboxes(ctx context.Context, s logical.Storage) error {
 	if err != nil || cfg == nil {
 		return err
 	}
-	names, err := s.List(ctx, inboxSumPrefix)
-	if err != nil {
-		return err
+	// Agents with mail: those with summary entries or bodies (a small
+	// message's summary is in its body).
+	names := map[string]bool{}
+	for _, p := range []string{inboxSumPrefix, inboxRecPrefix} {
+		list, err := s.List(ctx, p)
+		if err != nil {
+			return err
+		}
+		for _, n := range list {
+			names[strings.TrimSuffix(n, "/")] = true
+		}
 	}
 	cutoff := b.now().Add(-cfg.MessageRetention)
-	for _, n := range names {
-		agent := strings.TrimSuffix(n, "/")
+	for agent := range names {
 		st, err := b.loadAgent(ctx, s, agent)
 		if err != nil {
 			return err
