@@ -18,26 +18,30 @@ import (
 	"github.com/mailgent/mailgent/internal/mailmsg"
 )
 
-// An agent's inbox in Vault storage. Every entry but the unread mark is
-// sealed with the agent's KEK (one DEK per entry, AD binding mount, agent,
-// message and part), so revoking the agent makes its mail unreadable in the
-// same single storage operation as its credentials.
+// An agent's inbox in Vault storage. Every entry is sealed with the agent's
+// KEK (one DEK per entry, AD binding mount, agent, message and part), so
+// revoking the agent makes its mail unreadable in the same single storage
+// operation as its credentials.
 //
-//	inboxsum/<agent>/<key>        summary: what listing and filtering need
-//	inboxrec/<agent>/<key>/0      a message up to inboxChunk: its parsed
-//	                              record (JSON) and raw source in one entry
+//	inboxrec/<agent>/<key>/0      a message up to about inboxChunk: its
+//	                              summary, parsed record (JSON) and raw
+//	                              source in one entry (see putBody)
 //	inboxrec/<agent>/<key>/<n>    a larger message: the record, in chunks,
 //	inboxraw/<agent>/<key>/<n>    and the raw source, in chunks
+//	inboxsum/<agent>/<key>        the summary (what listing and filtering
+//	                              need), once it differs from the one
+//	                              embedded in the body (read, marked
+//	                              unread), and always for a larger message
 //
 // <key> = <reverse nanos>-<msg id>: lexical order is newest first, and it is
 // the message ID of the API.
 //
-// Storing a message is two storage writes (body, then summary; each a gRPC
-// call into Vault, which dominates the cost of inbound mail). What would
-// otherwise be more — "is this message ID stored already?", the counts
-// agents/:agent reports, and which messages are unread (for messages/wait)
-// — comes from an in-memory index (see inboxIndex), loaded from the
-// summaries on first use.
+// Storing a message is one storage write (a gRPC call into Vault, which
+// dominates the cost of inbound mail); a larger one is its chunks and then
+// its summary. What would otherwise be more — "is this message ID stored
+// already?", the counts agents/:agent reports, the list of messages and
+// which are unread (for messages/wait) — comes from an in-memory index (see
+// inboxIndex), loaded from storage on first use.
 const (
 	inboxSumPrefix = "inboxsum/"
 	inboxRecPrefix = "inboxrec/"
@@ -341,12 +345,15 @@ func (b *backend) readBody(ctx context.Context, s logical.Storage, st *agentStat
 
 // inboxIndex is what a node keeps in memory of an agent's inbox so that
 // storing a message needs no reads and messages/wait no listing: the stored
-// message IDs (for deduplication and the total) and the unread keys. It is
-// loaded from storage on first use — a List of the summaries and a Get of
-// each, once per agent per active term (measured: 0.7 s for an inbox of
-// 5,000 messages, on the 2-core dev machine; max_inbox_messages bounds it) —
-// changed only under the agent's inbox lock together with storage, and
-// dropped when another node changes the inbox (Invalidate) or on Clean.
+// message IDs (for deduplication, the total and listing) and the unread
+// keys. It is loaded from storage on first use — a List of summaries and of
+// bodies, and a read of each message's summary entry or, where it has none
+// (a small message not yet read), of its body — once per agent per active
+// term (measured: 1.2–1.6 s for an inbox of 5,000 unread 4 KiB messages on
+// the 2-core dev machine; larger unread messages take longer, up to a
+// 256 KiB read each; max_inbox_messages bounds the count). It is changed
+// only under the agent's inbox lock together with storage, and dropped when
+// another node changes the inbox (Invalidate) or on Clean.
 type inboxIndex struct {
 	ids     map[string]string // message ID → key, of every summary
 	unread  map[string]bool   // keys of unread messages
@@ -521,9 +528,10 @@ func (b *backend) trimInboxLocked(ctx context.Context, s logical.Storage, st *ag
 	return nil
 }
 
-// sweepLeftoverBodies deletes bodies without a summary — left by a store
-// that a crash cut short and that resumed under a new key — once they are
-// an hour old. The caller holds the inbox lock.
+// sweepLeftoverBodies deletes bodies that are no message — the chunks of a
+// large message whose store a crash cut short (before its summary) and
+// that resumed under a new key — once they are an hour old: whatever the
+// index does not know. The caller holds the inbox lock.
 func (b *backend) sweepLeftoverBodies(ctx context.Context, s logical.Storage, st *agentState) error {
 	agent := st.entry.Name
 	idx, err := b.inboxIndexLocked(ctx, s, st)
