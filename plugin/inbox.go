@@ -269,8 +269,7 @@ func (b *backend) storeMessage(ctx context.Context, s logical.Storage, st *agent
 	}
 	delete(idx.pending, msg.ID)
 	if _, ok := idx.ids[msg.ID]; !ok {
-		idx.ids[msg.ID] = key
-		idx.unread[key] = true
+		idx.add(sum)
 	}
 	if cfg != nil && len(idx.ids) > cfg.MaxInboxMessages {
 		if err := b.trimInboxLocked(ctx, s, st, cfg.MaxInboxMessages, time.Time{}); err != nil {
@@ -344,9 +343,10 @@ func (b *backend) readBody(ctx context.Context, s logical.Storage, st *agentStat
 }
 
 // inboxIndex is what a node keeps in memory of an agent's inbox so that
-// storing a message needs no reads and messages/wait no listing: the stored
-// message IDs (for deduplication, the total and listing) and the unread
-// keys. It is loaded from storage on first use — a List of summaries and of
+// storing a message needs no reads, and listing, filtering, reading and
+// messages/wait need no storage reads for summaries: the stored message IDs
+// (for deduplication and the total), every message's summary (a few
+// hundred bytes each), and the unread keys. It is loaded from storage on first use — a List of summaries and of
 // bodies, and a read of each message's summary entry or, where it has none
 // (a small message not yet read), of its body — once per agent per active
 // term (measured: 1.2–1.6 s for an inbox of 5,000 unread 4 KiB messages on
@@ -355,9 +355,39 @@ func (b *backend) readBody(ctx context.Context, s logical.Storage, st *agentStat
 // only under the agent's inbox lock together with storage, and dropped when
 // another node changes the inbox (Invalidate) or on Clean.
 type inboxIndex struct {
-	ids     map[string]string // message ID → key, of every summary
-	unread  map[string]bool   // keys of unread messages
-	pending map[string]string // message ID → key of a store in progress
+	ids     map[string]string        // message ID → key, of every message
+	sums    map[string]*inboxSummary // key → summary; replaced, never changed in place
+	unread  map[string]bool          // keys of unread messages
+	pending map[string]string        // message ID → key of a store in progress
+}
+
+// add records a stored (or changed) message.
+func (x *inboxIndex) add(sum *inboxSummary) {
+	cp := *sum
+	x.ids[sum.ID] = sum.Key
+	x.sums[sum.Key] = &cp
+	if sum.Unread {
+		x.unread[sum.Key] = true
+	} else {
+		delete(x.unread, sum.Key)
+	}
+}
+
+// remove forgets a deleted message.
+func (x *inboxIndex) remove(sum *inboxSummary) {
+	delete(x.ids, sum.ID)
+	delete(x.sums, sum.Key)
+	delete(x.unread, sum.Key)
+}
+
+// summary returns a copy of a message's summary, nil if there is none.
+func (x *inboxIndex) summary(key string) *inboxSummary {
+	sum, ok := x.sums[key]
+	if !ok {
+		return nil
+	}
+	cp := *sum
+	return &cp
 }
 
 // inboxIndexes holds the loaded indexes, by agent.
@@ -374,7 +404,8 @@ func (b *backend) inboxIndexLocked(ctx context.Context, s logical.Storage, st *a
 	if err != nil {
 		return nil, err
 	}
-	idx := &inboxIndex{ids: make(map[string]string, len(keys)), unread: map[string]bool{}, pending: map[string]string{}}
+	idx := &inboxIndex{ids: make(map[string]string, len(keys)), sums: make(map[string]*inboxSummary, len(keys)),
+		unread: map[string]bool{}, pending: map[string]string{}}
 	for k, hasSummary := range keys {
 		var sum *inboxSummary
 		if hasSummary {
@@ -393,10 +424,7 @@ func (b *backend) inboxIndexLocked(ctx context.Context, s logical.Storage, st *a
 		if sum == nil {
 			continue // deleted meanwhile, or not a message
 		}
-		idx.ids[sum.ID] = k
-		if sum.Unread {
-			idx.unread[k] = true
-		}
+		idx.add(sum)
 	}
 	b.inboxIdx.put(agent, idx)
 	return idx, nil
@@ -424,9 +452,9 @@ func inboxKeys(ctx context.Context, s logical.Storage, agent string) (map[string
 	return keys, nil
 }
 
-// sortedKeys returns the keys of the agent's messages, newest first, from
-// the index.
-func (b *backend) sortedKeys(ctx context.Context, s logical.Storage, st *agentState) ([]string, error) {
+// summaries returns copies of the summaries of the agent's messages,
+// newest first (only the unread ones with unreadOnly), from the index.
+func (b *backend) summaries(ctx context.Context, s logical.Storage, st *agentState, unreadOnly bool) ([]*inboxSummary, error) {
 	lock := b.inboxLock(st.entry.Name)
 	lock.Lock()
 	defer lock.Unlock()
@@ -434,16 +462,21 @@ func (b *backend) sortedKeys(ctx context.Context, s logical.Storage, st *agentSt
 	if err != nil {
 		return nil, err
 	}
-	keys := make([]string, 0, len(idx.ids))
-	for _, k := range idx.ids {
-		keys = append(keys, k)
+	out := make([]*inboxSummary, 0, len(idx.sums))
+	for k, sum := range idx.sums {
+		if unreadOnly && !idx.unread[k] {
+			continue
+		}
+		cp := *sum
+		out = append(out, &cp)
 	}
-	sort.Strings(keys)
-	return keys, nil
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out, nil
 }
 
-// unreadKeys returns the keys of the agent's unread messages, newest first.
-func (b *backend) unreadKeys(ctx context.Context, s logical.Storage, st *agentState) ([]string, error) {
+// summary returns a message's summary from the index; nil if there is no
+// such message.
+func (b *backend) summary(ctx context.Context, s logical.Storage, st *agentState, key string) (*inboxSummary, error) {
 	lock := b.inboxLock(st.entry.Name)
 	lock.Lock()
 	defer lock.Unlock()
@@ -451,12 +484,7 @@ func (b *backend) unreadKeys(ctx context.Context, s logical.Storage, st *agentSt
 	if err != nil {
 		return nil, err
 	}
-	keys := make([]string, 0, len(idx.unread))
-	for k := range idx.unread {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys, nil
+	return idx.summary(key), nil
 }
 
 // inboxCounts returns the agent's message counts, exact.
@@ -481,8 +509,7 @@ func (b *backend) deleteMessageLocked(ctx context.Context, s logical.Storage, st
 	if err := s.Delete(ctx, inboxSumPrefix+agent+"/"+sum.Key); err != nil {
 		return err
 	}
-	delete(idx.ids, sum.ID)
-	delete(idx.unread, sum.Key)
+	idx.remove(sum)
 	// The summary names every entry of the body: no List needed.
 	for p, n := range map[string]int{inboxRecPrefix: sum.RecChunks, inboxRawPrefix: sum.RawChunks} {
 		for i := range n {
@@ -514,10 +541,7 @@ func (b *backend) trimInboxLocked(ctx context.Context, s logical.Storage, st *ag
 		if i < keep && (cutoff == "" || k[:19] <= cutoff) {
 			continue
 		}
-		sum, err := b.readSummary(ctx, s, st, k)
-		if err != nil {
-			return err
-		}
+		sum := idx.summary(k)
 		if sum == nil {
 			continue
 		}

@@ -402,3 +402,40 @@ func TestInboxConcurrentStoresAndRedeliveries(t *testing.T) {
 	require.Equal(t, n, total)
 	require.Equal(t, n/2, unread)
 }
+
+// countingStorage counts reads by key prefix.
+type countingStorage struct {
+	logical.Storage
+	mu   sync.Mutex
+	gets map[string]int
+}
+
+func (c *countingStorage) Get(ctx context.Context, key string) (*logical.StorageEntry, error) {
+	c.mu.Lock()
+	if c.gets == nil {
+		c.gets = map[string]int{}
+	}
+	c.gets[strings.SplitN(key, "/", 2)[0]+"/"]++
+	c.mu.Unlock()
+	return c.Storage.Get(ctx, key)
+}
+
+// Once an inbox's index is loaded, listing, filtering, messages/wait and
+// counts read no summary from storage; reading a message reads its body.
+func TestInboxSummariesServedFromIndex(t *testing.T) {
+	tb := newTestBackend(t)
+	tb.setup(t, "bot")
+	for i := range 5 {
+		tb.deliver(t, "bot", msgID(i), "a@x.example", fmt.Sprintf("mail %d", i), fmt.Sprintf("%06d", 100000+i))
+	}
+	cs := &countingStorage{Storage: tb.storage}
+	tb.storage = cs
+	tb.ok(t, logical.ReadOperation, "agents/bot/messages", map[string]interface{}{"has_code": true})
+	tb.ok(t, logical.ReadOperation, "agents/bot", nil)
+	tb.ok(t, logical.ReadOperation, "agents/bot/messages/wait", map[string]interface{}{"timeout": 1, "subject": "mail 3"})
+	require.Zero(t, cs.gets[inboxSumPrefix], "summary reads")
+	require.Equal(t, 1, cs.gets[inboxRecPrefix], "one body read: the message wait returned")
+	resp := tb.ok(t, logical.ReadOperation, "agents/bot", nil)
+	require.Equal(t, 5, resp.Data["messages_total"])
+	require.Equal(t, 4, resp.Data["messages_unread"])
+}

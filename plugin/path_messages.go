@@ -198,24 +198,21 @@ func (b *backend) pathMessageList(ctx context.Context, req *logical.Request, d *
 		return resp, b.deniedOnRevoked(ctx, req, st, opMessageList, "", err)
 	}
 	agent := st.entry.Name
-	keys, err := b.sortedKeys(ctx, req.Storage, st) // newest first
+	all, err := b.summaries(ctx, req.Storage, st, false) // newest first
 	if err != nil {
 		return nil, err
 	}
 	var out []*inboxSummary
 	next := ""
-	for _, k := range keys {
+	for _, sum := range all {
+		k := sum.Key
 		if after != "" && k <= after {
 			continue
 		}
 		if !f.since.IsZero() && timeOfReverse(k).Before(f.since) {
 			break
 		}
-		sum, err := b.readSummary(ctx, req.Storage, st, k)
-		if err != nil {
-			return nil, err
-		}
-		if sum == nil || !f.match(sum) {
+		if !f.match(sum) {
 			continue
 		}
 		if len(out) == limit {
@@ -260,7 +257,7 @@ func (b *backend) loadMessage(ctx context.Context, req *logical.Request, d *fram
 	if resp != nil || err != nil {
 		return nil, nil, resp, b.deniedOnRevoked(ctx, req, st, op, "", err)
 	}
-	sum, err := b.readSummary(ctx, req.Storage, st, id)
+	sum, err := b.summary(ctx, req.Storage, st, id)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -289,19 +286,19 @@ func (b *backend) markRead(ctx context.Context, s logical.Storage, st *agentStat
 	lock := b.inboxLock(st.entry.Name)
 	lock.Lock()
 	defer lock.Unlock()
-	sum, err := b.readSummary(ctx, s, st, key)
-	if err != nil || sum == nil || !sum.Unread {
-		return sum, false, err
+	idx, err := b.inboxIndexLocked(ctx, s, st)
+	if err != nil {
+		return nil, false, err
+	}
+	sum := idx.summary(key)
+	if sum == nil || !sum.Unread {
+		return sum, false, nil
 	}
 	sum.Unread, sum.ReadAt = false, b.now().UTC()
 	if err := b.writeSummary(ctx, s, st, sum); err != nil {
 		return nil, false, err
 	}
-	idx, err := b.inboxIndexLocked(ctx, s, st)
-	if err != nil {
-		return nil, false, err
-	}
-	delete(idx.unread, key)
+	idx.add(sum)
 	return sum, true, nil
 }
 
@@ -359,7 +356,7 @@ func (b *backend) respondMessage(ctx context.Context, req *logical.Request, st *
 	msg, err := b.readRecord(ctx, req.Storage, st, sum)
 	if err != nil {
 		// Deleted (or trimmed) while we read it: a 404, not a 500.
-		if again, rerr := b.readSummary(ctx, req.Storage, st, sum.Key); rerr == nil && again == nil {
+		if again, rerr := b.summary(ctx, req.Storage, st, sum.Key); rerr == nil && again == nil {
 			return nil, false, logical.CodedError(http.StatusNotFound, fmt.Sprintf("agent %q has no message %q", st.entry.Name, sum.Key))
 		}
 		return nil, false, err
@@ -393,19 +390,19 @@ func (b *backend) markUnread(ctx context.Context, s logical.Storage, st *agentSt
 	lock := b.inboxLock(st.entry.Name)
 	lock.Lock()
 	defer lock.Unlock()
-	sum, err := b.readSummary(ctx, s, st, key)
-	if err != nil || sum == nil || sum.Unread {
+	idx, err := b.inboxIndexLocked(ctx, s, st)
+	if err != nil {
 		return err
+	}
+	sum := idx.summary(key)
+	if sum == nil || sum.Unread {
+		return nil
 	}
 	sum.Unread, sum.ReadAt = true, time.Time{}
 	if err := b.writeSummary(ctx, s, st, sum); err != nil {
 		return err
 	}
-	idx, err := b.inboxIndexLocked(ctx, s, st)
-	if err != nil {
-		return err
-	}
-	idx.unread[key] = true
+	idx.add(sum)
 	return nil
 }
 
@@ -556,20 +553,16 @@ func (b *backend) pathMessageWait(ctx context.Context, req *logical.Request, d *
 // after threshold. It walks the unread messages of the index, not the
 // whole inbox.
 func (b *backend) firstUnread(ctx context.Context, s logical.Storage, st *agentState, f messageFilter, threshold time.Time) (*inboxSummary, error) {
-	keys, err := b.unreadKeys(ctx, s, st) // newest first
+	unread, err := b.summaries(ctx, s, st, true) // newest first
 	if err != nil {
 		return nil, err
 	}
 	var found *inboxSummary
-	for _, k := range keys {
-		if timeOfReverse(k).Before(threshold) {
+	for _, sum := range unread {
+		if timeOfReverse(sum.Key).Before(threshold) {
 			break
 		}
-		sum, err := b.readSummary(ctx, s, st, k)
-		if err != nil {
-			return nil, err
-		}
-		if sum != nil && sum.Unread && f.match(sum) {
+		if f.match(sum) {
 			found = sum // keep going: the earliest match wins
 		}
 	}

@@ -292,7 +292,7 @@ func (b *backend) pathSendWrite(ctx context.Context, req *logical.Request, d *fr
 	// Threading.
 	var threadHeaders [][2]string
 	if inReplyTo != "" {
-		sum, err := b.readSummary(ctx, req.Storage, st, inReplyTo)
+		sum, err := b.summary(ctx, req.Storage, st, inReplyTo)
 		if err != nil {
 			return nil, err
 		}
