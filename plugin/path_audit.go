@@ -89,29 +89,19 @@ func auditResponse(ctx context.Context, req *logical.Request, kind, name string,
 	if err != nil {
 		return nil, err
 	}
-	if req.Operation == logical.ListOperation {
-		keys := make([]string, len(events))
-		info := make(map[string]interface{}, len(events))
-		for i, e := range events {
-			keys[i] = e.ID
-			info[e.ID] = e.responseData()
-		}
-		resp := logical.ListResponseWithInfo(keys, info)
-		resp.Data["next_cursor"] = next
-		return resp, nil
-	}
+	ids := make([]string, len(events))
 	list := make([]map[string]interface{}, len(events))
 	for i, e := range events {
-		list[i] = e.responseData()
+		ids[i], list[i] = e.ID, e.responseData()
 	}
-	return &logical.Response{Data: map[string]interface{}{"events": list, "next_cursor": next}}, nil
+	return pageResponse(req, ids, list, "events", next, nil), nil
 }
 
 func (b *backend) readAuditQuery(d *framework.FieldData) (auditQuery, *logical.Response) {
 	if resp := rejectUnknownFields(d); resp != nil {
 		return auditQuery{}, resp
 	}
-	q := auditQuery{limit: defaultAuditPage}
+	q := auditQuery{}
 	q.operation = d.Get("operation").(string)
 	q.credential = d.Get("credential").(string)
 	if q.credential != "" {
@@ -128,17 +118,9 @@ func (b *backend) readAuditQuery(d *framework.FieldData) (auditQuery, *logical.R
 			return q, logical.ErrorResponse("since: %q is neither an RFC 3339 time nor a positive duration", s)
 		}
 	}
-	if v, ok, err := d.GetOkErr("limit"); err != nil {
-		return q, logical.ErrorResponse("limit: %v", err)
-	} else if ok {
-		q.limit = v.(int)
-		if q.limit < 1 || q.limit > auditMaxPerPage {
-			return q, logical.ErrorResponse("limit: must be between 1 and %d, got %d", auditMaxPerPage, q.limit)
-		}
-	}
-	q.after = d.Get("after").(string)
-	if q.after != "" && !validCursor(q.after) {
-		return q, logical.ErrorResponse("after: %q is not a cursor returned as next_cursor", q.after)
+	var resp *logical.Response
+	if q.limit, q.after, resp = readPage(d, defaultAuditPage, auditMaxPerPage, validCursor); resp != nil {
+		return q, resp
 	}
 	return q, nil
 }

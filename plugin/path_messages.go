@@ -181,17 +181,9 @@ func (b *backend) pathMessageList(ctx context.Context, req *logical.Request, d *
 	if resp != nil {
 		return resp, nil
 	}
-	limit := defaultMessagesPage
-	if v, ok, err := d.GetOkErr("limit"); err != nil {
-		return logical.ErrorResponse("limit: %v", err), nil
-	} else if ok {
-		if limit = v.(int); limit < 1 || limit > maxMessagesPage {
-			return logical.ErrorResponse("limit: must be between 1 and %d, got %d", maxMessagesPage, limit), nil
-		}
-	}
-	after := d.Get("after").(string)
-	if after != "" && !messageIDRe.MatchString(after) {
-		return logical.ErrorResponse("after: %q is not a cursor returned as next_cursor", after), nil
+	limit, after, resp := readPage(d, defaultMessagesPage, maxMessagesPage, messageIDRe.MatchString)
+	if resp != nil {
+		return resp, nil
 	}
 	st, resp, err := b.activeAgent(ctx, req, d.Get("agent").(string))
 	if resp != nil || err != nil {
@@ -226,22 +218,12 @@ func (b *backend) pathMessageList(ctx context.Context, req *logical.Request, d *
 	if err := b.record(ctx, req.Storage, subjectAgent, agent, ev); err != nil {
 		return nil, err
 	}
-	if req.Operation == logical.ListOperation {
-		keys := make([]string, len(out))
-		info := make(map[string]interface{}, len(out))
-		for i, s := range out {
-			keys[i] = s.Key
-			info[s.Key] = summaryData(s)
-		}
-		resp := logical.ListResponseWithInfo(keys, info)
-		resp.Data["next_cursor"] = next
-		return resp, nil
-	}
+	ids := make([]string, len(out))
 	list := make([]map[string]interface{}, len(out))
 	for i, s := range out {
-		list[i] = summaryData(s)
+		ids[i], list[i] = s.Key, summaryData(s)
 	}
-	return &logical.Response{Data: map[string]interface{}{"agent": agent, "messages": list, "next_cursor": next}}, nil
+	return pageResponse(req, ids, list, "messages", next, map[string]interface{}{"agent": agent}), nil
 }
 
 // loadMessage resolves agent and message ID for the :id paths.

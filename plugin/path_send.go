@@ -496,17 +496,9 @@ func (b *backend) pathSentList(ctx context.Context, req *logical.Request, d *fra
 	default:
 		return logical.ErrorResponse("status: %q is not queued, deferred, sent, failed or cancelled", status), nil
 	}
-	limit := defaultMessagesPage
-	if v, ok, err := d.GetOkErr("limit"); err != nil {
-		return logical.ErrorResponse("limit: %v", err), nil
-	} else if ok {
-		if limit = v.(int); limit < 1 || limit > maxMessagesPage {
-			return logical.ErrorResponse("limit: must be between 1 and %d, got %d", maxMessagesPage, limit), nil
-		}
-	}
-	after := d.Get("after").(string)
-	if after != "" && !sentIDRe.MatchString(after) {
-		return logical.ErrorResponse("after: %q is not a cursor returned as next_cursor", after), nil
+	limit, after, resp := readPage(d, defaultMessagesPage, maxMessagesPage, sentIDRe.MatchString)
+	if resp != nil {
+		return resp, nil
 	}
 	st, resp, err := b.activeAgent(ctx, req, d.Get("agent").(string))
 	if resp != nil || err != nil {
@@ -540,21 +532,11 @@ func (b *backend) pathSentList(ctx context.Context, req *logical.Request, d *fra
 		}
 		out = append(out, sentData(st.entry.Name, address(cfg, st.entry.Name), rec))
 	}
-	if req.Operation == logical.ListOperation {
-		ks := make([]string, len(out))
-		info := map[string]interface{}{}
-		for i, m := range out {
-			ks[i] = m["id"].(string)
-			info[ks[i]] = m
-		}
-		r := logical.ListResponseWithInfo(ks, info)
-		r.Data["next_cursor"] = next
-		return r, nil
+	ids := make([]string, len(out))
+	for i, m := range out {
+		ids[i] = m["id"].(string)
 	}
-	if out == nil {
-		out = []map[string]interface{}{}
-	}
-	return &logical.Response{Data: map[string]interface{}{"agent": st.entry.Name, "messages": out, "next_cursor": next}}, nil
+	return pageResponse(req, ids, out, "messages", next, map[string]interface{}{"agent": st.entry.Name}), nil
 }
 
 func (b *backend) pathSentRead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
