@@ -53,17 +53,31 @@ func dkimResponse(domain string, keys *dkimKeys) map[string]interface{} {
 	return m
 }
 
+// configAndDKIM returns the config and the DKIM keys; both nil until the
+// first config write made them.
+func (b *backend) configAndDKIM(ctx context.Context, s logical.Storage) (*mailgentConfig, *dkimKeys, error) {
+	cfg, err := b.config(ctx, s)
+	if err != nil || cfg == nil {
+		return nil, nil, err
+	}
+	keys, err := readDKIMKeys(ctx, s)
+	if err != nil || keys == nil {
+		return nil, nil, err
+	}
+	return cfg, keys, nil
+}
+
+func errNoDKIMKeys() error {
+	return logical.CodedError(http.StatusNotFound, "no DKIM keys yet: write config first")
+}
+
 func (b *backend) pathDKIMRead(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
-	cfg, err := b.config(ctx, req.Storage)
+	cfg, keys, err := b.configAndDKIM(ctx, req.Storage)
 	if err != nil {
 		return nil, err
 	}
-	keys, err := readDKIMKeys(ctx, req.Storage)
-	if err != nil {
-		return nil, err
-	}
-	if cfg == nil || keys == nil {
-		return nil, logical.CodedError(http.StatusNotFound, "no DKIM keys yet: write config first")
+	if keys == nil {
+		return nil, errNoDKIMKeys()
 	}
 	return &logical.Response{Data: dkimResponse(cfg.Domain, keys)}, nil
 }
@@ -71,16 +85,12 @@ func (b *backend) pathDKIMRead(ctx context.Context, req *logical.Request, _ *fra
 func (b *backend) pathDKIMRotate(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
 	b.configLock.Lock()
 	defer b.configLock.Unlock()
-	cfg, err := b.config(ctx, req.Storage)
+	cfg, keys, err := b.configAndDKIM(ctx, req.Storage)
 	if err != nil {
 		return nil, err
 	}
-	keys, err := readDKIMKeys(ctx, req.Storage)
-	if err != nil {
-		return nil, err
-	}
-	if cfg == nil || keys == nil {
-		return nil, logical.CodedError(http.StatusNotFound, "no DKIM keys yet: write config first")
+	if keys == nil {
+		return nil, errNoDKIMKeys()
 	}
 	now := b.now().UTC()
 	fresh, err := newDKIMKeys(now)

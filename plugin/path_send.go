@@ -273,15 +273,11 @@ func (b *backend) pathSendWrite(ctx context.Context, req *logical.Request, d *fr
 			}
 		}
 	}
-	cfg, err := b.config(ctx, req.Storage)
+	cfg, keys, err := b.configAndDKIM(ctx, req.Storage)
 	if err != nil {
 		return nil, err
 	}
-	keys, err := readDKIMKeys(ctx, req.Storage)
-	if err != nil {
-		return nil, err
-	}
-	if cfg == nil || keys == nil {
+	if keys == nil {
 		return logical.ErrorResponse("config: write the mount's config before sending"), nil
 	}
 	js, obs := b.outboundJS()
