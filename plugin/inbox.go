@@ -322,17 +322,6 @@ func (b *backend) readBody(ctx context.Context, s logical.Storage, st *agentStat
 		}
 		return rec, raw, err
 	}
-	if sum.Combined {
-		body, err := b.getChunks(ctx, s, st, inboxRecPrefix, sum.Key, "body", 1)
-		if err != nil {
-			return nil, nil, err
-		}
-		n, w := binary.Uvarint(body)
-		if w <= 0 || n > uint64(len(body)-w) {
-			return nil, nil, fmt.Errorf("message %s: malformed body entry", sum.Key)
-		}
-		return body[w : w+int(n)], body[w+int(n):], nil
-	}
 	if rec, err = b.getChunks(ctx, s, st, inboxRecPrefix, sum.Key, "record", sum.RecChunks); err != nil {
 		return nil, nil, err
 	}
@@ -455,13 +444,11 @@ func inboxKeys(ctx context.Context, s logical.Storage, agent string) (map[string
 // summaries returns copies of the summaries of the agent's messages,
 // newest first (only the unread ones with unreadOnly), from the index.
 func (b *backend) summaries(ctx context.Context, s logical.Storage, st *agentState, unreadOnly bool) ([]*inboxSummary, error) {
-	lock := b.inboxLock(st.entry.Name)
-	lock.Lock()
-	defer lock.Unlock()
-	idx, err := b.inboxIndexLocked(ctx, s, st)
+	idx, unlock, err := b.lockIndex(ctx, s, st)
 	if err != nil {
 		return nil, err
 	}
+	defer unlock()
 	out := make([]*inboxSummary, 0, len(idx.sums))
 	for k, sum := range idx.sums {
 		if unreadOnly && !idx.unread[k] {
@@ -477,25 +464,33 @@ func (b *backend) summaries(ctx context.Context, s logical.Storage, st *agentSta
 // summary returns a message's summary from the index; nil if there is no
 // such message.
 func (b *backend) summary(ctx context.Context, s logical.Storage, st *agentState, key string) (*inboxSummary, error) {
-	lock := b.inboxLock(st.entry.Name)
-	lock.Lock()
-	defer lock.Unlock()
-	idx, err := b.inboxIndexLocked(ctx, s, st)
+	idx, unlock, err := b.lockIndex(ctx, s, st)
 	if err != nil {
 		return nil, err
 	}
+	defer unlock()
 	return idx.summary(key), nil
+}
+
+// lockIndex takes the agent's inbox lock and returns the agent's index;
+// the caller releases the lock with unlock.
+func (b *backend) lockIndex(ctx context.Context, s logical.Storage, st *agentState) (idx *inboxIndex, unlock func(), err error) {
+	lock := b.inboxLock(st.entry.Name)
+	lock.Lock()
+	if idx, err = b.inboxIndexLocked(ctx, s, st); err != nil {
+		lock.Unlock()
+		return nil, nil, err
+	}
+	return idx, lock.Unlock, nil
 }
 
 // inboxCounts returns the agent's message counts, exact.
 func (b *backend) inboxCounts(ctx context.Context, s logical.Storage, st *agentState) (total, unread int, err error) {
-	lock := b.inboxLock(st.entry.Name)
-	lock.Lock()
-	defer lock.Unlock()
-	idx, err := b.inboxIndexLocked(ctx, s, st)
+	idx, unlock, err := b.lockIndex(ctx, s, st)
 	if err != nil {
 		return 0, 0, err
 	}
+	defer unlock()
 	return len(idx.ids), len(idx.unread), nil
 }
 

@@ -265,13 +265,11 @@ func (b *backend) readRecord(ctx context.Context, s logical.Storage, st *agentSt
 // markRead marks a message read, keeping the counts exact. It reports
 // false when the message was already read (or is gone).
 func (b *backend) markRead(ctx context.Context, s logical.Storage, st *agentState, key string) (*inboxSummary, bool, error) {
-	lock := b.inboxLock(st.entry.Name)
-	lock.Lock()
-	defer lock.Unlock()
-	idx, err := b.inboxIndexLocked(ctx, s, st)
+	idx, unlock, err := b.lockIndex(ctx, s, st)
 	if err != nil {
 		return nil, false, err
 	}
+	defer unlock()
 	sum := idx.summary(key)
 	if sum == nil || !sum.Unread {
 		return sum, false, nil
@@ -369,13 +367,11 @@ func (b *backend) respondMessage(ctx context.Context, req *logical.Request, st *
 
 // markUnread undoes markRead.
 func (b *backend) markUnread(ctx context.Context, s logical.Storage, st *agentState, key string) error {
-	lock := b.inboxLock(st.entry.Name)
-	lock.Lock()
-	defer lock.Unlock()
-	idx, err := b.inboxIndexLocked(ctx, s, st)
+	idx, unlock, err := b.lockIndex(ctx, s, st)
 	if err != nil {
 		return err
 	}
+	defer unlock()
 	sum := idx.summary(key)
 	if sum == nil || sum.Unread {
 		return nil
