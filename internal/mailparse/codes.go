@@ -133,28 +133,28 @@ func newLineCache() *lineCache {
 	return &lineCache{toks: map[string][]token{}, kws: map[string][]kwMatch{}, strong: map[string][]kwMatch{}, footer: map[string]bool{}, addr: map[string]bool{}}
 }
 
+// memo returns m[key], computing it with f the first time.
+func memo[T any](m map[string]T, key string, f func(string) T) T {
+	v, ok := m[key]
+	if !ok {
+		v = f(key)
+		m[key] = v
+	}
+	return v
+}
+
 func (c *lineCache) tokens(line string) []token {
 	if c == nil {
 		return findTokens(line)
 	}
-	t, ok := c.toks[line]
-	if !ok {
-		t = findTokens(line)
-		c.toks[line] = t
-	}
-	return t
+	return memo(c.toks, line, findTokens)
 }
 
 func (c *lineCache) keywords(line string) []kwMatch {
 	if c == nil {
 		return keywords(line)
 	}
-	k, ok := c.kws[line]
-	if !ok {
-		k = keywordsFrom(line, c.strongKeywords(line))
-		c.kws[line] = k
-	}
-	return k
+	return memo(c.kws, line, func(l string) []kwMatch { return keywordsFrom(l, c.strongKeywords(l)) })
 }
 
 // strongKeywords memoises strongKeywords(line).
@@ -162,12 +162,7 @@ func (c *lineCache) strongKeywords(line string) []kwMatch {
 	if c == nil {
 		return strongKeywords(line)
 	}
-	k, ok := c.strong[line]
-	if !ok {
-		k = strongKeywords(line)
-		c.strong[line] = k
-	}
-	return k
+	return memo(c.strong, line, strongKeywords)
 }
 
 // findTokens returns the code-like tokens of a line.

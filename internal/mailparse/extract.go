@@ -568,12 +568,7 @@ func (c *lineCache) isFooterLine(l string) bool {
 	if c == nil {
 		return (mayBeFooter(l) && footerRe.MatchString(l)) || isAddressLine(l)
 	}
-	f, ok := c.footer[l]
-	if !ok {
-		f = (mayBeFooter(l) && footerRe.MatchString(l)) || c.isAddressLine(l)
-		c.footer[l] = f
-	}
-	return f
+	return memo(c.footer, l, func(l string) bool { return (mayBeFooter(l) && footerRe.MatchString(l)) || c.isAddressLine(l) })
 }
 
 // isAddressLine memoised: scoreToken and stripFooter ask about the same
@@ -582,12 +577,7 @@ func (c *lineCache) isAddressLine(l string) bool {
 	if c == nil {
 		return isAddressLine(l)
 	}
-	a, ok := c.addr[l]
-	if !ok {
-		a = isAddressLine(l)
-		c.addr[l] = a
-	}
-	return a
+	return memo(c.addr, l, isAddressLine)
 }
 
 // isFillerLine: blank, punctuation, a bare URL, or a few short words
