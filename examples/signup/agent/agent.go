@@ -56,8 +56,8 @@ func Run(ctx context.Context, c *client.Client, cfg Config) (*Result, error) {
 	}
 	jar, _ := cookiejar.New(nil)
 	web := &http.Client{Jar: jar, Timeout: 30 * time.Second}
-	post := func(path string, form url.Values) (string, error) {
-		resp, err := web.PostForm(cfg.ServiceURL+path, form)
+	// body returns a response's body, or an error with the page's message.
+	body := func(path string, resp *http.Response, err error) (string, error) {
 		if err != nil {
 			return "", err
 		}
@@ -68,17 +68,13 @@ func Run(ctx context.Context, c *client.Client, cfg Config) (*Result, error) {
 		}
 		return string(b), nil
 	}
+	post := func(path string, form url.Values) (string, error) {
+		resp, err := web.PostForm(cfg.ServiceURL+path, form)
+		return body(path, resp, err)
+	}
 	get := func(path string) (string, error) {
 		resp, err := web.Get(cfg.ServiceURL + path)
-		if err != nil {
-			return "", err
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != http.StatusOK {
-			return "", fmt.Errorf("%s: %s: %s", path, resp.Status, firstMatch(errorRe, string(b)))
-		}
-		return string(b), nil
+		return body(path, resp, err)
 	}
 
 	// 1. A password of its own, stored before it is used anywhere.
