@@ -128,12 +128,16 @@ func newKey() ([]byte, error) {
 	return k, nil
 }
 
-func gcmSeal(key, plaintext, ad []byte) ([]byte, error) {
+func newGCM(key []byte) (cipher.AEAD, error) {
 	block, err := aes.NewCipher(key)
 	if err != nil {
 		return nil, err
 	}
-	aead, err := cipher.NewGCM(block)
+	return cipher.NewGCM(block)
+}
+
+func gcmSeal(key, plaintext, ad []byte) ([]byte, error) {
+	aead, err := newGCM(key)
 	if err != nil {
 		return nil, err
 	}
@@ -145,11 +149,7 @@ func gcmSeal(key, plaintext, ad []byte) ([]byte, error) {
 }
 
 func gcmOpen(key, box, ad []byte) ([]byte, error) {
-	block, err := aes.NewCipher(key)
-	if err != nil {
-		return nil, err
-	}
-	aead, err := cipher.NewGCM(block)
+	aead, err := newGCM(key)
 	if err != nil {
 		return nil, err
 	}
