@@ -37,21 +37,7 @@ func TestPrefilters(t *testing.T) {
 			continue // base64 and the like are slow to match and teach nothing
 		}
 		seen[l] = true
-		if footerRe.MatchString(l) && !mayBeFooter(l) {
-			t.Errorf("footer prefilter rules out %q", l)
-		}
-		if addressRe.MatchString(l) && !mayBeAddress(l) {
-			t.Errorf("address prefilter rules out %q", l)
-		}
-		if strongKwRe.MatchString(l) && !mayHaveStrongKeyword(l) {
-			t.Errorf("strong keyword prefilter rules out %q", l)
-		}
-		if mediumKwRe.MatchString(l) && !mayHaveMediumKeyword(l) {
-			t.Errorf("medium keyword prefilter rules out %q", l)
-		}
-		if negativeKwRe.MatchString(l) && !mayHaveNegativeKeyword(l) {
-			t.Errorf("negative keyword prefilter rules out %q", l)
-		}
+		checkKeywordPrefilters(t, l)
 	}
 }
 
@@ -59,21 +45,25 @@ func FuzzPrefilters(f *testing.F) {
 	for _, s := range []string{"Unsubscribe", "ACME Inc.", "Calle Mayor", "your code", "S.A.", "CÓDIGO é", "·ID·", "5\u212Ag"} {
 		f.Add(s)
 	}
-	f.Fuzz(func(t *testing.T, l string) {
-		if footerRe.MatchString(l) && !mayBeFooter(l) {
-			t.Errorf("footer prefilter rules out %q", l)
+	f.Fuzz(checkKeywordPrefilters)
+}
+
+// checkKeywordPrefilters fails if a footer, address or keyword prefilter
+// rules out a line its expression matches.
+func checkKeywordPrefilters(t *testing.T, l string) {
+	for _, c := range []struct {
+		name string
+		re   interface{ MatchString(string) bool }
+		pre  func(string) bool
+	}{
+		{"footer", footerRe, mayBeFooter},
+		{"address", addressRe, mayBeAddress},
+		{"strong keyword", strongKwRe, mayHaveStrongKeyword},
+		{"medium keyword", mediumKwRe, mayHaveMediumKeyword},
+		{"negative keyword", negativeKwRe, mayHaveNegativeKeyword},
+	} {
+		if c.re.MatchString(l) && !c.pre(l) {
+			t.Errorf("%s prefilter rules out %q", c.name, l)
 		}
-		if addressRe.MatchString(l) && !mayBeAddress(l) {
-			t.Errorf("address prefilter rules out %q", l)
-		}
-		if strongKwRe.MatchString(l) && !mayHaveStrongKeyword(l) {
-			t.Errorf("strong keyword prefilter rules out %q", l)
-		}
-		if mediumKwRe.MatchString(l) && !mayHaveMediumKeyword(l) {
-			t.Errorf("medium keyword prefilter rules out %q", l)
-		}
-		if negativeKwRe.MatchString(l) && !mayHaveNegativeKeyword(l) {
-			t.Errorf("negative keyword prefilter rules out %q", l)
-		}
-	})
+	}
 }
