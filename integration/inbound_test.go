@@ -96,6 +96,27 @@ func (s *inboundStack) waitRcpt(agent string, code int) {
 	}, 15*time.Second, 20*time.Millisecond, "RCPT %s never answered %d: %v", agent, code, last)
 }
 
+// jetStream is a JetStream client of the stack's nats-server, closed when
+// the test ends.
+func (s *inboundStack) jetStream() jetstream.JetStream {
+	s.t.Helper()
+	nc, err := bus.Connect(bus.Options{URL: s.NATS.URL, Username: s.NATS.Username, Password: s.NATS.Password, Name: "test"})
+	require.NoError(s.t, err)
+	s.t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	require.NoError(s.t, err)
+	return js
+}
+
+// inboundPublicKey is the key relays seal inbound mail to, from config.
+func (s *inboundStack) inboundPublicKey() []byte {
+	s.t.Helper()
+	cfg := s.rec.must(s.Vault.Token, "GET", "mailgent/config", nil)
+	pub, err := base64.StdEncoding.DecodeString(cfg["inbound_public_key"].(string))
+	require.NoError(s.t, err)
+	return pub
+}
+
 func errorsAs(err error, te **textproto.Error) bool {
 	e, ok := err.(*textproto.Error)
 	if ok {
@@ -383,16 +404,10 @@ var _ = context.Background
 func TestInboundPoisonAndMailForRevokedAgents(t *testing.T) {
 	s := startInbound(t, "bot", "gone")
 	ctx := context.Background()
-	nc, err := bus.Connect(bus.Options{URL: s.NATS.URL, Username: s.NATS.Username, Password: s.NATS.Password, Name: "test"})
-	require.NoError(t, err)
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
+	js := s.jetStream()
 	_, obs, err := bus.EnsureInbound(ctx, js)
 	require.NoError(t, err)
-	cfg := s.rec.must(s.Vault.Token, "GET", "mailgent/config", nil)
-	pub, err := base64.StdEncoding.DecodeString(cfg["inbound_public_key"].(string))
-	require.NoError(t, err)
+	pub := s.inboundPublicKey()
 
 	// Poison: a payload that does not decrypt is terminated, not retried
 	// forever, and the reason is logged.
@@ -479,11 +494,7 @@ func TestInboundIndexSurvivesPluginReload(t *testing.T) {
 	// The first message again, straight onto the bus, after shrinking
 	// JetStream's duplicate window and waiting it out: JetStream takes it,
 	// so only the plugin's index can keep it from being stored twice.
-	nc, err := bus.Connect(bus.Options{URL: s.NATS.URL, Username: s.NATS.Username, Password: s.NATS.Password, Name: "test"})
-	require.NoError(t, err)
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
+	js := s.jetStream()
 	stream, err := js.Stream(ctx, bus.InboundStream)
 	require.NoError(t, err)
 	info, err := stream.Info(ctx)
@@ -495,9 +506,7 @@ func TestInboundIndexSurvivesPluginReload(t *testing.T) {
 	time.Sleep(1500 * time.Millisecond)
 	_, obs, err := bus.EnsureInbound(ctx, js)
 	require.NoError(t, err)
-	cfg := s.rec.must(s.Vault.Token, "GET", "mailgent/config", nil)
-	pub, err := base64.StdEncoding.DecodeString(cfg["inbound_public_key"].(string))
-	require.NoError(t, err)
+	pub := s.inboundPublicKey()
 	id := bus.MessageID(s.Domain, "bot", first)
 	sealed, err := bus.Seal(pub, s.Domain, "bot", &bus.Payload{Message: mailmsg.Message{ID: id, Subject: "again"}, Raw: first})
 	require.NoError(t, err)

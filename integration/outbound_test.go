@@ -14,7 +14,6 @@ import (
 
 	"github.com/emersion/go-msgauth/dkim"
 	"github.com/jhillyerd/enmime/v2"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
 	"github.com/mailgent/mailgent/internal/bus"
@@ -144,12 +143,7 @@ Can you send the Q3 summary?
 
 func outboundQueued(t *testing.T, s *inboundStack) uint64 {
 	t.Helper()
-	nc, err := bus.Connect(bus.Options{URL: s.NATS.URL, Username: s.NATS.Username, Password: s.NATS.Password, Name: "test"})
-	require.NoError(t, err)
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
-	st, err := js.Stream(context.Background(), bus.OutboundStream)
+	st, err := s.jetStream().Stream(context.Background(), bus.OutboundStream)
 	require.NoError(t, err)
 	info, err := st.Info(context.Background())
 	require.NoError(t, err)
