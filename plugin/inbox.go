@@ -11,10 +11,12 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hashicorp/vault/sdk/helper/locksutil"
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"github.com/mailgent/mailgent/internal/domain"
 	"github.com/mailgent/mailgent/internal/mailmsg"
 )
 
@@ -66,18 +68,83 @@ type inboxSummary struct {
 	From        string    `json:"from"`
 	FromAddress string    `json:"from_address"`
 	Subject     string    `json:"subject"`
-	Code        string    `json:"code,omitempty"` // the best candidate code
-	Attachments int       `json:"attachments"`
-	Size        int64     `json:"size"`
-	Unread      bool      `json:"unread"`
-	ReadAt      time.Time `json:"read_at,omitzero"`
-	RecChunks   int       `json:"rec_chunks"`
-	RawChunks   int       `json:"raw_chunks"`
+	// The sender verdict of the relay that accepted the message (see
+	// mailauth.Verdict); empty in summaries stored before it existed.
+	SenderDomain string    `json:"sender_domain,omitempty"`
+	Trust        string    `json:"trust,omitempty"`
+	TrustReason  string    `json:"trust_reason,omitempty"`
+	Code         string    `json:"code,omitempty"` // the best candidate code
+	Attachments  int       `json:"attachments"`
+	Size         int64     `json:"size"`
+	Unread       bool      `json:"unread"`
+	ReadAt       time.Time `json:"read_at,omitzero"`
+	RecChunks    int       `json:"rec_chunks"`
+	RawChunks    int       `json:"raw_chunks"`
 	// Combined: record and raw source share entry inboxrec/…/0 (a small
 	// message); RecChunks is 1 and RawChunks 0.
 	Combined bool `json:"combined,omitempty"`
 	// Embedded: that entry holds this summary too (as first stored).
 	Embedded bool `json:"embedded,omitempty"`
+}
+
+// senderDomain is the normalised domain of the sender.
+func (s *inboxSummary) senderDomain() string {
+	if s.SenderDomain != "" {
+		return s.SenderDomain
+	}
+	return domain.OfAddress(s.FromAddress) // stored before the verdict existed
+}
+
+// trust is the sender verdict; mail stored before verdicts existed was
+// never verified.
+func (s *inboxSummary) trust() string {
+	if s.Trust == mailmsg.TrustVerified {
+		return mailmsg.TrustVerified
+	}
+	return mailmsg.TrustUnverified
+}
+
+func (s *inboxSummary) trustReason() string {
+	if s.Trust == "" {
+		return "stored before sender verification was recorded"
+	}
+	return s.TrustReason
+}
+
+// Caps on the summary fields kept in the index (per message, in memory);
+// the full headers stay in the message's record and raw source.
+const (
+	maxSummaryFrom    = 256
+	maxSummarySubject = 512
+	maxSummaryAddress = 320
+	maxSummaryReason  = 256
+)
+
+// newSummary is the summary of a message being stored, its header fields
+// truncated so that a flood of huge headers cannot grow the index.
+func newSummary(key string, storedAt time.Time, h *mailmsg.Head, size int) *inboxSummary {
+	trust := h.Trust
+	if trust != mailmsg.TrustVerified {
+		trust = mailmsg.TrustUnverified
+	}
+	return &inboxSummary{
+		Key: key, ID: h.ID, StoredAt: storedAt, ReceivedAt: h.ReceivedAt,
+		From: truncateUTF8(h.From, maxSummaryFrom), FromAddress: truncateUTF8(h.FromAddress, maxSummaryAddress),
+		Subject:      truncateUTF8(h.Subject, maxSummarySubject),
+		SenderDomain: truncateUTF8(h.SenderDomain, 253), Trust: trust, TrustReason: truncateUTF8(h.TrustReason, maxSummaryReason),
+		Code: truncateUTF8(h.Code, 64), Attachments: h.Attachments, Size: int64(size), Unread: true,
+	}
+}
+
+// truncateUTF8 cuts s to at most n bytes on a rune boundary.
+func truncateUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 func inboxKey(storedAt time.Time, id string) string {
@@ -242,11 +309,7 @@ func (b *backend) storeMessage(ctx context.Context, s logical.Storage, st *agent
 	}
 	lock.Unlock()
 
-	sum := &inboxSummary{
-		Key: key, ID: msg.ID, StoredAt: now, ReceivedAt: msg.ReceivedAt,
-		From: msg.From, FromAddress: msg.FromAddress, Subject: msg.Subject, Code: msg.Code,
-		Attachments: msg.Attachments, Size: int64(len(raw)), Unread: true,
-	}
+	sum := newSummary(key, now, msg, len(raw))
 	// A small message is one storage write, its summary embedded; it is
 	// visible once that write is done. A large one is body chunks, then the
 	// summary: visible once complete. The inbox lock makes what readers see

@@ -15,18 +15,28 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mailgent/mailgent/internal/domain"
 	"github.com/mailgent/mailgent/internal/mailmsg"
 )
 
-// deliver stores a message as the consumer would, bypassing the bus.
+// deliver stores a message from a verified sender as the consumer would,
+// bypassing the bus.
 func (tb *testBackend) deliver(t *testing.T, agent, id, from, subject, code string) *inboxSummary {
+	t.Helper()
+	return tb.deliverFrom(t, agent, id, from, from, subject, code, mailmsg.TrustVerified)
+}
+
+// deliverFrom stores a message with a From display form, address and
+// sender verdict of the test's choosing.
+func (tb *testBackend) deliverFrom(t *testing.T, agent, id, display, from, subject, code, trust string) *inboxSummary {
 	t.Helper()
 	st, err := tb.loadAgent(context.Background(), tb.storage, agent)
 	require.NoError(t, err)
 	cfg, err := readConfig(context.Background(), tb.storage)
 	require.NoError(t, err)
-	msg := &mailmsg.Message{ID: id, ReceivedAt: tb.now(), From: from, FromAddress: from, Subject: subject,
-		Text: "your code is " + code, ExtractedText: "your code is " + code}
+	msg := &mailmsg.Message{ID: id, ReceivedAt: tb.now(), From: display, FromAddress: from, Subject: subject,
+		Text: "your code is " + code, ExtractedText: "your code is " + code,
+		SenderDomain: domain.OfAddress(from), Trust: trust, TrustReason: "test verdict"}
 	if code != "" {
 		msg.Codes = []mailmsg.Code{{Code: code, Context: "your code is " + code}}
 	}

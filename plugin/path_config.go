@@ -68,6 +68,10 @@ type mailgentConfig struct {
 	MaxWaitTimeout time.Duration `json:"max_wait_timeout"`
 	// SendRateLimit is how many messages one agent may send per hour.
 	SendRateLimit int `json:"send_rate_limit"`
+	// RequireVerifiedSender makes messages/wait with from= consider only
+	// mail whose sender domain is verified, unless the caller asks for
+	// trust=any. Absent in configs written before it existed: true.
+	RequireVerifiedSender bool `json:"require_verified_sender"`
 }
 
 func defaultConfig() *mailgentConfig {
@@ -77,6 +81,8 @@ func defaultConfig() *mailgentConfig {
 		AuditRetention:   defaultAuditRetention,
 		MaxWaitTimeout:   defaultMaxWaitTimeout,
 		SendRateLimit:    defaultSendRateLimit,
+
+		RequireVerifiedSender: true,
 	}
 }
 
@@ -131,6 +137,11 @@ func (b *backend) pathConfig() []*framework.Path {
 				Description: fmt.Sprintf("Messages one agent may send per hour (1-%d).", maxSendRateLimit),
 				Default:     defaultSendRateLimit,
 			},
+			"require_verified_sender": {
+				Type:        framework.TypeBool,
+				Description: "messages/wait with from= returns only mail whose sender domain an aligned DKIM/SPF/DMARC pass verified, unless the caller passes trust=any (default true).",
+				Default:     true,
+			},
 		},
 		ExistenceCheck: b.configExists,
 		Operations: map[logical.Operation]framework.OperationHandler{
@@ -172,16 +183,17 @@ func (b *backend) pathConfigRead(ctx context.Context, req *logical.Request, _ *f
 func (b *backend) configResponseData(cfg *mailgentConfig) map[string]interface{} {
 	status, lastErr := b.workers.Status()
 	data := map[string]interface{}{
-		"domain":             cfg.Domain,
-		"nats_url":           cfg.NATSURL,
-		"nats_username":      cfg.NATSUsername,
-		"nats_password_set":  cfg.NATSPassword != "",
-		"max_inbox_messages": cfg.MaxInboxMessages,
-		"message_retention":  int64(cfg.MessageRetention.Seconds()),
-		"audit_retention":    int64(cfg.AuditRetention.Seconds()),
-		"max_wait_timeout":   int64(cfg.MaxWaitTimeout.Seconds()),
-		"send_rate_limit":    cfg.SendRateLimit,
-		"bus_status":         status,
+		"domain":                  cfg.Domain,
+		"nats_url":                cfg.NATSURL,
+		"nats_username":           cfg.NATSUsername,
+		"nats_password_set":       cfg.NATSPassword != "",
+		"max_inbox_messages":      cfg.MaxInboxMessages,
+		"message_retention":       int64(cfg.MessageRetention.Seconds()),
+		"audit_retention":         int64(cfg.AuditRetention.Seconds()),
+		"max_wait_timeout":        int64(cfg.MaxWaitTimeout.Seconds()),
+		"send_rate_limit":         cfg.SendRateLimit,
+		"require_verified_sender": cfg.RequireVerifiedSender,
+		"bus_status":              status,
 	}
 	if lastErr != "" {
 		data["bus_error"] = lastErr
@@ -248,6 +260,11 @@ func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *
 			return logical.ErrorResponse("send_rate_limit: must be between 1 and %d, got %d", maxSendRateLimit, n), nil
 		}
 		cfg.SendRateLimit = n
+	}
+	if v, ok, err := d.GetOkErr("require_verified_sender"); err != nil {
+		return logical.ErrorResponse("require_verified_sender: %v", err), nil
+	} else if ok {
+		cfg.RequireVerifiedSender = v.(bool)
 	}
 	durations := []struct {
 		field    string

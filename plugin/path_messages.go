@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/vault/sdk/helper/parseutil"
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"github.com/mailgent/mailgent/internal/domain"
 	"github.com/mailgent/mailgent/internal/mailmsg"
 	"github.com/mailgent/mailgent/internal/mailparse"
 )
@@ -39,17 +40,20 @@ func (b *backend) pathMessages() []*framework.Path {
 	filters := func() map[string]*framework.FieldSchema {
 		return map[string]*framework.FieldSchema{
 			"agent":   agentField(),
-			"from":    {Type: framework.TypeString, Description: "Only messages whose sender address contains this (case-insensitive)."},
+			"from":    {Type: framework.TypeString, Description: "Only mail from this sender: a domain (matches it and its subdomains: github.com matches noreply@github.com and x@mail.github.com, never github.com.evil.example) or an exact address (user@host). Display names never match."},
 			"subject": {Type: framework.TypeString, Description: "Only messages whose subject contains this (case-insensitive)."},
 			"since":   {Type: framework.TypeString, Description: "Only messages stored at or after this: RFC 3339, or a duration back from now (e.g. 10m)."},
 		}
 	}
 	list := filters()
+	list["from_contains"] = &framework.FieldSchema{Type: framework.TypeString, Description: "Only messages whose From (display name or address) contains this, case-insensitive. A search aid: anyone can put any text in a display name, so never use it to decide whom to trust."}
+	list["trust"] = &framework.FieldSchema{Type: framework.TypeString, Description: "Only verified or only unverified senders (verified, unverified, any; default any)."}
 	list["unread"] = &framework.FieldSchema{Type: framework.TypeBool, Description: "Only unread (true) or only read (false) messages."}
 	list["has_code"] = &framework.FieldSchema{Type: framework.TypeBool, Description: "Only messages with (true) or without (false) a candidate code."}
 	list["limit"] = &framework.FieldSchema{Type: framework.TypeInt, Description: fmt.Sprintf("Messages per page (1-%d, default %d).", maxMessagesPage, defaultMessagesPage)}
 	list["after"] = &framework.FieldSchema{Type: framework.TypeString, Description: "Paging cursor: next_cursor of the previous page."}
 	wait := filters()
+	wait["trust"] = &framework.FieldSchema{Type: framework.TypeString, Description: "verified or any. With from set, the default is verified (only mail whose sender domain an aligned DKIM/SPF/DMARC pass authenticated) unless the mount's require_verified_sender is false; any also returns unverified mail, marked."}
 	wait["timeout"] = &framework.FieldSchema{Type: framework.TypeInt, Description: "Seconds to wait (default 30, at most the mount's max_wait_timeout)."}
 	idFields := func() map[string]*framework.FieldSchema {
 		return map[string]*framework.FieldSchema{
@@ -110,21 +114,91 @@ func (b *backend) pathMessages() []*framework.Path {
 
 // messageFilter selects messages.
 type messageFilter struct {
-	from, subject   string
+	// from=: a sender domain (it and its subdomains match) or an exact
+	// address, split into local part and normalised domain.
+	fromDomain, fromLocal string
+	fromContains, subject string
+	// trust is "" (any), verified or unverified.
+	trust           string
 	since           time.Time
 	unread, hasCode *bool
 }
 
 func (f messageFilter) match(s *inboxSummary) bool {
-	return (f.from == "" || strings.Contains(strings.ToLower(s.FromAddress), f.from) || strings.Contains(strings.ToLower(s.From), f.from)) &&
-		(f.subject == "" || strings.Contains(strings.ToLower(s.Subject), f.subject)) &&
+	sender := s.senderDomain()
+	switch {
+	case f.fromDomain != "" && f.fromLocal == "" && !domain.Under(sender, f.fromDomain):
+		return false
+	case f.fromLocal != "" && (sender != f.fromDomain || !strings.EqualFold(localPart(s.FromAddress), f.fromLocal)):
+		return false
+	case f.fromContains != "" && !strings.Contains(strings.ToLower(s.FromAddress), f.fromContains) && !strings.Contains(strings.ToLower(s.From), f.fromContains):
+		return false
+	case f.trust != "" && s.trust() != f.trust:
+		return false
+	}
+	return (f.subject == "" || strings.Contains(strings.ToLower(s.Subject), f.subject)) &&
 		(f.unread == nil || *f.unread == s.Unread) &&
 		(f.hasCode == nil || *f.hasCode == (s.Code != ""))
 }
 
+// localPart is what precedes the last @ of an address.
+func localPart(addr string) string {
+	if at := strings.LastIndexByte(addr, '@'); at >= 0 {
+		return addr[:at]
+	}
+	return addr
+}
+
+// readFrom parses from=: a domain, or an address whose domain normalises.
+func readFrom(v string) (dom, local string, resp *logical.Response) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return "", "", nil
+	}
+	if at := strings.LastIndexByte(v, '@'); at >= 0 {
+		local, dom = v[:at], domain.OfAddress(v)
+		if local == "" || dom == "" || strings.ContainsAny(local, " \t<>\"") {
+			return "", "", logical.ErrorResponse("from: %q is not an email address (user@host) or a domain", v)
+		}
+		return dom, local, nil
+	}
+	dom, err := domain.Normalize(v)
+	if err != nil || !strings.Contains(dom, ".") {
+		return "", "", logical.ErrorResponse("from: %q is not a domain (e.g. github.com) or an email address", v)
+	}
+	return dom, "", nil
+}
+
+// readTrust parses trust=; allowed lists what the path accepts.
+func readTrust(d *framework.FieldData, allowed ...string) (string, bool, *logical.Response) {
+	raw, ok := d.GetOk("trust")
+	if !ok {
+		return "", false, nil
+	}
+	v := strings.ToLower(strings.TrimSpace(raw.(string)))
+	for _, a := range allowed {
+		if v == a {
+			if v == trustAny {
+				v = ""
+			}
+			return v, true, nil
+		}
+	}
+	return "", false, logical.ErrorResponse("trust: must be %s, got %q", strings.Join(allowed, " or "), raw)
+}
+
+// trustAny asks for mail whatever its sender verdict.
+const trustAny = "any"
+
 func (b *backend) readMessageFilter(d *framework.FieldData) (messageFilter, *logical.Response) {
 	f := messageFilter{}
-	f.from = strings.ToLower(strings.TrimSpace(d.Get("from").(string)))
+	var resp *logical.Response
+	if f.fromDomain, f.fromLocal, resp = readFrom(d.Get("from").(string)); resp != nil {
+		return f, resp
+	}
+	if _, ok := d.Schema["from_contains"]; ok {
+		f.fromContains = strings.ToLower(strings.TrimSpace(d.Get("from_contains").(string)))
+	}
 	f.subject = strings.ToLower(strings.TrimSpace(d.Get("subject").(string)))
 	if s := d.Get("since").(string); s != "" {
 		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
@@ -156,16 +230,19 @@ func (b *backend) readMessageFilter(d *framework.FieldData) (messageFilter, *log
 
 func summaryData(s *inboxSummary) map[string]interface{} {
 	m := map[string]interface{}{
-		"id":           s.Key,
-		"from":         s.From,
-		"from_address": s.FromAddress,
-		"subject":      s.Subject,
-		"code":         s.Code,
-		"attachments":  s.Attachments,
-		"size":         s.Size,
-		"unread":       s.Unread,
-		"stored_at":    s.StoredAt.Format(time.RFC3339Nano),
-		"received_at":  s.ReceivedAt.Format(time.RFC3339Nano),
+		"id":            s.Key,
+		"from":          s.From,
+		"from_address":  s.FromAddress,
+		"sender_domain": s.senderDomain(),
+		"trust":         s.trust(),
+		"trust_reason":  s.trustReason(),
+		"subject":       s.Subject,
+		"code":          s.Code,
+		"attachments":   s.Attachments,
+		"size":          s.Size,
+		"unread":        s.Unread,
+		"stored_at":     s.StoredAt.Format(time.RFC3339Nano),
+		"received_at":   s.ReceivedAt.Format(time.RFC3339Nano),
 	}
 	if !s.ReadAt.IsZero() {
 		m["read_at"] = s.ReadAt.Format(time.RFC3339Nano)
@@ -179,6 +256,9 @@ func (b *backend) pathMessageList(ctx context.Context, req *logical.Request, d *
 	}
 	f, resp := b.readMessageFilter(d)
 	if resp != nil {
+		return resp, nil
+	}
+	if f.trust, _, resp = readTrust(d, mailmsg.TrustVerified, mailmsg.TrustUnverified, trustAny); resp != nil {
 		return resp, nil
 	}
 	limit, after, resp := readPage(d, defaultMessagesPage, maxMessagesPage, messageIDRe.MatchString)
@@ -285,6 +365,8 @@ func (b *backend) markRead(ctx context.Context, s logical.Storage, st *agentStat
 func messageData(agent string, sum *inboxSummary, msg *mailmsg.Message) map[string]interface{} {
 	m := summaryData(sum)
 	m["agent"] = agent
+	// The index keeps truncated header fields; a read shows them whole.
+	m["subject"], m["from"], m["from_address"] = msg.Subject, msg.From, msg.FromAddress
 	m["message_id"] = msg.MessageID
 	m["envelope"] = msg.Envelope
 	m["to"], m["cc"], m["reply_to"] = nonNil(msg.To), nonNil(msg.Cc), nonNil(msg.ReplyTo)
@@ -470,10 +552,13 @@ func (b *backend) pathMessageWait(ctx context.Context, req *logical.Request, d *
 	if err != nil {
 		return nil, err
 	}
-	maxWait := defaultMaxWaitTimeout
-	if cfg != nil {
-		maxWait = cfg.MaxWaitTimeout
+	if cfg == nil {
+		cfg = defaultConfig()
 	}
+	if f.trust, resp = waitTrust(d, f, cfg); resp != nil {
+		return resp, nil
+	}
+	maxWait := cfg.MaxWaitTimeout
 	timeout := min(defaultWaitTimeout, maxWait)
 	if v, ok, err := d.GetOkErr("timeout"); err != nil {
 		return logical.ErrorResponse("timeout: %v", err), nil
@@ -525,6 +610,20 @@ func (b *backend) pathMessageWait(ctx context.Context, req *logical.Request, d *
 			return nil, ctx.Err()
 		}
 	}
+}
+
+// waitTrust is the sender verdict a wait asks for: what the caller said,
+// else verified when it names a sender and the mount requires verified
+// senders — an agent asking for "GitHub's code" never gets a spoofer's.
+func waitTrust(d *framework.FieldData, f messageFilter, cfg *mailgentConfig) (string, *logical.Response) {
+	trust, set, resp := readTrust(d, mailmsg.TrustVerified, trustAny)
+	if resp != nil || set {
+		return trust, resp
+	}
+	if f.fromDomain != "" && cfg.RequireVerifiedSender {
+		return mailmsg.TrustVerified, nil
+	}
+	return "", nil
 }
 
 // firstUnread returns the earliest unread matching message stored at or

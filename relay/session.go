@@ -15,6 +15,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/mailgent/mailgent/internal/bus"
+	"github.com/mailgent/mailgent/internal/domain"
 	"github.com/mailgent/mailgent/internal/mailauth"
 	"github.com/mailgent/mailgent/internal/mailmsg"
 	"github.com/mailgent/mailgent/internal/mailparse"
@@ -138,7 +139,9 @@ func (s *session) Data(r io.Reader) error {
 	}
 	msg.ReceivedAt = time.Now().UTC()
 	msg.Envelope = mailmsg.Envelope{MailFrom: s.from, RemoteAddr: s.remote, Helo: s.helo, TLS: s.tls}
-	msg.Auth = s.s.verifySender(raw, s.from, s.helo, s.remote, msg.FromAddress)
+	msg.SenderDomain = domain.OfAddress(msg.FromAddress)
+	msg.Auth = s.s.verifySender(raw, s.from, s.helo, s.remote, msg.SenderDomain)
+	msg.Trust, msg.TrustReason = s.s.verdict(msg)
 
 	ids := make([]string, 0, len(s.agents))
 	for _, agent := range s.agents {
@@ -182,24 +185,31 @@ func (s *session) Reset() {
 
 func (s *session) Logout() error { return nil }
 
+const authDisabled = "sender authentication disabled on this relay"
+
 // verifySender runs DKIM, SPF and DMARC within the configured budget, or
-// records that it was not done.
-func (srv *Server) verifySender(raw []byte, mailFrom, helo, remote, fromAddress string) mailmsg.AuthResults {
+// records that it was not done. fromDomain is the normalised sender domain.
+func (srv *Server) verifySender(raw []byte, mailFrom, helo, remote, fromDomain string) mailmsg.AuthResults {
 	if srv.resolver == nil {
 		return mailmsg.AuthResults{
-			DKIM:  []mailmsg.DKIMResult{{Result: "none", Error: "sender authentication disabled on this relay"}},
-			SPF:   mailmsg.SPFResult{Result: "none", Error: "sender authentication disabled on this relay"},
-			DMARC: mailmsg.DMARCResult{Result: "none", Error: "sender authentication disabled on this relay"},
+			DKIM:  []mailmsg.DKIMResult{{Result: "none", Error: authDisabled}},
+			SPF:   mailmsg.SPFResult{Result: "none", Error: authDisabled},
+			DMARC: mailmsg.DMARCResult{Result: "none", Error: authDisabled},
 		}
 	}
 	host, _, _ := net.SplitHostPort(remote)
-	fromDomain := ""
-	if at := strings.LastIndexByte(fromAddress, '@'); at >= 0 {
-		fromDomain = fromAddress[at+1:]
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), srv.cfg.AuthTimeout)
 	defer cancel()
 	return mailauth.Verify(ctx, srv.resolver, mailauth.Input{
 		Raw: raw, MailFrom: mailFrom, Helo: helo, RemoteIP: net.ParseIP(host), FromDomain: fromDomain,
 	})
+}
+
+// verdict is the message's sender trust: never verified by a relay that
+// did not check.
+func (srv *Server) verdict(msg *mailmsg.Message) (trust, reason string) {
+	if srv.resolver == nil {
+		return mailmsg.TrustUnverified, authDisabled
+	}
+	return mailauth.Verdict(msg.SenderDomain, msg.Auth)
 }

@@ -49,6 +49,14 @@ type Message struct {
 	Size int64 `json:"size"`
 	// Auth is the sender authentication result (DKIM, SPF, DMARC).
 	Auth AuthResults `json:"auth"`
+	// SenderDomain is the From address's domain, lower-cased and in its
+	// IDNA ASCII form (internal/domain); empty when From has no domain.
+	SenderDomain string `json:"sender_domain"`
+	// Trust is TrustVerified when an aligned DKIM/SPF/DMARC pass
+	// authenticates SenderDomain, else TrustUnverified; TrustReason says
+	// why in a line (mailauth.Verdict).
+	Trust       string `json:"trust"`
+	TrustReason string `json:"trust_reason"`
 	// ParseErrors lists what could not be parsed; the message is stored as
 	// far as it parsed.
 	ParseErrors []string `json:"parse_errors,omitempty"`
@@ -100,6 +108,12 @@ type Attachment struct {
 	Inline      bool   `json:"inline"`
 }
 
+// Sender trust verdicts.
+const (
+	TrustVerified   = "verified"
+	TrustUnverified = "unverified"
+)
+
 // AuthResults is the outcome of sender authentication.
 type AuthResults struct {
 	DKIM  []DKIMResult `json:"dkim"`
@@ -148,12 +162,17 @@ type Head struct {
 	Code        string `json:"code,omitempty"`
 	Attachments int    `json:"attachments"`
 	RemoteAddr  string `json:"remote_addr,omitempty"`
+	// The sender verdict, as on Message.
+	SenderDomain string `json:"sender_domain,omitempty"`
+	Trust        string `json:"trust,omitempty"`
+	TrustReason  string `json:"trust_reason,omitempty"`
 }
 
 // Head returns the message's head.
 func (m *Message) Head() Head {
 	h := Head{ID: m.ID, ReceivedAt: m.ReceivedAt, From: m.From, FromAddress: m.FromAddress, Subject: m.Subject,
-		Attachments: len(m.Attachments), RemoteAddr: m.Envelope.RemoteAddr}
+		Attachments: len(m.Attachments), RemoteAddr: m.Envelope.RemoteAddr,
+		SenderDomain: m.SenderDomain, Trust: m.Trust, TrustReason: m.TrustReason}
 	if len(m.Codes) > 0 {
 		h.Code = m.Codes[0].Code
 	}
