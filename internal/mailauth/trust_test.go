@@ -11,7 +11,9 @@ func TestVerdict(t *testing.T) {
 	dkim := func(d, res string) []mailmsg.DKIMResult { return []mailmsg.DKIMResult{{Domain: d, Result: res}} }
 	noSig := dkim("", ResultNone)
 	spf := func(d, res string) mailmsg.SPFResult { return mailmsg.SPFResult{Domain: d, Result: res} }
-	dmarc := func(d, res string) mailmsg.DMARCResult { return mailmsg.DMARCResult{Domain: d, Result: res, Policy: "reject"} }
+	dmarc := func(d, res string) mailmsg.DMARCResult {
+		return mailmsg.DMARCResult{Domain: d, Result: res, Policy: "reject"}
+	}
 	for _, tc := range []struct {
 		name, sender string
 		r            mailmsg.AuthResults
