@@ -283,13 +283,30 @@ type Link struct {
 	URL  string `json:"url"`
 	Text string `json:"text"`
 	Kind string `json:"kind"`
+	// Host is the link's host (IDNA ASCII form); Aligned tells whether it
+	// belongs to the sender's organisational domain.
+	Host    string `json:"host"`
+	Aligned bool   `json:"aligned"`
 }
+
+// Sender verdicts (Message.Trust).
+const (
+	TrustVerified   = "verified"
+	TrustUnverified = "unverified"
+	TrustAny        = "any"
+)
 
 // Message is one inbox message (summary fields always; the rest on reads).
 type Message struct {
-	ID            string          `json:"id"`
-	From          string          `json:"from"`
-	FromAddress   string          `json:"from_address"`
+	ID          string `json:"id"`
+	From        string `json:"from"`
+	FromAddress string `json:"from_address"`
+	// SenderDomain is the From address's domain; Trust is TrustVerified
+	// when an aligned DKIM/SPF/DMARC pass authenticated it, TrustReason
+	// says why (or why not).
+	SenderDomain  string          `json:"sender_domain"`
+	Trust         string          `json:"trust"`
+	TrustReason   string          `json:"trust_reason"`
 	Subject       string          `json:"subject"`
 	Code          string          `json:"code"`
 	Unread        bool            `json:"unread"`
@@ -304,16 +321,29 @@ type Message struct {
 
 // Filter selects messages.
 type Filter struct {
-	From, Subject string
-	Since         time.Time
-	UnreadOnly    bool
-	Limit         int
+	// From is a sender domain (it and its subdomains) or an exact address.
+	From string
+	// FromContains matches a substring of the display From or address: a
+	// search aid, never a trust decision.
+	FromContains string
+	Subject      string
+	// Trust is TrustVerified, TrustUnverified or "" (any).
+	Trust      string
+	Since      time.Time
+	UnreadOnly bool
+	Limit      int
 }
 
 func (f Filter) values() url.Values {
 	q := url.Values{}
 	if f.From != "" {
 		q.Set("from", f.From)
+	}
+	if f.FromContains != "" {
+		q.Set("from_contains", f.FromContains)
+	}
+	if f.Trust != "" {
+		q.Set("trust", f.Trust)
 	}
 	if f.Subject != "" {
 		q.Set("subject", f.Subject)
@@ -346,16 +376,20 @@ func (c *Client) ReadMessage(ctx context.Context, id string) (*Message, error) {
 
 // WaitOptions select the message WaitForMessage waits for.
 type WaitOptions struct {
+	// From is a sender domain or exact address. With From set the mount
+	// returns only verified mail unless Trust is TrustAny.
 	From, Subject string
-	Since         time.Time
-	Timeout       time.Duration // default 30 s, capped by the mount
+	// Trust is TrustVerified, TrustAny or "" (the mount's default).
+	Trust   string
+	Since   time.Time
+	Timeout time.Duration // default 30 s, capped by the mount
 }
 
 // WaitForMessage blocks until a matching unread message arrives (or one
 // arrived in the last minute), marks it read and returns it. A timeout is
 // an *Error with status 408.
 func (c *Client) WaitForMessage(ctx context.Context, o WaitOptions) (*Message, error) {
-	q := Filter{From: o.From, Subject: o.Subject, Since: o.Since}.values()
+	q := Filter{From: o.From, Subject: o.Subject, Trust: o.Trust, Since: o.Since}.values()
 	if o.Timeout > 0 {
 		q.Set("timeout", strconv.Itoa(int(o.Timeout.Seconds())))
 	}

@@ -159,6 +159,10 @@ func (b *backend) serveBus(ctx context.Context, s logical.Storage, nc *nats.Conn
 // inboundWorkers is how many inbound messages are stored at once.
 const inboundWorkers = 8
 
+// inboxFullRetry is when JetStream offers a message again that a full
+// inbox deferred; by then older mail has aged past max_wait_timeout.
+const inboxFullRetry = 15 * time.Second
+
 // inboundFinishTimeout bounds the storing of one message, and so how long
 // stopping the bus work waits for the messages in hand.
 const inboundFinishTimeout = 10 * time.Second
@@ -225,6 +229,11 @@ func (b *backend) handleInbound(ctx context.Context, s logical.Storage, obs jets
 		return
 	}
 	sum, fresh, err := b.storeMessage(ctx, s, st, &p.Head, p.MessageJSON, p.Raw, cfg)
+	if errors.Is(err, errInboxFull) {
+		log.Warn("inbound message deferred", "reason", err, "retry_in", inboxFullRetry)
+		_ = m.NakWithDelay(inboxFullRetry)
+		return
+	}
 	if err != nil {
 		retry(err)
 		return

@@ -304,8 +304,13 @@ func (b *backend) storeMessage(ctx context.Context, s logical.Storage, st *agent
 	if resuming {
 		now = timeOfReverse(key).UTC()
 	} else {
+		if err := b.makeRoomLocked(ctx, s, st, idx, int64(len(raw)), cfg); err != nil {
+			lock.Unlock()
+			return nil, false, err
+		}
 		key = inboxKey(now, msg.ID)
 		idx.pending[msg.ID] = key
+		idx.pendingBytes[msg.ID] = int64(len(raw))
 	}
 	lock.Unlock()
 
@@ -331,13 +336,9 @@ func (b *backend) storeMessage(ctx context.Context, s logical.Storage, st *agent
 		return nil, false, err
 	}
 	delete(idx.pending, msg.ID)
+	delete(idx.pendingBytes, msg.ID)
 	if _, ok := idx.ids[msg.ID]; !ok {
 		idx.add(sum)
-	}
-	if cfg != nil && len(idx.ids) > cfg.MaxInboxMessages {
-		if err := b.trimInboxLocked(ctx, s, st, cfg.MaxInboxMessages, time.Time{}); err != nil {
-			b.logger.Warn("trim inbox", "agent", agent, "error", err)
-		}
 	}
 	b.inboxNotify.notify(agent)
 	return sum, true, nil
@@ -411,11 +412,24 @@ type inboxIndex struct {
 	sums    map[string]*inboxSummary // key → summary; replaced, never changed in place
 	unread  map[string]bool          // keys of unread messages
 	pending map[string]string        // message ID → key of a store in progress
+	// bytes is the raw size of every message; pendingBytes that of each
+	// store in progress (both count against max_inbox_bytes).
+	bytes        int64
+	pendingBytes map[string]int64
+}
+
+func newInboxIndex(n int) *inboxIndex {
+	return &inboxIndex{ids: make(map[string]string, n), sums: make(map[string]*inboxSummary, n),
+		unread: map[string]bool{}, pending: map[string]string{}, pendingBytes: map[string]int64{}}
 }
 
 // add records a stored (or changed) message.
 func (x *inboxIndex) add(sum *inboxSummary) {
 	cp := *sum
+	if old, ok := x.sums[sum.Key]; ok {
+		x.bytes -= old.Size
+	}
+	x.bytes += sum.Size
 	x.ids[sum.ID] = sum.Key
 	x.sums[sum.Key] = &cp
 	if sum.Unread {
@@ -427,6 +441,9 @@ func (x *inboxIndex) add(sum *inboxSummary) {
 
 // remove forgets a deleted message.
 func (x *inboxIndex) remove(sum *inboxSummary) {
+	if old, ok := x.sums[sum.Key]; ok {
+		x.bytes -= old.Size
+	}
 	delete(x.ids, sum.ID)
 	delete(x.sums, sum.Key)
 	delete(x.unread, sum.Key)
@@ -456,8 +473,7 @@ func (b *backend) inboxIndexLocked(ctx context.Context, s logical.Storage, st *a
 	if err != nil {
 		return nil, err
 	}
-	idx := &inboxIndex{ids: make(map[string]string, len(keys)), sums: make(map[string]*inboxSummary, len(keys)),
-		unread: map[string]bool{}, pending: map[string]string{}}
+	idx := newInboxIndex(len(keys))
 	for k, hasSummary := range keys {
 		var sum *inboxSummary
 		if hasSummary {
@@ -603,6 +619,62 @@ func (b *backend) trimInboxLocked(ctx context.Context, s logical.Storage, st *ag
 		if sum == nil {
 			continue
 		}
+		if err := b.deleteMessageLocked(ctx, s, st, sum); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// errInboxFull defers a message: the agent's inbox is at its limits and
+// holds only mail an agent may still be waiting for. JetStream keeps the
+// message and delivers it again; nothing is lost, nothing is evicted.
+var errInboxFull = errors.New("inbox full: every message in it is unread and younger than max_wait_timeout")
+
+// makeRoomLocked makes the inbox fit one more message of size bytes within
+// max_inbox_messages and max_inbox_bytes, deleting the oldest messages
+// first — but never an unread one younger than max_wait_timeout, which an
+// agent's messages/wait may be about to return: a flood cannot evict the
+// code. It counts stores in progress. The caller holds the inbox lock.
+func (b *backend) makeRoomLocked(ctx context.Context, s logical.Storage, st *agentState, idx *inboxIndex, size int64, cfg *mailgentConfig) error {
+	if cfg == nil {
+		return nil
+	}
+	count, bytes := len(idx.ids)+len(idx.pending)+1, idx.bytes+size
+	for _, n := range idx.pendingBytes {
+		bytes += n
+	}
+	fits := func() bool {
+		// A message bigger than the whole quota still fits an empty inbox.
+		return count <= cfg.MaxInboxMessages && (bytes <= cfg.MaxInboxBytes || count == 1)
+	}
+	if fits() {
+		return nil
+	}
+	keys := make([]string, 0, len(idx.sums))
+	for k := range idx.sums {
+		keys = append(keys, k)
+	}
+	sort.Sort(sort.Reverse(sort.StringSlice(keys))) // oldest first
+	// Choose first, delete after: a store that must be deferred anyway
+	// removes nothing.
+	protectFrom := b.now().Add(-cfg.MaxWaitTimeout)
+	var victims []*inboxSummary
+	for _, k := range keys {
+		if fits() {
+			break
+		}
+		sum := idx.summary(k)
+		if sum == nil || (sum.Unread && !sum.StoredAt.Before(protectFrom)) {
+			continue
+		}
+		victims = append(victims, sum)
+		count, bytes = count-1, bytes-sum.Size
+	}
+	if !fits() {
+		return errInboxFull
+	}
+	for _, sum := range victims {
 		if err := b.deleteMessageLocked(ctx, s, st, sum); err != nil {
 			return err
 		}

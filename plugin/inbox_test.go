@@ -108,7 +108,8 @@ func TestInboxRetention(t *testing.T) {
 	tb.setup(t, "bot")
 	tb.ok(t, logical.UpdateOperation, "config", map[string]interface{}{"max_inbox_messages": 3, "message_retention": "1h"})
 	now := time.Date(2026, 11, 26, 8, 0, 0, 0, time.UTC)
-	tb.now = func() time.Time { now = now.Add(time.Second); return now }
+	// Past max_wait_timeout between messages: no unread one is protected.
+	tb.now = func() time.Time { now = now.Add(2 * time.Minute); return now }
 	for i := 0; i < 5; i++ {
 		tb.deliver(t, "bot", msgID(i), "a@x.example", fmt.Sprint("m", i), "")
 	}
@@ -448,4 +449,68 @@ func TestInboxSummariesServedFromIndex(t *testing.T) {
 	resp := tb.ok(t, logical.ReadOperation, "agents/bot", nil)
 	require.Equal(t, 5, resp.Data["messages_total"])
 	require.Equal(t, 4, resp.Data["messages_unread"])
+}
+
+// A full inbox makes room from the oldest read mail and the oldest unread
+// mail past max_wait_timeout, never from unread mail an agent may still be
+// waiting for: then the new message is deferred (JetStream keeps it).
+func TestFullInboxNeverEvictsYoungUnreadMail(t *testing.T) {
+	tb := newTestBackend(t)
+	tb.setup(t, "bot")
+	tb.ok(t, logical.UpdateOperation, "config", map[string]interface{}{"max_inbox_messages": 3, "max_wait_timeout": "60s"})
+	ctx := context.Background()
+	now := time.Date(2026, 11, 26, 8, 0, 0, 0, time.UTC)
+	tb.now = func() time.Time { return now }
+	st, err := tb.loadAgent(ctx, tb.storage, "bot")
+	require.NoError(t, err)
+	cfg, err := tb.config(ctx, tb.storage)
+	require.NoError(t, err)
+	store := func(n int) error {
+		head := mailmsg.Head{ID: msgID(n), ReceivedAt: now, FromAddress: "a@x.example", Subject: fmt.Sprint("m", n)}
+		_, _, err := tb.storeMessage(ctx, tb.storage, st, &head, []byte(`{}`), []byte("x"), cfg)
+		return err
+	}
+	subjects := func() []string {
+		var out []string
+		for _, m := range tb.ok(t, logical.ReadOperation, "agents/bot/messages", nil).Data["messages"].([]map[string]interface{}) {
+			out = append(out, m["subject"].(string))
+		}
+		return out
+	}
+	require.NoError(t, store(1))
+	now = now.Add(time.Second)
+	require.NoError(t, store(2))
+	now = now.Add(time.Second)
+	require.NoError(t, store(3))
+	require.ErrorIs(t, store(4), errInboxFull, "three unread messages younger than a minute: none is evicted")
+	require.Equal(t, []string{"m3", "m2", "m1"}, subjects())
+
+	// A read message goes first, even if it is the newest.
+	newest := tb.ok(t, logical.ReadOperation, "agents/bot/messages", nil).Data["messages"].([]map[string]interface{})[0]
+	tb.ok(t, logical.ReadOperation, "agents/bot/messages/"+newest["id"].(string), nil)
+	require.NoError(t, store(4))
+	require.Equal(t, []string{"m4", "m2", "m1"}, subjects(), "m3 was read: it made room")
+
+	// Past the window, the oldest unread message goes.
+	now = now.Add(2 * time.Minute)
+	require.NoError(t, store(5))
+	require.Equal(t, []string{"m5", "m4", "m2"}, subjects())
+
+	// Bytes count too: with a 16 MiB quota, a second 10 MiB message evicts
+	// the first once it is past the window, and is deferred before.
+	tb.ok(t, logical.UpdateOperation, "config", map[string]interface{}{"max_inbox_messages": 100, "max_inbox_bytes": 16 << 20})
+	cfg, err = tb.config(ctx, tb.storage)
+	require.NoError(t, err)
+	big := func(n int) error {
+		head := mailmsg.Head{ID: msgID(n), ReceivedAt: now, FromAddress: "a@x.example", Subject: fmt.Sprint("big", n)}
+		_, _, err := tb.storeMessage(ctx, tb.storage, st, &head, []byte(`{}`), bytes.Repeat([]byte("x"), 10<<20), cfg)
+		return err
+	}
+	now = now.Add(time.Second)
+	require.NoError(t, big(6))
+	require.ErrorIs(t, big(7), errInboxFull, "the small read and old mail is not enough room; big6 is protected")
+	require.Equal(t, []string{"big6", "m5", "m4", "m2"}, subjects(), "a deferred store evicts nothing it cannot use")
+	now = now.Add(2 * time.Minute)
+	require.NoError(t, big(7))
+	require.Equal(t, []string{"big7"}, subjects(), "oldest first until 10 MiB more fit in 16 MiB")
 }

@@ -35,16 +35,21 @@ func readInboundKey(ctx context.Context, s logical.Storage) (*inboundKey, error)
 // Defaults and bounds of the mount's limits.
 const (
 	defaultMaxInboxMessages = 1000
+	defaultMaxInboxBytes    = 128 << 20
 	defaultMessageRetention = 30 * 24 * time.Hour
 	defaultAuditRetention   = 90 * 24 * time.Hour
 	defaultMaxWaitTimeout   = 60 * time.Second
 	defaultSendRateLimit    = 60
 
 	maxMaxInboxMessages = 1_000_000
-	maxMaxWaitTimeout   = 5 * time.Minute
-	maxSendRateLimit    = 100_000
-	minRetention        = time.Minute
-	maxRetention        = 10 * 365 * 24 * time.Hour
+	// max_inbox_bytes stays above the relay's default largest message
+	// (10 MiB), so one message always fits.
+	minMaxInboxBytes  = 16 << 20
+	maxMaxInboxBytes  = 1 << 40
+	maxMaxWaitTimeout = 5 * time.Minute
+	maxSendRateLimit  = 100_000
+	minRetention      = time.Minute
+	maxRetention      = 10 * 365 * 24 * time.Hour
 )
 
 // mailgentConfig is the mount's configuration, stored at "config" (seal-wrapped).
@@ -60,6 +65,10 @@ type mailgentConfig struct {
 	// MaxInboxMessages is how many messages one agent's inbox keeps; the
 	// oldest are removed first.
 	MaxInboxMessages int `json:"max_inbox_messages"`
+	// MaxInboxBytes bounds the raw size of one agent's mail. Past either
+	// limit the oldest messages go first, never unread ones younger than
+	// MaxWaitTimeout: then new mail waits in JetStream (see makeRoomLocked).
+	MaxInboxBytes int64 `json:"max_inbox_bytes"`
 	// MessageRetention is how long inbox messages are kept.
 	MessageRetention time.Duration `json:"message_retention"`
 	// AuditRetention is how long per-agent audit events are kept.
@@ -77,6 +86,7 @@ type mailgentConfig struct {
 func defaultConfig() *mailgentConfig {
 	return &mailgentConfig{
 		MaxInboxMessages: defaultMaxInboxMessages,
+		MaxInboxBytes:    defaultMaxInboxBytes,
 		MessageRetention: defaultMessageRetention,
 		AuditRetention:   defaultAuditRetention,
 		MaxWaitTimeout:   defaultMaxWaitTimeout,
@@ -116,6 +126,11 @@ func (b *backend) pathConfig() []*framework.Path {
 				Type:        framework.TypeInt,
 				Description: fmt.Sprintf("Messages kept per agent inbox, oldest removed first (1-%d).", maxMaxInboxMessages),
 				Default:     defaultMaxInboxMessages,
+			},
+			"max_inbox_bytes": {
+				Type:        framework.TypeInt,
+				Description: fmt.Sprintf("Raw bytes of mail kept per agent inbox (%d-%d), oldest removed first; unread mail younger than max_wait_timeout is never removed: new mail then waits in JetStream.", minMaxInboxBytes, int64(maxMaxInboxBytes)),
+				Default:     defaultMaxInboxBytes,
 			},
 			"message_retention": {
 				Type:        framework.TypeDurationSecond,
@@ -188,6 +203,7 @@ func (b *backend) configResponseData(cfg *mailgentConfig) map[string]interface{}
 		"nats_username":           cfg.NATSUsername,
 		"nats_password_set":       cfg.NATSPassword != "",
 		"max_inbox_messages":      cfg.MaxInboxMessages,
+		"max_inbox_bytes":         cfg.MaxInboxBytes,
 		"message_retention":       int64(cfg.MessageRetention.Seconds()),
 		"audit_retention":         int64(cfg.AuditRetention.Seconds()),
 		"max_wait_timeout":        int64(cfg.MaxWaitTimeout.Seconds()),
@@ -253,6 +269,13 @@ func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *
 			return logical.ErrorResponse("max_inbox_messages: must be between 1 and %d, got %d", maxMaxInboxMessages, n), nil
 		}
 		cfg.MaxInboxMessages = n
+	}
+	if v, ok := d.GetOk("max_inbox_bytes"); ok {
+		n := int64(v.(int))
+		if n < minMaxInboxBytes || n > maxMaxInboxBytes {
+			return logical.ErrorResponse("max_inbox_bytes: must be between %d and %d, got %d", minMaxInboxBytes, int64(maxMaxInboxBytes), n), nil
+		}
+		cfg.MaxInboxBytes = n
 	}
 	if v, ok := d.GetOk("send_rate_limit"); ok {
 		n := v.(int)

@@ -41,6 +41,11 @@ type Config struct {
 	WriteTimeout time.Duration
 	// MaxSessionsPerIP is the most concurrent sessions one client IP may hold.
 	MaxSessionsPerIP int
+	// RatePerIP and RatePerSenderDomain are how many messages a minute one
+	// client IP and one sender domain (MAIL FROM's) may hand this relay,
+	// with a burst of as many; past them MAIL gets 451 4.7.1. 0: no limit.
+	RatePerIP           int
+	RatePerSenderDomain int
 	// TLSCertFile and TLSKeyFile enable STARTTLS when both are set.
 	TLSCertFile string
 	TLSKeyFile  string
@@ -80,23 +85,25 @@ type Config struct {
 // DefaultConfig returns the relay's defaults.
 func DefaultConfig() Config {
 	return Config{
-		ListenAddr:       "127.0.0.1:2525",
-		NATS:             bus.Options{URL: "nats://127.0.0.1:4222"},
-		MaxMessageBytes:  10 << 20,
-		MaxRecipients:    100,
-		MaxLineLength:    4096,
-		ReadTimeout:      60 * time.Second,
-		WriteTimeout:     60 * time.Second,
-		MaxSessionsPerIP: 20,
-		ShutdownTimeout:  30 * time.Second,
-		PublishTimeout:   10 * time.Second,
-		SenderAuth:       true,
-		AuthTimeout:      3 * time.Second,
-		SmarthostTLS:     "starttls",
-		SmarthostAuth:    "plain",
-		SmarthostTimeout: 30 * time.Second,
-		LogLevel:         "info",
-		LogFormat:        "text",
+		ListenAddr:          "127.0.0.1:2525",
+		NATS:                bus.Options{URL: "nats://127.0.0.1:4222"},
+		MaxMessageBytes:     10 << 20,
+		MaxRecipients:       100,
+		MaxLineLength:       4096,
+		ReadTimeout:         60 * time.Second,
+		WriteTimeout:        60 * time.Second,
+		MaxSessionsPerIP:    20,
+		RatePerIP:           1200,
+		RatePerSenderDomain: 600,
+		ShutdownTimeout:     30 * time.Second,
+		PublishTimeout:      10 * time.Second,
+		SenderAuth:          true,
+		AuthTimeout:         3 * time.Second,
+		SmarthostTLS:        "starttls",
+		SmarthostAuth:       "plain",
+		SmarthostTimeout:    30 * time.Second,
+		LogLevel:            "info",
+		LogFormat:           "text",
 	}
 }
 
@@ -154,6 +161,8 @@ func ParseFlags(args []string, getenv func(string) string, usage io.Writer) (Con
 	duration(&cfg.ReadTimeout, "read-timeout", "MAILGENT_RELAY_READ_TIMEOUT", "timeout of each network read")
 	duration(&cfg.WriteTimeout, "write-timeout", "MAILGENT_RELAY_WRITE_TIMEOUT", "timeout of each network write")
 	integer(&cfg.MaxSessionsPerIP, "max-sessions-per-ip", "MAILGENT_RELAY_MAX_SESSIONS_PER_IP", "most concurrent sessions per client IP")
+	integer(&cfg.RatePerIP, "rate-per-ip", "MAILGENT_RELAY_RATE_PER_IP", "messages per minute one client IP may send (burst as many; 0: no limit)")
+	integer(&cfg.RatePerSenderDomain, "rate-per-sender-domain", "MAILGENT_RELAY_RATE_PER_SENDER_DOMAIN", "messages per minute one sender domain (MAIL FROM) may send (burst as many; 0: no limit)")
 	str(&cfg.TLSCertFile, "tls-cert", "MAILGENT_RELAY_TLS_CERT", "PEM certificate file; enables STARTTLS with -tls-key")
 	str(&cfg.TLSKeyFile, "tls-key", "MAILGENT_RELAY_TLS_KEY", "PEM private key file")
 	duration(&cfg.ShutdownTimeout, "shutdown-timeout", "MAILGENT_RELAY_SHUTDOWN_TIMEOUT", "how long open sessions may finish on shutdown")
@@ -235,6 +244,12 @@ func (c Config) Validate() error {
 	}
 	if c.MaxSessionsPerIP < 1 {
 		return fmt.Errorf("-max-sessions-per-ip: must be at least 1, got %d", c.MaxSessionsPerIP)
+	}
+	if c.RatePerIP < 0 {
+		return fmt.Errorf("-rate-per-ip: must not be negative, got %d", c.RatePerIP)
+	}
+	if c.RatePerSenderDomain < 0 {
+		return fmt.Errorf("-rate-per-sender-domain: must not be negative, got %d", c.RatePerSenderDomain)
 	}
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		return errors.New("-tls-cert, -tls-key: set both or neither")

@@ -32,6 +32,7 @@ type Server struct {
 	resolver mailauth.Resolver // nil: sender authentication off
 	out      *outbound         // nil: outbound delivery off (no -smarthost)
 	sealer   *bus.Sealer
+	rates    *rateLimits
 
 	mu  sync.Mutex
 	js  jetstream.JetStream
@@ -48,7 +49,8 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, logger: logger, dir: newDirectory(cfg.Domain, logger.With("component", "directory")), limits: mailparse.DefaultLimits(), sealer: bus.NewSealer()}
+	s := &Server{cfg: cfg, logger: logger, dir: newDirectory(cfg.Domain, logger.With("component", "directory")), limits: mailparse.DefaultLimits(), sealer: bus.NewSealer(),
+		rates: newRateLimits(cfg.RatePerIP, cfg.RatePerSenderDomain)}
 	if cfg.SenderAuth {
 		s.resolver = net.DefaultResolver
 	}

@@ -55,6 +55,8 @@ var (
 	errBadAddress   = &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 3}, Message: "Bad recipient address syntax"}
 	errDirectory    = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Address directory not available yet, try again later"}
 	errBus          = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Temporary failure storing the message, try again later"}
+	errMailboxFull  = &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 2, 2}, Message: "Mailbox full: too much mail is waiting for this agent, try again later"}
+	errBusFull      = &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 3, 1}, Message: "Insufficient system storage, try again later"}
 	errTooBig       = &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4}, Message: "Message too big for system"}
 	errUnparseable  = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: "Message content rejected"}
 	errLineTooLong  = &smtp.SMTPError{Code: 500, EnhancedCode: smtp.EnhancedCode{5, 5, 6}, Message: "Line too long"}
@@ -62,8 +64,12 @@ var (
 )
 
 func (s *session) Mail(from string, _ *smtp.MailOptions) error {
+	s.from, s.agents = "", nil
+	if se := s.s.rates.allow(s.remote, from, s.helo); se != nil {
+		s.logger.Info("sender deferred by a rate limit", "mail_from", from, "reply", se.Error())
+		return se
+	}
 	s.from = from
-	s.agents = nil
 	return nil
 }
 
@@ -160,7 +166,7 @@ func (s *session) Data(r io.Reader) error {
 		cancel()
 		if err != nil {
 			s.logger.Warn("publish failed; sender will retry", "agent", agent, "error", err)
-			return errBus
+			return publishReply(err)
 		}
 		if dup {
 			s.logger.Info("duplicate message (a retry); stored once", "agent", agent, "id", m.ID)
@@ -169,6 +175,18 @@ func (s *session) Data(r io.Reader) error {
 	}
 	s.logger.Info("message accepted", "from", s.from, "agents", s.agents, "size", len(raw), "ids", ids)
 	return nil
+}
+
+// publishReply is the temporary reply to a failed publish: a full bus is
+// told apart from a fault, so the sender's log says why.
+func publishReply(err error) *smtp.SMTPError {
+	switch {
+	case errors.Is(err, bus.ErrAgentBacklog):
+		return errMailboxFull
+	case errors.Is(err, bus.ErrBusFull):
+		return errBusFull
+	}
+	return errBus
 }
 
 // readData reads the message into a buffer sized for most mail at once:

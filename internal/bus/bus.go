@@ -24,6 +24,15 @@ const (
 	// DuplicateWindow is how long JetStream remembers a Nats-Msg-Id, so a
 	// relay that retries a publish after a lost PubAck stores the mail once.
 	DuplicateWindow = 2 * time.Hour
+
+	// MaxPendingPerAgent is how much accepted mail for one agent the inbound
+	// stream holds before the plugin stored it; past it relays answer 452
+	// (try later) instead of the stream dropping or growing without bound.
+	MaxPendingPerAgent = 2000
+	// InboundMaxBytes bounds the inbound stream, BlobMaxBytes the store of
+	// large payloads; full, they refuse new mail with a temporary reply.
+	InboundMaxBytes = 1 << 30
+	BlobMaxBytes    = 4 << 30
 )
 
 // Options are the connection settings shared by the plugin and the relay.
@@ -101,7 +110,12 @@ func InboundStreamConfig() jetstream.StreamConfig {
 		Retention:   jetstream.WorkQueuePolicy,
 		Storage:     jetstream.FileStorage,
 		Duplicates:  DuplicateWindow,
-		Discard:     jetstream.DiscardNew,
+		// Full means refuse new mail (the relay answers 4xx and the sender
+		// retries), never drop accepted mail.
+		Discard:              jetstream.DiscardNew,
+		DiscardNewPerSubject: true,
+		MaxMsgsPerSubject:    MaxPendingPerAgent,
+		MaxBytes:             InboundMaxBytes,
 	}
 }
 

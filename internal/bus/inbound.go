@@ -107,6 +107,7 @@ func EnsureInbound(ctx context.Context, js jetstream.JetStream) (jetstream.KeyVa
 		Description: "Mailgent inbound payloads too large for one message, sealed to the plugin",
 		TTL:         blobTTL,
 		Storage:     jetstream.FileStorage,
+		MaxBytes:    BlobMaxBytes,
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("ensure object store %s: %w", BlobBucket, err)
@@ -432,7 +433,7 @@ func Publish(ctx context.Context, js jetstream.JetStream, obs jetstream.ObjectSt
 	msg.Header.Set(HeaderSeal, "2")
 	if len(sealed) > InlineLimit {
 		if _, err := obs.PutBytes(ctx, id, sealed); err != nil {
-			return false, fmt.Errorf("put blob: %w", err)
+			return false, fmt.Errorf("put blob: %w", classifyFull(err))
 		}
 		msg.Header.Set(HeaderBlob, id)
 	} else {
@@ -440,9 +441,41 @@ func Publish(ctx context.Context, js jetstream.JetStream, obs jetstream.ObjectSt
 	}
 	ack, err := js.PublishMsg(ctx, msg)
 	if err != nil {
+		err = classifyFull(err)
+		if len(sealed) > InlineLimit && (errors.Is(err, ErrAgentBacklog) || errors.Is(err, ErrBusFull)) {
+			// Refused for good this time: the blob would wait for its TTL. (A
+			// lost PubAck is not this case: the stream may have the message.)
+			_ = obs.Delete(context.WithoutCancel(ctx), id)
+		}
 		return false, fmt.Errorf("publish: %w", err)
 	}
 	return ack.Duplicate, nil
+}
+
+// Errors of a full bus, so a relay can answer what a sender should hear.
+var (
+	// ErrAgentBacklog: the stream holds MaxPendingPerAgent messages for
+	// this agent that the plugin has not stored yet.
+	ErrAgentBacklog = errors.New("too much mail is waiting to be stored for this agent")
+	// ErrBusFull: the stream or the blob store is at its size limit.
+	ErrBusFull = errors.New("the mail bus is full")
+)
+
+// classifyFull wraps a JetStream refusal for want of room in ErrAgentBacklog
+// or ErrBusFull (keeping err); any other error is returned as it is.
+func classifyFull(err error) error {
+	var api *jetstream.APIError
+	if !errors.As(err, &api) {
+		return err
+	}
+	switch {
+	case strings.Contains(api.Description, "maximum messages per subject exceeded"):
+		return fmt.Errorf("%w: %w", ErrAgentBacklog, err)
+	case strings.Contains(api.Description, "maximum bytes exceeded"), strings.Contains(api.Description, "maximum messages exceeded"),
+		strings.Contains(api.Description, "insufficient resources"):
+		return fmt.Errorf("%w: %w", ErrBusFull, err)
+	}
+	return err
 }
 
 // InboundConsumerConfig is the plugin's durable pull consumer: explicit
