@@ -186,10 +186,11 @@ func (b *backend) invalidate(ctx context.Context, key string) {
 	case key == configStorageKey:
 		b.cfgCache.drop()
 		b.workers.configChanged()
-	case strings.HasPrefix(key, agentPrefix):
-		b.agents.drop(strings.TrimPrefix(key, agentPrefix))
-	case strings.HasPrefix(key, kekPrefix):
-		b.agents.drop(strings.TrimPrefix(key, kekPrefix))
+	case strings.HasPrefix(key, agentPrefix), strings.HasPrefix(key, kekPrefix):
+		// A revocation on another node: its waiters here re-check.
+		name := strings.TrimPrefix(strings.TrimPrefix(key, agentPrefix), kekPrefix)
+		b.agents.drop(name)
+		b.inboxNotify.notify(name)
 	case strings.HasPrefix(key, credMetaPrefix), strings.HasPrefix(key, credVersionPrefix):
 		b.invalidateCred(key)
 	case strings.HasPrefix(key, inboxSumPrefix), strings.HasPrefix(key, inboxRecPrefix):

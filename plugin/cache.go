@@ -20,9 +20,33 @@ import (
 // lockedMap is a map safe for concurrent use, for the per-mount caches of
 // whole entries (agents, inbox indexes). get returns the zero value (nil)
 // for a missing key.
+//
+// A loader notes the epoch before its storage reads and fills the cache
+// with putAt, which does nothing if a drop or reset happened meanwhile: a
+// load that raced a revocation never caches the agent as it was before.
 type lockedMap[V any] struct {
-	mu sync.RWMutex
-	m  map[string]V
+	mu    sync.RWMutex
+	m     map[string]V
+	epoch uint64
+}
+
+func (c *lockedMap[V]) currentEpoch() uint64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.epoch
+}
+
+// putAt caches v unless the map was dropped from since epoch.
+func (c *lockedMap[V]) putAt(k string, v V, epoch uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if epoch != c.epoch {
+		return
+	}
+	if c.m == nil {
+		c.m = map[string]V{}
+	}
+	c.m[k] = v
 }
 
 func (c *lockedMap[V]) get(k string) V {
@@ -43,12 +67,14 @@ func (c *lockedMap[V]) put(k string, v V) {
 func (c *lockedMap[V]) drop(k string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.epoch++
 	delete(c.m, k)
 }
 
 func (c *lockedMap[V]) reset() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.epoch++
 	c.m = nil
 }
 

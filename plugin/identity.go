@@ -153,6 +153,7 @@ func (b *backend) loadAgent(ctx context.Context, s logical.Storage, name string)
 	if st := b.agents.get(name); st != nil {
 		return st, nil
 	}
+	epoch := b.agents.currentEpoch()
 	entry, err := getJSON[agentEntry](ctx, s, agentPrefix+name)
 	if err != nil || entry == nil {
 		return nil, err
@@ -163,8 +164,26 @@ func (b *backend) loadAgent(ctx context.Context, s logical.Storage, name string)
 			return nil, err
 		}
 	}
-	b.agents.put(name, st)
+	b.agents.putAt(name, st, epoch)
 	return st, nil
+}
+
+// stillActive re-checks, after a wait, that the agent was not revoked
+// meanwhile: a long-poll answers 410 rather than data the agent lost the
+// right to (and the denial is on the record).
+func (b *backend) stillActive(ctx context.Context, req *logical.Request, st *agentState, op, cred string) error {
+	now, err := b.loadAgent(ctx, req.Storage, st.entry.Name)
+	if err != nil {
+		return err
+	}
+	if now != nil && now.active() && now.entry.ID == st.entry.ID {
+		return nil
+	}
+	if now == nil {
+		now = st
+	}
+	gone := &agentState{entry: now.entry} // revoked: no KEK
+	return b.deniedOnRevoked(ctx, req, gone, op, cred, errRevoked(now.entry))
 }
 
 // Errors for agent-scoped paths, with the HTTP status Vault returns.

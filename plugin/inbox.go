@@ -469,6 +469,7 @@ func (b *backend) inboxIndexLocked(ctx context.Context, s logical.Storage, st *a
 	if idx := b.inboxIdx.get(agent); idx != nil {
 		return idx, nil
 	}
+	epoch := b.inboxIdx.currentEpoch()
 	keys, err := inboxKeys(ctx, s, agent)
 	if err != nil {
 		return nil, err
@@ -494,7 +495,7 @@ func (b *backend) inboxIndexLocked(ctx context.Context, s logical.Storage, st *a
 		}
 		idx.add(sum)
 	}
-	b.inboxIdx.put(agent, idx)
+	b.inboxIdx.putAt(agent, idx, epoch)
 	return idx, nil
 }
 
@@ -717,8 +718,10 @@ func (b *backend) sweepLeftoverBodies(ctx context.Context, s logical.Storage, st
 	return nil
 }
 
-// inboxNotifier wakes messages/wait callers when mail for their agent is
-// stored on this node (or, on a standby, when Invalidate sees it).
+// inboxNotifier wakes the long-polls of one agent: messages/wait callers
+// when mail for it is stored on this node (or, on a standby, when
+// Invalidate sees it), and those and TOTP min_remaining waits when it is
+// revoked.
 type inboxNotifier struct {
 	mu sync.Mutex
 	ch map[string]chan struct{}

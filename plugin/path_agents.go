@@ -328,7 +328,9 @@ func (b *backend) revokeAgent(ctx context.Context, req *logical.Request, name, r
 	}
 	b.agents.drop(name)
 	b.creds.dropAgent(name)
-	b.signalDirectory() // the relays refuse its mail at RCPT from now on
+	b.inboxIdx.drop(name)
+	b.inboxNotify.notify(name) // its long-polls answer 410 now
+	b.signalDirectory()        // the relays refuse its mail at RCPT from now on
 
 	e := *st.entry
 	now := b.now().UTC()

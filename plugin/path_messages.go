@@ -586,6 +586,9 @@ func (b *backend) pathMessageWait(ctx context.Context, req *logical.Request, d *
 	defer deadline.Stop()
 	for {
 		arrived := b.inboxNotify.channel(st.entry.Name)
+		if err := b.stillActive(ctx, req, st, opMessageWait, ""); err != nil {
+			return nil, err
+		}
 		sum, err := b.firstUnread(ctx, req.Storage, st, f, threshold)
 		if err != nil {
 			return nil, err

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
 	"github.com/stretchr/testify/require"
@@ -173,4 +174,34 @@ func TestSummaryWithoutVerdictIsUnverified(t *testing.T) {
 	require.Equal(t, mailmsg.TrustUnverified, m[0]["trust"])
 	require.Equal(t, "svc.example", m[0]["sender_domain"])
 	require.Contains(t, m[0]["trust_reason"], "before sender verification")
+}
+
+// A revocation while messages/wait waits ends it with 410, not data.
+func TestRevocationEndsAWaitingMessagesWaitWith410(t *testing.T) {
+	tb := newTestBackend(t)
+	tb.setup(t, "bot")
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() {
+		_, err := tb.do(logical.ReadOperation, "agents/bot/messages/wait", map[string]interface{}{"timeout": 30})
+		done <- err
+	}()
+	time.Sleep(200 * time.Millisecond)
+	tb.ok(t, logical.DeleteOperation, "agents/bot", nil)
+	err := <-done
+	requireCoded(t, err, http.StatusGone)
+	require.Less(t, time.Since(start), 5*time.Second)
+	requireDeniedEvent(t, tb, "bot", opMessageWait)
+}
+
+// requireDeniedEvent finds the agent's denied audit event for op.
+func requireDeniedEvent(t *testing.T, tb *testBackend, agent, op string) {
+	t.Helper()
+	events := tb.ok(t, logical.ReadOperation, "agents/"+agent+"/audit", map[string]interface{}{"operation": op}).Data["events"].([]map[string]interface{})
+	for _, ev := range events {
+		if ev["outcome"] == outcomeDenied {
+			return
+		}
+	}
+	t.Fatalf("no denied %s event in %v", op, events)
 }

@@ -72,13 +72,26 @@ func (b *backend) pathTOTPRead(ctx context.Context, req *logical.Request, d *fra
 		return nil, err
 	}
 	if code.SecondsRemaining < minRemaining {
-		// Wait for the next step: bounded by the period, cut short by the client.
+		// Wait for the next step: bounded by the period, cut short by the
+		// client or a revocation — re-checked before any code is returned.
+		revoked := b.inboxNotify.channel(agent)
 		timer := time.NewTimer(code.ValidUntil.Sub(now))
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return nil, ctx.Err()
-		case <-timer.C:
+		defer timer.Stop()
+		for waiting := true; waiting; {
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-revoked:
+				if err := b.stillActive(ctx, req, st, opTOTPGenerate, cred); err != nil {
+					return nil, err
+				}
+				revoked = b.inboxNotify.channel(agent) // new mail, not a revocation
+			case <-timer.C:
+				waiting = false
+			}
+		}
+		if err := b.stillActive(ctx, req, st, opTOTPGenerate, cred); err != nil {
+			return nil, err
 		}
 		// Count from the boundary just reached (the timer fires a few ms
 		// after it), so min_remaining equal to the period is satisfiable.

@@ -105,3 +105,31 @@ func TestTOTPWithoutSeed(t *testing.T) {
 	requireCoded(t, err, http.StatusBadRequest)
 	require.Contains(t, err.Error(), "no TOTP seed")
 }
+
+// A revocation while a TOTP min_remaining wait is in progress ends it with
+// 410 at once, never with a code, and the denial is on the record.
+func TestRevocationEndsAWaitingTOTPWith410(t *testing.T) {
+	tb := newTestBackend(t)
+	tb.setup(t, "bot")
+	tb.ok(t, logical.CreateOperation, "agents/bot/creds/s", map[string]interface{}{"totp_secret": base32.StdEncoding.EncodeToString(rfcSeeds["SHA1"])})
+	// 20 s left in the step: min_remaining=25 waits for the next one.
+	at := time.Unix(1_800_000_010, 0)
+	tb.now = func() time.Time { return at }
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() {
+		_, err := tb.do(logical.ReadOperation, "agents/bot/creds/s/totp", map[string]interface{}{"min_remaining": 25})
+		done <- err
+	}()
+	time.Sleep(200 * time.Millisecond)
+	select {
+	case err := <-done:
+		t.Fatalf("the wait ended before the revocation: %v", err)
+	default:
+	}
+	tb.ok(t, logical.DeleteOperation, "agents/bot", nil)
+	err := <-done
+	requireCoded(t, err, http.StatusGone)
+	require.Less(t, time.Since(start), 5*time.Second, "woken by the revocation, not by the step")
+	requireDeniedEvent(t, tb, "bot", opTOTPGenerate)
+}
