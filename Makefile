@@ -20,12 +20,13 @@ $(foreach t,vault nats-server mailpit,$(if $(wildcard $(BIN)/$(t)),,$(shell rm -
 
 .PHONY: build tools dev demo test test-deps test-unit bench fmt vet clean onboard
 
-## build: the plugin and the relay into bin/ (static: they also run in the Alpine-based images of docker-compose.yml)
+## build: the plugin, the relay, the CLI, the MCP server and the dev DNS server into bin/ (static: they also run in the Alpine-based images of docker-compose.yml)
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/vault-plugin-mailgent ./cmd/vault-plugin-mailgent
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/mailgent-relay ./cmd/mailgent-relay
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/mailgent ./cmd/mailgent
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/mailgent-mcp ./cmd/mailgent-mcp
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/mailgent-dns ./cmd/mailgent-dns
 
 ## tools: the pinned real servers into bin/, rebuilt only when a version changes
 tools: $(BIN)/.pinned/vault@$(VAULT_VERSION) $(BIN)/.pinned/nats-server@$(NATS_VERSION) $(BIN)/.pinned/mailpit@$(MAILPIT_VERSION)
@@ -84,4 +85,4 @@ vet:
 	$(GO) vet ./...
 
 clean:
-	rm -rf $(BIN)/vault-plugin-mailgent $(BIN)/mailgent-relay $(BIN)/mailgent .data/test-bin .data/test-logs
+	rm -rf $(BIN)/vault-plugin-mailgent $(BIN)/mailgent-relay $(BIN)/mailgent $(BIN)/mailgent-dns .data/test-bin .data/test-logs

@@ -57,6 +57,10 @@ type Config struct {
 	// SenderAuth turns DKIM/SPF/DMARC checks on; AuthTimeout bounds them.
 	SenderAuth  bool
 	AuthTimeout time.Duration
+	// Resolver (host:port) is the DNS server the sender authentication
+	// checks ask, over UDP and TCP; empty: the system resolver. For tests
+	// and `make dev`, whose DNS server publishes the test senders' records.
+	Resolver string
 
 	// Smarthost (host:port) is where the agents' outbound mail goes; empty
 	// turns outbound delivery off.
@@ -174,7 +178,9 @@ func ParseFlags(args []string, getenv func(string) string, usage io.Writer) (Con
 		}
 		cfg.SenderAuth = b
 	}
-	fs.BoolVar(&cfg.SenderAuth, "sender-auth", cfg.SenderAuth, "check DKIM, SPF and DMARC with the system resolver (env MAILGENT_RELAY_SENDER_AUTH)")
+	fs.BoolVar(&cfg.SenderAuth, "sender-auth", cfg.SenderAuth, "check DKIM, SPF and DMARC of inbound mail, asking -resolver or the system resolver (env MAILGENT_RELAY_SENDER_AUTH)")
+	str(&cfg.Resolver, "resolver", "MAILGENT_RELAY_RESOLVER",
+		"host:port of the DNS server for the DKIM, SPF and DMARC lookups, e.g. a test or `make dev` DNS server that publishes local senders' records (empty: the system resolver)")
 	duration(&cfg.AuthTimeout, "auth-timeout", "MAILGENT_RELAY_AUTH_TIMEOUT", "time budget of the sender authentication checks")
 	str(&cfg.Smarthost, "smarthost", "MAILGENT_RELAY_SMARTHOST", "host:port outbound mail is delivered to (empty: outbound delivery off)")
 	str(&cfg.SmarthostTLS, "smarthost-tls", "MAILGENT_RELAY_SMARTHOST_TLS", "none, starttls or tls (implicit TLS)")
@@ -263,6 +269,11 @@ func (c Config) Validate() error {
 	if c.SenderAuth && c.AuthTimeout <= 0 {
 		return errors.New("-auth-timeout: must be positive")
 	}
+	if c.Resolver != "" {
+		if err := validateHostPort("-resolver", c.Resolver); err != nil {
+			return err
+		}
+	}
 	if err := c.validateSmarthost(); err != nil {
 		return err
 	}
@@ -295,21 +306,30 @@ func (c Config) validateSmarthost() error {
 	if c.Smarthost == "" {
 		return nil
 	}
-	host, port, err := net.SplitHostPort(c.Smarthost)
-	if err != nil {
-		return fmt.Errorf("-smarthost: %q is not host:port: %v", c.Smarthost, err)
-	}
-	if host == "" || strings.ContainsAny(host, " \t/@") {
-		return fmt.Errorf("-smarthost: %q has no valid host", c.Smarthost)
-	}
-	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return fmt.Errorf("-smarthost: %q has an invalid port", c.Smarthost)
+	if err := validateHostPort("-smarthost", c.Smarthost); err != nil {
+		return err
 	}
 	if c.SmarthostUser == "" && c.SmarthostPassword != "" {
 		return errors.New("-smarthost-user: required when MAILGENT_RELAY_SMARTHOST_PASSWORD is set")
 	}
 	if c.SmarthostUser != "" && c.SmarthostPassword == "" {
 		return errors.New("-smarthost-user: set, but MAILGENT_RELAY_SMARTHOST_PASSWORD is empty")
+	}
+	return nil
+}
+
+// validateHostPort checks that value is host:port with a port in 1-65535;
+// the error names flag.
+func validateHostPort(flag, value string) error {
+	host, port, err := net.SplitHostPort(value)
+	if err != nil {
+		return fmt.Errorf("%s: %q is not host:port: %v", flag, value, err)
+	}
+	if host == "" || strings.ContainsAny(host, " \t/@") {
+		return fmt.Errorf("%s: %q has no valid host", flag, value)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("%s: %q has an invalid port", flag, value)
 	}
 	return nil
 }

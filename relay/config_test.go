@@ -1,12 +1,18 @@
 package relay
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"io"
+	"net"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/mailgent/mailgent/internal/devdns"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -67,4 +73,78 @@ func TestParseFlagsErrorsNameTheSetting(t *testing.T) {
 func TestParseFlagsVersion(t *testing.T) {
 	_, err := ParseFlags([]string{"-version"}, env(nil), io.Discard)
 	require.True(t, errors.Is(err, ErrVersion))
+}
+
+func TestParseFlagsResolver(t *testing.T) {
+	base := []string{"-domain", "agents.example.com"}
+	cases := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string // the Resolver, or the error's text after "err:"
+	}{
+		{"default is the system resolver", base, nil, ""},
+		{"flag", append(base, "-resolver", "127.0.0.1:5354"), nil, "127.0.0.1:5354"},
+		{"IPv6", append(base, "-resolver", "[::1]:53"), nil, "[::1]:53"},
+		{"env", base, map[string]string{"MAILGENT_RELAY_RESOLVER": "127.0.0.1:53"}, "127.0.0.1:53"},
+		{"flag wins", append(base, "-resolver", "127.0.0.1:1053"), map[string]string{"MAILGENT_RELAY_RESOLVER": "127.0.0.1:53"}, "127.0.0.1:1053"},
+		{"no port", append(base, "-resolver", "127.0.0.1"), nil, "err:-resolver: \"127.0.0.1\" is not host:port"},
+		{"port zero", append(base, "-resolver", "127.0.0.1:0"), nil, "err:-resolver: \"127.0.0.1:0\" has an invalid port"},
+		{"port too large", append(base, "-resolver", "127.0.0.1:65536"), nil, "err:-resolver: \"127.0.0.1:65536\" has an invalid port"},
+		{"named port", append(base, "-resolver", "127.0.0.1:domain"), nil, "err:-resolver: \"127.0.0.1:domain\" has an invalid port"},
+		{"no host", append(base, "-resolver", ":53"), nil, "err:-resolver: \":53\" has no valid host"},
+		{"bad env", base, map[string]string{"MAILGENT_RELAY_RESOLVER": "dns.example"}, "err:-resolver"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := ParseFlags(tc.args, env(tc.env), io.Discard)
+			if msg, ok := strings.CutPrefix(tc.want, "err:"); ok {
+				require.ErrorContains(t, err, msg)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tc.want, cfg.Resolver)
+		})
+	}
+}
+
+// TestResolverAsksThatServer checks sender authentication end to end
+// against a real DNS server on loopback: the relay's lookups go to
+// -resolver, over UDP and, for a large answer, TCP.
+func TestResolverAsksThatServer(t *testing.T) {
+	dnsSrv, err := devdns.Start(devdns.Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = dnsSrv.Close() })
+	require.NoError(t, dnsSrv.SetTXT("svc.example", "v=spf1 ip4:127.0.0.1 -all"))
+	require.NoError(t, dnsSrv.SetTXT("_dmarc.svc.example", "v=DMARC1; p=reject"))
+	big := make([]string, 8) // 8 x 300 bytes: truncated over UDP
+	for i := range big {
+		big[i] = fmt.Sprintf("%d%s", i, strings.Repeat("x", 299))
+	}
+	require.NoError(t, dnsSrv.SetTXT("big.svc.example", big...))
+
+	cfg, err := ParseFlags([]string{"-domain", "agents.example.com", "-resolver", dnsSrv.Addr()}, env(nil), io.Discard)
+	require.NoError(t, err)
+	srv, err := New(cfg, nil)
+	require.NoError(t, err)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	txts, err := srv.resolver.LookupTXT(ctx, "big.svc.example")
+	require.NoError(t, err)
+	require.Len(t, txts, len(big))
+
+	raw := []byte("From: <noreply@svc.example>\r\nTo: <bot@agents.example.com>\r\nSubject: hi\r\n\r\nhello\r\n")
+	res := srv.verifySender(raw, "noreply@svc.example", "mail.svc.example", "127.0.0.1:40000", "noreply@svc.example")
+	require.Equal(t, "pass", res.SPF.Result, "%+v", res.SPF)
+	require.Equal(t, "pass", res.DMARC.Result, "%+v", res.DMARC)
+	res = srv.verifySender(raw, "noreply@svc.example", "mail.svc.example", "127.0.0.9:40000", "noreply@svc.example")
+	require.Equal(t, "fail", res.SPF.Result, "%+v", res.SPF)
+	require.Equal(t, "fail", res.DMARC.Result, "%+v", res.DMARC)
+
+	// Without -resolver the checks use the system resolver.
+	cfg.Resolver = ""
+	srv, err = New(cfg, nil)
+	require.NoError(t, err)
+	require.Same(t, net.DefaultResolver, srv.resolver)
 }

@@ -52,7 +52,7 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	s := &Server{cfg: cfg, logger: logger, dir: newDirectory(cfg.Domain, logger.With("component", "directory")), limits: mailparse.DefaultLimits(), sealer: bus.NewSealer(),
 		rates: newRateLimits(cfg.RatePerIP, cfg.RatePerSenderDomain)}
 	if cfg.SenderAuth {
-		s.resolver = net.DefaultResolver
+		s.resolver = newResolver(cfg.Resolver)
 	}
 
 	srv := smtp.NewServer(&sessionFactory{s: s})
@@ -81,6 +81,19 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	return s, nil
 }
 
+// newResolver returns the system resolver for an empty addr, else Go's
+// resolver sending every query to addr, over the network it picks (UDP,
+// TCP for a truncated answer).
+func newResolver(addr string) *net.Resolver {
+	if addr == "" {
+		return net.DefaultResolver
+	}
+	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
+	}}
+}
+
 // Run connects to NATS, serves SMTP on l until ctx is cancelled, then shuts
 // down gracefully: no new sessions, open ones get ShutdownTimeout to finish.
 func (s *Server) Run(ctx context.Context, l net.Listener) error {
@@ -107,6 +120,14 @@ func (s *Server) Run(ctx context.Context, l net.Listener) error {
 	s.logger.Info("relay listening", "addr", l.Addr().String(), "domain", s.cfg.Domain,
 		"version", version.String(), "max_message_bytes", s.cfg.MaxMessageBytes,
 		"starttls", s.smtp.TLSConfig != nil)
+	switch {
+	case s.resolver == nil:
+		s.logger.Info("sender authentication off: -sender-auth=false")
+	case s.cfg.Resolver != "":
+		s.logger.Info("sender authentication on", "resolver", s.cfg.Resolver)
+	default:
+		s.logger.Info("sender authentication on", "resolver", "system")
+	}
 	if s.out == nil {
 		s.logger.Info("outbound delivery off: no -smarthost")
 	} else {

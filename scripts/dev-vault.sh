@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # The whole Mailgent stack on loopback, in the foreground: nats-server
 # (JetStream), a Vault dev server with the plugin registered by SHA-256 and
-# mounted at mailgent/, a file audit device, the relay, and Mailpit as the
-# local smarthost and mail UI. Ctrl-C or SIGTERM stops everything it started.
+# mounted at mailgent/, a file audit device, a DNS server for sender
+# authentication (mailgent-dns), the relay, and Mailpit as the local
+# smarthost and mail UI. Ctrl-C or SIGTERM stops everything it started.
 # Running it again, or after a crash, just works: stale processes of an
 # earlier run are stopped first. Everything lives under .data/.
 #
 # Ports and names can be overridden from the environment:
 #   VAULT_PORT (8200) NATS_PORT (4222) NATS_MONITOR_PORT (8222)
 #   SMTP_PORT (2525) MAILPIT_SMTP_PORT (1025) MAILPIT_UI_PORT (8025)
+#   DNS_PORT (5354, UDP and TCP)
 #   MAILGENT_DOMAIN (mailgent.test)
 set -euo pipefail
 
@@ -24,6 +26,7 @@ NATS_MONITOR_PORT=${NATS_MONITOR_PORT:-8222}
 SMTP_PORT=${SMTP_PORT:-2525}
 MAILPIT_SMTP_PORT=${MAILPIT_SMTP_PORT:-1025}
 MAILPIT_UI_PORT=${MAILPIT_UI_PORT:-8025}
+DNS_PORT=${DNS_PORT:-5354}
 DOMAIN=${MAILGENT_DOMAIN:-mailgent.test}
 MOUNT=mailgent
 PLUGIN=vault-plugin-mailgent
@@ -54,7 +57,7 @@ for f in "$RUN"/*.pid; do stop_pidfile "$f"; done
 pkill -KILL -f "^$DATA/plugins/$PLUGIN" 2>/dev/null || true
 
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-for p in VAULT_PORT NATS_PORT NATS_MONITOR_PORT SMTP_PORT MAILPIT_SMTP_PORT MAILPIT_UI_PORT; do
+for p in VAULT_PORT NATS_PORT NATS_MONITOR_PORT SMTP_PORT MAILPIT_SMTP_PORT MAILPIT_UI_PORT DNS_PORT; do
 	if port_busy "${!p}"; then
 		die "port ${!p} ($p) is in use by another program; stop it or run with $p=<free port>"
 	fi
@@ -157,12 +160,19 @@ start mailpit "$LOGS/mailpit.log" "$BIN/mailpit" \
 	--smtp-auth-accept-any --smtp-auth-allow-insecure
 wait_for Mailpit http_ok 127.0.0.1 "$MAILPIT_UI_PORT" /readyz
 
+# --- DNS for the relay's DKIM/SPF/DMARC checks: names under .test and
+# .localhost are senders that authorise loopback; the rest is forwarded ---
+say "starting mailgent-dns on 127.0.0.1:$DNS_PORT (.test and .localhost senders; other names to the system resolver)"
+start dns "$LOGS/dns.log" "$BIN/mailgent-dns" -listen "127.0.0.1:$DNS_PORT" -forward system -log-level debug
+wait_for mailgent-dns port_busy "$DNS_PORT"
+
 # --- the relay ---
 say "starting mailgent-relay on 127.0.0.1:$SMTP_PORT for @$DOMAIN"
 MAILGENT_NATS_PASSWORD=$NATS_PASSWORD start relay "$LOGS/relay.log" "$BIN/mailgent-relay" \
 	-listen "127.0.0.1:$SMTP_PORT" -domain "$DOMAIN" \
 	-nats-url "nats://127.0.0.1:$NATS_PORT" -nats-user "$NATS_USER" \
-	-smarthost "127.0.0.1:$MAILPIT_SMTP_PORT" -smarthost-tls none
+	-smarthost "127.0.0.1:$MAILPIT_SMTP_PORT" -smarthost-tls none \
+	-resolver "127.0.0.1:$DNS_PORT"
 relay_greets() { local line; exec 3<>"/dev/tcp/127.0.0.1/$SMTP_PORT" || return 1; read -r line <&3; exec 3<&-; [[ $line == 220* ]]; }
 wait_for mailgent-relay relay_greets
 
@@ -176,6 +186,7 @@ export MAILGENT_DOMAIN=$DOMAIN
 export MAILGENT_SMTP_ADDR=127.0.0.1:$SMTP_PORT
 export MAILPIT_URL=http://127.0.0.1:$MAILPIT_UI_PORT
 export MAILPIT_SMTP_ADDR=127.0.0.1:$MAILPIT_SMTP_PORT
+export MAILGENT_DNS_ADDR=127.0.0.1:$DNS_PORT
 export NATS_URL=nats://127.0.0.1:$NATS_PORT
 export MAILGENT_NATS_USER=$NATS_USER
 export MAILGENT_NATS_PASSWORD=$NATS_PASSWORD
@@ -206,7 +217,7 @@ set +e
 wait -n "${PIDS[@]}"
 status=$?
 set -e
-for name in nats vault mailpit relay; do
+for name in nats vault mailpit dns relay; do
 	pid=$(cat "$RUN/$name.pid" 2>/dev/null || true)
 	if [[ -n $pid ]] && ! kill -0 "$pid" 2>/dev/null; then
 		echo "dev-vault: $name exited (status $status); see $LOGS/$name.log" >&2

@@ -1,6 +1,7 @@
 // Package harness starts the real servers Mailgent runs with — vault,
 // nats-server, mailgent-relay and mailpit — as child processes on free
-// loopback ports, for integration tests and benchmarks. Each process logs to
+// loopback ports, for integration tests and benchmarks, and a DNS server in
+// the test process that publishes test senders' DKIM, SPF and DMARC records. Each process logs to
 // .data/test-logs/<test>/<name>.log, kept after the run; a failing test also
 // prints the tail of every log. Processes are stopped in tb.Cleanup, which
 // runs even when the test fails or panics, and die with the test binary

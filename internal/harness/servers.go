@@ -196,6 +196,11 @@ type RelayOptions struct {
 	// Smarthost (host:port), when set, turns outbound delivery on: the
 	// relay delivers there without TLS (Mailpit in the whole stack).
 	Smarthost string
+	// Resolver (host:port) is the DNS server of the relay's sender
+	// authentication, normally a DNS's Addr. Empty: StartRelay starts a
+	// DNS server of its own that knows no names, so lookups never leave
+	// the machine and all mail is unverified.
+	Resolver string
 	// Args are extra command-line flags.
 	Args []string
 }
@@ -204,9 +209,10 @@ type RelayOptions struct {
 func StartRelay(tb testing.TB, o RelayOptions) *Relay {
 	tb.Helper()
 	r := &Relay{Addr: fmt.Sprintf("127.0.0.1:%d", FreePort(tb))}
-	// Sender authentication needs DNS, which tests do not have: the checks
-	// are tested offline in internal/mailauth with an in-process resolver.
-	args := []string{"-listen", r.Addr, "-domain", o.Domain, "-log-level", "debug", "-sender-auth=false"}
+	if o.Resolver == "" {
+		o.Resolver = StartDNS(tb).Addr
+	}
+	args := []string{"-listen", r.Addr, "-domain", o.Domain, "-log-level", "debug", "-resolver", o.Resolver}
 	var env []string
 	if o.NATS != nil {
 		args = append(args, "-nats-url", o.NATS.URL, "-nats-user", o.NATS.Username)
@@ -288,10 +294,14 @@ func httpOK(url string) error {
 	return nil
 }
 
-// Stack is the whole Mailgent stack: NATS, Vault with the plugin mounted at
-// "mailgent" and configured, the relay and Mailpit.
+// Stack is the whole Mailgent stack: a DNS server, NATS, Vault with the
+// plugin mounted at "mailgent" and configured, the relay (sender
+// authentication on, asking the DNS server) and Mailpit.
 type Stack struct {
-	Domain  string
+	Domain string
+	// DNS serves the relay's sender authentication: add test senders with
+	// Stack.DNS.Sender.
+	DNS     *DNS
 	NATS    *NATS
 	Vault   *Vault
 	Relay   *Relay
@@ -305,6 +315,7 @@ const StackMount = "mailgent"
 func Start(tb testing.TB) *Stack {
 	tb.Helper()
 	s := &Stack{Domain: "agents.mailgent.test"}
+	s.DNS = StartDNS(tb)
 	s.NATS = StartNATS(tb)
 	s.Mailpit = StartMailpit(tb)
 	s.Vault = StartVault(tb)
@@ -314,6 +325,6 @@ func Start(tb testing.TB) *Stack {
 		"nats_username": s.NATS.Username,
 		"nats_password": s.NATS.Password,
 	})
-	s.Relay = StartRelay(tb, RelayOptions{Domain: s.Domain, NATS: s.NATS, Smarthost: s.Mailpit.SMTPAddr})
+	s.Relay = StartRelay(tb, RelayOptions{Domain: s.Domain, NATS: s.NATS, Smarthost: s.Mailpit.SMTPAddr, Resolver: s.DNS.Addr})
 	return s
 }
