@@ -108,6 +108,14 @@ func (s *inboundStack) jetStream() jetstream.JetStream {
 	return js
 }
 
+// relaySealer seals as the stack's registered relay does (its key).
+func (s *inboundStack) relaySealer() *bus.Sealer {
+	s.t.Helper()
+	key, _, err := bus.LoadOrCreateRelayKey(s.Relay.KeyFile)
+	require.NoError(s.t, err)
+	return bus.NewSealer(key)
+}
+
 // inboundPublicKey is the key relays seal inbound mail to, from config.
 func (s *inboundStack) inboundPublicKey() []byte {
 	s.t.Helper()
@@ -418,7 +426,7 @@ func TestInboundPoisonAndMailForRevokedAgents(t *testing.T) {
 	// A sealed payload replayed under another agent does not open either.
 	raw := verificationMail("bot@"+s.Domain, "123456")
 	id := bus.MessageID(s.Domain, "bot", raw)
-	sealed, err := bus.Seal(pub, s.Domain, "bot", &bus.Payload{Message: mailmsg.Message{ID: id, Subject: "x"}, Raw: raw})
+	sealed, err := s.relaySealer().Seal(pub, s.Domain, "bot", &bus.Payload{Message: mailmsg.Message{ID: id, Subject: "x"}, Raw: raw})
 	require.NoError(t, err)
 	_, err = bus.Publish(ctx, js, obs, s.Domain, "gone", id, sealed)
 	require.NoError(t, err)
@@ -428,7 +436,7 @@ func TestInboundPoisonAndMailForRevokedAgents(t *testing.T) {
 	s.rec.must(s.Vault.Token, "DELETE", "mailgent/agents/gone", nil)
 	raw2 := verificationMail("gone@"+s.Domain, "654321")
 	id2 := bus.MessageID(s.Domain, "gone", raw2)
-	sealed2, err := bus.Seal(pub, s.Domain, "gone", &bus.Payload{Message: mailmsg.Message{ID: id2}, Raw: raw2})
+	sealed2, err := s.relaySealer().Seal(pub, s.Domain, "gone", &bus.Payload{Message: mailmsg.Message{ID: id2}, Raw: raw2})
 	require.NoError(t, err)
 	_, err = bus.Publish(ctx, js, obs, s.Domain, "gone", id2, sealed2)
 	require.NoError(t, err)
@@ -508,7 +516,7 @@ func TestInboundIndexSurvivesPluginReload(t *testing.T) {
 	require.NoError(t, err)
 	pub := s.inboundPublicKey()
 	id := bus.MessageID(s.Domain, "bot", first)
-	sealed, err := bus.Seal(pub, s.Domain, "bot", &bus.Payload{Message: mailmsg.Message{ID: id, Subject: "again"}, Raw: first})
+	sealed, err := s.relaySealer().Seal(pub, s.Domain, "bot", &bus.Payload{Message: mailmsg.Message{ID: id, Subject: "again"}, Raw: first})
 	require.NoError(t, err)
 	dup, err := bus.Publish(ctx, js, obs, s.Domain, "bot", id, sealed)
 	require.NoError(t, err)

@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/mailgent/mailgent/internal/bus"
 	"github.com/mailgent/mailgent/internal/version"
 )
 
@@ -112,6 +113,10 @@ type backend struct {
 	busMu  sync.Mutex
 	busJS  jetstream.JetStream
 	busObs jetstream.ObjectStore
+	// relayReg is the registered relays (path_relays.go); opener the bus
+	// work's inbound Opener, told to forget its sessions when they change.
+	relayReg relayRegistry
+	opener   atomic.Pointer[bus.Opener]
 }
 
 func newBackend(logger hclog.Logger) *backend {
@@ -138,10 +143,11 @@ func newBackend(logger hclog.Logger) *backend {
 		BackendType: logical.TypeLogical,
 		PathsSpecial: &logical.Paths{
 			// Seal-wrapped where the seal supports it (Enterprise, HSM/KMS).
-			SealWrapStorage: []string{configStorageKey, inboundKeyStorageKey, dkimStorageKey, kekPrefix},
+			SealWrapStorage: []string{configStorageKey, inboundKeyStorageKey, dkimStorageKey, busSigningStorageKey, kekPrefix},
 		},
 		Paths: framework.PathAppend(
 			b.pathDKIM(), // before config: more specific
+			b.pathRelays(),
 			b.pathConfig(),
 			b.pathOrgs(),
 			b.pathAgents(),
@@ -178,6 +184,7 @@ func (b *backend) clean(ctx context.Context) {
 	b.creds.reset()
 	b.inboxIdx.reset()
 	b.cfgCache.drop()
+	b.relayReg.drop()
 }
 
 // invalidate is called when another node changed a key we cache or act on.
@@ -191,6 +198,8 @@ func (b *backend) invalidate(ctx context.Context, key string) {
 		name := strings.TrimPrefix(strings.TrimPrefix(key, agentPrefix), kekPrefix)
 		b.agents.drop(name)
 		b.inboxNotify.notify(name)
+	case strings.HasPrefix(key, relayPrefix):
+		b.relaysChanged()
 	case strings.HasPrefix(key, credMetaPrefix), strings.HasPrefix(key, credVersionPrefix):
 		b.invalidateCred(key)
 	case strings.HasPrefix(key, inboxSumPrefix), strings.HasPrefix(key, inboxRecPrefix):

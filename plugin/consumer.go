@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -50,11 +51,22 @@ func (b *backend) serveBus(ctx context.Context, s logical.Storage, nc *nats.Conn
 	if _, err := kv.Put(ctx, bus.DirectoryPublicKeyKey(cfg.Domain), key.Public); err != nil {
 		return fmt.Errorf("publish inbound public key: %w", err)
 	}
+	signer, err := b.readBusSigningKey(ctx, s)
+	if err != nil {
+		return err
+	}
+	if _, err := kv.Put(ctx, bus.DirectorySignerKey(cfg.Domain), signer.Public().(ed25519.PublicKey)); err != nil {
+		return fmt.Errorf("publish outbound signing key: %w", err)
+	}
 	if err := b.syncDirectory(ctx, s, kv, cfg.Domain); err != nil {
 		return err
 	}
 	if _, err := bus.EnsureOutbound(ctx, js); err != nil {
 		return err
+	}
+	// The relays' consumer too: they bind to it, and change nothing.
+	if _, err := js.CreateOrUpdateConsumer(ctx, bus.OutboundStream, bus.RelayConsumerConfig(cfg.Domain)); err != nil {
+		return fmt.Errorf("relay consumer: %w", err)
 	}
 	statusCons, err := js.CreateOrUpdateConsumer(ctx, bus.StatusStream, bus.StatusConsumerConfig(cfg.Domain))
 	if err != nil {
@@ -104,7 +116,12 @@ func (b *backend) serveBus(ctx context.Context, s logical.Storage, nc *nats.Conn
 			case <-ctx.Done():
 				return
 			case <-b.directoryChanged:
-				if err := b.syncDirectory(ctx, s, kv, cfg.Domain); err != nil && ctx.Err() == nil {
+				// The registry first: a change on another node left it empty.
+				_, err := b.relays(ctx, s)
+				if err == nil {
+					err = b.syncDirectory(ctx, s, kv, cfg.Domain)
+				}
+				if err != nil && ctx.Err() == nil {
 					b.logger.Error("sync address directory", "error", err)
 					// Try again shortly: a revoked agent must stop receiving.
 					time.AfterFunc(time.Second, b.signalDirectory)
@@ -113,10 +130,15 @@ func (b *backend) serveBus(ctx context.Context, s logical.Storage, nc *nats.Conn
 		}
 	}()
 
-	opener, err := bus.NewOpener(key.Private)
+	if _, err := b.relays(ctx, s); err != nil {
+		return err
+	}
+	opener, err := bus.NewOpener(key.Private, &b.relayReg)
 	if err != nil {
 		return err
 	}
+	b.opener.Store(opener)
+	defer b.opener.Store(nil)
 	// Messages are stored concurrently: each is several storage writes
 	// (gRPC calls into Vault), and only the per-agent counts serialise.
 	work := make(chan jetstream.Msg)
@@ -222,7 +244,16 @@ func (b *backend) handleInbound(ctx context.Context, s logical.Storage, obs jets
 	p, err := opener.Open(domain, agent, id, h.Get(bus.HeaderSeal), sealedPayload)
 	if err != nil {
 		if errors.Is(err, bus.ErrPoison) {
+			// Forged, unsigned or altered: not mail a relay accepted. On
+			// the agent's record, then gone.
+			ev := &auditEvent{Operation: opMessageReceive, Outcome: outcomeDenied, Agent: agent, AgentID: st.entry.ID, Org: st.entry.Org,
+				DelegationChain: st.entry.chain(), Requester: relayActor, RequestID: id, Detail: "refused: " + err.Error()}
+			if rerr := b.record(ctx, s, subjectAgent, agent, ev); rerr != nil {
+				retry(rerr)
+				return
+			}
 			term(err.Error())
+			b.deleteBlob(ctx, obs, blob)
 			return
 		}
 		retry(err)
@@ -241,7 +272,7 @@ func (b *backend) handleInbound(ctx context.Context, s logical.Storage, obs jets
 	if fresh {
 		ev := &auditEvent{Operation: opMessageReceive, Outcome: outcomeSuccess, Agent: agent, AgentID: st.entry.ID, Org: st.entry.Org,
 			DelegationChain: st.entry.chain(), Requester: relayActor, RequestID: id, RemoteAddr: p.Head.RemoteAddr,
-			Detail: "from " + p.Head.FromAddress + ", message " + sum.Key}
+			Detail: "from " + p.Head.FromAddress + " (" + sum.trust() + "), message " + sum.Key + ", relay key " + p.RelayKeyID}
 		if err := b.record(ctx, s, subjectAgent, agent, ev); err != nil {
 			log.Error("audit event for a received message", "error", err)
 		}
@@ -270,14 +301,14 @@ func (b *backend) syncDirectory(ctx context.Context, s logical.Storage, kv jetst
 	if err != nil {
 		return err
 	}
-	live := map[string]bool{}
+	live := map[string]string{}
 	for _, n := range names {
 		st, err := b.loadAgent(ctx, s, n)
 		if err != nil {
 			return err
 		}
 		if st != nil && st.active() {
-			live[bus.DirectoryAgentKey(domain, n)] = true
+			live[bus.DirectoryAgentKey(domain, n)] = "active"
 		}
 	}
 	lister, err := kv.ListKeysFiltered(ctx, bus.DirectoryAgentFilter(domain))
@@ -288,22 +319,51 @@ func (b *backend) syncDirectory(ctx context.Context, s logical.Storage, kv jetst
 	for k := range lister.Keys() {
 		present[k] = true
 	}
-	// Removals first: a revoked agent must stop receiving.
+	if err := syncKeys(ctx, kv, present, live); err != nil {
+		return err
+	}
+	return b.syncRelayDirectory(ctx, s, kv, domain)
+}
+
+// syncKeys makes the directory hold exactly want (key → value) among
+// present's keys: removals first, so a revoked agent or relay stops at once.
+func syncKeys(ctx context.Context, kv jetstream.KeyValue, present map[string]bool, want map[string]string) error {
 	for k := range present {
-		if !live[k] {
+		if _, ok := want[k]; !ok {
 			if err := kv.Delete(ctx, k); err != nil {
 				return fmt.Errorf("directory delete %s: %w", k, err)
 			}
 		}
 	}
-	for k := range live {
+	for k, v := range want {
 		if !present[k] {
-			if _, err := kv.Put(ctx, k, []byte("active")); err != nil {
+			if _, err := kv.Put(ctx, k, []byte(v)); err != nil {
 				return fmt.Errorf("directory put %s: %w", k, err)
 			}
 		}
 	}
 	return nil
+}
+
+// syncRelayDirectory publishes the registered relays' key IDs.
+func (b *backend) syncRelayDirectory(ctx context.Context, s logical.Storage, kv jetstream.KeyValue, domain string) error {
+	set, err := b.relays(ctx, s)
+	if err != nil {
+		return err
+	}
+	want := map[string]string{}
+	for id, e := range set.byID {
+		want[bus.DirectoryRelayKey(domain, id)] = e.Name
+	}
+	lister, err := kv.ListKeysFiltered(ctx, bus.DirectoryRelayFilter(domain))
+	if err != nil {
+		return fmt.Errorf("list directory: %w", err)
+	}
+	present := map[string]bool{}
+	for k := range lister.Keys() {
+		present[k] = true
+	}
+	return syncKeys(ctx, kv, present, want)
 }
 
 // signalDirectory asks the bus work to resync the directory.

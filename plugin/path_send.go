@@ -3,6 +3,7 @@ package plugin
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
@@ -407,10 +408,15 @@ func (b *backend) pathSendWrite(ctx context.Context, req *logical.Request, d *fr
 	// A publish whose ack was lost is retried with the same Nats-Msg-Id:
 	// JetStream keeps one copy, so a retry never sends twice.
 	out := &bus.Outbound{ID: key, MessageID: messageID, Agent: agent, MailFrom: from, Rcpts: rcpts, Raw: signed, QueuedAt: now}
+	signer, relays, err := b.outboundKeys(ctx, req.Storage)
+	if err != nil {
+		_ = req.Storage.Delete(ctx, sentPrefix+agent+"/"+key)
+		return nil, err
+	}
 	var perr error
 	for try := 0; try < 3; try++ {
 		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		perr = bus.PublishOutbound(qctx, js, obs, cfg.Domain, out)
+		perr = bus.PublishOutbound(qctx, js, obs, cfg.Domain, out, signer, relays)
 		cancel()
 		if perr == nil {
 			break
@@ -585,6 +591,23 @@ func (b *backend) applyStatus(ctx context.Context, s logical.Storage, ds *bus.De
 }
 
 // outboundJS is the JetStream handle of the bus work, nil when not connected.
+// outboundKeys are what a queued message is signed with and sealed to; no
+// registered relay is a 503 (nothing could deliver it).
+func (b *backend) outboundKeys(ctx context.Context, s logical.Storage) (ed25519.PrivateKey, []bus.RelayPublic, error) {
+	set, err := b.relays(ctx, s)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(set.sorted) == 0 {
+		return nil, nil, errNoRelays
+	}
+	signer, err := b.readBusSigningKey(ctx, s)
+	if err != nil {
+		return nil, nil, err
+	}
+	return signer, set.publics(), nil
+}
+
 func (b *backend) outboundJS() (jetstream.JetStream, jetstream.ObjectStore) {
 	b.busMu.Lock()
 	defer b.busMu.Unlock()

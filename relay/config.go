@@ -29,6 +29,10 @@ type Config struct {
 	Hostname string
 	// NATS is the bus connection.
 	NATS bus.Options
+	// KeyFile holds this relay's key (made there on first start): the
+	// operator registers its public halves with the plugin
+	// (config/relays/:name; -print-registration prints them).
+	KeyFile string
 
 	// MaxMessageBytes is the largest message accepted (SIZE is advertised).
 	MaxMessageBytes int64
@@ -114,6 +118,11 @@ func DefaultConfig() Config {
 // ErrVersion is returned by ParseFlags when -version was given.
 var ErrVersion = errors.New("version requested")
 
+// ErrPrintRegistration is returned by ParseFlags when -print-registration
+// was given: print the public halves of the key in -key-file (making it if
+// needed) as the fields of the plugin's config/relays/:name, and exit.
+var ErrPrintRegistration = errors.New("registration requested")
+
 // ParseFlags fills a Config from the environment and then the command line.
 // getenv is os.Getenv outside tests.
 func ParseFlags(args []string, getenv func(string) string, usage io.Writer) (Config, error) {
@@ -155,6 +164,7 @@ func ParseFlags(args []string, getenv func(string) string, usage io.Writer) (Con
 	str(&cfg.Hostname, "hostname", "MAILGENT_RELAY_HOSTNAME", "host name in the SMTP greeting (default: the domain)")
 	str(&cfg.NATS.URL, "nats-url", "MAILGENT_NATS_URL", "NATS URL or comma-separated list")
 	str(&cfg.NATS.Username, "nats-user", "MAILGENT_NATS_USER", "NATS user")
+	str(&cfg.KeyFile, "key-file", "MAILGENT_RELAY_KEY_FILE", "this relay's key file, made on first start (required; register it: -print-registration)")
 	// The password comes from the environment only: flags show up in ps.
 	if v := getenv("MAILGENT_NATS_PASSWORD"); v != "" {
 		cfg.NATS.Password = v
@@ -203,12 +213,19 @@ func ParseFlags(args []string, getenv func(string) string, usage io.Writer) (Con
 	str(&cfg.LogLevel, "log-level", "MAILGENT_LOG_LEVEL", "debug, info, warn or error")
 	str(&cfg.LogFormat, "log-format", "MAILGENT_LOG_FORMAT", "text or json")
 	showVersion := fs.Bool("version", false, "print the version and exit")
+	printReg := fs.Bool("print-registration", false, "print this relay's public keys as the fields of <mount>/config/relays/<name> (making -key-file if needed), and exit")
 
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
 	if *showVersion {
 		return cfg, ErrVersion
+	}
+	if *printReg {
+		if cfg.KeyFile == "" {
+			return cfg, errors.New("-key-file: is required with -print-registration")
+		}
+		return cfg, ErrPrintRegistration
 	}
 	if len(envErrs) > 0 {
 		return cfg, errors.Join(envErrs...)
@@ -234,6 +251,9 @@ func (c Config) Validate() error {
 	}
 	if err := bus.ValidateURL(c.NATS.URL); err != nil {
 		return fmt.Errorf("-nats-url: %v", err)
+	}
+	if c.KeyFile == "" {
+		return errors.New("-key-file: is required: the relay signs the mail it hands the plugin with this key")
 	}
 	if c.MaxMessageBytes < 1024 {
 		return fmt.Errorf("-max-message-bytes: must be at least 1024, got %d", c.MaxMessageBytes)

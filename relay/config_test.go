@@ -15,7 +15,16 @@ import (
 	"github.com/mailgent/mailgent/internal/devdns"
 )
 
-func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+// env is a getenv over m; MAILGENT_RELAY_KEY_FILE, which every relay
+// needs, defaults to a path (ParseFlags only checks that it is set).
+func env(m map[string]string) func(string) string {
+	return func(k string) string {
+		if v, ok := m[k]; ok || k != "MAILGENT_RELAY_KEY_FILE" {
+			return v
+		}
+		return "/run/mailgent/relay.key"
+	}
+}
 
 func TestParseFlagsEnvThenFlags(t *testing.T) {
 	cfg, err := ParseFlags(
@@ -125,6 +134,7 @@ func TestResolverAsksThatServer(t *testing.T) {
 
 	cfg, err := ParseFlags([]string{"-domain", "agents.example.com", "-resolver", dnsSrv.Addr()}, env(nil), io.Discard)
 	require.NoError(t, err)
+	cfg.KeyFile = testKeyFile(t)
 	srv, err := New(cfg, nil)
 	require.NoError(t, err)
 
@@ -135,10 +145,10 @@ func TestResolverAsksThatServer(t *testing.T) {
 	require.Len(t, txts, len(big))
 
 	raw := []byte("From: <noreply@svc.example>\r\nTo: <bot@agents.example.com>\r\nSubject: hi\r\n\r\nhello\r\n")
-	res := srv.verifySender(raw, "noreply@svc.example", "mail.svc.example", "127.0.0.1:40000", "noreply@svc.example")
+	res := srv.verifySender(raw, "noreply@svc.example", "mail.svc.example", "127.0.0.1:40000", "svc.example")
 	require.Equal(t, "pass", res.SPF.Result, "%+v", res.SPF)
 	require.Equal(t, "pass", res.DMARC.Result, "%+v", res.DMARC)
-	res = srv.verifySender(raw, "noreply@svc.example", "mail.svc.example", "127.0.0.9:40000", "noreply@svc.example")
+	res = srv.verifySender(raw, "noreply@svc.example", "mail.svc.example", "127.0.0.9:40000", "svc.example")
 	require.Equal(t, "fail", res.SPF.Result, "%+v", res.SPF)
 	require.Equal(t, "fail", res.DMARC.Result, "%+v", res.DMARC)
 

@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,10 +27,14 @@ type directory struct {
 	// markers). An agent in neither map is not known yet.
 	gone   map[string]bool
 	pubkey []byte
+	// signerKey is the plugin's outbound signing key; relays the key IDs
+	// of the registered relays.
+	signerKey []byte
+	relays    map[string]bool
 }
 
 func newDirectory(domain string, logger *slog.Logger) *directory {
-	return &directory{domain: domain, logger: logger, agents: map[string]bool{}, gone: map[string]bool{}}
+	return &directory{domain: domain, logger: logger, agents: map[string]bool{}, gone: map[string]bool{}, relays: map[string]bool{}}
 }
 
 // lookup tells whether agent is live; ready is false until the directory
@@ -53,11 +58,27 @@ func (d *directory) publicKey() []byte {
 	return d.pubkey
 }
 
+// signer is the plugin's outbound signing key (nil until published).
+func (d *directory) signer() []byte {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return d.signerKey
+}
+
+// registered tells whether the plugin lists a relay key ID as registered.
+func (d *directory) registered(keyID string) bool {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return d.relays[keyID]
+}
+
 // run follows the bucket until ctx ends, re-watching after errors.
 func (d *directory) run(ctx context.Context, kv jetstream.KeyValue) {
 	keyKey := bus.DirectoryPublicKeyKey(d.domain)
+	signerKey := bus.DirectorySignerKey(d.domain)
+	relayPrefix := strings.TrimSuffix(bus.DirectoryRelayFilter(d.domain), "*")
 	for ctx.Err() == nil {
-		w, err := kv.WatchFiltered(ctx, []string{bus.DirectoryAgentFilter(d.domain), keyKey})
+		w, err := kv.WatchFiltered(ctx, []string{bus.DirectoryAgentFilter(d.domain), keyKey, signerKey, bus.DirectoryRelayFilter(d.domain)})
 		if err != nil {
 			d.logger.Warn("watch address directory; retrying", "error", err)
 			sleepCtx(ctx, time.Second)
@@ -81,10 +102,14 @@ func (d *directory) run(ctx context.Context, kv jetstream.KeyValue) {
 			d.mu.Lock()
 			switch {
 			case e.Key() == keyKey:
+				d.pubkey = valueOrNil(e, deleted)
+			case e.Key() == signerKey:
+				d.signerKey = valueOrNil(e, deleted)
+			case strings.HasPrefix(e.Key(), relayPrefix):
 				if deleted {
-					d.pubkey = nil
+					delete(d.relays, strings.TrimPrefix(e.Key(), relayPrefix))
 				} else {
-					d.pubkey = append([]byte(nil), e.Value()...)
+					d.relays[strings.TrimPrefix(e.Key(), relayPrefix)] = true
 				}
 			case bus.AgentFromDirectoryKey(d.domain, e.Key()) != "":
 				m := d.agents
@@ -111,6 +136,13 @@ func (d *directory) run(ctx context.Context, kv jetstream.KeyValue) {
 			sleepCtx(ctx, 250*time.Millisecond)
 		}
 	}
+}
+
+func valueOrNil(e jetstream.KeyValueEntry, deleted bool) []byte {
+	if deleted {
+		return nil
+	}
+	return append([]byte(nil), e.Value()...)
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) {

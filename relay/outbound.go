@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -471,19 +470,12 @@ func (o *outbound) run(ctx context.Context) {
 	}
 }
 
-// ensureConsumer creates or updates the relays' shared consumer, and the
-// streams first if they are gone (a wiped JetStream store).
+// ensureConsumer binds the relays' shared consumer, which the plugin
+// makes (a relay changes no stream configuration).
 func (o *outbound) ensureConsumer(ctx context.Context) (jetstream.Consumer, error) {
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	cfg := bus.RelayConsumerConfig(o.s.cfg.Domain)
-	cons, err := o.js.CreateOrUpdateConsumer(cctx, bus.OutboundStream, cfg)
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		if _, err = bus.EnsureOutbound(cctx, o.js); err == nil {
-			cons, err = o.js.CreateOrUpdateConsumer(cctx, bus.OutboundStream, cfg)
-		}
-	}
-	return cons, err
+	return o.js.Consumer(cctx, bus.OutboundStream, bus.RelayConsumerName(o.s.cfg.Domain))
 }
 
 func (o *outbound) work(ctx context.Context, cons jetstream.Consumer) {
@@ -536,17 +528,11 @@ func (o *outbound) handle(msg jetstream.Msg) {
 	}
 	// A blob (payload over bus.InlineLimit) stays until the blob bucket's
 	// TTL removes it: a redelivery must still find it.
-	var ob bus.Outbound
-	if err := json.Unmarshal(payload, &ob); err != nil || ob.ID == "" || ob.Agent == "" {
-		reason := "undecodable outbound message"
-		if err == nil {
-			reason = "outbound message without id or agent"
-		}
-		o.logger.Error("poison outbound message terminated", "reason", reason, "error", err,
-			"subject", msg.Subject(), "size", len(msg.Data()), "attempt", attempt)
-		o.settle(func() error { return msg.TermWithReason(reason) }, "term")
+	pob, ok := o.open(msg, payload, attempt)
+	if !ok {
 		return
 	}
+	ob := *pob
 	log := o.logger.With("id", ob.ID, "message_id", ob.MessageID, "agent", ob.Agent, "attempt", attempt)
 
 	// Never twice: a message this or another relay already delivered (its
@@ -658,6 +644,44 @@ func (o *outbound) handle(msg jetstream.Msg) {
 
 // busCtx bounds one bus operation. It is not the run context: during
 // shutdown, in-flight messages still get their status and ack.
+// open checks and opens a queued message: signed by the plugin, sealed to
+// this relay, from an agent of this domain. Anything else is not delivered:
+// forged or altered mail is terminated; mail sealed only to other relays
+// is left to them (offered again later).
+func (o *outbound) open(msg jetstream.Msg, payload []byte, attempt int) (*bus.Outbound, bool) {
+	h := msg.Headers()
+	ob, err := bus.OpenOutbound(o.s.cfg.Domain, h.Get(jetstream.MsgIDHeader), h.Get(bus.HeaderSeal), payload, o.s.dir.signer(), o.s.key)
+	if err == nil {
+		err = checkSender(o.s.cfg.Domain, ob)
+	}
+	switch {
+	case err == nil:
+		return ob, true
+	case len(o.s.dir.signer()) == 0:
+		o.logger.Warn("outbound message waits: the plugin's signing key is not in the address directory yet", "attempt", attempt)
+		o.settle(func() error { return msg.NakWithDelay(backoff(attempt)) }, "nak")
+	case strings.Contains(err.Error(), "not sealed to this relay"):
+		o.logger.Warn("outbound message not sealed to this relay; left to the others", "error", err, "attempt", attempt)
+		o.settle(func() error { return msg.NakWithDelay(backoff(attempt)) }, "nak")
+	default:
+		o.logger.Error("outbound message refused and terminated", "error", err, "subject", msg.Subject(), "size", len(payload), "attempt", attempt)
+		o.settle(func() error { return msg.TermWithReason(err.Error()) }, "term")
+	}
+	return nil, false
+}
+
+// checkSender is the relay's own check that a queued message is what the
+// plugin may send: an agent's own address in this relay's domain.
+func checkSender(domain string, ob *bus.Outbound) error {
+	if ob.ID == "" || ob.Agent == "" {
+		return fmt.Errorf("%w: no id or agent", bus.ErrForgedOutbound)
+	}
+	if !strings.EqualFold(ob.MailFrom, ob.Agent+"@"+domain) {
+		return fmt.Errorf("%w: envelope sender %q is not agent %q of %s", bus.ErrForgedOutbound, ob.MailFrom, ob.Agent, domain)
+	}
+	return nil
+}
+
 func (o *outbound) busCtx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), o.s.cfg.PublishTimeout)
 }

@@ -2,6 +2,8 @@ package relay
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -329,6 +331,7 @@ func (smtpDiscardLogger) Println(...interface{})        {}
 
 func testHost(addr string, mutate func(*Config)) *smarthost {
 	cfg := DefaultConfig()
+	cfg.KeyFile = "/run/mailgent/relay.key" // only validated: a smarthost needs no key
 	cfg.Domain = "agents.example.com"
 	cfg.Smarthost = addr
 	cfg.SmarthostTLS = "none"
@@ -627,12 +630,13 @@ func (e *events) all() []string {
 type fakeMsg struct {
 	jetstream.Msg // unused methods panic
 	data          []byte
+	header        nats.Header // inline payloads only: no blob header
 	delivered     uint64
 	ev            *events
 }
 
 func (m *fakeMsg) Data() []byte         { return m.data }
-func (m *fakeMsg) Headers() nats.Header { return nats.Header{} } // inline payloads only
+func (m *fakeMsg) Headers() nats.Header { return m.header }
 func (m *fakeMsg) Subject() string      { return bus.OutboundSubject("agents.example.com") }
 func (m *fakeMsg) Metadata() (*jetstream.MsgMetadata, error) {
 	return &jetstream.MsgMetadata{NumDelivered: m.delivered}, nil
@@ -701,32 +705,50 @@ type machine struct {
 	js  *fakeJS
 	f   *fakeSmarthost
 	dir *directory
+	// plugin signs what is queued; relay is this relay's key.
+	plugin ed25519.PrivateKey
+	relay  *bus.RelayKey
 }
 
 func newMachine(t *testing.T, mutate func(*fakeSmarthost)) *machine {
 	t.Helper()
 	f, _ := startSmarthost(t, "none", mutate)
 	cfg := DefaultConfig()
+	cfg.KeyFile = testKeyFile(t)
 	cfg.Domain = "agents.example.com"
 	cfg.Hostname = "relay-1"
 	cfg.Smarthost, cfg.SmarthostTLS, cfg.SmarthostTimeout = f.addr, "none", 5*time.Second
 	require.NoError(t, cfg.Validate())
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	s := &Server{cfg: cfg, logger: logger, dir: newDirectory(cfg.Domain, logger)}
+	relayKey, err := bus.GenerateRelayKey()
+	require.NoError(t, err)
+	_, plugin, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	s := &Server{cfg: cfg, logger: logger, dir: newDirectory(cfg.Domain, logger), key: relayKey}
 	s.dir.synced = true
 	s.dir.agents["billing-bot"] = true
+	s.dir.signerKey = plugin.Public().(ed25519.PublicKey)
 	ev := &events{}
-	m := &machine{ev: ev, kv: &fakeKV{ev: ev, m: map[string]string{}}, js: &fakeJS{ev: ev}, f: f, dir: s.dir}
+	m := &machine{ev: ev, kv: &fakeKV{ev: ev, m: map[string]string{}}, js: &fakeJS{ev: ev}, f: f, dir: s.dir, plugin: plugin, relay: relayKey}
 	m.o = newOutbound(s)
 	m.o.js, m.o.kv = m.js, m.kv
 	return m
 }
 
+// handle queues o as the plugin would (signed, sealed to this relay) and
+// hands it to the state machine.
 func (m *machine) handle(t *testing.T, o *bus.Outbound, attempt uint64) {
 	t.Helper()
-	data, err := json.Marshal(o)
+	m.handleSealed(t, o, m.plugin, m.relay, attempt)
+}
+
+func (m *machine) handleSealed(t *testing.T, o *bus.Outbound, signer ed25519.PrivateKey, to *bus.RelayKey, attempt uint64) {
+	t.Helper()
+	pub, err := to.Public()
 	require.NoError(t, err)
-	m.o.handle(&fakeMsg{data: data, delivered: attempt, ev: m.ev})
+	data, err := bus.SealOutbound("agents.example.com", o, signer, []bus.RelayPublic{pub})
+	require.NoError(t, err)
+	m.o.handle(&fakeMsg{data: data, header: nats.Header{jetstream.MsgIDHeader: {o.ID}, bus.HeaderSeal: {"outbound-2"}}, delivered: attempt, ev: m.ev})
 }
 
 func (m *machine) lastStatus(t *testing.T) bus.DeliveryStatus {
@@ -800,8 +822,41 @@ func TestHandlePermanentFailure(t *testing.T) {
 
 func TestHandlePoison(t *testing.T) {
 	m := newMachine(t, nil)
-	m.o.handle(&fakeMsg{data: []byte("{not json"), delivered: 1, ev: m.ev})
-	m.o.handle(&fakeMsg{data: []byte(`{"agent":"billing-bot"}`), delivered: 1, ev: m.ev})
-	require.Equal(t, []string{"term undecodable outbound message", "term outbound message without id or agent"}, m.ev.all())
+	sealed := nats.Header{jetstream.MsgIDHeader: {"01JQTESTID"}, bus.HeaderSeal: {"outbound-2"}}
+	m.o.handle(&fakeMsg{data: []byte("{not json"), header: sealed, delivered: 1, ev: m.ev})
+	plain, err := json.Marshal(testOutbound())
+	require.NoError(t, err)
+	m.o.handle(&fakeMsg{data: plain, header: nats.Header{jetstream.MsgIDHeader: {"01JQTESTID"}}, delivered: 1, ev: m.ev})
+	ev := m.ev.all()
+	require.Len(t, ev, 2)
+	require.Contains(t, ev[0], "term outbound message refused: undecodable")
+	require.Contains(t, ev[1], "term outbound message refused: not sealed by the plugin")
+	require.Empty(t, m.js.statuses)
+	require.Empty(t, m.f.messages())
+}
+
+// Whoever holds relay credentials cannot make a relay send mail: only what
+// the plugin signed is delivered, and only from an agent of the domain.
+func TestHandleRefusesForgedOutbound(t *testing.T) {
+	m := newMachine(t, nil)
+	_, forger, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	m.handleSealed(t, testOutbound(), forger, m.relay, 1)
+	require.Len(t, m.ev.all(), 1)
+	require.Contains(t, m.ev.all()[0], "term outbound message refused: the signature does not verify")
+
+	// Signed by the plugin's key but from outside the domain: the plugin
+	// never queues that; refused all the same.
+	o := testOutbound()
+	o.MailFrom = "ceo@bank.example"
+	m.handleSealed(t, o, m.plugin, m.relay, 1)
+	require.Contains(t, m.ev.all()[1], "is not agent")
+
+	// Sealed to another relay only: left to it, not terminated.
+	other, err := bus.GenerateRelayKey()
+	require.NoError(t, err)
+	m.handleSealed(t, testOutbound(), m.plugin, other, 1)
+	require.Equal(t, "nak 1s", m.ev.all()[2])
+	require.Empty(t, m.f.messages(), "nothing forged was delivered")
 	require.Empty(t, m.js.statuses)
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"log/slog"
 	"net"
@@ -32,6 +33,8 @@ type Server struct {
 	resolver mailauth.Resolver // nil: sender authentication off
 	out      *outbound         // nil: outbound delivery off (no -smarthost)
 	sealer   *bus.Sealer
+	key      *bus.RelayKey
+	keyID    string
 	rates    *rateLimits
 
 	mu  sync.Mutex
@@ -49,8 +52,21 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, logger: logger, dir: newDirectory(cfg.Domain, logger.With("component", "directory")), limits: mailparse.DefaultLimits(), sealer: bus.NewSealer(),
+	key, created, err := bus.LoadOrCreateRelayKey(cfg.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("-key-file: %w", err)
+	}
+	pub, err := key.Public()
+	if err != nil {
+		return nil, fmt.Errorf("-key-file: %w", err)
+	}
+	s := &Server{cfg: cfg, logger: logger, dir: newDirectory(cfg.Domain, logger.With("component", "directory")), limits: mailparse.DefaultLimits(),
+		key: key, keyID: bus.KeyID(pub.SigningKey), sealer: bus.NewSealer(key),
 		rates: newRateLimits(cfg.RatePerIP, cfg.RatePerSenderDomain)}
+	if created {
+		logger.Warn("made a new relay key: register it with the plugin before this relay can accept mail",
+			"key_file", cfg.KeyFile, "key_id", s.keyID, "register", "vault write <mount>/config/relays/<name> $(mailgent-relay -print-registration -key-file "+cfg.KeyFile+")")
+	}
 	if cfg.SenderAuth {
 		s.resolver = newResolver(cfg.Resolver)
 	}
@@ -117,7 +133,7 @@ func (s *Server) Run(ctx context.Context, l net.Listener) error {
 	}
 	defer nc.Close()
 
-	s.logger.Info("relay listening", "addr", l.Addr().String(), "domain", s.cfg.Domain,
+	s.logger.Info("relay listening", "addr", l.Addr().String(), "domain", s.cfg.Domain, "key_id", s.keyID,
 		"version", version.String(), "max_message_bytes", s.cfg.MaxMessageBytes,
 		"starttls", s.smtp.TLSConfig != nil)
 	switch {
@@ -174,8 +190,10 @@ func (s *Server) Run(ctx context.Context, l net.Listener) error {
 	return nil
 }
 
-// onConnect makes sure the streams exist whenever a connection is made,
-// so relay and plugin may start in any order.
+// onConnect binds to the plugin's streams and buckets whenever a
+// connection is made, waiting for them if the plugin has not made them
+// yet: relay and plugin may start in any order, and a relay never creates
+// or changes stream configuration (its NATS user may not).
 func (s *Server) onConnect(ctx context.Context, nc *nats.Conn) {
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -185,19 +203,10 @@ func (s *Server) onConnect(ctx context.Context, nc *nats.Conn) {
 	go func() {
 		for ctx.Err() == nil {
 			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			err := bus.EnsureStreams(cctx, js)
-			var kv jetstream.KeyValue
-			var obs jetstream.ObjectStore
-			if err == nil {
-				kv, obs, err = bus.EnsureInbound(cctx, js)
-			}
-			var delivered jetstream.KeyValue
-			if err == nil {
-				delivered, err = bus.EnsureOutbound(cctx, js)
-			}
+			kv, obs, delivered, err := bus.Bind(cctx, js)
 			cancel()
 			if err != nil {
-				s.logger.Error("ensure streams; retrying", "error", err)
+				s.logger.Warn("the plugin's streams and buckets are not there yet (the plugin creates them); retrying", "error", err)
 				sleepCtx(ctx, time.Second)
 				continue
 			}
@@ -235,4 +244,21 @@ func (w *slogWriter) Write(p []byte) (int, error) {
 	}
 	w.logger.Warn(msg)
 	return len(p), nil
+}
+
+// PrintRegistration writes the public halves of the relay key at path
+// (made if missing) as "signing_key=… sealing_key=…", the arguments of
+// `vault write <mount>/config/relays/<name>`.
+func PrintRegistration(w io.Writer, path string) error {
+	key, _, err := bus.LoadOrCreateRelayKey(path)
+	if err != nil {
+		return fmt.Errorf("-key-file: %w", err)
+	}
+	pub, err := key.Public()
+	if err != nil {
+		return err
+	}
+	reg := pub.Registration()
+	_, err = fmt.Fprintf(w, "signing_key=%s sealing_key=%s\n", reg["signing_key"], reg["sealing_key"])
+	return err
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/smtp"
 	"net/textproto"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +21,7 @@ import (
 func startServer(t *testing.T, mutate func(*Config)) string {
 	t.Helper()
 	cfg := DefaultConfig()
+	cfg.KeyFile = testKeyFile(t)
 	cfg.Domain = "agents.example.com"
 	cfg.NATS.URL = "nats://127.0.0.1:1"
 	if mutate != nil {
@@ -98,4 +100,10 @@ func TestPerIPSessionLimit(t *testing.T) {
 		return strings.HasPrefix(line, "220 ")
 	}, 5*time.Second, 20*time.Millisecond)
 	held[1].Close()
+}
+
+// testKeyFile is where a test relay makes its key.
+func testKeyFile(t testing.TB) string {
+	t.Helper()
+	return filepath.Join(t.TempDir(), "relay.key")
 }

@@ -54,6 +54,7 @@ var (
 	errRelayDenied  = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "Relaying denied: this server accepts mail only for its own domain"}
 	errBadAddress   = &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 3}, Message: "Bad recipient address syntax"}
 	errDirectory    = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Address directory not available yet, try again later"}
+	errUnregistered = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "This relay is not registered with its mail store yet, try again later"}
 	errBus          = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Temporary failure storing the message, try again later"}
 	errMailboxFull  = &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 2, 2}, Message: "Mailbox full: too much mail is waiting for this agent, try again later"}
 	errBusFull      = &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 3, 1}, Message: "Insufficient system storage, try again later"}
@@ -89,6 +90,11 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	if !ready {
 		s.logger.Warn("recipient deferred: directory not synced", "rcpt", to)
 		return errDirectory
+	}
+	if !s.s.dir.registered(s.s.keyID) {
+		// The plugin would refuse what this relay seals: defer, loudly.
+		s.logger.Error("recipient deferred: this relay's key is not registered with the plugin (vault write <mount>/config/relays/<name> …)", "key_id", s.s.keyID)
+		return errUnregistered
 	}
 	if !live {
 		s.logger.Info("unknown recipient", "rcpt", to)
@@ -130,6 +136,7 @@ func (s *session) Data(r io.Reader) error {
 		s.logger.Warn("message deferred: bus or public key not ready")
 		return errBus
 	}
+
 	msg, err := mailparse.Parse(raw, s.s.limits)
 	if err != nil {
 		var le *mailparse.LimitError

@@ -76,6 +76,7 @@ func TestSTARTTLSWhenCertificateConfigured(t *testing.T) {
 
 	// A bad pair is a clear configuration error.
 	cfg := DefaultConfig()
+	cfg.KeyFile = testKeyFile(t)
 	cfg.Domain, cfg.TLSCertFile, cfg.TLSKeyFile = "agents.example.com", keyPath, certPath
 	_, err = New(cfg, nil)
 	require.ErrorContains(t, err, "-tls-cert")

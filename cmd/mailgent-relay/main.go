@@ -28,6 +28,12 @@ func main() {
 	case errors.Is(err, relay.ErrVersion):
 		fmt.Println("mailgent-relay", version.String())
 		return
+	case errors.Is(err, relay.ErrPrintRegistration):
+		if err := relay.PrintRegistration(os.Stdout, cfg.KeyFile); err != nil {
+			fmt.Fprintln(os.Stderr, "mailgent-relay:", err)
+			os.Exit(1)
+		}
+		return
 	case errors.Is(err, flag.ErrHelp):
 		return
 	case err != nil:

@@ -126,3 +126,22 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream) error {
 	}
 	return nil
 }
+
+// Bind returns the handles a relay uses, without creating or changing
+// anything: the plugin owns every stream, bucket and consumer. It fails
+// (ErrStreamNotFound, ErrBucketNotFound) until the plugin made them.
+func Bind(ctx context.Context, js jetstream.JetStream) (directory jetstream.KeyValue, blobs jetstream.ObjectStore, delivered jetstream.KeyValue, err error) {
+	if _, err = js.Stream(ctx, InboundStream); err != nil {
+		return nil, nil, nil, fmt.Errorf("stream %s: %w", InboundStream, err)
+	}
+	if directory, err = js.KeyValue(ctx, DirectoryBucket); err != nil {
+		return nil, nil, nil, fmt.Errorf("KV %s: %w", DirectoryBucket, err)
+	}
+	if blobs, err = js.ObjectStore(ctx, BlobBucket); err != nil {
+		return nil, nil, nil, fmt.Errorf("object store %s: %w", BlobBucket, err)
+	}
+	if delivered, err = js.KeyValue(ctx, DeliveryBucket); err != nil {
+		return nil, nil, nil, fmt.Errorf("KV %s: %w", DeliveryBucket, err)
+	}
+	return directory, blobs, delivered, nil
+}

@@ -1,4 +1,4 @@
-package bus
+package bus_test
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	. "github.com/mailgent/mailgent/internal/bus"
 	"github.com/mailgent/mailgent/internal/harness"
 )
 

@@ -5,11 +5,13 @@ import (
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/ed25519"
 	"crypto/hpke"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base32"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -61,6 +63,18 @@ func DirectoryAgentFilter(domain string) string { return "agent." + token(domain
 
 // DirectoryPublicKeyKey is where a domain's HPKE public key is published.
 func DirectoryPublicKeyKey(domain string) string { return "key." + token(domain) }
+
+// DirectorySignerKey is where the plugin publishes its outbound signing
+// key (Ed25519, 32 bytes) for the relays to check queued mail with.
+func DirectorySignerKey(domain string) string { return "signer." + token(domain) }
+
+// DirectoryRelayKey marks a registered relay's key ID (value: its name), so
+// a relay knows it is registered before it accepts mail it could not hand
+// over.
+func DirectoryRelayKey(domain, keyID string) string { return "relay." + token(domain) + "." + keyID }
+
+// DirectoryRelayFilter matches every relay key of one domain.
+func DirectoryRelayFilter(domain string) string { return "relay." + token(domain) + ".*" }
 
 // InboundSubject is the subject of mail for one agent of one domain.
 func InboundSubject(domain, agent string) string {
@@ -137,73 +151,86 @@ func GenerateInboundKey() (priv, pub []byte, err error) {
 	return priv, k.PublicKey().Bytes(), nil
 }
 
-// hpkeInfo binds a version-1 payload to its domain, agent and message ID: a
-// sealed payload replayed under another agent's subject does not open.
-func hpkeInfo(domain, agent, id string) []byte {
-	return []byte("mailgent inbound v1\x00" + domain + "\x00" + agent + "\x00" + id)
-}
-
 // Payload is what travels sealed: the parsed message and its raw source.
 // Seal reads Message and Raw. Open returns Head, MessageJSON (Message as
-// JSON, which the plugin stores as it is) and Raw, and leaves Message
-// empty: decoding it would cost more than everything else the plugin does
-// with a message but its storage calls.
+// JSON, which the plugin stores as it is), Raw and the relay that sealed
+// it, and leaves Message empty: decoding it would cost more than
+// everything else the plugin does with a message but its storage calls.
 type Payload struct {
 	Message     mailmsg.Message `json:"message"`
 	Raw         []byte          `json:"raw"`
 	Head        mailmsg.Head    `json:"-"`
 	MessageJSON []byte          `json:"-"`
+	// RelayKeyID is the key ID of the relay whose signed session sealed it.
+	RelayKeyID string `json:"-"`
 }
 
-// Sealed payloads, version 2 (header HeaderSeal = "2"):
+// Sealed payloads, version 3 (header HeaderSeal = "3"):
 //
-//	0x02 | uvarint len(enc) | enc | nonce (12) | AES-256-GCM(key, nonce, body, ad)
+//	0x03 | uvarint len(enc) | enc | relay key ID (8) | session signature (64)
+//	     | nonce (12) | AES-256-GCM(key, nonce, body, ad)
 //	body = uvarint len(head JSON) | head JSON (mailmsg.Head)
 //	       | uvarint len(message JSON) | message JSON | raw source
-//	ad   = "mailgent inbound v2" 0 domain 0 agent 0 message ID
+//	ad   = "mailgent inbound v3" 0 domain 0 agent 0 message ID
 //
 // key is exported from an HPKE context (ML-KEM-768+X25519, HKDF-SHA256)
-// set up to the plugin's public key. A Sealer keeps one context for
-// sessionMaxAge / sessionMaxMessages and seals each message with a fresh
-// random nonce under its key, so the KEM's encapsulation (about a third of
-// the relay's CPU per message when done per message) runs once per
-// session, and the plugin decapsulates once per session too (Opener caches
-// the keys by enc). A message still opens on its own: it carries enc. What
-// a session shares is only the key, in the memory of the relay that made it
-// — which sees the same mail in clear anyway — for at most sessionMaxAge.
+// set up to the plugin's public key, and the session signature is the
+// relay's Ed25519 signature of (domain, enc). Only the relay that set up
+// the context and the plugin know key, so a message that opens under a
+// session whose signature verifies with a registered relay's key was
+// sealed by that relay: the plugin's public key alone (which anyone may
+// read) is not enough to put mail in an inbox. A Sealer keeps one context
+// for sessionMaxAge / sessionMaxMessages and seals each message with a
+// fresh random nonce, so the KEM's encapsulation and the signature run once
+// per session, and the plugin decapsulates and verifies once per session
+// too (Opener caches the keys by enc). A message still opens on its own:
+// it carries enc and the signature.
 //
-// Version 1 (no HeaderSeal; earlier relays): one-shot hpke.Seal of the
-// Payload as JSON, with hpkeInfo. Open still reads it.
+// Earlier versions (no HeaderSeal, "2") were not signed: Open refuses them.
 const (
 	HeaderSeal         = "Mailgent-Seal"
-	sealVersion2       = 2
+	sealVersion3       = 3
+	sealVersionHeader  = "3"
 	sessionMaxAge      = 10 * time.Minute
 	sessionMaxMessages = 1 << 20
 	sessionKeyLabel    = "mailgent inbound session key"
+	keyIDLen           = 8
 )
 
 func sessionInfo(domain string) []byte {
 	return []byte("mailgent inbound session v2\x00" + domain)
 }
 
-func messageAD(domain, agent, id string) []byte {
-	return []byte("mailgent inbound v2\x00" + domain + "\x00" + agent + "\x00" + id)
+// sessionSigned is what a relay signs for a session.
+func sessionSigned(domain string, enc []byte) []byte {
+	return append([]byte("mailgent inbound session v3\x00"+domain+"\x00"), enc...)
 }
 
-// Sealer seals payloads to the plugin's public key; safe for concurrent use.
+func messageAD(domain, agent, id string) []byte {
+	return []byte("mailgent inbound v3\x00" + domain + "\x00" + agent + "\x00" + id)
+}
+
+// Sealer seals payloads to the plugin's public key under the relay's
+// signed sessions; safe for concurrent use.
 type Sealer struct {
+	key   *RelayKey
+	keyID []byte
+
 	mu      sync.Mutex
 	pub     []byte
 	domain  string
-	enc     []byte
+	prefix  []byte // enc and signature fields, as on the wire
 	aead    cipher.AEAD
 	created time.Time
 	used    int
 	now     func() time.Time
 }
 
-// NewSealer returns a Sealer with no session yet.
-func NewSealer() *Sealer { return &Sealer{now: time.Now} }
+// NewSealer returns a Sealer signing its sessions with the relay's key.
+func NewSealer(key *RelayKey) *Sealer {
+	id, _ := hex.DecodeString(KeyID(key.Signing.Public().(ed25519.PublicKey)))
+	return &Sealer{key: key, keyID: id, now: time.Now}
+}
 
 // session returns the current session for pub and domain, starting a new
 // one when there is none, the key or domain changed, or it is used up.
@@ -224,10 +251,13 @@ func (s *Sealer) session(pub []byte, domain string) ([]byte, cipher.AEAD, error)
 		if err != nil {
 			return nil, nil, err
 		}
-		s.pub, s.domain, s.enc, s.aead, s.created, s.used = bytes.Clone(pub), domain, enc, aead, s.now(), 0
+		prefix := binary.AppendUvarint([]byte{sealVersion3}, uint64(len(enc)))
+		prefix = append(append(prefix, enc...), s.keyID...)
+		prefix = append(prefix, ed25519.Sign(s.key.Signing, sessionSigned(domain, enc))...)
+		s.pub, s.domain, s.prefix, s.aead, s.created, s.used = bytes.Clone(pub), domain, prefix, aead, s.now(), 0
 	}
 	s.used++
-	return s.enc, s.aead, nil
+	return s.prefix, s.aead, nil
 }
 
 func sessionAEAD(export func(string, int) ([]byte, error)) (cipher.AEAD, error) {
@@ -235,6 +265,11 @@ func sessionAEAD(export func(string, int) ([]byte, error)) (cipher.AEAD, error) 
 	if err != nil {
 		return nil, err
 	}
+	return aesGCM(key)
+}
+
+// aesGCM is AES-256-GCM under key.
+func aesGCM(key []byte) (cipher.AEAD, error) {
 	block, err := aes.NewCipher(key)
 	if err != nil {
 		return nil, err
@@ -242,9 +277,9 @@ func sessionAEAD(export func(string, int) ([]byte, error)) (cipher.AEAD, error) 
 	return cipher.NewGCM(block)
 }
 
-// Seal encrypts a payload to the plugin's public key (version 2).
+// Seal encrypts a payload to the plugin's public key (version 3).
 func (s *Sealer) Seal(pub []byte, domain, agent string, p *Payload) ([]byte, error) {
-	enc, aead, err := s.session(pub, domain)
+	prefix, aead, err := s.session(pub, domain)
 	if err != nil {
 		return nil, err
 	}
@@ -262,10 +297,8 @@ func (s *Sealer) Seal(pub []byte, domain, agent string, p *Payload) ([]byte, err
 	body = binary.AppendUvarint(body, uint64(len(msg)))
 	body = append(append(body, msg...), p.Raw...)
 
-	out := make([]byte, 0, 1+binary.MaxVarintLen64+len(enc)+aead.NonceSize()+len(body)+aead.Overhead())
-	out = append(out, sealVersion2)
-	out = binary.AppendUvarint(out, uint64(len(enc)))
-	out = append(out, enc...)
+	out := make([]byte, 0, len(prefix)+aead.NonceSize()+len(body)+aead.Overhead())
+	out = append(out, prefix...)
 	nonce := out[len(out) : len(out)+aead.NonceSize()]
 	if _, err := rand.Read(nonce); err != nil {
 		return nil, err
@@ -274,112 +307,143 @@ func (s *Sealer) Seal(pub []byte, domain, agent string, p *Payload) ([]byte, err
 	return aead.Seal(out, nonce, body, messageAD(domain, agent, p.Message.ID)), nil
 }
 
-// Seal encrypts one payload in a session of its own.
-func Seal(pub []byte, domain, agent string, p *Payload) ([]byte, error) {
-	return NewSealer().Seal(pub, domain, agent, p)
-}
-
 // ErrPoison marks a message that can never be processed: it is terminated,
 // not retried.
 var ErrPoison = errors.New("poison message")
 
+// RelayKeys tells the Opener the signing key of a registered relay by key
+// ID (nil when no registered relay has it).
+type RelayKeys interface {
+	SigningKey(keyID string) ed25519.PublicKey
+}
+
 // Opener decrypts payloads with the plugin's private key, parsed once
 // (rebuilding the ML-KEM key from its seed costs more than a decryption),
-// and keeps the keys of recent sessions; safe for concurrent use.
+// and keeps the keys of recent sessions whose signature it verified; safe
+// for concurrent use.
 type Opener struct {
-	key hpke.PrivateKey
+	key    hpke.PrivateKey
+	relays RelayKeys
 
 	mu       sync.Mutex
-	sessions map[[sha256.Size]byte]cipher.AEAD
+	sessions map[[sha256.Size]byte]openerSession
+}
+
+type openerSession struct {
+	aead  cipher.AEAD
+	keyID string
 }
 
 // openerSessions bounds the session keys an Opener keeps: a few per relay.
 const openerSessions = 256
 
 // NewOpener parses the private key.
-func NewOpener(priv []byte) (*Opener, error) {
+func NewOpener(priv []byte, relays RelayKeys) (*Opener, error) {
 	k, err := hpkeKEM.NewPrivateKey(priv)
 	if err != nil {
 		return nil, fmt.Errorf("inbound private key: %w", err)
 	}
-	return &Opener{key: k, sessions: map[[sha256.Size]byte]cipher.AEAD{}}, nil
+	return &Opener{key: k, relays: relays, sessions: map[[sha256.Size]byte]openerSession{}}, nil
+}
+
+// Forget drops every session, so the next message of each is checked
+// against the registered relays again (after a relay was deregistered).
+func (o *Opener) Forget() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	clear(o.sessions)
 }
 
 // Open decrypts one payload. version is the message's HeaderSeal.
 func (o *Opener) Open(domain, agent, id, version string, sealed []byte) (*Payload, error) {
 	switch version {
-	case "":
-		return o.openV1(domain, agent, id, sealed)
-	case "2":
+	case sealVersionHeader:
+	case "", "2":
+		return nil, fmt.Errorf("%w: unsigned payload (seal version %q): not from a relay that signs its mail", ErrPoison, version)
 	default:
 		return nil, fmt.Errorf("%w: unknown seal version %q", ErrPoison, version)
 	}
 	undecryptable := fmt.Errorf("%w: payload does not decrypt (sealed to another key, or altered)", ErrPoison)
-	if len(sealed) < 1 || sealed[0] != sealVersion2 {
+	if len(sealed) < 1 || sealed[0] != sealVersion3 {
 		return nil, undecryptable
 	}
 	n, w := binary.Uvarint(sealed[1:])
-	if w <= 0 || n > uint64(len(sealed)-1-w) {
+	if w <= 0 || n > uint64(len(sealed)-1-w) || len(sealed)-1-w-int(n) < keyIDLen+ed25519.SignatureSize {
 		return nil, undecryptable
 	}
 	enc, rest := sealed[1+w:1+w+int(n)], sealed[1+w+int(n):]
-	aead, err := o.sessionAEAD(domain, enc)
-	if err != nil || len(rest) < aead.NonceSize() {
-		return nil, undecryptable
-	}
-	body, err := aead.Open(nil, rest[:aead.NonceSize()], rest[aead.NonceSize():], messageAD(domain, agent, id))
-	if err != nil {
-		return nil, undecryptable
-	}
-	next := func() ([]byte, error) {
-		n, w := binary.Uvarint(body)
-		if w <= 0 || n > uint64(len(body)-w) {
-			return nil, fmt.Errorf("%w: payload does not decode", ErrPoison)
-		}
-		f := body[w : w+int(n)]
-		body = body[w+int(n):]
-		return f, nil
-	}
-	head, err := next()
+	keyID, sig, rest := hex.EncodeToString(rest[:keyIDLen]), rest[keyIDLen:keyIDLen+ed25519.SignatureSize], rest[keyIDLen+ed25519.SignatureSize:]
+	sess, err := o.session(domain, enc, keyID, sig)
 	if err != nil {
 		return nil, err
 	}
-	p := &Payload{}
-	if p.MessageJSON, err = next(); err != nil {
-		return nil, err
+	if len(rest) < sess.aead.NonceSize() {
+		return nil, undecryptable
 	}
-	p.Raw = body
-	if err := json.Unmarshal(head, &p.Head); err != nil {
-		return nil, fmt.Errorf("%w: payload does not decode: %v", ErrPoison, err)
+	body, err := sess.aead.Open(nil, rest[:sess.aead.NonceSize()], rest[sess.aead.NonceSize():], messageAD(domain, agent, id))
+	if err != nil {
+		return nil, undecryptable
+	}
+	p, err := decodeBody(body)
+	if err != nil {
+		return nil, err
 	}
 	if p.Head.ID != id {
 		return nil, fmt.Errorf("%w: payload ID %q does not match message ID %q", ErrPoison, p.Head.ID, id)
 	}
+	p.RelayKeyID = sess.keyID
 	return p, nil
 }
 
-// sessionAEAD returns the key of the session enc belongs to, decapsulating
-// it on first sight.
-func (o *Opener) sessionAEAD(domain string, enc []byte) (cipher.AEAD, error) {
+// decodeBody splits a decrypted body into head, message JSON and raw source.
+func decodeBody(body []byte) (*Payload, error) {
+	var fields [2][]byte
+	for i := range fields {
+		n, w := binary.Uvarint(body)
+		if w <= 0 || n > uint64(len(body)-w) {
+			return nil, fmt.Errorf("%w: payload does not decode", ErrPoison)
+		}
+		fields[i], body = body[w:w+int(n)], body[w+int(n):]
+	}
+	p := &Payload{MessageJSON: fields[1], Raw: body}
+	if err := json.Unmarshal(fields[0], &p.Head); err != nil {
+		return nil, fmt.Errorf("%w: payload does not decode: %v", ErrPoison, err)
+	}
+	return p, nil
+}
+
+// session returns the session enc belongs to, verifying its signature and
+// decapsulating it on first sight.
+func (o *Opener) session(domain string, enc []byte, keyID string, sig []byte) (openerSession, error) {
 	h := sha256.New()
 	h.Write([]byte(domain))
 	h.Write([]byte{0})
 	h.Write(enc)
+	h.Write(sig)
 	var id [sha256.Size]byte
 	h.Sum(id[:0])
 	o.mu.Lock()
-	aead, ok := o.sessions[id]
+	sess, ok := o.sessions[id]
 	o.mu.Unlock()
 	if ok {
-		return aead, nil
+		return sess, nil
+	}
+	signer := o.relays.SigningKey(keyID)
+	if signer == nil {
+		return sess, fmt.Errorf("%w: sealed by relay key %s, which is not registered (config/relays)", ErrPoison, keyID)
+	}
+	if !ed25519.Verify(signer, sessionSigned(domain, enc), sig) {
+		return sess, fmt.Errorf("%w: the seal session's signature does not verify with relay key %s (forged)", ErrPoison, keyID)
 	}
 	ctx, err := hpke.NewRecipient(enc, o.key, hpkeKDF, hpkeAEAD, sessionInfo(domain))
 	if err != nil {
-		return nil, err
+		return sess, fmt.Errorf("%w: payload does not decrypt (sealed to another key, or altered)", ErrPoison)
 	}
-	if aead, err = sessionAEAD(ctx.Export); err != nil {
-		return nil, err
+	aead, err := sessionAEAD(ctx.Export)
+	if err != nil {
+		return sess, err
 	}
+	sess = openerSession{aead: aead, keyID: keyID}
 	o.mu.Lock()
 	if len(o.sessions) >= openerSessions {
 		for k := range o.sessions { // drop any one: a miss only costs a decapsulation
@@ -387,29 +451,9 @@ func (o *Opener) sessionAEAD(domain string, enc []byte) (cipher.AEAD, error) {
 			break
 		}
 	}
-	o.sessions[id] = aead
+	o.sessions[id] = sess
 	o.mu.Unlock()
-	return aead, nil
-}
-
-func (o *Opener) openV1(domain, agent, id string, sealed []byte) (*Payload, error) {
-	plain, err := hpke.Open(o.key, hpkeKDF, hpkeAEAD, hpkeInfo(domain, agent, id), sealed)
-	if err != nil {
-		return nil, fmt.Errorf("%w: payload does not decrypt (sealed to another key, or altered)", ErrPoison)
-	}
-	p := &Payload{}
-	if err := json.Unmarshal(plain, p); err != nil {
-		return nil, fmt.Errorf("%w: payload does not decode: %v", ErrPoison, err)
-	}
-	if p.Message.ID != id {
-		return nil, fmt.Errorf("%w: payload ID %q does not match message ID %q", ErrPoison, p.Message.ID, id)
-	}
-	p.Head = p.Message.Head()
-	if p.MessageJSON, err = json.Marshal(&p.Message); err != nil {
-		return nil, err
-	}
-	p.Message = mailmsg.Message{}
-	return p, nil
+	return sess, nil
 }
 
 // MessageID derives a message's ID from the recipient and the bytes the
@@ -430,7 +474,7 @@ func Publish(ctx context.Context, js jetstream.JetStream, obs jetstream.ObjectSt
 	msg.Header.Set(jetstream.MsgIDHeader, id)
 	msg.Header.Set(HeaderAgent, agent)
 	msg.Header.Set(HeaderDomain, domain)
-	msg.Header.Set(HeaderSeal, "2")
+	msg.Header.Set(HeaderSeal, sealVersionHeader)
 	if len(sealed) > InlineLimit {
 		if _, err := obs.PutBytes(ctx, id, sealed); err != nil {
 			return false, fmt.Errorf("put blob: %w", classifyFull(err))

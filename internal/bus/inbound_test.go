@@ -2,27 +2,56 @@ package bus
 
 import (
 	"bytes"
-	"crypto/hpke"
+	"crypto/ed25519"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/mailgent/mailgent/internal/mailmsg"
 )
 
-func testKeys(t *testing.T) (*Opener, []byte) {
+// registry is a RelayKeys of registered relays.
+type registry map[string]ed25519.PublicKey
+
+func (r registry) SigningKey(id string) ed25519.PublicKey { return r[id] }
+
+func (r registry) add(t testing.TB, k *RelayKey) {
+	t.Helper()
+	pub, err := k.Public()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r[KeyID(pub.SigningKey)] = pub.SigningKey
+}
+
+func relayKey(t testing.TB) *RelayKey {
+	t.Helper()
+	k, err := GenerateRelayKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// testKeys returns an Opener trusting one relay, that relay's Sealer and
+// the plugin's public key.
+func testKeys(t testing.TB) (*Opener, *Sealer, []byte, registry) {
 	t.Helper()
 	priv, pub, err := GenerateInboundKey()
 	if err != nil {
 		t.Fatal(err)
 	}
-	o, err := NewOpener(priv)
+	reg := registry{}
+	k := relayKey(t)
+	reg.add(t, k)
+	o, err := NewOpener(priv, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return o, pub
+	return o, NewSealer(k), pub, reg
 }
 
 func encOf(t *testing.T, sealed []byte) []byte {
@@ -32,8 +61,7 @@ func encOf(t *testing.T, sealed []byte) []byte {
 }
 
 func TestSealOpenRoundTripAndSessions(t *testing.T) {
-	o, pub := testKeys(t)
-	s := NewSealer()
+	o, s, pub, _ := testKeys(t)
 	now := time.Unix(1_800_000_000, 0)
 	s.now = func() time.Time { return now }
 	raw := []byte("Subject: hi\r\n\r\nyour code is 123456\r\n")
@@ -58,12 +86,15 @@ func TestSealOpenRoundTripAndSessions(t *testing.T) {
 		sealed []byte
 		id     string
 	}{{a, "id1"}, {b, "id2"}} {
-		p, err := o.Open("d.example", "bot", c.id, "2", c.sealed)
+		p, err := o.Open("d.example", "bot", c.id, "3", c.sealed)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if p.Head.ID != c.id || p.Head.Subject != "hi" || p.Head.Code != "123456" || p.Head.Attachments != 1 || !bytes.Equal(p.Raw, raw) {
 			t.Fatalf("opened %+v", p)
+		}
+		if p.RelayKeyID != KeyID(s.key.Signing.Public().(ed25519.PublicKey)) {
+			t.Fatalf("relay key ID %q", p.RelayKeyID)
 		}
 		var m mailmsg.Message
 		if err := json.Unmarshal(p.MessageJSON, &m); err != nil || m.ID != c.id || m.Text != "your code is 123456" {
@@ -75,13 +106,13 @@ func TestSealOpenRoundTripAndSessions(t *testing.T) {
 	tampered := bytes.Clone(a)
 	tampered[len(tampered)-1] ^= 1
 	for name, open := range map[string]func() error{
-		"other agent":  func() error { _, err := o.Open("d.example", "eve", "id1", "2", a); return err },
-		"other id":     func() error { _, err := o.Open("d.example", "bot", "id2", "2", a); return err },
-		"other domain": func() error { _, err := o.Open("e.example", "bot", "id1", "2", a); return err },
-		"tampered":     func() error { _, err := o.Open("d.example", "bot", "id1", "2", tampered); return err },
-		"truncated":    func() error { _, err := o.Open("d.example", "bot", "id1", "2", a[:20]); return err },
-		"empty":        func() error { _, err := o.Open("d.example", "bot", "id1", "2", nil); return err },
-		"version 3":    func() error { _, err := o.Open("d.example", "bot", "id1", "3", a); return err },
+		"other agent":  func() error { _, err := o.Open("d.example", "eve", "id1", "3", a); return err },
+		"other id":     func() error { _, err := o.Open("d.example", "bot", "id2", "3", a); return err },
+		"other domain": func() error { _, err := o.Open("e.example", "bot", "id1", "3", a); return err },
+		"tampered":     func() error { _, err := o.Open("d.example", "bot", "id1", "3", tampered); return err },
+		"truncated":    func() error { _, err := o.Open("d.example", "bot", "id1", "3", a[:20]); return err },
+		"empty":        func() error { _, err := o.Open("d.example", "bot", "id1", "3", nil); return err },
+		"version 2":    func() error { _, err := o.Open("d.example", "bot", "id1", "2", a); return err },
 		"as version 1": func() error { _, err := o.Open("d.example", "bot", "id1", "", a); return err },
 	} {
 		if err := open(); !errors.Is(err, ErrPoison) {
@@ -89,8 +120,8 @@ func TestSealOpenRoundTripAndSessions(t *testing.T) {
 		}
 	}
 	// Another key pair cannot open it.
-	other, _ := testKeys(t)
-	if _, err := other.Open("d.example", "bot", "id1", "2", a); !errors.Is(err, ErrPoison) {
+	other, _, _, _ := testKeys(t)
+	if _, err := other.Open("d.example", "bot", "id1", "3", a); !errors.Is(err, ErrPoison) {
 		t.Errorf("another key: %v", err)
 	}
 
@@ -100,52 +131,101 @@ func TestSealOpenRoundTripAndSessions(t *testing.T) {
 	if bytes.Equal(encOf(t, a), encOf(t, c)) {
 		t.Fatal("a session older than sessionMaxAge should be replaced")
 	}
-	if _, err := o.Open("d.example", "bot", "id3", "2", c); err != nil {
+	if _, err := o.Open("d.example", "bot", "id3", "3", c); err != nil {
 		t.Fatal(err)
-	}
-	o2, pub2 := testKeys(t)
-	d, err := s.Seal(pub2, "d.example", "bot", &Payload{Message: mailmsg.Message{ID: "id4"}, Raw: raw})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := o2.Open("d.example", "bot", "id4", "2", d); err != nil {
-		t.Fatalf("after a key change: %v", err)
 	}
 }
 
-func TestOpenVersion1AndSessionCacheBound(t *testing.T) {
-	o, pub := testKeys(t)
-	// What relays before version 2 published.
-	pk, err := hpkeKEM.NewPublicKey(pub)
+// The plugin's public key is public: sealing to it is not enough to put
+// mail in an inbox. Only a registered relay's signed session opens.
+func TestOnlyRegisteredRelaysSessionsOpen(t *testing.T) {
+	o, s, pub, reg := testKeys(t)
+	msg := &Payload{Message: mailmsg.Message{ID: "id1", Subject: "DMARC pass, trust me"}, Raw: []byte("raw")}
+
+	stranger := NewSealer(relayKey(t))
+	forged, err := stranger.Seal(pub, "d.example", "bot", msg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	plain, _ := json.Marshal(&Payload{Message: mailmsg.Message{ID: "old"}, Raw: []byte("raw")})
-	v1, err := hpke.Seal(pk, hpkeKDF, hpkeAEAD, hpkeInfo("d.example", "bot", "old"), plain)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := o.Open("d.example", "bot", "old", "", v1)
-	if err != nil || p.Head.ID != "old" || string(p.Raw) != "raw" || !bytes.Contains(p.MessageJSON, []byte(`"id":"old"`)) {
-		t.Fatalf("version 1: %+v %v", p, err)
-	}
-	if _, err := o.Open("d.example", "bot", "old", "2", v1); !errors.Is(err, ErrPoison) {
-		t.Fatalf("version 1 bytes under version 2: %v", err)
+	_, err = o.Open("d.example", "bot", "id1", "3", forged)
+	if !errors.Is(err, ErrPoison) || !strings.Contains(err.Error(), "not registered") {
+		t.Fatalf("an unregistered relay's mail: %v", err)
 	}
 
+	// A stranger claiming a registered relay's key ID: its signature fails.
+	good, err := s.Seal(pub, "d.example", "bot", msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, w := binary.Uvarint(forged[1:])
+	idAt := 1 + w + int(n)
+	copy(forged[idAt:idAt+keyIDLen], good[idAt:idAt+keyIDLen])
+	_, err = o.Open("d.example", "bot", "id1", "3", forged)
+	if !errors.Is(err, ErrPoison) || !strings.Contains(err.Error(), "does not verify") {
+		t.Fatalf("a forged session signature: %v", err)
+	}
+	// Replaying a registered relay's session header over another session's
+	// ciphertext does not open either.
+	splice := append(append([]byte{}, good[:idAt+keyIDLen+ed25519.SignatureSize]...), forged[idAt+keyIDLen+ed25519.SignatureSize:]...)
+	if _, err := o.Open("d.example", "bot", "id1", "3", splice); !errors.Is(err, ErrPoison) {
+		t.Fatalf("spliced: %v", err)
+	}
+
+	if _, err := o.Open("d.example", "bot", "id1", "3", good); err != nil {
+		t.Fatal(err)
+	}
+	// Deregistered: once the Opener forgets its sessions, the relay's mail
+	// no longer opens.
+	clear(reg)
+	o.Forget()
+	if _, err := o.Open("d.example", "bot", "id1", "3", good); !errors.Is(err, ErrPoison) {
+		t.Fatalf("after deregistration: %v", err)
+	}
+}
+
+func TestOpenerSessionCacheIsBounded(t *testing.T) {
+	o, _, pub, reg := testKeys(t)
+	k := relayKey(t)
+	reg.add(t, k)
 	// Every message in a session of its own: the cache stays bounded.
 	for i := range openerSessions + 10 {
 		id := string(rune('a'+i%26)) + string(rune('a'+i/26))
-		sealed, err := Seal(pub, "d.example", "bot", &Payload{Message: mailmsg.Message{ID: id}})
+		sealed, err := NewSealer(k).Seal(pub, "d.example", "bot", &Payload{Message: mailmsg.Message{ID: id}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := o.Open("d.example", "bot", id, "2", sealed); err != nil {
+		if _, err := o.Open("d.example", "bot", id, "3", sealed); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if n := len(o.sessions); n > openerSessions {
 		t.Fatalf("%d cached sessions, bound %d", n, openerSessions)
+	}
+}
+
+func TestRelayKeyFileAndRegistration(t *testing.T) {
+	path := t.TempDir() + "/relay/key.json"
+	k, created, err := LoadOrCreateRelayKey(path)
+	if err != nil || !created {
+		t.Fatalf("create: %v %v", created, err)
+	}
+	again, created, err := LoadOrCreateRelayKey(path)
+	if err != nil || created || !bytes.Equal(again.Signing, k.Signing) || !bytes.Equal(again.Sealing, k.Sealing) {
+		t.Fatalf("reload: %v %v", created, err)
+	}
+	pub, err := k.Public()
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := pub.Registration()
+	back, err := ParseRelayPublic(reg["signing_key"], reg["sealing_key"])
+	if err != nil || !bytes.Equal(back.SigningKey, pub.SigningKey) || !bytes.Equal(back.SealingKey, pub.SealingKey) {
+		t.Fatalf("parse: %v", err)
+	}
+	for _, bad := range [][2]string{{"x", reg["sealing_key"]}, {reg["signing_key"], "AAAA"}, {reg["sealing_key"], reg["sealing_key"]}} {
+		if _, err := ParseRelayPublic(bad[0], bad[1]); err == nil {
+			t.Errorf("accepted %q", bad)
+		}
 	}
 }
 
@@ -155,8 +235,9 @@ func BenchmarkSeal(b *testing.B) {
 		b.Fatal(err)
 	}
 	p := &Payload{Message: mailmsg.Message{ID: "x", Text: string(bytes.Repeat([]byte("a"), 4096))}, Raw: bytes.Repeat([]byte("a"), 4096)}
+	k := relayKey(b)
 	b.Run("session", func(b *testing.B) {
-		s := NewSealer()
+		s := NewSealer(k)
 		for b.Loop() {
 			if _, err := s.Seal(pub, "d", "a", p); err != nil {
 				b.Fatal(err)
@@ -165,7 +246,7 @@ func BenchmarkSeal(b *testing.B) {
 	})
 	b.Run("one-shot", func(b *testing.B) {
 		for b.Loop() {
-			if _, err := Seal(pub, "d", "a", p); err != nil {
+			if _, err := NewSealer(k).Seal(pub, "d", "a", p); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -173,24 +254,23 @@ func BenchmarkSeal(b *testing.B) {
 }
 
 // Whatever arrives on the bus, Open returns a payload or an error: never a
-// panic, and anything that is not what Seal made is ErrPoison.
+// panic, and anything that is not what a registered relay sealed is
+// ErrPoison.
 func FuzzOpen(f *testing.F) {
-	priv, pub, err := GenerateInboundKey()
+	o, s, pub, _ := testKeys(f)
+	good, err := s.Seal(pub, "d.example", "bot", &Payload{Message: mailmsg.Message{ID: "id1"}, Raw: []byte("raw")})
 	if err != nil {
 		f.Fatal(err)
 	}
-	o, err := NewOpener(priv)
+	stranger, err := NewSealer(relayKey(f)).Seal(pub, "d.example", "bot", &Payload{Message: mailmsg.Message{ID: "id1"}, Raw: []byte("raw")})
 	if err != nil {
 		f.Fatal(err)
 	}
-	good, err := Seal(pub, "d.example", "bot", &Payload{Message: mailmsg.Message{ID: "id1"}, Raw: []byte("raw")})
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Add(good, "2")
-	f.Add(good[:len(good)/2], "2")
-	f.Add([]byte{2, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}, "2")
-	f.Add([]byte{2, 0}, "2")
+	f.Add(good, "3")
+	f.Add(stranger, "3")
+	f.Add(good[:len(good)/2], "3")
+	f.Add([]byte{3, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}, "3")
+	f.Add([]byte{3, 0}, "3")
 	f.Add([]byte("x"), "")
 	f.Fuzz(func(t *testing.T, sealed []byte, version string) {
 		p, err := o.Open("d.example", "bot", "id1", version, sealed)
@@ -200,8 +280,8 @@ func FuzzOpen(f *testing.F) {
 			}
 			return
 		}
-		if p.Head.ID != "id1" {
-			t.Fatalf("opened a payload for %q", p.Head.ID)
+		if p.Head.ID != "id1" || !bytes.Equal(p.Raw, []byte("raw")) {
+			t.Fatalf("opened a payload it should not: %+v", p)
 		}
 	})
 }

@@ -2,7 +2,12 @@ package bus
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/hpke"
+	"crypto/rand"
+	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -112,16 +117,19 @@ func EnsureOutbound(ctx context.Context, js jetstream.JetStream) (jetstream.KeyV
 	return kv, nil
 }
 
-// PublishOutbound queues a message; it returns once JetStream has it. A
-// payload over InlineLimit goes through the blob store, as inbound mail does.
-func PublishOutbound(ctx context.Context, js jetstream.JetStream, obs jetstream.ObjectStore, domain string, o *Outbound) error {
-	data, err := json.Marshal(o)
+// PublishOutbound queues a message, signed by the plugin's key and sealed
+// to the registered relays (SealOutbound); it returns once JetStream has
+// it. A payload over InlineLimit goes through the blob store, as inbound
+// mail does.
+func PublishOutbound(ctx context.Context, js jetstream.JetStream, obs jetstream.ObjectStore, domain string, o *Outbound, signer ed25519.PrivateKey, relays []RelayPublic) error {
+	data, err := SealOutbound(domain, o, signer, relays)
 	if err != nil {
-		return err
+		return fmt.Errorf("queue outbound message: %w", err)
 	}
 	msg := nats.NewMsg(OutboundSubject(domain))
 	msg.Header.Set(jetstream.MsgIDHeader, o.ID)
 	msg.Header.Set(HeaderAgent, o.Agent)
+	msg.Header.Set(HeaderSeal, outboundSealVersion)
 	if len(data) > InlineLimit {
 		blob := "out-" + o.ID
 		if _, err := obs.PutBytes(ctx, blob, data); err != nil {
@@ -195,4 +203,135 @@ func StatusConsumerConfig(domain string) jetstream.ConsumerConfig {
 		AckWait:       30 * time.Second,
 		MaxDeliver:    -1,
 	}
+}
+
+// Queued messages travel sealed (header HeaderSeal = "outbound-2"): the
+// Outbound's JSON encrypted with AES-256-GCM under a fresh message key, the
+// key sealed with HPKE to each registered relay's sealing key (any of them
+// may deliver it), and the whole signed with the plugin's Ed25519 key, so
+// a relay delivers only what the plugin queued, and NATS (the stream, the
+// blob store, a server's disk) holds no outbound mail in clear.
+const outboundSealVersion = "outbound-2"
+
+type outboundEnvelope struct {
+	Signer string         `json:"signer"` // the plugin signing key's ID
+	Wraps  []outboundWrap `json:"wraps"`
+	Nonce  []byte         `json:"nonce"`
+	Body   []byte         `json:"body"`
+	Sig    []byte         `json:"sig"`
+}
+
+// outboundWrap is the message key sealed to one relay (HPKE enc‖ciphertext).
+type outboundWrap struct {
+	Relay string `json:"relay"`
+	Key   []byte `json:"key"`
+}
+
+func outboundAD(domain, id string) []byte {
+	return []byte("mailgent outbound v2\x00" + domain + "\x00" + id)
+}
+
+// signedBytes is what the plugin signs: every field, length-prefixed.
+func (e *outboundEnvelope) signedBytes(domain, id string) []byte {
+	out := outboundAD(domain, id)
+	field := func(b []byte) { out = binary.AppendUvarint(out, uint64(len(b))); out = append(out, b...) }
+	field([]byte(e.Signer))
+	for _, w := range e.Wraps {
+		field([]byte(w.Relay))
+		field(w.Key)
+	}
+	field(e.Nonce)
+	field(e.Body)
+	return out
+}
+
+// ErrNoRelays: no relay is registered, so no one could read the message.
+var ErrNoRelays = errors.New("no relay is registered (config/relays): outbound mail could not be sealed to any")
+
+// SealOutbound encrypts and signs a queued message for the given relays.
+func SealOutbound(domain string, o *Outbound, signer ed25519.PrivateKey, relays []RelayPublic) ([]byte, error) {
+	if len(relays) == 0 {
+		return nil, ErrNoRelays
+	}
+	plain, err := json.Marshal(o)
+	if err != nil {
+		return nil, err
+	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, err
+	}
+	e := &outboundEnvelope{Signer: KeyID(signer.Public().(ed25519.PublicKey)), Nonce: make([]byte, 12)}
+	if _, err := rand.Read(e.Nonce); err != nil {
+		return nil, err
+	}
+	aead, err := aesGCM(key)
+	if err != nil {
+		return nil, err
+	}
+	e.Body = aead.Seal(nil, e.Nonce, plain, outboundAD(domain, o.ID))
+	for _, r := range relays {
+		pk, err := hpkeKEM.NewPublicKey(r.SealingKey)
+		if err != nil {
+			return nil, fmt.Errorf("relay %s sealing key: %w", KeyID(r.SigningKey), err)
+		}
+		wrapped, err := hpke.Seal(pk, hpkeKDF, hpkeAEAD, outboundAD(domain, o.ID), key)
+		if err != nil {
+			return nil, err
+		}
+		e.Wraps = append(e.Wraps, outboundWrap{Relay: KeyID(r.SigningKey), Key: wrapped})
+	}
+	e.Sig = ed25519.Sign(signer, e.signedBytes(domain, o.ID))
+	return json.Marshal(e)
+}
+
+// ErrForgedOutbound marks a queued message a relay must not deliver: not
+// signed by the plugin's key, not sealed to this relay, or altered.
+var ErrForgedOutbound = errors.New("outbound message refused")
+
+// OpenOutbound checks a queued message's signature against the plugin's
+// signing key and opens it with the relay's key. id is the stream
+// message's Nats-Msg-Id, which the sealed message must carry too.
+func OpenOutbound(domain, id, version string, data []byte, plugin ed25519.PublicKey, relay *RelayKey) (*Outbound, error) {
+	if version != outboundSealVersion {
+		return nil, fmt.Errorf("%w: not sealed by the plugin (seal version %q)", ErrForgedOutbound, version)
+	}
+	if len(plugin) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("%w: the plugin's signing key is not known yet", ErrForgedOutbound)
+	}
+	var e outboundEnvelope
+	if err := json.Unmarshal(data, &e); err != nil {
+		return nil, fmt.Errorf("%w: undecodable: %v", ErrForgedOutbound, err)
+	}
+	if !ed25519.Verify(plugin, e.signedBytes(domain, id), e.Sig) {
+		return nil, fmt.Errorf("%w: the signature does not verify with the plugin's key", ErrForgedOutbound)
+	}
+	mine := KeyID(relay.Signing.Public().(ed25519.PublicKey))
+	for _, w := range e.Wraps {
+		if w.Relay != mine {
+			continue
+		}
+		priv, err := hpkeKEM.NewPrivateKey(relay.Sealing)
+		if err != nil {
+			return nil, err
+		}
+		key, err := hpke.Open(priv, hpkeKDF, hpkeAEAD, outboundAD(domain, id), w.Key)
+		if err != nil {
+			return nil, fmt.Errorf("%w: the message key does not open with this relay's key", ErrForgedOutbound)
+		}
+		aead, err := aesGCM(key)
+		if err != nil {
+			return nil, err
+		}
+		plain, err := aead.Open(nil, e.Nonce, e.Body, outboundAD(domain, id))
+		if err != nil {
+			return nil, fmt.Errorf("%w: the body does not decrypt", ErrForgedOutbound)
+		}
+		var o Outbound
+		if err := json.Unmarshal(plain, &o); err != nil || o.ID != id {
+			return nil, fmt.Errorf("%w: the sealed message is not message %s", ErrForgedOutbound, id)
+		}
+		return &o, nil
+	}
+	return nil, fmt.Errorf("%w: not sealed to this relay (key %s): register it with the plugin (config/relays)", ErrForgedOutbound, mine)
 }

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/api"
+
+	"github.com/mailgent/mailgent/internal/bus"
 )
 
 // PluginName is the plugin's name in Vault's catalog.
@@ -187,6 +189,8 @@ type Relay struct {
 	*Process
 	// Addr is the SMTP address, host:port.
 	Addr string
+	// KeyFile is the relay's key (see RegisterRelay).
+	KeyFile string
 }
 
 // RelayOptions configure StartRelay.
@@ -201,6 +205,9 @@ type RelayOptions struct {
 	// DNS server of its own that knows no names, so lookups never leave
 	// the machine and all mail is unverified.
 	Resolver string
+	// KeyFile is the relay's key file; empty: a new one in a temporary
+	// directory. Register it with RegisterRelay for mail to flow.
+	KeyFile string
 	// Args are extra command-line flags.
 	Args []string
 }
@@ -208,11 +215,14 @@ type RelayOptions struct {
 // StartRelay starts mailgent-relay and waits for its SMTP greeting.
 func StartRelay(tb testing.TB, o RelayOptions) *Relay {
 	tb.Helper()
-	r := &Relay{Addr: fmt.Sprintf("127.0.0.1:%d", FreePort(tb))}
+	if o.KeyFile == "" {
+		o.KeyFile = filepath.Join(tb.TempDir(), "relay.key")
+	}
+	r := &Relay{Addr: fmt.Sprintf("127.0.0.1:%d", FreePort(tb)), KeyFile: o.KeyFile}
 	if o.Resolver == "" {
 		o.Resolver = StartDNS(tb).Addr
 	}
-	args := []string{"-listen", r.Addr, "-domain", o.Domain, "-log-level", "debug", "-resolver", o.Resolver}
+	args := []string{"-listen", r.Addr, "-domain", o.Domain, "-log-level", "debug", "-resolver", o.Resolver, "-key-file", o.KeyFile}
 	var env []string
 	if o.NATS != nil {
 		args = append(args, "-nats-url", o.NATS.URL, "-nats-user", o.NATS.Username)
@@ -325,6 +335,31 @@ func Start(tb testing.TB) *Stack {
 		"nats_username": s.NATS.Username,
 		"nats_password": s.NATS.Password,
 	})
-	s.Relay = StartRelay(tb, RelayOptions{Domain: s.Domain, NATS: s.NATS, Smarthost: s.Mailpit.SMTPAddr, Resolver: s.DNS.Addr})
+	// The relay's key is registered before it starts, as an operator would.
+	key := filepath.Join(tb.TempDir(), "relay.key")
+	RegisterRelay(tb, s.Vault, StackMount, "relay-1", key)
+	s.Relay = StartRelay(tb, RelayOptions{Domain: s.Domain, NATS: s.NATS, Smarthost: s.Mailpit.SMTPAddr, Resolver: s.DNS.Addr, KeyFile: key})
 	return s
+}
+
+// RegisterRelay registers the relay key at keyFile (made if missing) with
+// the mount as relay name: what `vault write <mount>/config/relays/<name>
+// $(mailgent-relay -print-registration -key-file …)` does.
+func RegisterRelay(tb testing.TB, v *Vault, mount, name, keyFile string) {
+	tb.Helper()
+	key, _, err := bus.LoadOrCreateRelayKey(keyFile)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	pub, err := key.Public()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	data := map[string]interface{}{}
+	for k, val := range pub.Registration() {
+		data[k] = val
+	}
+	if _, err := v.Client.Logical().Write(mount+"/config/relays/"+name, data); err != nil {
+		tb.Fatalf("register relay %s: %v", name, err)
+	}
 }
