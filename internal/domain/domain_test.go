@@ -34,7 +34,7 @@ func TestOfAddressOrgAlignedUnder(t *testing.T) {
 		t.Errorf("OfAddress without @ = %q", got)
 	}
 	for _, tc := range []struct {
-		a, b          string
+		a, b           string
 		aligned, under bool
 	}{
 		{"mail.github.com", "github.com", true, true},
