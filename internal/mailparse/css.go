@@ -223,6 +223,9 @@ func parseDecls(block string) []cssDecl {
 
 // add indexes one selector of a rule.
 func (sh *styleSheet) add(sel string, decls []cssDecl, order int) {
+	if len(sh.rules) >= maxCSSRules {
+		return
+	}
 	comps, ok := parseSelector(sel)
 	if !ok {
 		sh.addUncertain(sel, decls, order)

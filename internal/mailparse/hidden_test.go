@@ -209,6 +209,15 @@ func TestNoStyleSheetWithoutStyle(t *testing.T) {
 	if sh := parseStyleSheet(`p { margin:0; padding:0 } @font-face { font-family: x }`); sh != nil {
 		t.Errorf("a sheet of no visibility rules keeps %d rules", len(sh.rules))
 	}
+	// One rule with a huge selector list stays within the cap.
+	sel := strings.Repeat(".a,", 3*maxCSSRules) + ".a"
+	if sh := parseStyleSheet(sel + "{display:none}"); sh == nil || len(sh.rules) != maxCSSRules {
+		n := 0
+		if sh != nil {
+			n = len(sh.rules)
+		}
+		t.Errorf("a selector list of %d keeps %d rules, want %d", 3*maxCSSRules+1, n, maxCSSRules)
+	}
 }
 
 // FuzzStyleSheet feeds the CSS reader and the cascade arbitrary style
@@ -224,7 +233,7 @@ func FuzzStyleSheet(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, css string) {
 		sh := parseStyleSheet(css)
-		if sh != nil && len(sh.rules) > maxCSSRules+maxCompounds {
+		if sh != nil && len(sh.rules) > maxCSSRules {
 			t.Fatalf("%d rules", len(sh.rules))
 		}
 		var visit func(n *html.Node)
