@@ -80,7 +80,9 @@ type Code struct {
 	Context string `json:"context"`
 }
 
-// Link kinds, in the order links are ranked.
+// Link kinds. Links are ranked aligned verify, aligned reset, other
+// (aligned first), unaligned verify, unaligned reset, then unsubscribe,
+// privacy, tracking and suspicious.
 const (
 	LinkVerify      = "verify"      // verify/confirm/activate/magic sign-in link
 	LinkReset       = "reset"       // password reset
@@ -88,6 +90,10 @@ const (
 	LinkUnsubscribe = "unsubscribe" // unsubscribe, preferences
 	LinkPrivacy     = "privacy"     // privacy, terms, legal
 	LinkTracking    = "tracking"    // tracking pixels and redirects
+	// LinkSuspicious is a link whose text names a domain of another
+	// organisation than the one it leads to (text github.com, href
+	// github.com.evil.example).
+	LinkSuspicious = "suspicious"
 )
 
 // Link is one link of the message.
@@ -95,6 +101,13 @@ type Link struct {
 	URL  string `json:"url"`
 	Text string `json:"text"`
 	Kind string `json:"kind"`
+	// Host is the URL's host, lower-cased and in its ASCII (punycode) form,
+	// so that a look-alike shows as xn--….
+	Host string `json:"host"`
+	// Aligned tells that Host is the sender's (From) domain or shares its
+	// organisational domain; a link of another organisation never ranks
+	// first as the verification link.
+	Aligned bool `json:"aligned"`
 }
 
 // Attachment describes one attachment or inline part.

@@ -2,6 +2,7 @@ package mailparse
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,12 +18,30 @@ const corpusDir = "../../testdata/mail"
 type expectation struct {
 	// Code must be Codes[0].
 	Code string `json:"code"`
-	// LinkContains must be a substring of Links[0].URL.
+	// LinkContains must be a substring of Links[0].URL, a verify or reset
+	// link.
 	LinkContains string `json:"link_contains"`
+	// LinkAligned, when given, is what Links[0].Aligned must be.
+	LinkAligned *bool `json:"link_aligned"`
+	// FirstVerifyContains must be a substring of the URL of the first link
+	// of kind verify, wherever it ranks.
+	FirstVerifyContains string `json:"first_verify_contains"`
+	// NoAlignedVerifyLink: no verify or reset link is aligned with the
+	// sender.
+	NoAlignedVerifyLink bool `json:"no_aligned_verify_link"`
+	// SuspiciousContains must be a substring of a suspicious link's URL.
+	SuspiciousContains string `json:"suspicious_contains"`
+	// LinkHosts must each be the Host of a link (look-alikes in punycode).
+	LinkHosts []string `json:"link_hosts"`
+	// NotLinks must not be substrings of any link's URL (hidden links).
+	NotLinks []string `json:"not_links"`
 	// NotCodes must not be among the Codes at all.
 	NotCodes []string `json:"not_codes"`
 	// NoCodes: the message holds no verification code.
 	NoCodes bool `json:"no_codes"`
+	// InText must be in ExtractedText; NotInText must not (hidden text).
+	InText    []string `json:"in_text"`
+	NotInText []string `json:"not_in_text"`
 }
 
 func corpusFiles(t testing.TB) []string {
@@ -56,7 +75,7 @@ func TestCorpus(t *testing.T) {
 			if err := dec.Decode(&exp); err != nil {
 				t.Fatalf("bad expectation: %v", err)
 			}
-			if exp.Code == "" && exp.LinkContains == "" {
+			if exp.Code == "" && exp.LinkContains == "" && exp.FirstVerifyContains == "" {
 				t.Fatal("expectation names neither a code nor a link")
 			}
 			msg, err := Parse(raw, DefaultLimits())
@@ -101,6 +120,23 @@ func TestCorpus(t *testing.T) {
 				t.Errorf("want no codes")
 				explain()
 			}
+			for _, problem := range checkLinkExpectations(exp, msg) {
+				t.Error(problem)
+				explain()
+			}
+			for _, s := range exp.InText {
+				if !strings.Contains(msg.ExtractedText, s) {
+					t.Errorf("extracted text lacks %q", s)
+				}
+			}
+			for _, s := range exp.NotInText {
+				if strings.Contains(strings.ToLower(msg.ExtractedText), strings.ToLower(s)) {
+					t.Errorf("extracted text holds hidden %q", s)
+				}
+			}
+			if err := checkLinkOrder(msg.Links, msg.FromAddress); err != nil {
+				t.Error(err)
+			}
 			if msg.Subject == "" || msg.FromAddress == "" {
 				t.Errorf("subject %q, from address %q", msg.Subject, msg.FromAddress)
 			}
@@ -109,4 +145,50 @@ func TestCorpus(t *testing.T) {
 			}
 		})
 	}
+}
+
+// checkLinkExpectations returns what of exp's link expectations msg does
+// not meet.
+func checkLinkExpectations(exp expectation, msg *mailmsg.Message) []string {
+	var out []string
+	if exp.LinkContains != "" {
+		if len(msg.Links) == 0 || !strings.Contains(msg.Links[0].URL, exp.LinkContains) {
+			out = append(out, fmt.Sprintf("Links[0] does not contain %q", exp.LinkContains))
+		} else if k := msg.Links[0].Kind; k != mailmsg.LinkVerify && k != mailmsg.LinkReset {
+			out = append(out, fmt.Sprintf("Links[0] is of kind %q", k))
+		}
+	}
+	if exp.LinkAligned != nil && (len(msg.Links) == 0 || msg.Links[0].Aligned != *exp.LinkAligned) {
+		out = append(out, fmt.Sprintf("Links[0] is not aligned %v", *exp.LinkAligned))
+	}
+	firstVerify, suspicious, hosts := "", "", map[string]bool{}
+	for _, l := range msg.Links {
+		if l.Kind == mailmsg.LinkVerify && firstVerify == "" {
+			firstVerify = l.URL
+		}
+		if l.Kind == mailmsg.LinkSuspicious && strings.Contains(l.URL, exp.SuspiciousContains) {
+			suspicious = l.URL
+		}
+		if exp.NoAlignedVerifyLink && l.Aligned && (l.Kind == mailmsg.LinkVerify || l.Kind == mailmsg.LinkReset) {
+			out = append(out, fmt.Sprintf("aligned %s link %s", l.Kind, l.URL))
+		}
+		for _, nl := range exp.NotLinks {
+			if strings.Contains(l.URL, nl) {
+				out = append(out, fmt.Sprintf("hidden link %s is among the links", l.URL))
+			}
+		}
+		hosts[l.Host] = true
+	}
+	if exp.FirstVerifyContains != "" && !strings.Contains(firstVerify, exp.FirstVerifyContains) {
+		out = append(out, fmt.Sprintf("first verify link %q does not contain %q", firstVerify, exp.FirstVerifyContains))
+	}
+	if exp.SuspiciousContains != "" && suspicious == "" {
+		out = append(out, fmt.Sprintf("no suspicious link contains %q", exp.SuspiciousContains))
+	}
+	for _, h := range exp.LinkHosts {
+		if !hosts[h] {
+			out = append(out, fmt.Sprintf("no link has host %q", h))
+		}
+	}
+	return out
 }

@@ -25,8 +25,10 @@ type Analysis struct {
 
 // Analyse extracts the readable text, candidate codes and ranked links of
 // a message from its decoded subject, text and HTML bodies and its
-// List-Unsubscribe header (any of which may be empty).
-func Analyse(subject, text, htmlBody, listUnsubscribe string) Analysis {
+// List-Unsubscribe header (any of which may be empty). senderDomain is the
+// normalised From domain (domain.OfAddress; "" when unknown, which makes
+// every link unaligned).
+func Analyse(subject, text, htmlBody, listUnsubscribe, senderDomain string) Analysis {
 	text = normalizeText(truncateUTF8(toValidUTF8(text), maxTextBytes))
 	primary := text
 	var r rendered
@@ -55,7 +57,7 @@ func Analyse(subject, text, htmlBody, listUnsubscribe string) Analysis {
 	return Analysis{
 		ExtractedText: extracted,
 		Codes:         extractCodes(cache, cleanHeader(subject), extracted, secondary, r.emph),
-		Links:         extractLinks(r.links, text, listUnsubscribe),
+		Links:         extractLinks(r.links, text, listUnsubscribe, senderDomain),
 	}
 }
 
@@ -63,7 +65,7 @@ func Analyse(subject, text, htmlBody, listUnsubscribe string) Analysis {
 // when there is HTML with any text in it, else the text body, with quoted
 // replies, signatures, footers and superfluous white space removed.
 func ExtractText(text, htmlBody string) string {
-	return Analyse("", text, htmlBody, "").ExtractedText
+	return Analyse("", text, htmlBody, "", "").ExtractedText
 }
 
 // --- white space ---

@@ -70,6 +70,9 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("bad link kind %q", l.Kind)
 			}
 		}
+		if err := checkLinkOrder(msg.Links, msg.FromAddress); err != nil {
+			t.Fatal(err)
+		}
 		for name, s := range map[string]string{"subject": msg.Subject, "from": msg.From, "text": msg.Text,
 			"html": msg.HTML, "extracted": msg.ExtractedText} {
 			if !utf8.ValidString(s) {

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/mailgent/mailgent/internal/domain"
 )
 
 // The golden file pins the complete output of Parse (and of Analyse on a
@@ -86,13 +88,14 @@ func goldenOutputs(t testing.TB) map[string]goldenRecord {
 			if m2, err2 := Parse(in.raw, lim); err2 != nil || m2.ExtractedText != msg.ExtractedText {
 				t.Fatalf("%s: fuzz limits change the result", in.name)
 			}
-			rec.TextOnly = Analyse(msg.Subject, msg.Text, "", "")
-			rec.HTMLOnly = Analyse(msg.Subject, "", msg.HTML, "")
+			sender := domain.OfAddress(msg.FromAddress)
+			rec.TextOnly = Analyse(msg.Subject, msg.Text, "", "", sender)
+			rec.HTMLOnly = Analyse(msg.Subject, "", msg.HTML, "", sender)
 			// The message quoted in a reply, in a forward.
 			quoted := "Thanks, see below.\n\nOn Mon, 3 Mar 2025 at 10:02, Someone <someone@example.com> wrote:\n> " +
 				strings.ReplaceAll(msg.Text, "\n", "\n> ")
-			rec.Quoted = Analyse("Fwd: "+msg.Subject, quoted, "", "<https://example.com/unsub?id=1>")
-			rec.Upper = Analyse(strings.ToUpper(msg.Subject), strings.ToUpper(msg.Text), strings.ToUpper(msg.HTML), "")
+			rec.Quoted = Analyse("Fwd: "+msg.Subject, quoted, "", "<https://example.com/unsub?id=1>", sender)
+			rec.Upper = Analyse(strings.ToUpper(msg.Subject), strings.ToUpper(msg.Text), strings.ToUpper(msg.HTML), "", sender)
 		}
 		out[in.name] = rec
 	}

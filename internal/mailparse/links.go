@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/mailgent/mailgent/internal/domain"
 	"github.com/mailgent/mailgent/internal/mailmsg"
 )
 
@@ -27,16 +28,6 @@ var (
 	pixelURLRe     = regexp.MustCompile(`(?i)/track/open|/open\b|/o\.gif|/wf/open|/e/o/|open\.php|/trk/|/ss/o/|beacon|pixel|/imp\b|/o/\w|\.gif\?|/t\.gif`)
 	clickURLRe     = regexp.MustCompile(`(?i)/ls/click|/wf/click|/track/click|/click\b|clicks?\.|/c/|/r/|redirect|ct\.sendgrid|links?\.|/e/c/|/ss/c/|/trk/`)
 )
-
-// Link kinds in ranking order.
-var kindRank = map[string]int{
-	mailmsg.LinkVerify:      0,
-	mailmsg.LinkReset:       1,
-	mailmsg.LinkOther:       2,
-	mailmsg.LinkUnsubscribe: 3,
-	mailmsg.LinkPrivacy:     4,
-	mailmsg.LinkTracking:    5,
-}
 
 // ClassifyLink returns the mailmsg kind of a link from its URL and text.
 func ClassifyLink(rawURL, text string) string {
@@ -181,15 +172,21 @@ type linkEntry struct {
 	link  mailmsg.Link
 	score int
 	pos   int
+	tier  int
 	pixel bool
+	// anchor: an HTML link, whose text a reader sees instead of its URL.
+	anchor bool
 }
 
 // extractLinks gathers the HTML links, the URLs of the text body and those
-// of the List-Unsubscribe header, de-duplicates and ranks them.
-func extractLinks(htmlLinks []rawLink, text, listUnsubscribe string) []mailmsg.Link {
+// of the List-Unsubscribe header, de-duplicates and ranks them: by tier
+// (see linkTier; alignment with senderDomain, the normalised From domain,
+// decides where a verify, reset or other link goes), then by score, then
+// by position.
+func extractLinks(htmlLinks []rawLink, text, listUnsubscribe, senderDomain string) []mailmsg.Link {
 	var entries []*linkEntry
 	byURL := map[string]*linkEntry{}
-	add := func(u, t string, pixel bool) {
+	add := func(u, t string, pixel, anchor bool) {
 		if !isHTTP(u) || len(entries) >= maxLinks*2 {
 			return
 		}
@@ -202,32 +199,39 @@ func extractLinks(htmlLinks []rawLink, text, listUnsubscribe string) []mailmsg.L
 			}
 			return
 		}
-		e := &linkEntry{link: mailmsg.Link{URL: u, Text: t}, pos: len(entries), pixel: pixel}
+		e := &linkEntry{link: mailmsg.Link{URL: u, Text: t}, pos: len(entries), pixel: pixel, anchor: anchor}
 		entries = append(entries, e)
 		byURL[u] = e
 	}
 	for _, l := range htmlLinks {
-		add(l.url, l.text, l.pixel)
+		add(l.url, l.text, l.pixel, !l.pixel)
 	}
 	for _, tl := range textLinks(text) {
-		add(tl.url, tl.text, false)
+		add(tl.url, tl.text, false, false)
 	}
 	for _, m := range angleRe.FindAllStringSubmatch(listUnsubscribe, 10) {
 		if u := cleanURL(m[1]); isHTTP(u) {
-			add(u, "List-Unsubscribe", false)
+			add(u, "List-Unsubscribe", false, false)
 		}
 	}
+	hosts := hostCache{}
 	for _, e := range entries {
 		kind, score := classifyLink(e.link.URL, e.link.Text, e.pixel)
 		if e.link.Text == "List-Unsubscribe" {
 			kind = mailmsg.LinkUnsubscribe
 		}
+		e.link.Host = hosts.host(e.link.URL)
+		e.link.Aligned = domain.Aligned(e.link.Host, senderDomain)
+		if e.anchor && isSuspicious(e.link.Text, e.link.URL, e.link.Host) {
+			kind = mailmsg.LinkSuspicious
+		}
 		e.link.Kind, e.score = kind, score
+		e.tier = linkTier(e.link)
 	}
 	sort.SliceStable(entries, func(i, j int) bool {
 		a, b := entries[i], entries[j]
-		if kindRank[a.link.Kind] != kindRank[b.link.Kind] {
-			return kindRank[a.link.Kind] < kindRank[b.link.Kind]
+		if a.tier != b.tier {
+			return a.tier < b.tier
 		}
 		if a.score != b.score {
 			return a.score > b.score

@@ -505,7 +505,7 @@ Unsubscribe: https://acme.example/unsub
 
 func TestQuotedCodeRanksBelow(t *testing.T) {
 	html := `<div>Use this one: 258193</div><div class="gmail_quote">On Thu, Mar 20, 2025 at 4:15 PM Bot &lt;b@x.example&gt; wrote:<blockquote>Your verification code is 664420</blockquote></div>`
-	a := Analyse("Re: code", "", html, "")
+	a := Analyse("Re: code", "", html, "", "")
 	if len(a.Codes) == 0 || a.Codes[0].Code != "258193" {
 		t.Errorf("codes %+v", a.Codes)
 	}
@@ -544,7 +544,7 @@ func TestLinksRankedAndDeduplicated(t *testing.T) {
 <a href="mailto:a@b.example">mail</a><a href="javascript:alert(1)">js</a>
 <img src="https://x.example/o.gif" width="1" height="1">`
 	text := "Verify: https://x.example/verify?token=Zx9Kq2Lm8Np4Rs7Tv1Wy.\nBlog (https://x.example/blog)\n"
-	a := Analyse("", text, html, "<https://x.example/unsubscribe?u=1>, <mailto:u@x.example>")
+	a := Analyse("", text, html, "<https://x.example/unsubscribe?u=1>, <mailto:u@x.example>", "x.example")
 	var kinds, urls []string
 	for _, l := range a.Links {
 		kinds = append(kinds, l.Kind)

@@ -21,6 +21,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/jhillyerd/enmime/v2"
+	"github.com/mailgent/mailgent/internal/domain"
 	"github.com/mailgent/mailgent/internal/mailmsg"
 	"golang.org/x/text/encoding/htmlindex"
 )
@@ -89,7 +90,7 @@ func Parse(raw []byte, lim Limits) (msg *mailmsg.Message, err error) {
 		msg.Attachments = append(msg.Attachments, describe(i, part))
 	}
 
-	a := Analyse(msg.Subject, msg.Text, msg.HTML, env.GetHeader("List-Unsubscribe"))
+	a := Analyse(msg.Subject, msg.Text, msg.HTML, env.GetHeader("List-Unsubscribe"), domain.OfAddress(msg.FromAddress))
 	msg.ExtractedText = a.ExtractedText
 	msg.Codes = a.Codes
 	msg.Links = a.Links
@@ -392,7 +393,7 @@ func fallbackMessage(raw []byte, cause error) (*mailmsg.Message, error) {
 	msg := &mailmsg.Message{Size: int64(len(raw)), Text: text}
 	problems := []string{"[E] MIME structure: " + cause.Error()}
 	fillHeaders(msg, h, &problems)
-	a := Analyse(msg.Subject, text, "", "")
+	a := Analyse(msg.Subject, text, "", "", domain.OfAddress(msg.FromAddress))
 	msg.ExtractedText, msg.Codes, msg.Links = a.ExtractedText, a.Codes, a.Links
 	msg.ParseErrors = capErrors(problems)
 	return msg, nil

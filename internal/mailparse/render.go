@@ -34,14 +34,19 @@ type rawLink struct {
 	url   string
 	text  string
 	pixel bool
+	// hidden: nothing of the link can be seen (its text is in the
+	// background's colour or too small); dropped before ranking.
+	hidden bool
 }
 
-// RenderHTML renders an HTML email body to plain text: <head>, <style>,
-// <script> and hidden elements (display:none, visibility:hidden,
-// max-height:0, opacity:0, font-size:0/1px preheaders) are dropped, as are
-// images; link text is kept; table rows become lines and block elements
-// start new lines; quoted material (blockquote, div.gmail_quote) is
-// prefixed with "> ".
+// RenderHTML renders an HTML email body to plain text: what a reader sees.
+// <head>, <style>, <script>, comments and hidden elements are dropped —
+// hidden by their style attribute or by the rules of the <style> blocks
+// (display:none, visibility:hidden, opacity:0, zero size, off-screen,
+// clipped; see isHiddenElem), and text too small (font-size 0 or 1px) or
+// in its background's colour — as are images; link text is kept; table
+// rows become lines and block elements start new lines; quoted material
+// (blockquote, div.gmail_quote) is prefixed with "> ".
 func RenderHTML(s string) string {
 	return renderHTML(s).text
 }
@@ -51,6 +56,10 @@ type renderState struct {
 	pre   bool // inside <pre>
 	tiny  bool // font-size 0 or 1px: text invisible
 	link  int  // index+1 into links of the enclosing <a>, 0 if none
+	// fg and bg are the text colour and the background it is on;
+	// inkHidden tells text that cannot be seen on it.
+	fg, bg    colour
+	inkHidden bool
 }
 
 type htmlWriter struct {
@@ -61,6 +70,8 @@ type htmlWriter struct {
 	emph      []string
 	links     []rawLink
 	linkAlt   []string // alt text of images inside each link
+	linkImg   []bool   // each link holds an image
+	sheet     *styleSheet
 }
 
 func renderHTML(s string) (r rendered) {
@@ -74,13 +85,21 @@ func renderHTML(s string) (r rendered) {
 		return rendered{text: normalizeText(stripTagsCrude(s))}
 	}
 	w := &htmlWriter{lineStart: true}
-	w.walk(doc, 0, renderState{})
-	for i := range w.links {
-		if w.links[i].text == "" && w.linkAlt[i] != "" {
-			w.links[i].text = w.linkAlt[i]
-		}
+	if hasStyleTag(s) {
+		w.sheet = collectStyleSheet(doc)
 	}
-	return rendered{text: normalizeText(w.out.String()), emph: w.emph, links: w.links}
+	w.walk(doc, 0, renderState{fg: defaultText, bg: defaultBackground})
+	links := w.links[:0]
+	for i, l := range w.links {
+		if l.hidden {
+			continue
+		}
+		if l.text == "" && w.linkAlt[i] != "" {
+			l.text = w.linkAlt[i]
+		}
+		links = append(links, l)
+	}
+	return rendered{text: normalizeText(w.out.String()), emph: w.emph, links: links}
 }
 
 // stripTagsCrude is the fallback should the HTML parser ever fail.
@@ -140,22 +159,25 @@ func (w *htmlWriter) walk(n *html.Node, depth int, st renderState) {
 		for c := n.FirstChild; c != nil; c = c.NextSibling {
 			w.walk(c, depth+1, st)
 		}
-		return
 	case html.TextNode:
-		if !st.tiny {
+		if !st.tiny && !st.inkHidden {
 			w.text(n.Data, st)
 		}
-		return
 	case html.ElementNode:
-	default:
-		return
+		w.element(n, depth, st)
 	}
+	// Comments (Outlook's conditional ones too) and doctypes show nothing.
+}
+
+// element renders an element that is not hidden, and its children.
+func (w *htmlWriter) element(n *html.Node, depth int, st renderState) {
 	a := n.DataAtom
 	if skipElems[a] {
 		return
 	}
 	style := normStyle(getAttr(n, "style"))
-	if isHiddenElem(n, style) {
+	decls := w.computed(n, style)
+	if isHiddenElem(n, decls) {
 		return
 	}
 	if a == atom.Img {
@@ -170,9 +192,11 @@ func (w *htmlWriter) walk(n *html.Node, depth int, st renderState) {
 		return
 	}
 	inner := st
-	if fs, ok := fontSizePx(style); ok {
+	if fs, ok := fontSizeOf(decls); ok {
 		inner.tiny = fs < 2
 	}
+	inner.fg, inner.bg = elemColours(n, decls, st)
+	inner.inkHidden = invisibleOn(inner.fg, inner.bg)
 	quote := isQuoteElem(n)
 	if quote {
 		inner.quote++
@@ -182,22 +206,14 @@ func (w *htmlWriter) walk(n *html.Node, depth int, st renderState) {
 		inner.pre = true
 	}
 	nl := blockElems[a]
-	if nl > 0 {
-		w.block(nl)
-	}
-	if a == atom.Td || a == atom.Th {
-		w.space = true
-	}
-	if a == atom.Li {
-		w.word("-", inner)
-		w.space = true
-	}
+	w.open(a, nl, inner)
 	start := w.out.Len()
 	linkIdx := 0
 	if a == atom.A || a == atom.Area {
 		if href := cleanURL(getAttr(n, "href")); isHTTP(href) {
 			w.links = append(w.links, rawLink{url: href})
 			w.linkAlt = append(w.linkAlt, "")
+			w.linkImg = append(w.linkImg, false)
 			linkIdx = len(w.links)
 			inner.link = linkIdx
 		}
@@ -205,23 +221,9 @@ func (w *htmlWriter) walk(n *html.Node, depth int, st renderState) {
 	for c := n.FirstChild; c != nil; c = c.NextSibling {
 		w.walk(c, depth+1, inner)
 	}
-	if nl > 0 {
-		w.block(nl)
-	}
-	if quote {
-		w.block(1)
-	}
-	if a == atom.Td || a == atom.Th {
-		w.space = true
-	}
+	w.close(a, nl, quote)
 	if linkIdx > 0 {
-		// Only the start of a huge link is looked at: nested links must not
-		// make the walk quadratic.
-		t := collapseSpaces(stripQuotePrefixes(truncateUTF8(w.out.String()[start:], 1000)))
-		if t == "" {
-			t = collapseSpaces(getAttr(n, "title"))
-		}
-		w.links[linkIdx-1].text = truncateUTF8(t, 200)
+		w.endLink(n, linkIdx, start, inner)
 	}
 	if size := w.out.Len() - start; size > 0 && size <= 4*maxEmphLen && (emphElems[a] || isEmphStyle(style)) {
 		t := collapseSpaces(stripQuotePrefixes(w.out.String()[start:]))
@@ -231,17 +233,64 @@ func (w *htmlWriter) walk(n *html.Node, depth int, st renderState) {
 	}
 }
 
+// open starts an element's block, cell or list item.
+func (w *htmlWriter) open(a atom.Atom, nl int, st renderState) {
+	if nl > 0 {
+		w.block(nl)
+	}
+	if a == atom.Td || a == atom.Th {
+		w.space = true
+	}
+	if a == atom.Li {
+		w.word("-", st)
+		w.space = true
+	}
+}
+
+// close ends what open started.
+func (w *htmlWriter) close(a atom.Atom, nl int, quote bool) {
+	if nl > 0 {
+		w.block(nl)
+	}
+	if quote {
+		w.block(1)
+	}
+	if a == atom.Td || a == atom.Th {
+		w.space = true
+	}
+}
+
+// endLink sets the text of link linkIdx, whose content starts at start,
+// and marks it hidden when nothing of it can be seen: text in the
+// background's colour or too small, and no image.
+func (w *htmlWriter) endLink(n *html.Node, linkIdx, start int, st renderState) {
+	// Only the start of a huge link is looked at: nested links must not
+	// make the walk quadratic.
+	t := collapseSpaces(stripQuotePrefixes(truncateUTF8(w.out.String()[start:], 1000)))
+	if t == "" {
+		if (st.inkHidden || st.tiny) && !w.linkImg[linkIdx-1] {
+			w.links[linkIdx-1].hidden = true
+		}
+		t = collapseSpaces(getAttr(n, "title"))
+	}
+	w.links[linkIdx-1].text = truncateUTF8(t, 200)
+}
+
 func (w *htmlWriter) image(n *html.Node, style string, st renderState) {
 	src := cleanURL(getAttr(n, "src"))
 	if isPixel(n, style) {
 		if isHTTP(src) {
 			w.links = append(w.links, rawLink{url: src, pixel: true})
 			w.linkAlt = append(w.linkAlt, "")
+			w.linkImg = append(w.linkImg, false)
 		}
 		return
 	}
-	if st.link > 0 && st.link <= len(w.linkAlt) && w.linkAlt[st.link-1] == "" {
-		w.linkAlt[st.link-1] = collapseSpaces(getAttr(n, "alt"))
+	if st.link > 0 && st.link <= len(w.linkAlt) {
+		w.linkImg[st.link-1] = true
+		if w.linkAlt[st.link-1] == "" {
+			w.linkAlt[st.link-1] = collapseSpaces(getAttr(n, "alt"))
+		}
 	}
 }
 
@@ -385,43 +434,9 @@ func isZeroLength(v string) bool {
 	return err == nil && f == 0
 }
 
-func isHiddenElem(n *html.Node, style string) bool {
-	if hasAttr(n, "hidden") {
-		return true
-	}
-	if strings.EqualFold(getAttr(n, "type"), "hidden") {
-		return true
-	}
-	class := strings.ToLower(getAttr(n, "class"))
-	if strings.Contains(class, "preheader") || strings.Contains(class, "preview-text") {
-		return true
-	}
-	d := styleDecls(style)
-	if d == nil {
-		return false
-	}
-	if d["display"] == "none" || d["visibility"] == "hidden" || d["mso-hide"] == "all" {
-		return true
-	}
-	if v, ok := d["max-height"]; ok && isZeroLength(v) {
-		return true
-	}
-	if v, ok := d["opacity"]; ok && isZeroLength(v) {
-		return true
-	}
-	if d["overflow"] == "hidden" {
-		for _, k := range []string{"height", "width", "max-width"} {
-			if v, ok := d[k]; ok && isZeroLength(v) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// fontSizePx returns the font-size of a normalised style in px, when set.
-func fontSizePx(style string) (float64, bool) {
-	d := styleDecls(style)
+// fontSizeOf returns the font-size of an element's declarations in px,
+// when set.
+func fontSizeOf(d map[string]string) (float64, bool) {
 	v, ok := d["font-size"]
 	if !ok {
 		// The font shorthand: "font:bold 24px Arial".
@@ -466,7 +481,7 @@ func isEmphStyle(style string) bool {
 	if d == nil {
 		return false
 	}
-	if px, ok := fontSizePx(style); ok && px >= 20 {
+	if px, ok := fontSizeOf(d); ok && px >= 20 {
 		return true
 	}
 	switch d["font-weight"] {
