@@ -61,12 +61,31 @@ func (b *backend) requestActor(req *logical.Request) actor {
 }
 
 // requesterIsAgent reports whether the request comes from the agent's own
-// login: an AppRole alias of the requesting entity whose role is the
-// agent's role on this mount (role_name, which AppRole sets) and whose
-// secret ID named the agent (mailgent_agent).
+// login: an AppRole alias of the requesting entity whose role is one of the
+// agent's roles (role_name, which AppRole sets: mailgent-<mount
+// accessor>-<agent>) and whose secret ID named the agent (mailgent_agent).
+// Vault does not tell a secrets engine its accessor, so the role is matched
+// by shape; a token that reached this mount's agent paths through another
+// mount's role would need that mount's policy to reach them, which names
+// only that mount's paths.
 func (b *backend) requesterIsAgent(req *logical.Request, agent string) bool {
 	info, ok := b.lookupEntity(req.EntityID)
-	return ok && req.MountAccessor != "" && info.agents[agentRoleName(req.MountAccessor, agent)] == agent
+	if !ok {
+		return false
+	}
+	for role, named := range info.agents {
+		if named != agent {
+			continue
+		}
+		if req.MountAccessor != "" {
+			if role == agentRoleName(req.MountAccessor, agent) {
+				return true
+			}
+		} else if strings.HasPrefix(role, "mailgent-") && strings.HasSuffix(role, "-"+agent) {
+			return true
+		}
+	}
+	return false
 }
 
 // entityInfo is what the plugin remembers of a Vault entity.

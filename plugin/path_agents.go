@@ -49,7 +49,8 @@ func (b *backend) pathAgents() []*framework.Path {
 		{
 			Pattern: "agents/" + namePattern("agent") + "/policy$",
 			Fields: map[string]*framework.FieldSchema{
-				"agent": {Type: framework.TypeString, Description: "Agent name.", Required: true},
+				"agent":          {Type: framework.TypeString, Description: "Agent name.", Required: true},
+				"mount_accessor": mountAccessorField,
 			},
 			Operations: map[logical.Operation]framework.OperationHandler{
 				logical.ReadOperation: &framework.PathOperation{Callback: b.pathAgentPolicy},
@@ -350,14 +351,15 @@ func (b *backend) pathAgentPolicy(ctx context.Context, req *logical.Request, d *
 	if resp != nil || err != nil {
 		return resp, err
 	}
-	if req.MountAccessor == "" {
-		return nil, errNoMountID
+	acc, err := mountAccessor(req, d)
+	if err != nil {
+		return logical.ErrorResponse(err.Error()), nil
 	}
 	return &logical.Response{Data: map[string]interface{}{
 		"agent":  st.entry.Name,
-		"name":   agentPolicyName(req.MountAccessor, st.entry.Name),
-		"policy": agentPolicy(req.MountPoint, req.MountAccessor, st.entry.Name),
-		"role":   agentRoleName(req.MountAccessor, st.entry.Name),
+		"name":   agentPolicyName(acc, st.entry.Name),
+		"policy": agentPolicy(req.MountPoint, acc, st.entry.Name),
+		"role":   agentRoleName(acc, st.entry.Name),
 	}}, nil
 }
 
@@ -390,7 +392,7 @@ func agentPaths(mount, agent string) string {
 	}
 	var s strings.Builder
 	for _, r := range rules {
-		fmt.Fprintf(&s, "path %q {\n  capabilities = [%s]\n}\n", r.path, r.caps)
+		fmt.Fprintf(&s, "path %q { capabilities = [%s] }\n", r.path, r.caps)
 	}
 	return s.String()
 }

@@ -3,7 +3,6 @@ package plugin
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"regexp"
 	"strings"
 
@@ -14,7 +13,10 @@ import (
 // The Vault objects around a mount are named after its accessor, which Vault
 // makes unique per mount: "mailgent-<accessor>-…". A mount path would not
 // do — "mailgent/" + agent "eu-billing" and "mailgent/eu/" + agent "billing"
-// read the same once "/" becomes "-".
+// read the same once "/" becomes "-". Vault sets req.MountAccessor only
+// after a secrets engine has answered (vault/router.go), so the caller
+// passes it (mount_accessor, from sys/mounts/<mount>); the plugin checks it
+// against req.MountAccessor whenever Vault does send one.
 const (
 	// agentMetadataKey is the secret ID metadata key that names the agent a
 	// login acts as; AppRole copies it into the entity alias, where the
@@ -51,10 +53,33 @@ func adminPolicyName(accessor string, strict bool) string {
 // Accessors are "<type>_<8 hex>"; AppRole mount paths are Vault path
 // segments. Both end up inside HCL and ACL paths, so they are checked.
 var (
-	accessorRe   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
-	authMountRe  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}(/[A-Za-z0-9][A-Za-z0-9_.-]{0,127})*$`)
-	errNoMountID = logical.CodedError(http.StatusInternalServerError, "Vault sent no mount accessor with the request; policies cannot be named")
+	accessorRe  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}_[0-9a-f]{8}$`)
+	authMountRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}(/[A-Za-z0-9][A-Za-z0-9_.-]{0,127})*$`)
 )
+
+// mountAccessorField is the mount_accessor field of every path that names
+// policies or roles.
+var mountAccessorField = &framework.FieldSchema{
+	Type:        framework.TypeString,
+	Description: "Accessor of this Mailgent mount (vault read -field=accessor sys/mounts/<mount>): policy and role names derive from it.",
+}
+
+// mountAccessor is the caller's mount_accessor, checked for shape and, when
+// Vault sent one with the request, against it.
+func mountAccessor(req *logical.Request, d *framework.FieldData) (string, error) {
+	acc, _ := d.Get("mount_accessor").(string)
+	switch {
+	case acc == "" && req.MountAccessor != "":
+		return req.MountAccessor, nil
+	case acc == "":
+		return "", fmt.Errorf("mount_accessor: required (vault read -field=accessor sys/mounts/%s)", strings.TrimSuffix(req.MountPoint, "/"))
+	case !accessorRe.MatchString(acc):
+		return "", fmt.Errorf("mount_accessor: %q is not a mount accessor (<type>_<8 hex digits>)", acc)
+	case req.MountAccessor != "" && acc != req.MountAccessor:
+		return "", fmt.Errorf("mount_accessor: %q is not this mount's accessor", acc)
+	}
+	return acc, nil
+}
 
 func (b *backend) pathPolicies() []*framework.Path {
 	return []*framework.Path{
@@ -62,6 +87,7 @@ func (b *backend) pathPolicies() []*framework.Path {
 			Pattern: "agent-policy$",
 			Fields: map[string]*framework.FieldSchema{
 				"approle_accessor": {Type: framework.TypeString, Description: "Accessor of the AppRole auth mount the agents log in with (vault read -field=accessor sys/auth/approle).", Required: true},
+				"mount_accessor":   mountAccessorField,
 			},
 			Operations: map[logical.Operation]framework.OperationHandler{
 				logical.ReadOperation: &framework.PathOperation{Callback: b.pathAgentsPolicyRead},
@@ -72,8 +98,9 @@ func (b *backend) pathPolicies() []*framework.Path {
 		{
 			Pattern: "admin-policy$",
 			Fields: map[string]*framework.FieldSchema{
-				"approle_mount": {Type: framework.TypeString, Default: defaultAppRoleMount, Description: "Path of the AppRole auth mount the admin creates agents' roles on."},
-				"strict":        {Type: framework.TypeBool, Description: "The stricter policy: no password reads, no secret IDs."},
+				"approle_mount":  {Type: framework.TypeString, Default: defaultAppRoleMount, Description: "Path of the AppRole auth mount the admin creates agents' roles on."},
+				"strict":         {Type: framework.TypeBool, Description: "The stricter policy: no password reads, no secret IDs."},
+				"mount_accessor": mountAccessorField,
 			},
 			Operations: map[logical.Operation]framework.OperationHandler{
 				logical.ReadOperation: &framework.PathOperation{Callback: b.pathAdminPolicyRead},
@@ -92,16 +119,17 @@ func (b *backend) pathAgentsPolicyRead(_ context.Context, req *logical.Request, 
 	if !accessorRe.MatchString(approle) {
 		return logical.ErrorResponse("approle_accessor: %q is not a mount accessor (e.g. auth_approle_1a2b3c4d: vault read -field=accessor sys/auth/approle)", approle), nil
 	}
-	if req.MountAccessor == "" {
-		return nil, errNoMountID
+	acc, err := mountAccessor(req, d)
+	if err != nil {
+		return logical.ErrorResponse(err.Error()), nil
 	}
 	return &logical.Response{Data: map[string]interface{}{
-		"name":             agentsPolicyName(req.MountAccessor),
-		"policy":           agentsPolicy(req.MountPoint, req.MountAccessor, approle),
-		"mount_accessor":   req.MountAccessor,
+		"name":             agentsPolicyName(acc),
+		"policy":           agentsPolicy(req.MountPoint, acc, approle),
+		"mount_accessor":   acc,
 		"approle_accessor": approle,
 		"metadata_key":     agentMetadataKey,
-		"role_prefix":      namePrefix(req.MountAccessor),
+		"role_prefix":      namePrefix(acc),
 	}}, nil
 }
 
@@ -113,13 +141,14 @@ func (b *backend) pathAdminPolicyRead(_ context.Context, req *logical.Request, d
 	if !authMountRe.MatchString(approle) || strings.Contains(approle, "..") {
 		return logical.ErrorResponse("approle_mount: %q is not an auth mount path (e.g. approle)", approle), nil
 	}
-	if req.MountAccessor == "" {
-		return nil, errNoMountID
+	acc, err := mountAccessor(req, d)
+	if err != nil {
+		return logical.ErrorResponse(err.Error()), nil
 	}
 	strict := d.Get("strict").(bool)
 	return &logical.Response{Data: map[string]interface{}{
-		"name":   adminPolicyName(req.MountAccessor, strict),
-		"policy": adminPolicy(req.MountPoint, req.MountAccessor, approle, strict),
+		"name":   adminPolicyName(acc, strict),
+		"policy": adminPolicy(req.MountPoint, acc, approle, strict),
 		"strict": strict,
 	}}, nil
 }
@@ -150,15 +179,16 @@ func adminPolicy(mount, accessor, approle string, strict bool) string {
 	fmt.Fprintf(&s, "# Mailgent administrator (%s) of mount %q (accessor %s), AppRole at auth/%s/.\n", kind, mount, accessor, approle)
 	s.WriteString("# Manages orgs, agents and their AppRole roles; writes no ACL policy; every\n")
 	s.WriteString("# role it writes carries only the agent policy " + agentsPolicyName(accessor) + ".\n")
-	rule := func(path, caps string) { fmt.Fprintf(&s, "path %q {\n  capabilities = [%s]\n}\n", path, caps) }
+	rule := func(path, caps string) { fmt.Fprintf(&s, "path %q { capabilities = [%s] }\n", path, caps) }
 	rule(m+"/config", `"read"`)
 	rule(m+"/orgs", `"list"`)
 	rule(m+"/orgs/*", `"create", "read", "update", "delete", "list"`)
 	rule(m+"/agents", `"list"`)
 	rule(m+"/agents/*", `"create", "read", "update", "delete", "list"`)
 	rule(m+"/agent-policy", `"read"`)
-	s.WriteString("# To find the AppRole mount's accessor, and to check the agent policy is installed.\n")
+	s.WriteString("# To find the AppRole and Mailgent mounts' accessors, and to check the agent policy is installed.\n")
 	rule("sys/auth", `"read"`)
+	rule("sys/mounts/"+m, `"read"`)
 	rule("sys/policies/acl/"+agentsPolicyName(accessor), `"read"`)
 	s.WriteString(roleRule(approle, accessor, strict))
 	if strict {
@@ -212,9 +242,9 @@ paths read it, so the token reaches mailgent/agents/<that agent>/… only. An
 unresolvable template drops the path: a token without the metadata reaches
 nothing. The operator installs it once, e.g.
 
-  acc=$(vault read -field=accessor sys/auth/approle)
-  vault read -field=policy mailgent/agent-policy approle_accessor=$acc |
-    vault policy write $(vault read -field=name mailgent/agent-policy approle_accessor=$acc) -
+  args="approle_accessor=$(vault read -field=accessor sys/auth/approle) mount_accessor=$(vault read -field=accessor sys/mounts/mailgent)"
+  vault read -field=policy mailgent/agent-policy $args |
+    vault policy write $(vault read -field=name mailgent/agent-policy $args) -
 `
 
 const pathAdminPolicyHelp = `

@@ -2,6 +2,8 @@ package plugin
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -147,7 +149,9 @@ func TestPolicyPathsBadInput(t *testing.T) {
 		{"no accessor", "agent-policy", nil, "approle_accessor"},
 		{"accessor with a quote", "agent-policy", map[string]interface{}{"approle_accessor": `x" } path "*`}, "approle_accessor"},
 		{"accessor with braces", "agent-policy", map[string]interface{}{"approle_accessor": "a}}{{b"}, "approle_accessor"},
-		{"unknown field", "agent-policy", map[string]interface{}{"approle_accessor": "auth_approle_1", "mount": "x"}, "mount"},
+		{"unknown field", "agent-policy", map[string]interface{}{"approle_accessor": "auth_approle_1a2b3c4d", "mount": "x"}, "mount"},
+		{"mount accessor with a glob", "agent-policy", map[string]interface{}{"approle_accessor": "auth_approle_1a2b3c4d", "mount_accessor": "x_1a2b3c4d*"}, "mount_accessor"},
+		{"mount accessor of another shape", "admin-policy", map[string]interface{}{"mount_accessor": "mailgent"}, "mount_accessor"},
 		{"mount with dots", "admin-policy", map[string]interface{}{"approle_mount": "../sys"}, "approle_mount"},
 		{"mount with a star", "admin-policy", map[string]interface{}{"approle_mount": "app*"}, "approle_mount"},
 	}
@@ -158,10 +162,51 @@ func TestPolicyPathsBadInput(t *testing.T) {
 			require.Contains(t, resp.Error().Error(), tc.field)
 		})
 	}
-	// Without the mount's accessor there is no name to give: an error, not a guess.
-	_, err := tb.HandleRequest(context.Background(), &logical.Request{
-		Operation: logical.ReadOperation, Path: "agent-policy", Storage: tb.storage, MountPoint: "mailgent/",
-		Data: map[string]interface{}{"approle_accessor": "auth_approle_1"},
-	})
-	require.ErrorContains(t, err, "accessor")
+	// Vault (1.21) sends no accessor to a secrets engine: the caller names it.
+	asVault := func(accessor string, data map[string]interface{}) *logical.Response {
+		resp, err := tb.HandleRequest(context.Background(), &logical.Request{
+			Operation: logical.ReadOperation, Path: "agent-policy", Storage: tb.storage, MountPoint: "mailgent/",
+			MountAccessor: accessor, Data: data,
+		})
+		require.NoError(t, err)
+		return resp
+	}
+	resp := asVault("", map[string]interface{}{"approle_accessor": "auth_approle_1a2b3c4d"})
+	require.True(t, resp.IsError())
+	require.Contains(t, resp.Error().Error(), "mount_accessor: required")
+	resp = asVault("", map[string]interface{}{"approle_accessor": "auth_approle_1a2b3c4d", "mount_accessor": "vault-plugin-mailgent_99999999"})
+	require.False(t, resp.IsError())
+	require.Equal(t, "mailgent-vault-plugin-mailgent_99999999-agents", resp.Data["name"])
+	// When Vault does send the mount's accessor, another one is refused.
+	resp = asVault(testMountAccessor, map[string]interface{}{"approle_accessor": "auth_approle_1a2b3c4d", "mount_accessor": "vault-plugin-mailgent_99999999"})
+	require.True(t, resp.IsError())
+	require.Contains(t, resp.Error().Error(), "not this mount's accessor")
+}
+
+// policyRules is a policy without its comments: what Vault enforces.
+func policyRules(text string) []string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// The documented policies in examples/policies are what the plugin renders
+// for mount mailgent/ and AppRole at approle/, placeholders aside.
+func TestExamplePoliciesMatchTheRendering(t *testing.T) {
+	cases := []struct{ file, want string }{
+		{"mailgent-agents.hcl", agentsPolicy("mailgent/", "MOUNT_ACCESSOR", "APPROLE_ACCESSOR")},
+		{"mailgent-admin.hcl", adminPolicy("mailgent/", "MOUNT_ACCESSOR", "approle", false)},
+		{"mailgent-admin-strict.hcl", adminPolicy("mailgent/", "MOUNT_ACCESSOR", "approle", true)},
+	}
+	for _, tc := range cases {
+		t.Run(tc.file, func(t *testing.T) {
+			b, err := os.ReadFile(filepath.Join("..", "examples", "policies", tc.file))
+			require.NoError(t, err)
+			require.Equal(t, policyRules(tc.want), policyRules(string(b)))
+		})
+	}
 }
