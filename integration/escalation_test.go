@@ -236,3 +236,123 @@ func loginToken(t *testing.T, rec *recorder, roleID, secretID string) string {
 	require.Equal(t, http.StatusOK, status, "%v", out)
 	return out["auth"].(map[string]interface{})["client_token"].(string)
 }
+
+// Agents whose names collided when names came from the mount path —
+// "eu-billing" on mailgent/ and "billing" on mailgent-eu/ were both
+// "mailgent-mailgent-eu-billing" (as mailgent/eu/ would be, but Vault
+// refuses a mount inside another) — and the same agent name on both mounts
+// keep their own access, reach nothing of each other's, and onboarding on
+// one mount rewrites nothing of the other's.
+func TestCollidingNamesStayApart(t *testing.T) {
+	ctx := context.Background()
+	v := harness.StartVault(t)
+	a := setupMount(t, v, "mailgent")
+	b := setupMount(t, v, "mailgent-eu")
+	rec := &recorder{t: t, addr: v.Addr}
+	adminA := tokenWith(t, v, "alice", "admin-a", renderedAdminPolicy(t, v, a, false))
+	adminB := tokenWith(t, v, "bob", "admin-b", renderedAdminPolicy(t, v, b, false))
+
+	onboardAs := func(c *api.Client, m mountSetup, agent string) *onboard.Result {
+		r, err := onboard.Run(ctx, c, onboard.Options{Mount: m.mount, Org: "acme", CreateOrg: true, Agent: agent})
+		require.NoError(t, err)
+		return r
+	}
+	euBillingA := onboardAs(adminA, a, "eu-billing")
+	billingA := onboardAs(adminA, a, "billing")
+	before := vaultObjects(t, v)
+	billingB := onboardAs(adminB, b, "billing")
+	after := vaultObjects(t, v)
+	for name, content := range before {
+		require.Equal(t, content, after[name], "%s was rewritten by the other mount's onboarding", name)
+	}
+	require.Len(t, after, len(before)+1, "one new role, for the other mount's agent")
+	require.NotEqual(t, euBillingA.Role, billingB.Role)
+	require.NotEqual(t, billingA.Role, billingB.Role)
+	require.NotEqual(t, billingA.Policy, billingB.Policy)
+
+	type agentAt struct {
+		mount string
+		res   *onboard.Result
+		tok   string
+	}
+	agents := []*agentAt{{"mailgent", euBillingA, ""}, {"mailgent", billingA, ""}, {"mailgent-eu", billingB, ""}}
+	for _, ag := range agents {
+		ag.tok = loginAgent(t, v, ag.mount, ag.res).Vault().Token()
+		base := ag.mount + "/agents/" + ag.res.Agent
+		rec.must(ag.tok, "POST", base+"/creds/site", map[string]interface{}{"password": "pw-of-" + ag.mount + "-" + ag.res.Agent, "totp_secret": "JBSWY3DPEHPK3PXP"})
+		rec.must(ag.tok, "GET", base+"/creds/site", nil)
+	}
+	for _, me := range agents {
+		for _, other := range agents {
+			if me == other {
+				continue
+			}
+			base := other.mount + "/agents/" + other.res.Agent
+			for _, p := range []string{base, base + "/creds/site", base + "/creds/site/totp", base + "/audit"} {
+				status, _ := rec.call(me.tok, "GET", p, nil)
+				require.Equal(t, http.StatusForbidden, status, "%s on %s reads %s", me.res.Agent, me.mount, p)
+			}
+			status, _ := rec.call(me.tok, "LIST", base+"/creds", nil)
+			require.Equal(t, http.StatusForbidden, status)
+		}
+		rec.must(me.tok, "GET", me.mount+"/agents/"+me.res.Agent+"/creds/site/totp", nil)
+	}
+
+	// The template fails closed. A token with the agent policy and no entity:
+	// nothing. A login whose secret ID names no agent: nothing — and, as it
+	// rewrites the role's alias, the agent's own token reaches nothing until
+	// it logs in again with a secret ID that names it.
+	orphan, err := v.Client.Auth().Token().Create(&api.TokenCreateRequest{Policies: []string{a.agentsPolicy}, NoParent: true})
+	require.NoError(t, err)
+	rolePath := "auth/approle/role/" + billingA.Role
+	bare := rec.must(v.Token, "POST", rolePath+"/secret-id", map[string]interface{}{})["secret_id"].(string)
+	bareTok := loginToken(t, rec, billingA.RoleID, bare)
+	for _, tok := range []string{orphan.Auth.ClientToken, bareTok, agents[1].tok} {
+		for _, p := range []string{"mailgent/agents/billing", "mailgent/agents/billing/creds/site", "mailgent/agents/billing/creds/site/totp"} {
+			status, _ := rec.call(tok, "GET", p, nil)
+			require.Equal(t, http.StatusForbidden, status, p)
+		}
+	}
+	named := rec.must(v.Token, "POST", rolePath+"/secret-id", map[string]interface{}{"metadata": billingA.SecretIDMetadata})["secret_id"].(string)
+	rec.must(loginToken(t, rec, billingA.RoleID, named), "GET", "mailgent/agents/billing/creds/site/totp", nil)
+
+	// No secret on any command line the harness started: the root and admin
+	// tokens, the agents' tokens, their passwords.
+	secrets := []string{v.Token, adminA.Token(), adminB.Token(), orphan.Auth.ClientToken, bare, named}
+	for _, ag := range agents {
+		secrets = append(secrets, ag.tok, ag.res.RoleID, "pw-of-"+ag.mount+"-"+ag.res.Agent)
+	}
+	checked := harness.RequireNoSecretOnCommandLine(t, secrets, v.Process)
+	var all []string
+	for _, c := range checked {
+		all = append(all, c)
+	}
+	require.Contains(t, strings.Join(all, "\n"), "server -dev", "Vault's own command line was checked")
+	require.Contains(t, strings.Join(all, "\n"), harness.PluginName, "the plugin process Vault started was checked")
+}
+
+// vaultObjects reads, as root, every ACL policy and AppRole role (with its
+// role ID) whose name starts with "mailgent-".
+func vaultObjects(t *testing.T, v *harness.Vault) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	policies, err := v.Client.Sys().ListPolicies()
+	require.NoError(t, err)
+	for _, p := range policies {
+		if strings.HasPrefix(p, "mailgent-") {
+			text, err := v.Client.Sys().GetPolicy(p)
+			require.NoError(t, err)
+			out["policy "+p] = text
+		}
+	}
+	roles, err := v.Client.Logical().List("auth/approle/role")
+	require.NoError(t, err)
+	for _, r := range roles.Data["keys"].([]interface{}) {
+		role, err := v.Client.Logical().Read("auth/approle/role/" + r.(string))
+		require.NoError(t, err)
+		rid, err := v.Client.Logical().Read("auth/approle/role/" + r.(string) + "/role-id")
+		require.NoError(t, err)
+		out["role "+r.(string)] = fmt.Sprint(role.Data, rid.Data["role_id"])
+	}
+	return out
+}
