@@ -210,3 +210,24 @@ func TestExamplePoliciesMatchTheRendering(t *testing.T) {
 		})
 	}
 }
+
+// The README's onboarding section shows the policies as the files hold them.
+func TestReadmePoliciesMatchTheFiles(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
+	require.NoError(t, err)
+	section := string(readme)
+	start := strings.Index(section, "### Onboarding an agent with AppRole")
+	require.GreaterOrEqual(t, start, 0)
+	section = section[start:]
+	section = section[:strings.Index(section, "\n## ")]
+	var blocks []string
+	for _, part := range strings.Split(section, "```hcl\n")[1:] {
+		blocks = append(blocks, part[:strings.Index(part, "```")])
+	}
+	require.Len(t, blocks, 2)
+	for i, file := range []string{"mailgent-agents.hcl", "mailgent-admin.hcl"} {
+		b, err := os.ReadFile(filepath.Join("..", "examples", "policies", file))
+		require.NoError(t, err)
+		require.Equal(t, policyRules(string(b)), policyRules(blocks[i]), file)
+	}
+}

@@ -154,12 +154,15 @@ done
 # with AppRole and share one templated policy; admins get policies that cannot
 # escalate (standard, and strict: no password reads, no secret IDs).
 "$BIN/vault" auth enable approle >/dev/null
-APPROLE_ACCESSOR=$("$BIN/vault" read -field=accessor sys/auth/approle)
-AGENT_POLICY=$("$BIN/vault" read -field=name "$MOUNT/agent-policy" approle_accessor="$APPROLE_ACCESSOR")
-"$BIN/vault" read -field=policy "$MOUNT/agent-policy" approle_accessor="$APPROLE_ACCESSOR" |
+ACCESSORS=(approle_accessor="$("$BIN/vault" read -field=accessor sys/auth/approle)"
+	mount_accessor="$("$BIN/vault" read -field=accessor "sys/mounts/$MOUNT")")
+AGENT_POLICY=$("$BIN/vault" read -field=name "$MOUNT/agent-policy" "${ACCESSORS[@]}")
+"$BIN/vault" read -field=policy "$MOUNT/agent-policy" "${ACCESSORS[@]}" |
 	"$BIN/vault" policy write "$AGENT_POLICY" - >/dev/null
-"$BIN/vault" read -field=policy "$MOUNT/admin-policy" | "$BIN/vault" policy write mailgent-admin - >/dev/null
-"$BIN/vault" read -field=policy "$MOUNT/admin-policy" strict=true | "$BIN/vault" policy write mailgent-admin-strict - >/dev/null
+for strict in false true; do
+	"$BIN/vault" read -field=policy "$MOUNT/admin-policy" "${ACCESSORS[1]}" strict=$strict |
+		"$BIN/vault" policy write "mailgent-admin$([[ $strict == true ]] && echo -strict)" - >/dev/null
+done
 say "installed policies $AGENT_POLICY (agents), mailgent-admin and mailgent-admin-strict"
 # --- end of the least-privilege block ---
 

@@ -1,5 +1,5 @@
 # Mailgent administrator (strict), as `vault read mailgent/admin-policy
-# strict=true` renders it: the standard policy (mailgent-admin.hcl) less
+# mount_accessor=MOUNT_ACCESSOR strict=true` renders it: the standard policy (mailgent-admin.hcl) less
 #  - credential reads and writes (agents/+/creds/+ deny: no password comes
 #    back); TOTP codes, credential listing, inbox, audit, orgs and agents stay;
 #  - minting secret IDs that name an agent ("metadata" is not allowed), so an

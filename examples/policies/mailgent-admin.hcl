@@ -1,5 +1,6 @@
-# Mailgent administrator (standard), as `vault read mailgent/admin-policy`
-# renders it (MOUNT_ACCESSOR is the Mailgent mount's accessor). Enough for
+# Mailgent administrator (standard), as `vault read mailgent/admin-policy
+# mount_accessor=MOUNT_ACCESSOR` renders it (MOUNT_ACCESSOR is the Mailgent
+# mount's accessor: vault read -field=accessor sys/mounts/mailgent). Enough for
 # `mailgent onboard` once AppRole is enabled at auth/approle/ and the agent
 # policy (mailgent-agents.hcl) is installed; it cannot escalate:
 #  - it writes no ACL policy (it may read the agent policy to check it);
