@@ -356,3 +356,45 @@ func vaultObjects(t *testing.T, v *harness.Vault) map[string]string {
 	}
 	return out
 }
+
+// Onboarding checks the agent policy is installed as the plugin renders it:
+// absent, an admin gets the command that installs it and nothing is
+// created; different, nobody's onboarding overwrites it.
+func TestOnboardingChecksTheAgentPolicy(t *testing.T) {
+	ctx := context.Background()
+	v := harness.StartVault(t)
+	v.MountMailgent(t, "mailgent", map[string]interface{}{"domain": "agents.example.com"})
+	require.NoError(t, v.Client.Sys().EnableAuthWithOptions("approle", &api.EnableAuthOptions{Type: "approle"}))
+	auths, err := v.Client.Sys().ListAuth()
+	require.NoError(t, err)
+	mounts, err := v.Client.Sys().ListMounts()
+	require.NoError(t, err)
+	m := mountSetup{mount: "mailgent", accessor: mounts["mailgent/"].Accessor, approleAccessor: auths["approle/"].Accessor, agentsPolicy: "mailgent-" + mounts["mailgent/"].Accessor + "-agents"}
+	admin := tokenWith(t, v, "alice", "mailgent-admin", examplePolicy(t, "mailgent-admin.hcl", m))
+	opts := onboard.Options{Mount: "mailgent", Org: "acme", CreateOrg: true, Agent: "billing"}
+
+	_, err = onboard.Run(ctx, admin, opts)
+	require.ErrorContains(t, err, "the agent policy "+m.agentsPolicy+" is not installed")
+	require.ErrorContains(t, err, "vault read -field=policy mailgent/agent-policy approle_accessor="+m.approleAccessor+" mount_accessor="+m.accessor+" | vault policy write "+m.agentsPolicy+" -")
+	orgs, err := v.Client.Logical().List("mailgent/orgs")
+	require.NoError(t, err)
+	require.Nil(t, orgs, "nothing was created")
+
+	tampered := `path "mailgent/agents/*" { capabilities = ["read"] }`
+	require.NoError(t, v.Client.Sys().PutPolicy(m.agentsPolicy, tampered))
+	for _, c := range []*api.Client{admin, v.Client} {
+		_, err = onboard.Run(ctx, c, opts)
+		require.ErrorContains(t, err, "differs from what mailgent/agent-policy renders")
+		got, err := v.Client.Sys().GetPolicy(m.agentsPolicy)
+		require.NoError(t, err)
+		require.Equal(t, tampered, got, "not overwritten")
+	}
+
+	// The documented file, filled in, is what onboarding accepts.
+	require.NoError(t, v.Client.Sys().PutPolicy(m.agentsPolicy, examplePolicy(t, "mailgent-agents.hcl", m)))
+	res, err := onboard.Run(ctx, admin, opts)
+	require.NoError(t, err)
+	c := loginAgent(t, v, "mailgent", res)
+	_, err = c.Vault().Logical().Read("mailgent/agents/billing")
+	require.NoError(t, err)
+}

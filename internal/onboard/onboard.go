@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -224,7 +225,7 @@ func ensurePolicy(ctx context.Context, c *api.Client, mount, mountAcc, approleAc
 		return fmt.Errorf("read policy %s: %w", p.name, err)
 	}
 	if installed != "" {
-		if strings.TrimSpace(installed) != strings.TrimSpace(p.hcl) {
+		if !sameRules(installed, p.hcl) {
 			return fmt.Errorf("policy %s is installed but differs from what %s/agent-policy renders for AppRole mount accessor %s; not overwritten — compare it with: vault read -field=policy %s/agent-policy approle_accessor=%s mount_accessor=%s", p.name, mount, approleAccessor, mount, approleAccessor, mountAcc)
 		}
 		return nil
@@ -238,6 +239,22 @@ func ensurePolicy(ctx context.Context, c *api.Client, mount, mountAcc, approleAc
 		return fmt.Errorf("install policy %s: %w", p.name, err)
 	}
 	return nil
+}
+
+// sameRules compares two policies as Vault enforces them: comments and
+// blank lines aside (an operator may install a commented copy, e.g.
+// examples/policies/mailgent-agents.hcl filled in).
+func sameRules(a, b string) bool {
+	rules := func(s string) []string {
+		var out []string
+		for _, l := range strings.Split(s, "\n") {
+			if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+				out = append(out, l)
+			}
+		}
+		return out
+	}
+	return slices.Equal(rules(a), rules(b))
 }
 
 func createAgent(ctx context.Context, c *api.Client, mount string, o Options) (*api.Secret, error) {
