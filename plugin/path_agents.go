@@ -50,7 +50,7 @@ func (b *backend) pathAgents() []*framework.Path {
 			Pattern: "agents/" + namePattern("agent") + "/policy$",
 			Fields: map[string]*framework.FieldSchema{
 				"agent":          {Type: framework.TypeString, Description: "Agent name.", Required: true},
-				"mount_accessor": mountAccessorField,
+				"mount_accessor": mountAccessorField(),
 			},
 			Operations: map[logical.Operation]framework.OperationHandler{
 				logical.ReadOperation: &framework.PathOperation{Callback: b.pathAgentPolicy},

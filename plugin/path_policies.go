@@ -59,9 +59,11 @@ var (
 
 // mountAccessorField is the mount_accessor field of every path that names
 // policies or roles.
-var mountAccessorField = &framework.FieldSchema{
-	Type:        framework.TypeString,
-	Description: "Accessor of this Mailgent mount (vault read -field=accessor sys/mounts/<mount>): policy and role names derive from it.",
+func mountAccessorField() *framework.FieldSchema {
+	return &framework.FieldSchema{
+		Type:        framework.TypeString,
+		Description: "Accessor of this Mailgent mount (vault read -field=accessor sys/mounts/<mount>): policy and role names derive from it.",
+	}
 }
 
 // mountAccessor is the caller's mount_accessor, checked for shape and, when
@@ -87,7 +89,7 @@ func (b *backend) pathPolicies() []*framework.Path {
 			Pattern: "agent-policy$",
 			Fields: map[string]*framework.FieldSchema{
 				"approle_accessor": {Type: framework.TypeString, Description: "Accessor of the AppRole auth mount the agents log in with (vault read -field=accessor sys/auth/approle).", Required: true},
-				"mount_accessor":   mountAccessorField,
+				"mount_accessor":   mountAccessorField(),
 			},
 			Operations: map[logical.Operation]framework.OperationHandler{
 				logical.ReadOperation: &framework.PathOperation{Callback: b.pathAgentsPolicyRead},
@@ -100,7 +102,7 @@ func (b *backend) pathPolicies() []*framework.Path {
 			Fields: map[string]*framework.FieldSchema{
 				"approle_mount":  {Type: framework.TypeString, Default: defaultAppRoleMount, Description: "Path of the AppRole auth mount the admin creates agents' roles on."},
 				"strict":         {Type: framework.TypeBool, Description: "The stricter policy: no password reads, no secret IDs."},
-				"mount_accessor": mountAccessorField,
+				"mount_accessor": mountAccessorField(),
 			},
 			Operations: map[logical.Operation]framework.OperationHandler{
 				logical.ReadOperation: &framework.PathOperation{Callback: b.pathAdminPolicyRead},
