@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -82,21 +81,14 @@ func (r *recorder) must(token, method, path string, body interface{}) map[string
 func TestAgentIdentityOnRealVault(t *testing.T) {
 	ctx := context.Background()
 	v := harness.StartVault(t)
-	v.MountMailgent(t, "mailgent", map[string]interface{}{"domain": "agents.example.com"})
+	a := setupMount(t, v, "mailgent")
 	rec := &recorder{t: t, addr: v.Addr}
 	root := v.Token
 
-	// An administrator with the README's admin policy (no root) onboards
-	// agent A through the library; root onboards agent B through the CLI.
-	policy, err := os.ReadFile(filepath.Join(harness.RepoRoot(t), "examples", "policies", "mailgent-admin.hcl"))
-	require.NoError(t, err)
-	require.NoError(t, v.Client.Sys().PutPolicy("mailgent-admin", string(policy)))
-	require.NoError(t, v.Client.Sys().EnableAuthWithOptions("approle", &api.EnableAuthOptions{Type: "approle"}))
-	adminTok, err := v.Client.Auth().Token().Create(&api.TokenCreateRequest{Policies: []string{"mailgent-admin"}, DisplayName: "alice", NoParent: true})
-	require.NoError(t, err)
-	admin, err := v.Client.Clone()
-	require.NoError(t, err)
-	admin.SetToken(adminTok.Auth.ClientToken)
+	// An administrator with the documented admin policy (no root, no policy
+	// writes) onboards agent A through the library; root onboards agent B
+	// through the CLI.
+	admin := tokenWith(t, v, "alice", "mailgent-admin", examplePolicy(t, "mailgent-admin.hcl", a))
 	resA, err := onboard.Run(ctx, admin, onboard.Options{Mount: "mailgent", Org: "acme", CreateOrg: true, Agent: "agent-a", Description: "finance"})
 	require.NoError(t, err)
 	require.Equal(t, "agent-a@agents.example.com", resA.Address)
@@ -164,7 +156,8 @@ func TestAgentIdentityOnRealVault(t *testing.T) {
 		{"DELETE", "mailgent/orgs/acme"},
 		{"GET", "mailgent/config"},
 		{"POST", "mailgent/config"},
-		{"PUT", "sys/policies/acl/mailgent-mailgent-agent-a"},
+		{"PUT", "sys/policies/acl/" + a.agentsPolicy},
+		{"POST", "auth/approle/role/" + resA.Role + "/secret-id"},
 	}
 	for _, f := range forbidden {
 		body := map[string]interface{}{}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -71,6 +73,11 @@ type auditEvent struct {
 	Detail string `json:"detail,omitempty"`
 	// Requester is who made the Vault request.
 	Requester actor `json:"requester"`
+	// RequesterIsAgent says whether the requester was the agent itself (its
+	// own AppRole login) or someone else acting on its paths — an admin's
+	// break-glass read, say. Nil where it does not apply (an org's event,
+	// mail the bus delivered) and in events written before it was recorded.
+	RequesterIsAgent *bool `json:"requester_is_agent,omitempty"`
 	// RequestID is Vault's request ID: join it with Vault's own audit device.
 	RequestID string `json:"request_id"`
 	// RemoteAddr is the client address Vault saw.
@@ -100,6 +107,9 @@ func (e *auditEvent) responseData() map[string]interface{} {
 	if len(e.DelegationChain) > 0 {
 		m["delegation_chain"] = e.DelegationChain
 	}
+	if e.RequesterIsAgent != nil {
+		m["requester_is_agent"] = *e.RequesterIsAgent
+	}
 	return m
 }
 
@@ -118,19 +128,82 @@ func eventKey(t time.Time) (string, error) {
 	return fmt.Sprintf("%08d/%s-%s", 99999999-day, reverseTime(t), hex.EncodeToString(rnd[:])), nil
 }
 
-// agentEvent starts an event about an agent from a request.
+// agentEvent starts an event about an agent from a request: the agent's
+// delegation chain, who made the request, and whether that was the agent.
 func (b *backend) agentEvent(req *logical.Request, a *agentEntry, op, outcome string) *auditEvent {
+	byAgent := b.requesterIsAgent(req, a.Name)
 	return &auditEvent{
-		Operation:       op,
-		Outcome:         outcome,
-		Agent:           a.Name,
-		AgentID:         a.ID,
-		Org:             a.Org,
-		DelegationChain: a.chain(),
-		Requester:       b.requestActor(req),
-		RequestID:       req.ID,
-		RemoteAddr:      remoteAddr(req),
+		Operation:        op,
+		Outcome:          outcome,
+		Agent:            a.Name,
+		AgentID:          a.ID,
+		Org:              a.Org,
+		DelegationChain:  a.chain(),
+		Requester:        b.requestActor(req),
+		RequesterIsAgent: &byAgent,
+		RequestID:        req.ID,
+		RemoteAddr:       remoteAddr(req),
 	}
+}
+
+// sanitize escapes, in every free-text field, what could forge or hide
+// lines when the event is shown on a terminal or in a log: C0 and C1
+// controls, DEL, Unicode line and paragraph separators, bidi controls and
+// invalid UTF-8. Entity and display names come from Vault, detail from the
+// agent: neither is trusted.
+func (e *auditEvent) sanitize() {
+	for _, f := range []*string{
+		&e.Detail, &e.Agent, &e.AgentID, &e.Org, &e.Credential, &e.RequestID, &e.RemoteAddr,
+		&e.Requester.EntityID, &e.Requester.EntityName, &e.Requester.DisplayName,
+	} {
+		*f = escapeText(*f)
+	}
+	for i := range e.DelegationChain {
+		e.DelegationChain[i] = escapeText(e.DelegationChain[i])
+	}
+}
+
+// escapeText writes each unsafe rune as \uXXXX (an invalid byte as \xXX)
+// and a backslash as \\, so an escape in the stored text is never mistaken
+// for one the sender typed.
+func escapeText(s string) string {
+	if !needsEscape(s) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case r == '\\':
+			b.WriteString(`\\`)
+		case unsafeRune(r):
+			fmt.Fprintf(&b, `\u%04x`, r)
+		default:
+			b.WriteRune(r)
+		}
+		i += size
+	}
+	return b.String()
+}
+
+func needsEscape(s string) bool {
+	if !utf8.ValidString(s) {
+		return true
+	}
+	for _, r := range s {
+		if r == '\\' || unsafeRune(r) {
+			return true
+		}
+	}
+	return false
+}
+
+// unsafeRune: C0, DEL and C1 (unicode.IsControl), U+2028 and U+2029, and
+// the bidi controls (LRM, RLM, ALM, embeddings, overrides, isolates).
+func unsafeRune(r rune) bool {
+	return unicode.IsControl(r) || unicode.In(r, unicode.Zl, unicode.Zp, unicode.Bidi_Control)
 }
 
 func remoteAddr(req *logical.Request) string {
@@ -153,6 +226,7 @@ func remoteAddr(req *logical.Request) string {
 // Under load this turns N storage writes — each a gRPC call into Vault —
 // into a few, without ever answering before the event is stored.
 func (b *backend) record(ctx context.Context, s logical.Storage, kind, name string, e *auditEvent) error {
+	e.sanitize()
 	p := &pendingEvent{kind: kind, name: name, event: e, storage: s, done: make(chan error, 1)}
 	q := &b.auditQueue
 	q.mu.Lock()

@@ -151,6 +151,7 @@ func newBackend(logger hclog.Logger) *backend {
 			b.pathConfig(),
 			b.pathOrgs(),
 			b.pathAgents(),
+			b.pathPolicies(),
 			b.pathCreds(),
 			b.pathTOTP(),
 			b.pathLogin(),

@@ -53,7 +53,7 @@ func (tb *testBackend) ok(t *testing.T, op logical.Operation, path string, data 
 func (tb *testBackend) do(op logical.Operation, path string, data map[string]interface{}) (*logical.Response, error) {
 	return tb.HandleRequest(context.Background(), &logical.Request{
 		Operation: op, Path: path, Data: data, Storage: tb.storage,
-		ID: "req-test", DisplayName: "token-alice", MountPoint: "mailgent/",
+		ID: "req-test", DisplayName: "token-alice", MountPoint: "mailgent/", MountAccessor: testMountAccessor,
 		Connection: &logical.Connection{RemoteAddr: "192.0.2.10"},
 	})
 }

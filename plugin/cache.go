@@ -216,8 +216,8 @@ func (b *backend) invalidateCred(key string) {
 	}
 }
 
-// entityTTL is how long an entity's name is remembered: entities are
-// renamed rarely, and the ID — which never changes — is always current.
+// entityTTL is how long an entity is remembered: entities are renamed
+// rarely, and the ID — which never changes — is always current.
 const entityTTL = time.Minute
 
 type entityCache struct {
@@ -226,27 +226,27 @@ type entityCache struct {
 }
 
 type entityCacheEntry struct {
-	name    string
+	info    entityInfo
 	expires time.Time
 }
 
 func newEntityCache() *entityCache { return &entityCache{entries: map[string]entityCacheEntry{}} }
 
-func (c *entityCache) get(id string, now time.Time) (string, bool) {
+func (c *entityCache) get(id string, now time.Time) (entityInfo, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.entries[id]
 	if !ok || now.After(e.expires) {
-		return "", false
+		return entityInfo{}, false
 	}
-	return e.name, true
+	return e.info, true
 }
 
-func (c *entityCache) put(id, name string, now time.Time) {
+func (c *entityCache) put(id string, info entityInfo, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.entries) > 10_000 {
 		c.entries = map[string]entityCacheEntry{}
 	}
-	c.entries[id] = entityCacheEntry{name: name, expires: now.Add(entityTTL)}
+	c.entries[id] = entityCacheEntry{info: info, expires: now.Add(entityTTL)}
 }

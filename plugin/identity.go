@@ -54,26 +54,80 @@ func (a actor) name() string {
 // from user input.
 func (b *backend) requestActor(req *logical.Request) actor {
 	a := actor{EntityID: req.EntityID, DisplayName: req.DisplayName}
-	if req.EntityID == "" || b.System() == nil {
-		return a
+	if info, ok := b.lookupEntity(req.EntityID); ok {
+		a.EntityName = info.name
 	}
-	if name, ok := b.entities.get(req.EntityID, b.now()); ok {
-		a.EntityName = name
-		return a
+	return a
+}
+
+// requesterIsAgent reports whether the request comes from the agent's own
+// login: an AppRole alias of the requesting entity whose role is one of the
+// agent's roles (role_name, which AppRole sets: mailgent-<mount
+// accessor>-<agent>) and whose secret ID named the agent (mailgent_agent).
+// Vault does not tell a secrets engine its accessor, so the role is matched
+// by shape; a token that reached this mount's agent paths through another
+// mount's role would need that mount's policy to reach them, which names
+// only that mount's paths.
+func (b *backend) requesterIsAgent(req *logical.Request, agent string) bool {
+	info, ok := b.lookupEntity(req.EntityID)
+	if !ok {
+		return false
 	}
-	ent, err := b.System().EntityInfo(req.EntityID)
+	for role, named := range info.agents {
+		if named != agent {
+			continue
+		}
+		if req.MountAccessor != "" {
+			if role == agentRoleName(req.MountAccessor, agent) {
+				return true
+			}
+		} else if strings.HasPrefix(role, "mailgent-") && strings.HasSuffix(role, "-"+agent) {
+			return true
+		}
+	}
+	return false
+}
+
+// entityInfo is what the plugin remembers of a Vault entity.
+type entityInfo struct {
+	// name is the entity's name, or its first alias name when Vault
+	// generated the entity name.
+	name string
+	// agents maps the role names of the entity's AppRole aliases to the
+	// agent their last login's secret ID named.
+	agents map[string]string
+}
+
+// lookupEntity returns what Vault knows of an entity, cached for entityTTL;
+// false for no entity (root, orphan tokens) or when the lookup failed.
+func (b *backend) lookupEntity(id string) (entityInfo, bool) {
+	if id == "" || b.System() == nil {
+		return entityInfo{}, false
+	}
+	if info, ok := b.entities.get(id, b.now()); ok {
+		return info, true
+	}
+	ent, err := b.System().EntityInfo(id)
 	if err != nil || ent == nil {
 		if err != nil {
-			b.logger.Warn("entity lookup failed; chain keeps the entity ID", "entity_id", req.EntityID, "error", err)
+			b.logger.Warn("entity lookup failed; chain keeps the entity ID", "entity_id", id, "error", err)
 		}
-		return a
+		return entityInfo{}, false
 	}
-	a.EntityName = ent.Name
+	info := entityInfo{name: ent.Name}
 	if strings.HasPrefix(ent.Name, "entity_") && len(ent.Aliases) > 0 && ent.Aliases[0].Name != "" {
-		a.EntityName = ent.Aliases[0].Name
+		info.name = ent.Aliases[0].Name
 	}
-	b.entities.put(req.EntityID, a.EntityName, b.now())
-	return a
+	for _, al := range ent.Aliases {
+		if al.MountType == "approle" && al.Metadata[agentMetadataKey] != "" {
+			if info.agents == nil {
+				info.agents = map[string]string{}
+			}
+			info.agents[al.Metadata["role_name"]] = al.Metadata[agentMetadataKey]
+		}
+	}
+	b.entities.put(id, info, b.now())
+	return info, true
 }
 
 // orgEntry is an organisation, stored at orgs/<org>.

@@ -49,7 +49,8 @@ func (b *backend) pathAgents() []*framework.Path {
 		{
 			Pattern: "agents/" + namePattern("agent") + "/policy$",
 			Fields: map[string]*framework.FieldSchema{
-				"agent": {Type: framework.TypeString, Description: "Agent name.", Required: true},
+				"agent":          {Type: framework.TypeString, Description: "Agent name.", Required: true},
+				"mount_accessor": mountAccessorField(),
 			},
 			Operations: map[logical.Operation]framework.OperationHandler{
 				logical.ReadOperation: &framework.PathOperation{Callback: b.pathAgentPolicy},
@@ -352,71 +353,50 @@ func (b *backend) pathAgentPolicy(ctx context.Context, req *logical.Request, d *
 	if resp != nil || err != nil {
 		return resp, err
 	}
+	acc, err := mountAccessor(req, d)
+	if err != nil {
+		return logical.ErrorResponse(err.Error()), nil
+	}
 	return &logical.Response{Data: map[string]interface{}{
 		"agent":  st.entry.Name,
-		"name":   agentPolicyName(req.MountPoint, st.entry.Name),
-		"policy": agentPolicy(req.MountPoint, st.entry.Name),
+		"name":   agentPolicyName(acc, st.entry.Name),
+		"policy": agentPolicy(req.MountPoint, acc, st.entry.Name),
+		"role":   agentRoleName(acc, st.entry.Name),
 	}}, nil
 }
 
-// agentPolicyName is the conventional name of the agent's ACL policy.
-func agentPolicyName(mount, agent string) string {
-	return "mailgent-" + strings.Trim(strings.ReplaceAll(mount, "/", "-"), "-") + "-" + agent
+// agentPolicy renders a standalone policy that confines a token to one
+// agent's paths, for operators who prefer a policy per agent to the
+// templated one (agent-policy).
+func agentPolicy(mount, accessor, agent string) string {
+	return fmt.Sprintf("# Mailgent agent %q on mount %q (accessor %s): its own paths only.\n", agent, mount, accessor) +
+		agentPaths(mount, agent)
 }
 
-// agentPolicy renders the ACL policy that confines a token to the agent's
-// own paths: its identity (read), its credentials, codes, login reports,
-// inbox, outbound mail and audit trail. Nothing about other agents, orgs,
-// config or policies.
-func agentPolicy(mount, agent string) string {
+// agentPaths are an agent's own paths: its identity (read), its
+// credentials, codes, login reports, inbox, outbound mail and audit trail.
+// Nothing about other agents, orgs, config or policies. agent is a name or
+// an ACL template that resolves to one.
+func agentPaths(mount, agent string) string {
 	p := strings.TrimSuffix(mount, "/") + "/agents/" + agent
-	return fmt.Sprintf(`# Mailgent agent %[2]q on mount %[1]q: its own paths only.
-path %[3]q {
-  capabilities = ["read"]
-}
-path %[4]q {
-  capabilities = ["list"]
-}
-path %[5]q {
-  capabilities = ["create", "read", "update", "delete", "list"]
-}
-path %[6]q {
-  capabilities = ["read"]
-}
-path %[7]q {
-  capabilities = ["create", "update"]
-}
-path %[8]q {
-  capabilities = ["read", "list"]
-}
-path %[9]q {
-  capabilities = ["read", "list", "delete"]
-}
-path %[10]q {
-  capabilities = ["create", "update"]
-}
-path %[11]q {
-  capabilities = ["read", "list"]
-}
-path %[12]q {
-  capabilities = ["read", "list"]
-}
-path %[13]q {
-  capabilities = ["read"]
-}
-`, mount, agent,
-		p,
-		p+"/creds",
-		p+"/creds/*",
-		p+"/creds/+/totp",
-		p+"/creds/+/login",
-		p+"/messages",
-		p+"/messages/*",
-		p+"/send",
-		p+"/audit",
-		p+"/sent",
-		p+"/sent/*",
-	)
+	rules := []struct{ path, caps string }{
+		{p, `"read"`},
+		{p + "/creds", `"list"`},
+		{p + "/creds/*", `"create", "read", "update", "delete", "list"`},
+		{p + "/creds/+/totp", `"read"`},
+		{p + "/creds/+/login", `"create", "update"`},
+		{p + "/messages", `"read", "list"`},
+		{p + "/messages/*", `"read", "list", "delete"`},
+		{p + "/send", `"create", "update"`},
+		{p + "/audit", `"read", "list"`},
+		{p + "/sent", `"read", "list"`},
+		{p + "/sent/*", `"read"`},
+	}
+	var s strings.Builder
+	for _, r := range rules {
+		fmt.Fprintf(&s, "path %q { capabilities = [%s] }\n", r.path, r.caps)
+	}
+	return s.String()
 }
 
 const pathAgentHelpDesc = `

@@ -161,19 +161,3 @@ func TestOrgDeleteRevokesItsAgents(t *testing.T) {
 	require.Equal(t, opOrgDelete, events[0]["operation"])
 	require.Contains(t, events[0]["detail"], "a1")
 }
-
-func TestAgentPolicyIsScopedToTheAgent(t *testing.T) {
-	tb := newTestBackend(t)
-	tb.setup(t, "bot")
-	resp := tb.ok(t, logical.ReadOperation, "agents/bot/policy", nil)
-	hcl := resp.Data["policy"].(string)
-	require.Equal(t, "mailgent-mailgent-bot", resp.Data["name"])
-	for _, line := range strings.Split(hcl, "\n") {
-		if strings.HasPrefix(line, "path ") {
-			require.True(t, strings.HasPrefix(line, `path "mailgent/agents/bot`), line)
-			require.False(t, strings.HasPrefix(line, `path "mailgent/agents/bot*`), "a glob must not reach bot2: %s", line)
-		}
-	}
-	require.NotContains(t, hcl, "orgs/")
-	require.NotContains(t, hcl, "config")
-}

@@ -131,9 +131,9 @@ export VAULT_ADDR="http://127.0.0.1:$VAULT_PORT"
 export VAULT_TOKEN="root-$(secret)"
 unset VAULT_NAMESPACE VAULT_CACERT VAULT_CLIENT_CERT VAULT_CLIENT_KEY
 say "starting Vault dev server on $VAULT_ADDR"
-start vault "$LOGS/vault.log" "$BIN/vault" server -dev \
+# The root token by environment, not -dev-root-token-id: a command line is world-readable.
+VAULT_DEV_ROOT_TOKEN_ID=$VAULT_TOKEN start vault "$LOGS/vault.log" "$BIN/vault" server -dev \
 	-dev-listen-address="127.0.0.1:$VAULT_PORT" \
-	-dev-root-token-id="$VAULT_TOKEN" \
 	-dev-no-store-token \
 	-config="$DATA/vault.hcl"
 wait_for Vault "$BIN/vault" status
@@ -151,6 +151,23 @@ done
 "$BIN/vault" audit enable file file_path="$DATA/vault-audit.log" >/dev/null
 "$BIN/vault" write "$MOUNT/config" domain="$DOMAIN" \
 	nats_url="nats://127.0.0.1:$NATS_PORT" nats_username="$NATS_USER" nats_password="$NATS_PASSWORD" >/dev/null
+
+# --- least privilege: AppRole, the templated agent policy, the admin policies ---
+# The operator's one-time steps (docs/api.md, "Security model"): agents log in
+# with AppRole and share one templated policy; admins get policies that cannot
+# escalate (standard, and strict: no password reads, no secret IDs).
+"$BIN/vault" auth enable approle >/dev/null
+ACCESSORS=(approle_accessor="$("$BIN/vault" read -field=accessor sys/auth/approle)"
+	mount_accessor="$("$BIN/vault" read -field=accessor "sys/mounts/$MOUNT")")
+AGENT_POLICY=$("$BIN/vault" read -field=name "$MOUNT/agent-policy" "${ACCESSORS[@]}")
+"$BIN/vault" read -field=policy "$MOUNT/agent-policy" "${ACCESSORS[@]}" |
+	"$BIN/vault" policy write "$AGENT_POLICY" - >/dev/null
+for strict in false true; do
+	"$BIN/vault" read -field=policy "$MOUNT/admin-policy" "${ACCESSORS[1]}" strict=$strict |
+		"$BIN/vault" policy write "mailgent-admin$([[ $strict == true ]] && echo -strict)" - >/dev/null
+done
+say "installed policies $AGENT_POLICY (agents), mailgent-admin and mailgent-admin-strict"
+# --- end of the least-privilege block ---
 
 # --- Mailpit: the local smarthost and mail UI ---
 say "starting Mailpit (SMTP 127.0.0.1:$MAILPIT_SMTP_PORT, UI http://127.0.0.1:$MAILPIT_UI_PORT)"

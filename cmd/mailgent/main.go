@@ -3,7 +3,9 @@
 //
 //	mailgent onboard -org acme -agent billing-bot [-create-org]
 //
-// It uses VAULT_ADDR and VAULT_TOKEN (an admin token) like the vault CLI.
+// It uses VAULT_ADDR and VAULT_TOKEN (an admin token) like the vault CLI;
+// the token needs no more than the admin policy the plugin renders
+// (vault read mailgent/admin-policy).
 package main
 
 import (
@@ -12,6 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/vault/api"
@@ -34,9 +37,15 @@ func main() {
 	fs.StringVar(&o.AppRoleMount, "approle-mount", "approle", "AppRole auth mount path (enabled if missing)")
 	fs.DurationVar(&o.TokenTTL, "token-ttl", time.Hour, "TTL of the agent's Vault tokens")
 	fs.DurationVar(&o.TokenMaxTTL, "token-max-ttl", 24*time.Hour, "max TTL of the agent's Vault tokens")
-	fs.DurationVar(&o.WrapTTL, "wrap-ttl", 10*time.Minute, "how long the wrapped secret ID can be unwrapped")
+	fs.DurationVar(&o.SecretIDTTL, "secret-id-ttl", onboard.DefaultSecretIDTTL, "how long a secret ID of the agent's role can log in (negative: no limit)")
+	fs.IntVar(&o.SecretIDNumUses, "secret-id-num-uses", onboard.DefaultSecretIDNumUses, "logins per secret ID (negative: no limit)")
+	secretCIDRs := fs.String("secret-id-bound-cidrs", "", "comma-separated CIDRs the agent may log in from (default: anywhere)")
+	tokenCIDRs := fs.String("token-bound-cidrs", "", "comma-separated CIDRs the agent's tokens may be used from (default: anywhere)")
+	fs.DurationVar(&o.WrapTTL, "wrap-ttl", onboard.DefaultWrapTTL, "how long the wrapped secret ID can be unwrapped")
+	fs.BoolVar(&o.NoSecretID, "no-secret-id", false, "create the agent and its role but mint no secret ID (for the strict admin policy)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	_ = fs.Parse(os.Args[2:])
+	o.SecretIDBoundCIDRs, o.TokenBoundCIDRs = splitList(*secretCIDRs), splitList(*tokenCIDRs)
 	if o.Org == "" || o.Agent == "" {
 		fmt.Fprintln(os.Stderr, "mailgent onboard: -org and -agent are required")
 		os.Exit(2)
@@ -60,16 +69,35 @@ func main() {
 
   address            %s
   delegation chain   %v
-  policy             %s
+  policy             %s (the mount's templated agent policy)
   AppRole role       auth/%s/role/%s
   role_id            %s
-  wrapped secret_id  %s   (unwrap once, within %s)
+`, res.Agent, res.Address, res.Chain, res.Policy, res.AppRoleMount, res.Role, res.RoleID)
+	if res.WrappingToken == "" {
+		fmt.Printf(`
+No secret ID was minted. Whoever issues them runs:
+
+  vault write -wrap-ttl=10m auth/%s/role/%s/secret-id metadata='%s'
+`, res.AppRoleMount, res.Role, res.SecretIDMetadata)
+		return
+	}
+	fmt.Printf(`  wrapped secret_id  %s   (unwrap once, within %s)
 
 Hand role_id and the wrapping token to the agent. It logs in with:
 
   secret_id=$(VAULT_TOKEN=<wrapping token> vault unwrap -field=secret_id)
   vault write auth/%s/login role_id=%s secret_id=$secret_id
-`, res.Agent, res.Address, res.Chain, res.Policy, res.AppRoleMount, res.Role, res.RoleID, res.WrappingToken, res.WrapTTL, res.AppRoleMount, res.RoleID)
+`, res.WrappingToken, res.WrapTTL, res.AppRoleMount, res.RoleID)
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 func envOr(k, def string) string {

@@ -1,7 +1,12 @@
 # Mailgent on an existing Vault with the hashicorp/vault provider: the plugin
-# in the catalog, the mount, its config, one org, one agent with a
-# credential, the agent's ACL policy and an AppRole role bound to it.
-# Paths and fields: docs/api.md. Not exercised in this repository (see README.md).
+# in the catalog, the mount, its config, AppRole, the mount's templated agent
+# policy and the admin policy (installed by the operator, from
+# examples/policies), one org, one agent with a credential, the agent's
+# AppRole role pinned to the agent policy, and a secret ID that names it.
+# Only vault_generic_endpoint, vault_mount, vault_policy and
+# vault_auth_backend resources: vault_approle_auth_backend_role crashes
+# against Vault 1.21 with the provider versions we can build.
+# Paths and fields: docs/api.md. Not applied in this repository (README.md).
 
 terraform {
   required_providers {
@@ -12,21 +17,28 @@ terraform {
   }
 }
 
-# VAULT_ADDR and VAULT_TOKEN come from the environment
-# (a token with the rights of examples/policies/mailgent-admin.hcl, plus the
-# catalog, mount and auth-method rights to create what is below).
+# VAULT_ADDR and VAULT_TOKEN come from the environment: the operator's token
+# (catalog, mounts, auth methods and ACL policies). After the first apply,
+# day-to-day agents need only examples/policies/mailgent-admin.hcl
+# (mailgent onboard).
 provider "vault" {}
 
-resource "vault_plugin" "mailgent" {
-  type    = "secret"
-  name    = "vault-plugin-mailgent"
-  command = var.plugin_command
-  sha256  = var.plugin_sha256
+# The plugin in the catalog, by SHA-256 (sys/plugins/catalog).
+resource "vault_generic_endpoint" "plugin" {
+  path                 = "sys/plugins/catalog/secret/vault-plugin-mailgent"
+  ignore_absent_fields = true
+  disable_read         = true
+
+  data_json = jsonencode({
+    command = var.plugin_command
+    sha256  = var.plugin_sha256
+  })
 }
 
 resource "vault_mount" "mailgent" {
+  depends_on  = [vault_generic_endpoint.plugin]
   path        = var.mount_path
-  type        = vault_plugin.mailgent.name
+  type        = "vault-plugin-mailgent"
   description = "Mailgent agent identities"
 
   # Same list as scripts/dev-vault.sh and internal/harness: who and what in
@@ -101,38 +113,83 @@ resource "vault_generic_endpoint" "credential" {
   depends_on = [vault_generic_endpoint.agent]
 }
 
-# The plugin renders the agent's policy ({agent, name, policy}); it does not
-# write it to Vault. Read after the agent exists.
-data "vault_generic_secret" "agent_policy" {
-  path       = "${vault_mount.mailgent.path}/agents/${var.agent}/policy"
-  depends_on = [vault_generic_endpoint.agent]
-}
-
-# The provider marks the data source's data sensitive; a policy name and its
-# HCL are not secrets.
-resource "vault_policy" "agent" {
-  name   = nonsensitive(data.vault_generic_secret.agent_policy.data["name"])
-  policy = nonsensitive(data.vault_generic_secret.agent_policy.data["policy"])
-}
-
 resource "vault_auth_backend" "approle" {
   type = "approle"
   path = "approle"
 }
 
-# The same role mailgent onboard writes: named like the policy, service tokens.
-resource "vault_approle_auth_backend_role" "agent" {
-  backend        = vault_auth_backend.approle.path
-  role_name      = vault_policy.agent.name
-  token_policies = [vault_policy.agent.name]
-  token_type     = "service"
+# The mount's one templated agent policy and the admin policies: the files
+# in examples/policies, as the plugin renders them (agent-policy,
+# admin-policy; plugin/path_policies_test.go keeps them equal), with the two
+# accessors filled in. They are written for the mount path "mailgent".
+# mailgent onboard compares the installed agent policy with the plugin's
+# rendering rule by rule and never overwrites it.
+locals {
+  accessors = {
+    MOUNT_ACCESSOR   = vault_mount.mailgent.accessor
+    APPROLE_ACCESSOR = vault_auth_backend.approle.accessor
+  }
+  fill = { for f in ["mailgent-agents", "mailgent-admin", "mailgent-admin-strict"] : f => replace(replace(
+    file("${path.module}/../policies/${f}.hcl"),
+    "MOUNT_ACCESSOR", local.accessors.MOUNT_ACCESSOR),
+    "APPROLE_ACCESSOR", local.accessors.APPROLE_ACCESSOR)
+  }
+  agents_policy = "mailgent-${vault_mount.mailgent.accessor}-agents"
+  role_name     = "mailgent-${vault_mount.mailgent.accessor}-${var.agent}"
 }
 
-# A response-wrapped secret ID for the agent to unwrap once
-# (MAILGENT_WRAPPED_SECRET_ID for examples/python/signup_agent.py).
-resource "vault_approle_auth_backend_role_secret_id" "agent" {
-  backend               = vault_auth_backend.approle.path
-  role_name             = vault_approle_auth_backend_role.agent.role_name
-  wrapping_ttl          = "10m"
-  with_wrapped_accessor = true
+resource "vault_policy" "agents" {
+  name   = local.agents_policy
+  policy = local.fill["mailgent-agents"]
+}
+
+resource "vault_policy" "admin" {
+  name   = "mailgent-admin"
+  policy = local.fill["mailgent-admin"]
+}
+
+resource "vault_policy" "admin_strict" {
+  name   = "mailgent-admin-strict"
+  policy = local.fill["mailgent-admin-strict"]
+}
+
+# The agent's role, as mailgent onboard writes it: only the parameters the
+# admin policy allows, token_policies pinned to the agent policy.
+resource "vault_generic_endpoint" "role" {
+  depends_on           = [vault_generic_endpoint.agent]
+  path                 = "auth/${vault_auth_backend.approle.path}/role/${local.role_name}"
+  ignore_absent_fields = true
+
+  data_json = jsonencode({
+    token_policies     = [vault_policy.agents.name]
+    token_type         = "service"
+    token_ttl          = 3600
+    token_max_ttl      = 86400
+    secret_id_ttl      = var.secret_id_ttl
+    secret_id_num_uses = var.secret_id_num_uses
+  })
+}
+
+# The role ID: a read (role-id's write would set a chosen one).
+data "vault_generic_secret" "role_id" {
+  path       = "auth/${vault_auth_backend.approle.path}/role/${local.role_name}/role-id"
+  depends_on = [vault_generic_endpoint.role]
+}
+
+# A secret ID whose metadata names the agent: AppRole copies it into the
+# login's identity, where the agent policy's templates read it. Not
+# wrapped (vault_generic_endpoint cannot ask for response wrapping), so the
+# secret ID is in the state in clear: prefer `mailgent onboard`, which hands
+# out a wrapped one. Nothing to delete: a secret ID expires.
+resource "vault_generic_endpoint" "secret_id" {
+  path           = "auth/${vault_auth_backend.approle.path}/role/${local.role_name}/secret-id"
+  disable_read   = true
+  disable_delete = true
+  write_fields   = ["secret_id", "secret_id_accessor"]
+
+  data_json = jsonencode({
+    metadata = jsonencode({ mailgent_agent = var.agent })
+  })
+
+  depends_on = [vault_generic_endpoint.role]
 }

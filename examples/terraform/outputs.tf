@@ -4,20 +4,20 @@ output "agent_address" {
 }
 
 output "policy_name" {
-  value = vault_policy.agent.name
+  value = vault_policy.agents.name
 }
 
 output "approle_role_name" {
-  value = vault_approle_auth_backend_role.agent.role_name
+  value = local.role_name
 }
 
 output "role_id" {
-  value = vault_approle_auth_backend_role.agent.role_id
+  value = nonsensitive(data.vault_generic_secret.role_id.data["role_id"])
 }
 
-output "wrapped_secret_id" {
-  description = "Wrapping token of the agent's secret ID: valid 10 minutes, unwrappable once."
-  value       = vault_approle_auth_backend_role_secret_id.agent.wrapping_token
+output "secret_id" {
+  description = "The agent's secret ID (not wrapped: it is in the state)."
+  value       = vault_generic_endpoint.secret_id.write_data["secret_id"]
   sensitive   = true
 }
 

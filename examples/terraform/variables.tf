@@ -75,3 +75,15 @@ variable "credential_totp_secret" {
   type        = string
   sensitive   = true
 }
+
+variable "secret_id_ttl" {
+  description = "How long the agent's secret IDs can log in, in seconds (mailgent onboard: -secret-id-ttl, 720h)."
+  type        = number
+  default     = 2592000
+}
+
+variable "secret_id_num_uses" {
+  description = "Logins per secret ID (mailgent onboard: -secret-id-num-uses)."
+  type        = number
+  default     = 100
+}

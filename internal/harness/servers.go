@@ -115,11 +115,10 @@ func StartVault(tb testing.TB) *Vault {
 	v.Process = startProcess(tb, "vault", Tool(tb, "vault"), []string{
 		"server", "-dev",
 		"-dev-listen-address=127.0.0.1:" + fmt.Sprint(port),
-		"-dev-root-token-id=" + v.Token,
 		"-dev-no-store-token",
 		"-config=" + confPath,
 		"-log-level=debug",
-	}, []string{"VAULT_ADDR=", "VAULT_TOKEN="})
+	}, []string{"VAULT_ADDR=", "VAULT_TOKEN=", "VAULT_DEV_ROOT_TOKEN_ID=" + v.Token}) // the root token by environment: a command line is world-readable
 
 	cfg := api.DefaultConfig()
 	cfg.Address = v.Addr

@@ -1,0 +1,74 @@
+package harness
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// RequireNoSecretOnCommandLine fails the test if a process the harness
+// started — or one of its own, such as the plugin processes Vault runs in
+// the same process group — has one of secrets in its command line, which
+// every local user can read in /proc/<pid>/cmdline. It returns the command
+// lines it checked, by pid, so a test can show it looked at what it meant to.
+func RequireNoSecretOnCommandLine(tb testing.TB, secrets []string, procs ...*Process) map[int]string {
+	tb.Helper()
+	groups := map[int]bool{}
+	for _, p := range procs {
+		p.mu.Lock()
+		if p.cmd != nil && p.cmd.Process != nil && !p.exitedLocked() {
+			groups[p.cmd.Process.Pid] = true // Setpgid: the group ID is the leader's pid
+		}
+		p.mu.Unlock()
+	}
+	if len(groups) != len(procs) {
+		tb.Fatalf("harness: %d of %d processes are not running", len(procs)-len(groups), len(procs))
+	}
+	checked := map[int]string{}
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, dir := range dirs {
+		pid, _ := strconv.Atoi(filepath.Base(dir))
+		if !groups[processGroup(dir)] {
+			continue
+		}
+		raw, err := os.ReadFile(filepath.Join(dir, "cmdline"))
+		if err != nil {
+			continue // exited meanwhile
+		}
+		cmdline := string(bytes.ReplaceAll(bytes.TrimRight(raw, "\x00"), []byte{0}, []byte{' '}))
+		checked[pid] = cmdline
+		for _, s := range secrets {
+			if s != "" && strings.Contains(cmdline, s) {
+				tb.Errorf("harness: pid %d has a secret on its command line: %s", pid, strings.ReplaceAll(cmdline, s, "<secret>"))
+			}
+		}
+	}
+	for pgid := range groups {
+		if _, ok := checked[pgid]; !ok {
+			tb.Fatalf("harness: could not read the command line of pid %d", pgid)
+		}
+	}
+	return checked
+}
+
+// processGroup reads the process group ID from /proc/<pid>/stat; 0 if unknown.
+func processGroup(dir string) int {
+	raw, err := os.ReadFile(filepath.Join(dir, "stat"))
+	if err != nil {
+		return 0
+	}
+	// "pid (comm) state ppid pgrp …"; comm may hold spaces and parentheses.
+	i := bytes.LastIndexByte(raw, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(raw[i+1:]))
+	if len(f) < 3 {
+		return 0
+	}
+	pgid, _ := strconv.Atoi(f[2])
+	return pgid
+}
