@@ -241,7 +241,7 @@ func BenchmarkInboundVsMailpit(b *testing.B) {
 			// pointed at a closed port), Mailpit and the relay alternate
 			// accept-only rounds; then the plugin is put back and drains
 			// the relay's rounds from JetStream, timed.
-			if err := inboundPluginBus(vault, "nats://127.0.0.1:1", false); err != nil {
+			if err := inboundPluginBus(vault, "nats://127.0.0.1:1", s.NATS.Password, false); err != nil {
 				b.Fatal(err)
 			}
 			before, err := vault.messagesTotal()
@@ -269,7 +269,7 @@ func BenchmarkInboundVsMailpit(b *testing.B) {
 				}
 			}
 			drainStart := time.Now()
-			if err := inboundPluginBus(vault, s.NATS.URL, true); err != nil {
+			if err := inboundPluginBus(vault, s.NATS.URL, s.NATS.Password, true); err != nil {
 				b.Fatal(err)
 			}
 			if err := inboundEventually(inboundBenchE2ETimeout, func() error {
@@ -622,10 +622,10 @@ func inboundLetters(v uint64, width int) string {
 	return string(b)
 }
 
-// inboundPluginBus points the plugin at natsURL and waits until its bus
-// status is connected (want) or not.
-func inboundPluginBus(v *inboundVault, natsURL string, want bool) error {
-	if _, _, err := v.do("POST", "mailgent/config", map[string]interface{}{"nats_url": natsURL}); err != nil {
+// inboundPluginBus points the plugin at natsURL (a new URL needs the
+// password again) and waits until its bus status is connected (want) or not.
+func inboundPluginBus(v *inboundVault, natsURL, password string, want bool) error {
+	if _, _, err := v.do("POST", "mailgent/config", map[string]interface{}{"nats_url": natsURL, "nats_password": password}); err != nil {
 		return err
 	}
 	return inboundEventually(30*time.Second, func() error {

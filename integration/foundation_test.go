@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/api"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
@@ -103,7 +102,7 @@ func TestPluginServesWithNATSDownAndConnectsWhenConfigured(t *testing.T) {
 
 	// Wrong password: still connecting, with the server's reason.
 	_, err = v.Client.Logical().Write("mailgent/config", map[string]interface{}{
-		"nats_url": n.URL, "nats_username": n.Username, "nats_password": "wrong-password",
+		"nats_url": n.URL, "nats_username": n.Username, "nats_password": "wrong-password", "nats_ca_cert": string(n.CACert),
 	})
 	require.NoError(t, err)
 	waitBusStatus(t, v, "connecting", "uthorization")
@@ -113,7 +112,7 @@ func TestPluginServesWithNATSDownAndConnectsWhenConfigured(t *testing.T) {
 	require.NoError(t, err)
 	waitBusStatus(t, v, "connected", "")
 
-	nc, err := bus.Connect(bus.Options{URL: n.URL, Username: n.Username, Password: n.Password, Name: "test"})
+	nc, err := bus.Connect(n.Options("test"))
 	require.NoError(t, err)
 	defer nc.Close()
 	js, err := jetstream.New(nc)
@@ -181,7 +180,7 @@ func TestRelayGreetsRefusesAndShutsDown(t *testing.T) {
 
 	// The relay changes no stream configuration: the plugin owns it, so
 	// with no plugin there is still no stream.
-	nc, err := nats.Connect(n.URL, nats.UserInfo(n.Username, n.Password))
+	nc, err := bus.Connect(n.Options("test"))
 	require.NoError(t, err)
 	defer nc.Close()
 	js, err := jetstream.New(nc)

@@ -100,7 +100,7 @@ func (s *inboundStack) waitRcpt(agent string, code int) {
 // the test ends.
 func (s *inboundStack) jetStream() jetstream.JetStream {
 	s.t.Helper()
-	nc, err := bus.Connect(bus.Options{URL: s.NATS.URL, Username: s.NATS.Username, Password: s.NATS.Password, Name: "test"})
+	nc, err := bus.Connect(s.NATS.Options("test"))
 	require.NoError(s.t, err)
 	s.t.Cleanup(nc.Close)
 	js, err := jetstream.New(nc)
@@ -573,8 +573,8 @@ func TestInboundMailInFlightSurvivesBusRestart(t *testing.T) {
 	// the plugin is likely to be in the middle of storing some.
 	for flip := range 5 {
 		require.Eventually(t, func() bool { return total() >= float64(20+60*flip) }, 20*time.Second, 2*time.Millisecond)
-		s.rec.must(s.Vault.Token, "POST", "mailgent/config", map[string]interface{}{"nats_url": "nats://127.0.0.1:1"})
-		s.rec.must(s.Vault.Token, "POST", "mailgent/config", map[string]interface{}{"nats_url": s.NATS.URL})
+		s.rec.must(s.Vault.Token, "POST", "mailgent/config", map[string]interface{}{"nats_url": "nats://127.0.0.1:1", "nats_password": s.NATS.Password})
+		s.rec.must(s.Vault.Token, "POST", "mailgent/config", map[string]interface{}{"nats_url": s.NATS.URL, "nats_password": s.NATS.Password})
 	}
 	wg.Wait()
 	close(errs)

@@ -61,7 +61,8 @@ func (b *backend) serveBus(ctx context.Context, s logical.Storage, nc *nats.Conn
 	if err := b.syncDirectory(ctx, s, kv, cfg.Domain); err != nil {
 		return err
 	}
-	if _, err := bus.EnsureOutbound(ctx, js); err != nil {
+	_, outBlobs, err := bus.EnsureOutbound(ctx, js)
+	if err != nil {
 		return err
 	}
 	// The relays' consumer too: they bind to it, and change nothing.
@@ -89,7 +90,7 @@ func (b *backend) serveBus(ctx context.Context, s logical.Storage, nc *nats.Conn
 		return fmt.Errorf("delivery status consumer: %w", err)
 	}
 	defer statusCtx.Stop()
-	b.setOutboundJS(js, obs)
+	b.setOutboundJS(js, outBlobs)
 	defer b.setOutboundJS(nil, nil)
 
 	cons, err := js.CreateOrUpdateConsumer(ctx, bus.InboundStream, bus.InboundConsumerConfig(cfg.Domain))

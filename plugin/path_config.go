@@ -62,6 +62,10 @@ type mailgentConfig struct {
 	// never returned.
 	NATSUsername string `json:"nats_username"`
 	NATSPassword string `json:"nats_password"`
+	// NATSCACert (PEM) makes the bus TLS, verified against this CA;
+	// NATSAllowPlaintext permits plain text to a host that is not loopback.
+	NATSCACert         string `json:"nats_ca_cert,omitempty"`
+	NATSAllowPlaintext bool   `json:"nats_allow_plaintext,omitempty"`
 	// MaxInboxMessages is how many messages one agent's inbox keeps; the
 	// oldest are removed first.
 	MaxInboxMessages int `json:"max_inbox_messages"`
@@ -121,6 +125,14 @@ func (b *backend) pathConfig() []*framework.Path {
 				DisplayAttrs: &framework.DisplayAttributes{
 					Sensitive: true,
 				},
+			},
+			"nats_ca_cert": {
+				Type:        framework.TypeString,
+				Description: "PEM CA certificate the NATS servers' TLS certificates must chain to; set, the bus is TLS and verified. Empty: tls:// URLs use the system's roots, nats:// is plain text.",
+			},
+			"nats_allow_plaintext": {
+				Type:        framework.TypeBool,
+				Description: "Allow a plain-text nats:// URL to a host that is not loopback (refused by default).",
 			},
 			"max_inbox_messages": {
 				Type:        framework.TypeInt,
@@ -202,6 +214,8 @@ func (b *backend) configResponseData(cfg *mailgentConfig) map[string]interface{}
 		"nats_url":                cfg.NATSURL,
 		"nats_username":           cfg.NATSUsername,
 		"nats_password_set":       cfg.NATSPassword != "",
+		"nats_ca_cert":            cfg.NATSCACert,
+		"nats_allow_plaintext":    cfg.NATSAllowPlaintext,
 		"max_inbox_messages":      cfg.MaxInboxMessages,
 		"max_inbox_bytes":         cfg.MaxInboxBytes,
 		"message_retention":       int64(cfg.MessageRetention.Seconds()),
@@ -244,23 +258,8 @@ func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *
 		return logical.ErrorResponse("domain: is required"), nil
 	}
 
-	if v, ok := d.GetOk("nats_url"); ok {
-		u := strings.TrimSpace(v.(string))
-		if u != "" {
-			if err := bus.ValidateURL(u); err != nil {
-				return logical.ErrorResponse("nats_url: %s", err), nil
-			}
-		}
-		cfg.NATSURL = u
-	}
-	if v, ok := d.GetOk("nats_username"); ok {
-		cfg.NATSUsername = v.(string)
-	}
-	if v, ok := d.GetOk("nats_password"); ok {
-		cfg.NATSPassword = v.(string)
-	}
-	if cfg.NATSPassword != "" && cfg.NATSUsername == "" {
-		return logical.ErrorResponse("nats_username: is required when nats_password is set"), nil
+	if resp := readNATSConfig(d, cfg); resp != nil {
+		return resp, nil
 	}
 
 	if v, ok := d.GetOk("max_inbox_messages"); ok {
@@ -407,6 +406,59 @@ func readConfig(ctx context.Context, s logical.Storage) (*mailgentConfig, error)
 		return nil, fmt.Errorf("decode config: %w", err)
 	}
 	return cfg, nil
+}
+
+// readNATSConfig applies the bus fields of a config write: 1. the URL, 2.
+// the user and password — a new URL needs the password again, so whoever
+// may change the URL cannot send the stored password to a server of their
+// choosing, 3. TLS: the CA and whether plain text to a remote host is
+// allowed (bus.Options.CheckTransport).
+func readNATSConfig(d *framework.FieldData, cfg *mailgentConfig) *logical.Response {
+	_, passwordGiven := d.GetOk("nats_password")
+	if v, ok := d.GetOk("nats_url"); ok {
+		u := strings.TrimSpace(v.(string))
+		if u != "" {
+			if err := bus.ValidateURL(u); err != nil {
+				return logical.ErrorResponse("nats_url: %s", err)
+			}
+		}
+		if u != "" && u != cfg.NATSURL && cfg.NATSPassword != "" && !passwordGiven {
+			return logical.ErrorResponse("nats_password: is required when nats_url changes: the stored password is never sent to a new server")
+		}
+		cfg.NATSURL = u
+	}
+	if v, ok := d.GetOk("nats_username"); ok {
+		cfg.NATSUsername = v.(string)
+	}
+	if v, ok := d.GetOk("nats_password"); ok {
+		cfg.NATSPassword = v.(string)
+	}
+	if cfg.NATSPassword != "" && cfg.NATSUsername == "" {
+		return logical.ErrorResponse("nats_username: is required when nats_password is set")
+	}
+	if v, ok := d.GetOk("nats_ca_cert"); ok {
+		cfg.NATSCACert = strings.TrimSpace(v.(string))
+	}
+	if v, ok := d.GetOk("nats_allow_plaintext"); ok {
+		cfg.NATSAllowPlaintext = v.(bool)
+	}
+	if cfg.NATSURL == "" {
+		return nil
+	}
+	if err := cfg.busOptions().CheckTransport(); err != nil {
+		field := "nats_url"
+		if cfg.NATSCACert != "" {
+			field = "nats_ca_cert"
+		}
+		return logical.ErrorResponse("%s: %s (nats_ca_cert, nats_allow_plaintext)", field, err)
+	}
+	return nil
+}
+
+// busOptions are the config's NATS connection settings.
+func (c *mailgentConfig) busOptions() bus.Options {
+	return bus.Options{URL: c.NATSURL, Username: c.NATSUsername, Password: c.NATSPassword,
+		CACert: []byte(c.NATSCACert), AllowPlaintext: c.NATSAllowPlaintext}
 }
 
 // rejectUnknownFields turns Vault's "ignored unrecognized parameters"

@@ -3,11 +3,15 @@ package plugin
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
 	"github.com/stretchr/testify/require"
+
+	"github.com/mailgent/mailgent/internal/devcerts"
 )
 
 func TestConfigDefaultsAndRoundTrip(t *testing.T) {
@@ -150,4 +154,36 @@ func TestConfigCacheFollowsWrites(t *testing.T) {
 	require.NoError(t, err)
 	got.Domain = "changed.example"
 	require.Equal(t, "bot@other.example.net", address())
+}
+
+// The bus never sends credentials or mail in clear over a network unless
+// told to, and a new URL needs the password again.
+func TestConfigBusTransportRules(t *testing.T) {
+	tb := newTestBackend(t)
+	tb.ok(t, logical.CreateOperation, "config", map[string]interface{}{"domain": "agents.example.com",
+		"nats_url": "nats://127.0.0.1:4222", "nats_username": "plugin", "nats_password": "pw-1"})
+	before := snapshot(t, tb.storage)
+	refused := func(data map[string]interface{}, field, contains string) {
+		t.Helper()
+		resp := tb.request(t, logical.UpdateOperation, "config", data)
+		require.True(t, resp != nil && resp.IsError(), "%v accepted", data)
+		require.True(t, strings.HasPrefix(resp.Error().Error(), field+":"), "%v", resp.Error())
+		require.Contains(t, resp.Error().Error(), contains)
+		require.Equal(t, before, snapshot(t, tb.storage), "a refused write changes nothing")
+	}
+	refused(map[string]interface{}{"nats_url": "nats://127.0.0.2:4222"}, "nats_password", "nats_url changes")
+	refused(map[string]interface{}{"nats_url": "nats://nats.internal:4222", "nats_password": "pw-1"}, "nats_url", "plain text")
+	refused(map[string]interface{}{"nats_url": "nats://nats.internal:4222", "nats_password": "pw-1", "nats_ca_cert": "not a PEM"}, "nats_ca_cert", "no PEM")
+
+	ca, err := devcerts.Generate(t.TempDir(), []string{"nats.internal"}, time.Hour)
+	require.NoError(t, err)
+	caPEM, err := os.ReadFile(ca.CA)
+	require.NoError(t, err)
+	tb.ok(t, logical.UpdateOperation, "config", map[string]interface{}{"nats_url": "nats://nats.internal:4222", "nats_password": "pw-2", "nats_ca_cert": string(caPEM)})
+	resp := tb.ok(t, logical.ReadOperation, "config", nil)
+	require.Equal(t, strings.TrimSpace(string(caPEM)), resp.Data["nats_ca_cert"])
+	tb.ok(t, logical.UpdateOperation, "config", map[string]interface{}{"nats_url": "tls://nats.example.com:4222", "nats_password": "pw-3", "nats_ca_cert": ""})
+	tb.ok(t, logical.UpdateOperation, "config", map[string]interface{}{"nats_url": "nats://10.0.0.5:4222", "nats_password": "pw-4", "nats_allow_plaintext": true})
+	// Turning the bus off needs no password.
+	tb.ok(t, logical.UpdateOperation, "config", map[string]interface{}{"nats_url": ""})
 }

@@ -187,12 +187,9 @@ func (w *workers) wait(ctx context.Context, d time.Duration) {
 }
 
 func (w *workers) connect(ctx context.Context, cfg *mailgentConfig) (*nats.Conn, error) {
-	nc, err := bus.Connect(bus.Options{
-		URL:      cfg.NATSURL,
-		Username: cfg.NATSUsername,
-		Password: cfg.NATSPassword,
-		Name:     "vault-plugin-mailgent " + version.String(),
-	})
+	opts := cfg.busOptions()
+	opts.Name = "vault-plugin-mailgent " + version.String()
+	nc, err := bus.Connect(opts)
 	if err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
 	}
@@ -217,5 +214,6 @@ func (w *workers) connect(ctx context.Context, cfg *mailgentConfig) (*nats.Conn,
 // sameBus tells whether two configs connect the same way for the same domain.
 func sameBus(a, b *mailgentConfig) bool {
 	return a.NATSURL == b.NATSURL && a.NATSUsername == b.NATSUsername &&
-		a.NATSPassword == b.NATSPassword && a.Domain == b.Domain
+		a.NATSPassword == b.NATSPassword && a.Domain == b.Domain &&
+		a.NATSCACert == b.NATSCACert && a.NATSAllowPlaintext == b.NATSAllowPlaintext
 }

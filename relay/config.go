@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -29,6 +30,10 @@ type Config struct {
 	Hostname string
 	// NATS is the bus connection.
 	NATS bus.Options
+	// NATSCAFile is the PEM CA the NATS servers' certificates must chain
+	// to (read into NATS.CACert); NATS.AllowPlaintext permits plain text to
+	// a host that is not loopback.
+	NATSCAFile string
 	// KeyFile holds this relay's key (made there on first start): the
 	// operator registers its public halves with the plugin
 	// (config/relays/:name; -print-registration prints them).
@@ -147,6 +152,16 @@ func ParseFlags(args []string, getenv func(string) string, usage io.Writer) (Con
 		}
 		fs.IntVar(p, name, *p, fmt.Sprintf("%s (env %s)", help, env))
 	}
+	boolean := func(p *bool, name, env, help string) {
+		if v := getenv(env); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				envErrs = append(envErrs, fmt.Errorf("%s: %q is not a boolean", env, v))
+			}
+			*p = b
+		}
+		fs.BoolVar(p, name, *p, fmt.Sprintf("%s (env %s)", help, env))
+	}
 	duration := func(p *time.Duration, name, env, help string) {
 		if v := getenv(env); v != "" {
 			d, err := time.ParseDuration(v)
@@ -164,6 +179,8 @@ func ParseFlags(args []string, getenv func(string) string, usage io.Writer) (Con
 	str(&cfg.Hostname, "hostname", "MAILGENT_RELAY_HOSTNAME", "host name in the SMTP greeting (default: the domain)")
 	str(&cfg.NATS.URL, "nats-url", "MAILGENT_NATS_URL", "NATS URL or comma-separated list")
 	str(&cfg.NATS.Username, "nats-user", "MAILGENT_NATS_USER", "NATS user")
+	str(&cfg.NATSCAFile, "nats-ca-file", "MAILGENT_NATS_CA_FILE", "PEM CA certificate of the NATS servers: the bus is then TLS, verified")
+	boolean(&cfg.NATS.AllowPlaintext, "nats-allow-plaintext", "MAILGENT_NATS_ALLOW_PLAINTEXT", "allow a plain-text nats:// URL to a host that is not loopback")
 	str(&cfg.KeyFile, "key-file", "MAILGENT_RELAY_KEY_FILE", "this relay's key file, made on first start (required; register it: -print-registration)")
 	// The password comes from the environment only: flags show up in ps.
 	if v := getenv("MAILGENT_NATS_PASSWORD"); v != "" {
@@ -235,6 +252,13 @@ func ParseFlags(args []string, getenv func(string) string, usage io.Writer) (Con
 	}
 	cfg.MaxMessageBytes = int64(maxBytes)
 	cfg.Domain = strings.ToLower(strings.TrimSpace(cfg.Domain))
+	if cfg.NATSCAFile != "" {
+		ca, err := os.ReadFile(cfg.NATSCAFile)
+		if err != nil {
+			return cfg, fmt.Errorf("-nats-ca-file: %v", err)
+		}
+		cfg.NATS.CACert = ca
+	}
 	return cfg, cfg.Validate()
 }
 
@@ -251,6 +275,12 @@ func (c Config) Validate() error {
 	}
 	if err := bus.ValidateURL(c.NATS.URL); err != nil {
 		return fmt.Errorf("-nats-url: %v", err)
+	}
+	if err := c.NATS.CheckTransport(); err != nil {
+		if len(c.NATS.CACert) > 0 {
+			return fmt.Errorf("-nats-ca-file: %v", err)
+		}
+		return fmt.Errorf("-nats-url: %v (-nats-ca-file, -nats-allow-plaintext)", err)
 	}
 	if c.KeyFile == "" {
 		return errors.New("-key-file: is required: the relay signs the mail it hands the plugin with this key")

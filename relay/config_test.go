@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/mailgent/mailgent/internal/devcerts"
 	"github.com/mailgent/mailgent/internal/devdns"
 )
 
@@ -32,6 +33,7 @@ func TestParseFlagsEnvThenFlags(t *testing.T) {
 		env(map[string]string{
 			"MAILGENT_DOMAIN":                  "Agents.Example.com",
 			"MAILGENT_NATS_URL":                "nats://10.0.0.1:4222",
+			"MAILGENT_NATS_ALLOW_PLAINTEXT":    "true",
 			"MAILGENT_NATS_PASSWORD":           "pw",
 			"MAILGENT_RELAY_MAX_RECIPIENTS":    "3",
 			"MAILGENT_RELAY_MAX_MESSAGE_BYTES": "2048",
@@ -157,4 +159,24 @@ func TestResolverAsksThatServer(t *testing.T) {
 	srv, err = New(cfg, nil)
 	require.NoError(t, err)
 	require.Same(t, net.DefaultResolver, srv.resolver)
+}
+
+func TestNATSTransportFlags(t *testing.T) {
+	base := []string{"-domain", "agents.example.com"}
+	_, err := ParseFlags(append(base, "-nats-url", "nats://nats.internal:4222"), env(nil), io.Discard)
+	require.ErrorContains(t, err, "-nats-url")
+	require.ErrorContains(t, err, "plain text")
+	_, err = ParseFlags(append(base, "-nats-url", "nats://nats.internal:4222", "-nats-allow-plaintext"), env(nil), io.Discard)
+	require.NoError(t, err)
+	_, err = ParseFlags(append(base, "-nats-url", "tls://nats.internal:4222"), env(nil), io.Discard)
+	require.NoError(t, err, "tls:// verifies against the system's roots")
+	_, err = ParseFlags(append(base, "-nats-url", "nats://nats.internal:4222", "-nats-ca-file", "/nonexistent/ca.pem"), env(nil), io.Discard)
+	require.ErrorContains(t, err, "-nats-ca-file")
+	ca, err := devcerts.Generate(t.TempDir(), []string{"nats.internal"}, time.Hour)
+	require.NoError(t, err)
+	cfg, err := ParseFlags(append(base, "-nats-url", "nats://nats.internal:4222", "-nats-ca-file", ca.CA), env(nil), io.Discard)
+	require.NoError(t, err)
+	require.NotEmpty(t, cfg.NATS.CACert)
+	_, err = ParseFlags(append(base, "-nats-url", "nats://nats.internal:4222", "-nats-ca-file", ca.Key), env(nil), io.Discard)
+	require.ErrorContains(t, err, "-nats-ca-file")
 }

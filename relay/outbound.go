@@ -514,8 +514,7 @@ func (o *outbound) handle(msg jetstream.Msg) {
 	if md, err := msg.Metadata(); err == nil {
 		attempt = int(md.NumDelivered)
 	}
-	_, obs := o.s.bus()
-	payload, err := bus.OutboundPayload(o.deliverCtx, obs, msg)
+	payload, err := bus.OutboundPayload(o.deliverCtx, o.s.outboundBlobs(), msg)
 	if err != nil {
 		if errors.Is(err, jetstream.ErrObjectNotFound) {
 			o.logger.Error("outbound message terminated: its blob is missing", "subject", msg.Subject(), "attempt", attempt)

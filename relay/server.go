@@ -40,6 +40,8 @@ type Server struct {
 	mu  sync.Mutex
 	js  jetstream.JetStream
 	obs jetstream.ObjectStore
+	// outObs is the outbound blob store (read only for a relay).
+	outObs jetstream.ObjectStore
 	// watching is set once the directory watch runs (it survives reconnects).
 	watching bool
 }
@@ -203,7 +205,7 @@ func (s *Server) onConnect(ctx context.Context, nc *nats.Conn) {
 	go func() {
 		for ctx.Err() == nil {
 			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			kv, obs, delivered, err := bus.Bind(cctx, js)
+			b, err := bus.Bind(cctx, js)
 			cancel()
 			if err != nil {
 				s.logger.Warn("the plugin's streams and buckets are not there yet (the plugin creates them); retrying", "error", err)
@@ -211,15 +213,15 @@ func (s *Server) onConnect(ctx context.Context, nc *nats.Conn) {
 				continue
 			}
 			s.mu.Lock()
-			s.js, s.obs = js, obs
+			s.js, s.obs, s.outObs = js, b.InboundBlobs, b.OutboundBlobs
 			startWatch := !s.watching
 			s.watching = true
 			s.mu.Unlock()
 			if startWatch {
-				go s.dir.run(ctx, kv)
+				go s.dir.run(ctx, b.Directory)
 			}
 			if s.out != nil {
-				s.out.start(ctx, js, delivered) // once; later calls do nothing
+				s.out.start(ctx, js, b.Delivered) // once; later calls do nothing
 			}
 			s.logger.Info("NATS connected, streams ready", "url", nc.ConnectedUrlRedacted())
 			return
@@ -232,6 +234,13 @@ func (s *Server) bus() (jetstream.JetStream, jetstream.ObjectStore) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.js, s.obs
+}
+
+// outboundBlobs returns the outbound blob store, nil until connected once.
+func (s *Server) outboundBlobs() jetstream.ObjectStore {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.outObs
 }
 
 // slogWriter adapts go-smtp's log.Logger to slog.

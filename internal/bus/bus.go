@@ -5,8 +5,11 @@ package bus
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"strings"
 	"time"
@@ -44,6 +47,58 @@ type Options struct {
 	Password string
 	// Name identifies the client in the server's monitoring endpoints.
 	Name string
+	// CACert (PEM) is the CA the server's TLS certificate must chain to:
+	// set, every connection is TLS and verified. tls:// and wss:// URLs
+	// without it verify against the system's roots.
+	CACert []byte
+	// AllowPlaintext permits nats:// or ws:// without TLS to a host that is
+	// not loopback (CheckTransport refuses it otherwise).
+	AllowPlaintext bool
+}
+
+// CheckTransport refuses to send credentials and mail in clear over a
+// network: a nats:// or ws:// URL to a non-loopback host needs CACert
+// (TLS), or AllowPlaintext said explicitly.
+func (o Options) CheckTransport() error {
+	if len(o.CACert) > 0 {
+		if _, err := caPool(o.CACert); err != nil {
+			return err
+		}
+		return nil
+	}
+	if o.AllowPlaintext {
+		return nil
+	}
+	for _, one := range strings.Split(o.URL, ",") {
+		u, err := url.Parse(strings.TrimSpace(one))
+		if err != nil {
+			return fmt.Errorf("%q is not a URL", one)
+		}
+		if u.Scheme != "nats" && u.Scheme != "ws" {
+			continue
+		}
+		if !isLoopback(u.Hostname()) {
+			return fmt.Errorf("%q is plain text to a host that is not loopback: give a CA certificate for TLS, or allow plain text explicitly", one)
+		}
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// caPool parses a PEM bundle of CA certificates.
+func caPool(pemBytes []byte) (*x509.CertPool, error) {
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pemBytes) {
+		return nil, errors.New("no PEM certificate in the CA certificate")
+	}
+	return pool, nil
 }
 
 // ValidateURL checks a NATS URL list the way an operator would want it
@@ -95,6 +150,16 @@ func Connect(o Options, extra ...nats.Option) (*nats.Conn, error) {
 	if o.Username != "" {
 		opts = append(opts, nats.UserInfo(o.Username, o.Password))
 	}
+	if len(o.CACert) > 0 {
+		pool, err := caPool(o.CACert)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, nats.Secure(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}))
+	}
+	if err := o.CheckTransport(); err != nil {
+		return nil, err
+	}
 	opts = append(opts, extra...)
 	return nats.Connect(o.URL, opts...)
 }
@@ -127,21 +192,38 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream) error {
 	return nil
 }
 
+// Relay is what a relay uses of the bus, bound by Bind.
+type Relay struct {
+	// Directory is the address directory (read only).
+	Directory jetstream.KeyValue
+	// InboundBlobs takes the payloads of large inbound mail.
+	InboundBlobs jetstream.ObjectStore
+	// Delivered records delivered outbound mail; OutboundBlobs holds
+	// large outbound mail (read only).
+	Delivered     jetstream.KeyValue
+	OutboundBlobs jetstream.ObjectStore
+}
+
 // Bind returns the handles a relay uses, without creating or changing
 // anything: the plugin owns every stream, bucket and consumer. It fails
 // (ErrStreamNotFound, ErrBucketNotFound) until the plugin made them.
-func Bind(ctx context.Context, js jetstream.JetStream) (directory jetstream.KeyValue, blobs jetstream.ObjectStore, delivered jetstream.KeyValue, err error) {
+func Bind(ctx context.Context, js jetstream.JetStream) (*Relay, error) {
+	r := &Relay{}
+	var err error
 	if _, err = js.Stream(ctx, InboundStream); err != nil {
-		return nil, nil, nil, fmt.Errorf("stream %s: %w", InboundStream, err)
+		return nil, fmt.Errorf("stream %s: %w", InboundStream, err)
 	}
-	if directory, err = js.KeyValue(ctx, DirectoryBucket); err != nil {
-		return nil, nil, nil, fmt.Errorf("KV %s: %w", DirectoryBucket, err)
+	if r.Directory, err = js.KeyValue(ctx, DirectoryBucket); err != nil {
+		return nil, fmt.Errorf("KV %s: %w", DirectoryBucket, err)
 	}
-	if blobs, err = js.ObjectStore(ctx, BlobBucket); err != nil {
-		return nil, nil, nil, fmt.Errorf("object store %s: %w", BlobBucket, err)
+	if r.InboundBlobs, err = js.ObjectStore(ctx, BlobBucket); err != nil {
+		return nil, fmt.Errorf("object store %s: %w", BlobBucket, err)
 	}
-	if delivered, err = js.KeyValue(ctx, DeliveryBucket); err != nil {
-		return nil, nil, nil, fmt.Errorf("KV %s: %w", DeliveryBucket, err)
+	if r.Delivered, err = js.KeyValue(ctx, DeliveryBucket); err != nil {
+		return nil, fmt.Errorf("KV %s: %w", DeliveryBucket, err)
 	}
-	return directory, blobs, delivered, nil
+	if r.OutboundBlobs, err = js.ObjectStore(ctx, OutboundBlobBucket); err != nil {
+		return nil, fmt.Errorf("object store %s: %w", OutboundBlobBucket, err)
+	}
+	return r, nil
 }

@@ -476,6 +476,13 @@ func Publish(ctx context.Context, js jetstream.JetStream, obs jetstream.ObjectSt
 	msg.Header.Set(HeaderDomain, domain)
 	msg.Header.Set(HeaderSeal, sealVersionHeader)
 	if len(sealed) > InlineLimit {
+		// A large payload goes to the blob store first; refuse it before
+		// that when the agent's backlog is full, as the stream would: a
+		// relay may not delete blobs (its NATS user cannot purge), so a
+		// refused one would sit there until the bucket's TTL.
+		if err := checkBacklog(ctx, js, InboundSubject(domain, agent)); err != nil {
+			return false, fmt.Errorf("publish: %w", err)
+		}
 		if _, err := obs.PutBytes(ctx, id, sealed); err != nil {
 			return false, fmt.Errorf("put blob: %w", classifyFull(err))
 		}
@@ -485,15 +492,26 @@ func Publish(ctx context.Context, js jetstream.JetStream, obs jetstream.ObjectSt
 	}
 	ack, err := js.PublishMsg(ctx, msg)
 	if err != nil {
-		err = classifyFull(err)
-		if len(sealed) > InlineLimit && (errors.Is(err, ErrAgentBacklog) || errors.Is(err, ErrBusFull)) {
-			// Refused for good this time: the blob would wait for its TTL. (A
-			// lost PubAck is not this case: the stream may have the message.)
-			_ = obs.Delete(context.WithoutCancel(ctx), id)
-		}
-		return false, fmt.Errorf("publish: %w", err)
+		return false, fmt.Errorf("publish: %w", classifyFull(err))
 	}
 	return ack.Duplicate, nil
+}
+
+// checkBacklog returns ErrAgentBacklog when subject holds as many
+// messages as the stream keeps per subject already.
+func checkBacklog(ctx context.Context, js jetstream.JetStream, subject string) error {
+	st, err := js.Stream(ctx, InboundStream)
+	if err != nil {
+		return err
+	}
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter(subject))
+	if err != nil {
+		return err
+	}
+	if limit := info.Config.MaxMsgsPerSubject; limit > 0 && uint64(info.State.Subjects[subject]) >= uint64(limit) {
+		return fmt.Errorf("%w: %d messages", ErrAgentBacklog, info.State.Subjects[subject])
+	}
+	return nil
 }
 
 // Errors of a full bus, so a relay can answer what a sender should hear.

@@ -28,6 +28,10 @@ const (
 	// DeliveryBucket remembers which messages a relay delivered, so a
 	// redelivered queue message is never sent twice.
 	DeliveryBucket = "mailgent_delivered"
+	// OutboundBlobBucket holds queued messages too large for one stream
+	// message. The plugin writes it, relays only read it (a bucket apart
+	// from the inbound blobs, which relays write).
+	OutboundBlobBucket = "mailgent_outbound_blobs"
 )
 
 // Delivery statuses.
@@ -81,8 +85,9 @@ type DeliveryStatus struct {
 	Relay string `json:"relay,omitempty"`
 }
 
-// EnsureOutbound creates the outbound and status streams and the delivery bucket.
-func EnsureOutbound(ctx context.Context, js jetstream.JetStream) (jetstream.KeyValue, error) {
+// EnsureOutbound creates the outbound and status streams, the delivery
+// bucket and the outbound blob store.
+func EnsureOutbound(ctx context.Context, js jetstream.JetStream) (jetstream.KeyValue, jetstream.ObjectStore, error) {
 	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        OutboundStream,
 		Description: "Signed mail the Mailgent plugin queued, until a relay delivered it",
@@ -93,7 +98,7 @@ func EnsureOutbound(ctx context.Context, js jetstream.JetStream) (jetstream.KeyV
 		// A queued message may be large: attachments up to the send limit.
 		MaxMsgSize: -1,
 	}); err != nil {
-		return nil, fmt.Errorf("ensure stream %s: %w", OutboundStream, err)
+		return nil, nil, fmt.Errorf("ensure stream %s: %w", OutboundStream, err)
 	}
 	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        StatusStream,
@@ -102,7 +107,7 @@ func EnsureOutbound(ctx context.Context, js jetstream.JetStream) (jetstream.KeyV
 		Retention:   jetstream.WorkQueuePolicy,
 		Storage:     jetstream.FileStorage,
 	}); err != nil {
-		return nil, fmt.Errorf("ensure stream %s: %w", StatusStream, err)
+		return nil, nil, fmt.Errorf("ensure stream %s: %w", StatusStream, err)
 	}
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      DeliveryBucket,
@@ -112,9 +117,19 @@ func EnsureOutbound(ctx context.Context, js jetstream.JetStream) (jetstream.KeyV
 		Storage:     jetstream.FileStorage,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("ensure KV %s: %w", DeliveryBucket, err)
+		return nil, nil, fmt.Errorf("ensure KV %s: %w", DeliveryBucket, err)
 	}
-	return kv, nil
+	obs, err := js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+		Bucket:      OutboundBlobBucket,
+		Description: "Mailgent outbound messages too large for one stream message, sealed to the relays",
+		TTL:         blobTTL,
+		Storage:     jetstream.FileStorage,
+		MaxBytes:    BlobMaxBytes,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("ensure object store %s: %w", OutboundBlobBucket, err)
+	}
+	return kv, obs, nil
 }
 
 // PublishOutbound queues a message, signed by the plugin's key and sealed

@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/vault/api"
 
 	"github.com/mailgent/mailgent/internal/bus"
+	"github.com/mailgent/mailgent/internal/devcerts"
 )
 
 // PluginName is the plugin's name in Vault's catalog.
@@ -32,16 +33,31 @@ func RandomSecret() string {
 	return hex.EncodeToString(b)
 }
 
-// NATS is a running nats-server with JetStream and user/password auth.
+// NATS is a running nats-server with JetStream, TLS (a throwaway CA) and
+// Mailgent's two users with their permissions (deploy/nats).
 type NATS struct {
 	*Process
-	URL      string
+	URL string
+	// Username and Password are the plugin's user: everything the plugin
+	// may do, which is what tests that inspect the bus use too.
 	Username string
 	Password string
+	// RelayUsername and RelayPassword are the relays' user.
+	RelayUsername string
+	RelayPassword string
+	// CAFile and CACert are the CA the server's certificate chains to.
+	CAFile string
+	CACert []byte
 	// MonitorURL is the HTTP monitoring endpoint (/healthz, /jsz).
 	MonitorURL string
 	StoreDir   string
 }
+
+// NATS user names of deploy/nats/mailgent-users.conf.
+const (
+	NATSPluginUser = "mailgent-plugin"
+	NATSRelayUser  = "mailgent-relay"
+)
 
 // StartNATS starts nats-server with JetStream on free loopback ports. Its
 // store survives Stop/Start, as a real server's would.
@@ -50,24 +66,60 @@ func StartNATS(tb testing.TB) *NATS {
 	dir := tb.TempDir()
 	port, mport := FreePort(tb), FreePort(tb)
 	n := &NATS{
-		URL:        fmt.Sprintf("nats://127.0.0.1:%d", port),
-		Username:   "mailgent",
-		Password:   RandomSecret(),
+		URL:      fmt.Sprintf("nats://127.0.0.1:%d", port),
+		Username: NATSPluginUser, Password: RandomSecret(),
+		RelayUsername: NATSRelayUser, RelayPassword: RandomSecret(),
 		MonitorURL: fmt.Sprintf("http://127.0.0.1:%d", mport),
 		StoreDir:   filepath.Join(dir, "jetstream"),
 	}
-	conf := fmt.Sprintf(`listen: "127.0.0.1:%d"
-http: "127.0.0.1:%d"
-jetstream { store_dir: %q }
-authorization { user: %q, password: %q }
-`, port, mport, n.StoreDir, n.Username, n.Password)
-	confPath := filepath.Join(dir, "nats.conf")
-	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
+	certs, err := devcerts.Generate(filepath.Join(dir, "tls"), []string{"localhost", "127.0.0.1"}, 24*time.Hour)
+	if err != nil {
 		tb.Fatal(err)
 	}
-	n.Process = startProcess(tb, "nats-server", Tool(tb, "nats-server"), []string{"-c", confPath}, nil)
+	n.CAFile = certs.CA
+	if n.CACert, err = os.ReadFile(certs.CA); err != nil {
+		tb.Fatal(err)
+	}
+	writeNATSConfig(tb, dir, fmt.Sprintf(`listen: "127.0.0.1:%d"
+http: "127.0.0.1:%d"
+jetstream { store_dir: %q }
+tls { cert_file: %q, key_file: %q, timeout: 2 }
+include "mailgent-users.conf"
+`, port, mport, n.StoreDir, certs.Cert, certs.Key))
+	n.Process = startProcess(tb, "nats-server", Tool(tb, "nats-server"), []string{"-c", filepath.Join(dir, "nats.conf")},
+		[]string{"MAILGENT_NATS_PLUGIN_PASSWORD=" + n.Password, "MAILGENT_NATS_RELAY_PASSWORD=" + n.RelayPassword})
 	n.WaitReady()
 	return n
+}
+
+// writeNATSConfig writes nats.conf into dir beside a copy of the users'
+// file it includes (nats-server resolves includes relative to the file).
+func writeNATSConfig(tb testing.TB, dir, conf string) {
+	tb.Helper()
+	users, err := os.ReadFile(filepath.Join(RepoRoot(tb), "deploy", "nats", "mailgent-users.conf"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for name, data := range map[string][]byte{"mailgent-users.conf": users, "nats.conf": []byte(conf)} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+// Options returns bus options for the plugin's user (with the CA).
+func (n *NATS) Options(name string) bus.Options {
+	return bus.Options{URL: n.URL, Username: n.Username, Password: n.Password, CACert: n.CACert, Name: name}
+}
+
+// RelayOptions returns bus options for the relays' user.
+func (n *NATS) RelayOptions(name string) bus.Options {
+	return bus.Options{URL: n.URL, Username: n.RelayUsername, Password: n.RelayPassword, CACert: n.CACert, Name: name}
+}
+
+// MountConfig is the mount's bus configuration for this server.
+func (n *NATS) MountConfig() map[string]interface{} {
+	return map[string]interface{}{"nats_url": n.URL, "nats_username": n.Username, "nats_password": n.Password, "nats_ca_cert": string(n.CACert)}
 }
 
 // WaitReady waits until JetStream answers its health check (after a Start).
@@ -224,8 +276,8 @@ func StartRelay(tb testing.TB, o RelayOptions) *Relay {
 	args := []string{"-listen", r.Addr, "-domain", o.Domain, "-log-level", "debug", "-resolver", o.Resolver, "-key-file", o.KeyFile}
 	var env []string
 	if o.NATS != nil {
-		args = append(args, "-nats-url", o.NATS.URL, "-nats-user", o.NATS.Username)
-		env = append(env, "MAILGENT_NATS_PASSWORD="+o.NATS.Password)
+		args = append(args, "-nats-url", o.NATS.URL, "-nats-user", o.NATS.RelayUsername, "-nats-ca-file", o.NATS.CAFile)
+		env = append(env, "MAILGENT_NATS_PASSWORD="+o.NATS.RelayPassword)
 	}
 	if o.Smarthost != "" {
 		args = append(args, "-smarthost", o.Smarthost, "-smarthost-tls", "none")
@@ -328,12 +380,9 @@ func Start(tb testing.TB) *Stack {
 	s.NATS = StartNATS(tb)
 	s.Mailpit = StartMailpit(tb)
 	s.Vault = StartVault(tb)
-	s.Vault.MountMailgent(tb, StackMount, map[string]interface{}{
-		"domain":        s.Domain,
-		"nats_url":      s.NATS.URL,
-		"nats_username": s.NATS.Username,
-		"nats_password": s.NATS.Password,
-	})
+	cfg := s.NATS.MountConfig()
+	cfg["domain"] = s.Domain
+	s.Vault.MountMailgent(tb, StackMount, cfg)
 	// The relay's key is registered before it starts, as an operator would.
 	key := filepath.Join(tb.TempDir(), "relay.key")
 	RegisterRelay(tb, s.Vault, StackMount, "relay-1", key)
