@@ -24,11 +24,11 @@ func TestAutonomousSignup(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	base := "http://" + l.Addr().String()
-	srv := &http.Server{Handler: service.New("DemoCloud", base, s.Relay.Addr, "no-reply@democloud.example").Handler()}
+	srv := &http.Server{Handler: service.New("DemoCloud", base, s.Relay.Addr, "no-reply@democloud.test").Handler()}
 	go func() { _ = srv.Serve(l) }()
 	defer srv.Close()
 
-	out, err := agent.Run(ctx, c, agent.Config{ServiceURL: base, ServiceFrom: "democloud.example", Address: res.Address, ReportTo: "owner@corp.example",
+	out, err := agent.Run(ctx, c, agent.Config{ServiceURL: base, ServiceFrom: "democloud.test", Address: res.Address, ReportTo: "owner@corp.example",
 		Say: func(f string, a ...interface{}) { t.Logf(f, a...) }})
 	require.NoError(t, err)
 	require.Contains(t, out.Dashboard, "Welcome "+res.Address)

@@ -11,6 +11,7 @@ import (
 	"net/smtp"
 	"net/textproto"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -124,10 +125,16 @@ func TestPluginServesWithNATSDownAndConnectsWhenConfigured(t *testing.T) {
 	require.Equal(t, jetstream.WorkQueuePolicy, info.Config.Retention)
 	require.Equal(t, bus.DuplicateWindow, info.Config.Duplicates)
 
-	// Publishing with a message ID is deduplicated by the stream.
-	ack1, err := js.Publish(context.Background(), bus.InboundSubjectPrefix+"probe", []byte("x"), jetstream.WithMsgID("probe-1"))
+	// Publishing with a message ID (as a relay: the plugin's user may not
+	// publish inbound mail) is deduplicated by the stream.
+	rc, err := bus.Connect(n.RelayOptions("test-relay"))
 	require.NoError(t, err)
-	ack2, err := js.Publish(context.Background(), bus.InboundSubjectPrefix+"probe", []byte("x"), jetstream.WithMsgID("probe-1"))
+	defer rc.Close()
+	rjs, err := jetstream.New(rc)
+	require.NoError(t, err)
+	ack1, err := rjs.Publish(context.Background(), bus.InboundSubjectPrefix+"probe", []byte("x"), jetstream.WithMsgID("probe-1"))
+	require.NoError(t, err)
+	ack2, err := rjs.Publish(context.Background(), bus.InboundSubjectPrefix+"probe", []byte("x"), jetstream.WithMsgID("probe-1"))
 	require.NoError(t, err)
 	require.False(t, ack1.Duplicate)
 	require.True(t, ack2.Duplicate)
@@ -204,7 +211,7 @@ func TestRelayVersionAndBadFlags(t *testing.T) {
 	require.NoError(t, err)
 	require.Regexp(t, `^mailgent-relay v\d+\.\d+\.\d+`, string(out))
 
-	out, err = exec.Command(bin, "-domain", "agents.example.com", "-max-recipients", "-1").CombinedOutput()
+	out, err = exec.Command(bin, "-domain", "agents.example.com", "-key-file", filepath.Join(t.TempDir(), "relay.key"), "-max-recipients", "-1").CombinedOutput()
 	require.Error(t, err)
 	require.Contains(t, string(out), "-max-recipients")
 	var exitErr *exec.ExitError

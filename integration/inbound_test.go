@@ -30,11 +30,24 @@ type inboundStack struct {
 	*harness.Stack
 	t   *testing.T
 	rec *recorder
+	// service is the domain of verificationMail: it signs its mail with
+	// DKIM, as real services do, and send signs with its key.
+	service *harness.Sender
 }
+
+// The test senders every stack's DNS serves: their mail is verified.
+const (
+	serviceDomain = "service.example.com" // DKIM, SPF (127.0.0.1), DMARC
+	bankDomain    = "bank.example.net"    // SPF (127.0.0.1) and DMARC, no DKIM
+	demoDomain    = "democloud.test"      // the sign-up demo's service: SPF and DMARC
+)
 
 func startInbound(t *testing.T, agents ...string) *inboundStack {
 	t.Helper()
 	s := &inboundStack{Stack: harness.Start(t), t: t}
+	s.service = s.DNS.Sender(t, serviceDomain, harness.SenderOptions{})
+	s.DNS.Sender(t, bankDomain, harness.SenderOptions{})
+	s.DNS.Sender(t, demoDomain, harness.SenderOptions{})
 	s.rec = &recorder{t: t, addr: s.Vault.Addr}
 	s.rec.must(s.Vault.Token, "POST", "mailgent/orgs/acme", map[string]interface{}{})
 	for _, a := range agents {
@@ -96,11 +109,28 @@ func (s *inboundStack) waitRcpt(agent string, code int) {
 	}, 15*time.Second, 20*time.Millisecond, "RCPT %s never answered %d: %v", agent, code, last)
 }
 
-// jetStream is a JetStream client of the stack's nats-server, closed when
-// the test ends.
+// jetStream is a JetStream client of the stack's nats-server as the
+// plugin's user (everything but publishing inbound mail), closed when the
+// test ends.
 func (s *inboundStack) jetStream() jetstream.JetStream {
 	s.t.Helper()
-	nc, err := bus.Connect(s.NATS.Options("test"))
+	return s.connect(s.NATS.Options("test"))
+}
+
+// relayBus is what a relay's NATS user has: its JetStream and bound handles.
+func (s *inboundStack) relayBus() (jetstream.JetStream, *bus.Relay) {
+	s.t.Helper()
+	js := s.connect(s.NATS.RelayOptions("test-relay"))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	b, err := bus.Bind(ctx, js)
+	require.NoError(s.t, err)
+	return js, b
+}
+
+func (s *inboundStack) connect(o bus.Options) jetstream.JetStream {
+	s.t.Helper()
+	nc, err := bus.Connect(o)
 	require.NoError(s.t, err)
 	s.t.Cleanup(nc.Close)
 	js, err := jetstream.New(nc)
@@ -133,8 +163,12 @@ func errorsAs(err error, te **textproto.Error) bool {
 	return ok
 }
 
-// send delivers raw over SMTP with net/smtp and returns the DATA reply error.
+// send delivers raw over SMTP with net/smtp and returns the DATA reply
+// error. Mail whose From is serviceDomain is DKIM-signed by it first.
 func (s *inboundStack) send(from, to string, raw []byte) error {
+	if bytes.Contains(headerOf(raw), []byte("@"+serviceDomain+">")) {
+		raw = s.service.Sign(raw)
+	}
 	c, err := smtp.Dial(s.Relay.Addr)
 	if err != nil {
 		return err
@@ -170,6 +204,14 @@ func (s *inboundStack) wait(agent, query string) (int, map[string]interface{}) {
 		data = body
 	}
 	return status, data
+}
+
+// headerOf is the header section of a raw message.
+func headerOf(raw []byte) []byte {
+	if i := bytes.Index(raw, []byte("\r\n\r\n")); i >= 0 {
+		return raw[:i]
+	}
+	return raw
 }
 
 func verificationMail(to, code string) []byte {
@@ -412,16 +454,39 @@ var _ = context.Background
 func TestInboundPoisonAndMailForRevokedAgents(t *testing.T) {
 	s := startInbound(t, "bot", "gone")
 	ctx := context.Background()
-	js := s.jetStream()
-	_, obs, err := bus.EnsureInbound(ctx, js)
-	require.NoError(t, err)
+	js, rb := s.relayBus()
+	obs := rb.InboundBlobs
 	pub := s.inboundPublicKey()
 
 	// Poison: a payload that does not decrypt is terminated, not retried
 	// forever, and the reason is logged.
-	_, err = bus.Publish(ctx, js, obs, s.Domain, "bot", "poison-1", []byte("not sealed"))
+	_, err := bus.Publish(ctx, js, obs, s.Domain, "bot", "poison-1", []byte("not sealed"))
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return strings.Contains(s.Vault.Log(), "inbound message terminated") }, 10*time.Second, 50*time.Millisecond)
+
+	// Sealed properly to the plugin's (public) key, but by a relay key no
+	// operator registered: whoever holds relay NATS credentials cannot put
+	// mail in an inbox. Terminated, with a denied event on bot's record.
+	stranger, err := bus.GenerateRelayKey()
+	require.NoError(t, err)
+	forgedRaw := verificationMail("bot@"+s.Domain, "999999")
+	forgedID := bus.MessageID(s.Domain, "bot", forgedRaw)
+	forged, err := bus.NewSealer(stranger).Seal(pub, s.Domain, "bot", &bus.Payload{
+		Message: mailmsg.Message{ID: forgedID, Subject: "DMARC pass, honest", Trust: mailmsg.TrustVerified}, Raw: forgedRaw})
+	require.NoError(t, err)
+	_, err = bus.Publish(ctx, js, obs, s.Domain, "bot", forgedID, forged)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		data := s.rec.must(s.Vault.Token, "GET", "mailgent/agents/bot/audit?operation=message.receive", nil)
+		for _, e := range data["events"].([]interface{}) {
+			ev := e.(map[string]interface{})
+			if ev["outcome"] == "denied" && ev["request_id"] == forgedID && strings.Contains(ev["detail"].(string), "not registered") {
+				return true
+			}
+		}
+		return false
+	}, 10*time.Second, 50*time.Millisecond, "no denied event for the forged payload")
+	require.Contains(t, s.Vault.Log(), "which is not registered")
 
 	// A sealed payload replayed under another agent does not open either.
 	raw := verificationMail("bot@"+s.Domain, "123456")
@@ -512,13 +577,12 @@ func TestInboundIndexSurvivesPluginReload(t *testing.T) {
 	_, err = js.UpdateStream(ctx, sc)
 	require.NoError(t, err)
 	time.Sleep(1500 * time.Millisecond)
-	_, obs, err := bus.EnsureInbound(ctx, js)
-	require.NoError(t, err)
+	rjs, rb := s.relayBus()
 	pub := s.inboundPublicKey()
 	id := bus.MessageID(s.Domain, "bot", first)
 	sealed, err := s.relaySealer().Seal(pub, s.Domain, "bot", &bus.Payload{Message: mailmsg.Message{ID: id, Subject: "again"}, Raw: first})
 	require.NoError(t, err)
-	dup, err := bus.Publish(ctx, js, obs, s.Domain, "bot", id, sealed)
+	dup, err := bus.Publish(ctx, rjs, rb.InboundBlobs, s.Domain, "bot", id, sealed)
 	require.NoError(t, err)
 	require.False(t, dup, "JetStream's window was waited out")
 	require.Eventually(t, func() bool {

@@ -381,7 +381,7 @@ func messageData(agent string, sum *inboxSummary, msg *mailmsg.Message) map[stri
 	}
 	links := make([]map[string]interface{}, len(msg.Links))
 	for i, l := range msg.Links {
-		links[i] = map[string]interface{}{"url": l.URL, "text": l.Text, "kind": l.Kind}
+		links[i] = map[string]interface{}{"url": l.URL, "text": l.Text, "kind": l.Kind, "host": l.Host, "aligned": l.Aligned}
 	}
 	atts := make([]map[string]interface{}, len(msg.Attachments))
 	for i, a := range msg.Attachments {

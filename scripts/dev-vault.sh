@@ -107,18 +107,29 @@ wait_for() { # what command...
 	die "$what did not come up; see $LOGS/"
 }
 
-# --- NATS with JetStream, a user and a password made now ---
-NATS_USER=mailgent
-NATS_PASSWORD=$(secret)
+# --- NATS with JetStream over TLS (a throwaway CA), and Mailgent's two
+# users — the plugin's and the relays' — with their permissions
+# (deploy/nats/mailgent-users.conf). Passwords are made now and reach
+# nats-server by environment, never a command line. ---
+NATS_PLUGIN_USER=mailgent-plugin
+NATS_RELAY_USER=mailgent-relay
+NATS_PLUGIN_PASSWORD=$(secret)
+NATS_RELAY_PASSWORD=$(secret)
+mkdir -p "$DATA/secrets" && chmod 700 "$DATA/secrets"
+"$BIN/mailgent" dev-certs -dir "$DATA/tls" -hosts 127.0.0.1,localhost >/dev/null
+NATS_CA=$DATA/tls/ca.pem
+cp "$ROOT/deploy/nats/mailgent-users.conf" "$DATA/mailgent-users.conf"
 cat >"$DATA/nats.conf" <<CONF
 listen: "127.0.0.1:$NATS_PORT"
 http: "127.0.0.1:$NATS_MONITOR_PORT"
 jetstream { store_dir: "$DATA/nats" }
-authorization { user: "$NATS_USER", password: "$NATS_PASSWORD" }
+tls { cert_file: "$DATA/tls/server.pem", key_file: "$DATA/tls/server-key.pem", timeout: 2 }
+include "mailgent-users.conf"
 CONF
 chmod 600 "$DATA/nats.conf"
-say "starting nats-server on 127.0.0.1:$NATS_PORT (JetStream in .data/nats)"
-start nats "$LOGS/nats.log" "$BIN/nats-server" -c "$DATA/nats.conf"
+say "starting nats-server on 127.0.0.1:$NATS_PORT (TLS, JetStream in .data/nats)"
+MAILGENT_NATS_PLUGIN_PASSWORD=$NATS_PLUGIN_PASSWORD MAILGENT_NATS_RELAY_PASSWORD=$NATS_RELAY_PASSWORD \
+	start nats "$LOGS/nats.log" "$BIN/nats-server" -c "$DATA/nats.conf"
 wait_for nats-server http_ok 127.0.0.1 "$NATS_MONITOR_PORT" "/healthz?js-enabled-only=true"
 
 # --- Vault dev server; the plugin directory holds a copy of the plugin ---
@@ -149,8 +160,12 @@ done
 "$BIN/vault" secrets enable -path="$MOUNT" -description="Mailgent agent identities" "${NON_HMAC[@]}" "$PLUGIN" >/dev/null
 : >"$DATA/vault-audit.log"
 "$BIN/vault" audit enable file file_path="$DATA/vault-audit.log" >/dev/null
+# The password by file (@…), not on the command line.
+(umask 077 && printf %s "$NATS_PLUGIN_PASSWORD" >"$DATA/secrets/nats-plugin-password")
 "$BIN/vault" write "$MOUNT/config" domain="$DOMAIN" \
-	nats_url="nats://127.0.0.1:$NATS_PORT" nats_username="$NATS_USER" nats_password="$NATS_PASSWORD" >/dev/null
+	nats_url="nats://127.0.0.1:$NATS_PORT" nats_username="$NATS_PLUGIN_USER" \
+	nats_password=@"$DATA/secrets/nats-plugin-password" nats_ca_cert=@"$NATS_CA" >/dev/null
+rm -f "$DATA/secrets/nats-plugin-password"
 
 # --- least privilege: AppRole, the templated agent policy, the admin policies ---
 # The operator's one-time steps (docs/api.md, "Security model"): agents log in
@@ -183,11 +198,15 @@ say "starting mailgent-dns on 127.0.0.1:$DNS_PORT (.test and .localhost senders;
 start dns "$LOGS/dns.log" "$BIN/mailgent-dns" -listen "127.0.0.1:$DNS_PORT" -forward system -log-level debug
 wait_for mailgent-dns port_busy "$DNS_PORT"
 
-# --- the relay ---
-say "starting mailgent-relay on 127.0.0.1:$SMTP_PORT for @$DOMAIN"
-MAILGENT_NATS_PASSWORD=$NATS_PASSWORD start relay "$LOGS/relay.log" "$BIN/mailgent-relay" \
+# --- the relay: its key (kept across runs) registered with the plugin ---
+RELAY_KEY=$DATA/relay.key
+# shellcheck disable=SC2046 # the registration is two key=value words
+"$BIN/vault" write "$MOUNT/config/relays/relay-1" $("$BIN/mailgent-relay" -print-registration -key-file "$RELAY_KEY") >/dev/null
+say "starting mailgent-relay on 127.0.0.1:$SMTP_PORT for @$DOMAIN (registered as relay-1)"
+MAILGENT_NATS_PASSWORD=$NATS_RELAY_PASSWORD start relay "$LOGS/relay.log" "$BIN/mailgent-relay" \
 	-listen "127.0.0.1:$SMTP_PORT" -domain "$DOMAIN" \
-	-nats-url "nats://127.0.0.1:$NATS_PORT" -nats-user "$NATS_USER" \
+	-nats-url "nats://127.0.0.1:$NATS_PORT" -nats-user "$NATS_RELAY_USER" -nats-ca-file "$NATS_CA" \
+	-key-file "$RELAY_KEY" \
 	-smarthost "127.0.0.1:$MAILPIT_SMTP_PORT" -smarthost-tls none \
 	-resolver "127.0.0.1:$DNS_PORT"
 relay_greets() { local line; exec 3<>"/dev/tcp/127.0.0.1/$SMTP_PORT" || return 1; read -r line <&3; exec 3<&-; [[ $line == 220* ]]; }
@@ -205,8 +224,10 @@ export MAILPIT_URL=http://127.0.0.1:$MAILPIT_UI_PORT
 export MAILPIT_SMTP_ADDR=127.0.0.1:$MAILPIT_SMTP_PORT
 export MAILGENT_DNS_ADDR=127.0.0.1:$DNS_PORT
 export NATS_URL=nats://127.0.0.1:$NATS_PORT
-export MAILGENT_NATS_USER=$NATS_USER
-export MAILGENT_NATS_PASSWORD=$NATS_PASSWORD
+# The relays' NATS user (for a second relay); the plugin's password lives in Vault only.
+export MAILGENT_NATS_USER=$NATS_RELAY_USER
+export MAILGENT_NATS_PASSWORD=$NATS_RELAY_PASSWORD
+export MAILGENT_NATS_CA_FILE=$NATS_CA
 export PATH="$BIN:\$PATH"
 ENV
 chmod 600 "$DATA/env"

@@ -1,7 +1,10 @@
-// Command mailgent is the operator's CLI for Mailgent. Today it has one
-// subcommand: onboard, which gives an agent its identity end to end.
+// Command mailgent is the operator's CLI for Mailgent:
 //
 //	mailgent onboard -org acme -agent billing-bot [-create-org]
+//	mailgent dev-certs -dir .data/tls [-hosts 127.0.0.1,localhost]
+//
+// onboard gives an agent its identity end to end; dev-certs makes the
+// throwaway CA and server certificate of a development bus (make dev).
 //
 // It uses VAULT_ADDR and VAULT_TOKEN (an admin token) like the vault CLI;
 // the token needs no more than the admin policy the plugin renders
@@ -19,12 +22,17 @@ import (
 
 	"github.com/hashicorp/vault/api"
 
+	"github.com/mailgent/mailgent/internal/devcerts"
 	"github.com/mailgent/mailgent/internal/onboard"
 )
 
 func main() {
+	if len(os.Args) >= 2 && os.Args[1] == "dev-certs" {
+		devCerts(os.Args[2:])
+		return
+	}
 	if len(os.Args) < 2 || os.Args[1] != "onboard" {
-		fmt.Fprintln(os.Stderr, "usage: mailgent onboard -org ORG -agent AGENT [flags]  (mailgent onboard -h for flags)")
+		fmt.Fprintln(os.Stderr, "usage: mailgent onboard -org ORG -agent AGENT [flags]  (mailgent onboard -h for flags)\n       mailgent dev-certs -dir DIR")
 		os.Exit(2)
 	}
 	fs := flag.NewFlagSet("mailgent onboard", flag.ExitOnError)
@@ -88,6 +96,24 @@ Hand role_id and the wrapping token to the agent. It logs in with:
   secret_id=$(VAULT_TOKEN=<wrapping token> vault unwrap -field=secret_id)
   vault write auth/%s/login role_id=%s secret_id=$secret_id
 `, res.WrappingToken, res.WrapTTL, res.AppRoleMount, res.RoleID)
+}
+
+// devCerts writes a throwaway CA and a loopback server certificate.
+func devCerts(args []string) {
+	fs := flag.NewFlagSet("mailgent dev-certs", flag.ExitOnError)
+	dir := fs.String("dir", "", "directory to write ca.pem, server.pem and server-key.pem to (required)")
+	hosts := fs.String("hosts", "127.0.0.1,localhost", "comma-separated names and addresses the server certificate is for")
+	lifetime := fs.Duration("lifetime", 7*24*time.Hour, "how long the certificates are valid")
+	_ = fs.Parse(args)
+	if *dir == "" {
+		fmt.Fprintln(os.Stderr, "mailgent dev-certs: -dir is required")
+		os.Exit(2)
+	}
+	files, err := devcerts.Generate(*dir, splitList(*hosts), *lifetime)
+	if err != nil {
+		fail(err)
+	}
+	fmt.Println(files.CA)
 }
 
 func splitList(s string) []string {

@@ -72,3 +72,42 @@ func processGroup(dir string) int {
 	pgid, _ := strconv.Atoi(f[2])
 	return pgid
 }
+
+// PluginRSS is the resident memory, in bytes, of the mailgent plugin
+// process(es) Vault v runs (in its process group), read from /proc.
+func PluginRSS(tb testing.TB, v *Vault) int64 {
+	tb.Helper()
+	v.mu.Lock()
+	pgid := 0
+	if v.cmd != nil && v.cmd.Process != nil {
+		pgid = v.cmd.Process.Pid
+	}
+	v.mu.Unlock()
+	var total int64
+	found := false
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, dir := range dirs {
+		if processGroup(dir) != pgid {
+			continue
+		}
+		raw, err := os.ReadFile(filepath.Join(dir, "cmdline"))
+		if err != nil || !bytes.Contains(raw, []byte(PluginName)) || bytes.HasPrefix(raw, []byte(filepath.Join(RepoRoot(tb), "bin", "vault"))) {
+			continue
+		}
+		status, err := os.ReadFile(filepath.Join(dir, "status"))
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(status), "\n") {
+			if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+				kb, _ := strconv.ParseInt(f[1], 10, 64)
+				total += kb << 10
+				found = true
+			}
+		}
+	}
+	if !found {
+		tb.Fatalf("harness: no %s process under Vault (process group %d)", PluginName, pgid)
+	}
+	return total
+}

@@ -68,11 +68,11 @@ func run() error {
 		return err
 	}
 	base := "http://" + l.Addr().String()
-	svc := service.New("DemoCloud", base, os.Getenv("MAILGENT_SMTP_ADDR"), "no-reply@democloud.example")
+	svc := service.New("DemoCloud", base, os.Getenv("MAILGENT_SMTP_ADDR"), "no-reply@democloud.test")
 	go func() { _ = http.Serve(l, svc.Handler()) }()
 	say("demo service DemoCloud listening on %s (mails through %s)", base, os.Getenv("MAILGENT_SMTP_ADDR"))
 
-	out, err := agent.Run(ctx, c, agent.Config{ServiceURL: base, ServiceFrom: "democloud.example", Address: res.Address, ReportTo: "owner@corp.example", Say: say})
+	out, err := agent.Run(ctx, c, agent.Config{ServiceURL: base, ServiceFrom: "democloud.test", Address: res.Address, ReportTo: "owner@corp.example", Say: say})
 	if err != nil {
 		return err
 	}
@@ -92,7 +92,7 @@ func run() error {
 func waitRcpt(ctx context.Context, relay, addr string) error {
 	for ctx.Err() == nil {
 		if c, err := smtp.Dial(relay); err == nil {
-			err = c.Mail("probe@democloud.example")
+			err = c.Mail("probe@democloud.test")
 			if err == nil {
 				err = c.Rcpt(addr)
 			}
