@@ -116,20 +116,28 @@ func TestMCPServerAsAnAgent(t *testing.T) {
 	require.False(t, w.r.IsError, text(w.r))
 	b, _ := json.Marshal(w.r.StructuredContent)
 	var got struct {
-		Code    string `json:"code"`
-		ID      string `json:"id"`
-		Subject string `json:"subject"`
+		Code         string `json:"code"`
+		ID           string `json:"id"`
+		Content      string `json:"content"`
+		Trust        string `json:"trust"`
+		SenderDomain string `json:"sender_domain"`
 	}
 	require.NoError(t, json.Unmarshal(b, &got))
 	require.Equal(t, "271828", got.Code)
-	require.Equal(t, "Your Example verification code", got.Subject)
+	require.Equal(t, "verified", got.Trust, "wait_for_code returns verified mail only")
+	require.Equal(t, "service.example.com", got.SenderDomain)
+	// The sender's words come framed as untrusted data.
+	require.True(t, strings.HasPrefix(got.Content, "<<<UNTRUSTED EMAIL CONTENT"), got.Content)
+	require.True(t, strings.HasSuffix(got.Content, "<<<END OF UNTRUSTED EMAIL CONTENT>>>"), got.Content)
+	require.Contains(t, got.Content, "Subject: Your Example verification code")
 
 	r, out = call("list_messages", map[string]any{"from": "service.example.com"})
 	require.False(t, r.IsError, text(r))
 	require.Len(t, out["messages"], 1)
 	r, out = call("read_message", map[string]any{"id": got.ID})
 	require.False(t, r.IsError, text(r))
-	require.Contains(t, out["extracted_text"], "271828")
+	require.Contains(t, out["content"], "271828")
+	require.Equal(t, "verified", out["trust"])
 
 	// Mail out.
 	r, out = call("send_email", map[string]any{"to": []string{"finance@corp.example"}, "subject": "done", "text": "signed up", "in_reply_to": got.ID})

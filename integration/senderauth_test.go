@@ -31,7 +31,7 @@ func TestInboundSenderAuthentication(t *testing.T) {
 		{"signed, from its SPF's IP", svc.Address("noreply"), "127.0.0.1", svc, "pass", "pass", "pass"},
 		{"unsigned, from an IP outside its SPF", strict.Address("noreply"), "127.0.0.1", nil, "none", "fail", "fail"},
 		{"unsigned, from the IP its SPF names", strict.Address("noreply"), "127.0.0.9", nil, "none", "pass", "pass"},
-		{"a domain the DNS does not know", "no-reply@service.example.com", "127.0.0.1", nil, "none", "none", "none"},
+		{"a domain the DNS does not know", "no-reply@unknown.example.com", "127.0.0.1", nil, "none", "none", "none"},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

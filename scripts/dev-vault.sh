@@ -11,12 +11,14 @@
 #   VAULT_PORT (8200) NATS_PORT (4222) NATS_MONITOR_PORT (8222)
 #   SMTP_PORT (2525) MAILPIT_SMTP_PORT (1025) MAILPIT_UI_PORT (8025)
 #   DNS_PORT (5354, UDP and TCP)
-#   MAILGENT_DOMAIN (mailgent.test)
+#   MAILGENT_DOMAIN (mailgent.test) MAILGENT_DEV_DATA (.data)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=$ROOT/bin
-DATA=$ROOT/.data
+# MAILGENT_DEV_DATA moves everything the stack writes (tests run it in a
+# temporary directory); the default is .data/ in the repository.
+DATA=${MAILGENT_DEV_DATA:-$ROOT/.data}
 RUN=$DATA/run
 LOGS=$DATA/logs
 

@@ -27,6 +27,14 @@ func RequireNoSecretOnCommandLine(tb testing.TB, secrets []string, procs ...*Pro
 	if len(groups) != len(procs) {
 		tb.Fatalf("harness: %d of %d processes are not running", len(procs)-len(groups), len(procs))
 	}
+	return RequireNoSecretInProcessGroups(tb, secrets, groups)
+}
+
+// RequireNoSecretInProcessGroups is RequireNoSecretOnCommandLine for the
+// processes of the given process groups (by group ID), e.g. of a script
+// started with Setpgid.
+func RequireNoSecretInProcessGroups(tb testing.TB, secrets []string, groups map[int]bool) map[int]string {
+	tb.Helper()
 	checked := map[int]string{}
 	dirs, _ := filepath.Glob("/proc/[0-9]*")
 	for _, dir := range dirs {
