@@ -172,31 +172,7 @@ func (s *inboundStack) send(from, to string, raw []byte) error {
 		signed, _ := s.signed.LoadOrStore(string(raw), s.service.Sign(raw))
 		raw = signed.([]byte)
 	}
-	c, err := smtp.Dial(s.Relay.Addr)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	if err := c.Hello("sender.example.org"); err != nil {
-		return err
-	}
-	if err := c.Mail(from); err != nil {
-		return err
-	}
-	if err := c.Rcpt(to); err != nil {
-		return err
-	}
-	w, err := c.Data()
-	if err != nil {
-		return err
-	}
-	if _, err := w.Write(raw); err != nil {
-		return err
-	}
-	if err := w.Close(); err != nil {
-		return err
-	}
-	return c.Quit()
+	return harness.SendMail(s.Relay.Addr, nil, "sender.example.org", from, []string{to}, raw)
 }
 
 func (s *inboundStack) wait(agent, query string) (int, map[string]interface{}) {

@@ -312,7 +312,16 @@ func (b *backend) syncDirectory(ctx context.Context, s logical.Storage, kv jetst
 			live[bus.DirectoryAgentKey(domain, n)] = "active"
 		}
 	}
-	lister, err := kv.ListKeysFiltered(ctx, bus.DirectoryAgentFilter(domain))
+	if err := syncKeys(ctx, kv, bus.DirectoryAgentFilter(domain), live); err != nil {
+		return err
+	}
+	return b.syncRelayDirectory(ctx, s, kv, domain)
+}
+
+// syncKeys makes the directory's keys matching filter exactly want (key →
+// value): removals first, so a revoked agent or relay stops at once.
+func syncKeys(ctx context.Context, kv jetstream.KeyValue, filter string, want map[string]string) error {
+	lister, err := kv.ListKeysFiltered(ctx, filter)
 	if err != nil {
 		return fmt.Errorf("list directory: %w", err)
 	}
@@ -320,15 +329,6 @@ func (b *backend) syncDirectory(ctx context.Context, s logical.Storage, kv jetst
 	for k := range lister.Keys() {
 		present[k] = true
 	}
-	if err := syncKeys(ctx, kv, present, live); err != nil {
-		return err
-	}
-	return b.syncRelayDirectory(ctx, s, kv, domain)
-}
-
-// syncKeys makes the directory hold exactly want (key → value) among
-// present's keys: removals first, so a revoked agent or relay stops at once.
-func syncKeys(ctx context.Context, kv jetstream.KeyValue, present map[string]bool, want map[string]string) error {
 	for k := range present {
 		if _, ok := want[k]; !ok {
 			if err := kv.Delete(ctx, k); err != nil {
@@ -356,15 +356,7 @@ func (b *backend) syncRelayDirectory(ctx context.Context, s logical.Storage, kv 
 	for id, e := range set.byID {
 		want[bus.DirectoryRelayKey(domain, id)] = e.Name
 	}
-	lister, err := kv.ListKeysFiltered(ctx, bus.DirectoryRelayFilter(domain))
-	if err != nil {
-		return fmt.Errorf("list directory: %w", err)
-	}
-	present := map[string]bool{}
-	for k := range lister.Keys() {
-		present[k] = true
-	}
-	return syncKeys(ctx, kv, present, want)
+	return syncKeys(ctx, kv, bus.DirectoryRelayFilter(domain), want)
 }
 
 // signalDirectory asks the bus work to resync the directory.

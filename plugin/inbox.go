@@ -11,13 +11,13 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/hashicorp/vault/sdk/helper/locksutil"
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/mailgent/mailgent/internal/domain"
 	"github.com/mailgent/mailgent/internal/mailmsg"
+	"github.com/mailgent/mailgent/internal/mailparse"
 )
 
 // An agent's inbox in Vault storage. Every entry is sealed with the agent's
@@ -129,22 +129,11 @@ func newSummary(key string, storedAt time.Time, h *mailmsg.Head, size int) *inbo
 	}
 	return &inboxSummary{
 		Key: key, ID: h.ID, StoredAt: storedAt, ReceivedAt: h.ReceivedAt,
-		From: truncateUTF8(h.From, maxSummaryFrom), FromAddress: truncateUTF8(h.FromAddress, maxSummaryAddress),
-		Subject:      truncateUTF8(h.Subject, maxSummarySubject),
-		SenderDomain: truncateUTF8(h.SenderDomain, 253), Trust: trust, TrustReason: truncateUTF8(h.TrustReason, maxSummaryReason),
-		Code: truncateUTF8(h.Code, 64), Attachments: h.Attachments, Size: int64(size), Unread: true,
+		From: mailparse.TruncateUTF8(h.From, maxSummaryFrom), FromAddress: mailparse.TruncateUTF8(h.FromAddress, maxSummaryAddress),
+		Subject:      mailparse.TruncateUTF8(h.Subject, maxSummarySubject),
+		SenderDomain: mailparse.TruncateUTF8(h.SenderDomain, 253), Trust: trust, TrustReason: mailparse.TruncateUTF8(h.TrustReason, maxSummaryReason),
+		Code: mailparse.TruncateUTF8(h.Code, 64), Attachments: h.Attachments, Size: int64(size), Unread: true,
 	}
-}
-
-// truncateUTF8 cuts s to at most n bytes on a rune boundary.
-func truncateUTF8(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }
 
 func inboxKey(storedAt time.Time, id string) string {

@@ -168,7 +168,7 @@ func (c *lineCache) strongKeywords(line string) []kwMatch {
 // findTokens returns the code-like tokens of a line.
 func findTokens(line string) []token {
 	if len(line) > maxLineBytes {
-		line = truncateUTF8(line, maxLineBytes)
+		line = TruncateUTF8(line, maxLineBytes)
 	}
 	// Every token holds an ASCII digit, and masking adds none.
 	if !hasASCIIDigit(line) {
@@ -333,7 +333,7 @@ func keywords(line string) []kwMatch {
 // code" and the like) of a line, in order.
 func strongKeywords(line string) []kwMatch {
 	if len(line) > maxLineBytes {
-		line = truncateUTF8(line, maxLineBytes)
+		line = TruncateUTF8(line, maxLineBytes)
 	}
 	if !mayHaveStrongKeyword(line) {
 		return nil
@@ -357,7 +357,7 @@ func strongKeywords(line string) []kwMatch {
 // strong keywords (as strongKeywords returns them).
 func keywordsFrom(line string, strong []kwMatch) []kwMatch {
 	if len(line) > maxLineBytes {
-		line = truncateUTF8(line, maxLineBytes)
+		line = TruncateUTF8(line, maxLineBytes)
 	}
 	out := append([]kwMatch(nil), strong...)
 	if mayHaveMediumKeyword(line) {
@@ -465,7 +465,7 @@ func extractCodes(cache *lineCache, subject, extracted string, secondary []codeS
 				forwarded = true
 			}
 			if len(line) > maxLineBytes {
-				line = truncateUTF8(line, maxLineBytes)
+				line = TruncateUTF8(line, maxLineBytes)
 			}
 			toks := cache.tokens(line)
 			if len(toks) == 0 {
@@ -728,7 +728,7 @@ func codeContext(lines []string, i int, t token) string {
 		for from > 0 && !utf8.RuneStart(ctx[from]) {
 			from--
 		}
-		ctx = truncateUTF8(ctx[from:], 200)
+		ctx = TruncateUTF8(ctx[from:], 200)
 		if from > 0 {
 			ctx = "…" + ctx
 		}

@@ -122,7 +122,7 @@ func collectStyleSheet(doc *html.Node) *styleSheet {
 	if css.Len() == 0 {
 		return nil
 	}
-	return parseStyleSheet(truncateUTF8(css.String(), maxStyleBytes))
+	return parseStyleSheet(TruncateUTF8(css.String(), maxStyleBytes))
 }
 
 // parseStyleSheet reads the rules of a style sheet that set a property of

@@ -29,11 +29,11 @@ type Analysis struct {
 // normalised From domain (domain.OfAddress; "" when unknown, which makes
 // every link unaligned).
 func Analyse(subject, text, htmlBody, listUnsubscribe, senderDomain string) Analysis {
-	text = normalizeText(truncateUTF8(toValidUTF8(text), maxTextBytes))
+	text = normalizeText(TruncateUTF8(toValidUTF8(text), maxTextBytes))
 	primary := text
 	var r rendered
 	if strings.TrimSpace(htmlBody) != "" {
-		r = renderHTML(truncateUTF8(toValidUTF8(htmlBody), maxHTMLBytes))
+		r = renderHTML(TruncateUTF8(toValidUTF8(htmlBody), maxHTMLBytes))
 		if alnumCount(r.text, 1) > 0 {
 			primary = r.text
 		}
@@ -536,7 +536,7 @@ func protectedFrom(cache *lineCache, lines []string) int {
 func lineHoldsCode(cache *lineCache, lines []string, i int) bool {
 	l := lines[i]
 	if len(l) > maxLineBytes {
-		l = truncateUTF8(l, maxLineBytes)
+		l = TruncateUTF8(l, maxLineBytes)
 	}
 	toks := cache.tokens(l)
 	if len(toks) == 0 {
@@ -552,7 +552,7 @@ func lineHoldsCode(cache *lineCache, lines []string, i int) bool {
 					continue
 				}
 				seen++
-				if hasCodeKeyword(cache, truncateUTF8(lines[j], maxLineBytes)) {
+				if hasCodeKeyword(cache, TruncateUTF8(lines[j], maxLineBytes)) {
 					return true
 				}
 			}

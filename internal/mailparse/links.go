@@ -272,7 +272,7 @@ func textLinks(text string) []rawLink {
 			if label == "" {
 				label = strings.Trim(unquoteLine(prev), " :-–—>(<[*\t")
 			}
-			out = append(out, rawLink{url: cleanURL(u), text: truncateUTF8(collapseSpaces(label), 120)})
+			out = append(out, rawLink{url: cleanURL(u), text: TruncateUTF8(collapseSpaces(label), 120)})
 		}
 		if strings.TrimSpace(line) != "" && len(locs) == 0 {
 			prev = line

@@ -482,7 +482,7 @@ func capErrors(list []string) []string {
 	for _, e := range list {
 		e = toValidUTF8(e)
 		if len(e) > 300 {
-			e = truncateUTF8(e, 300) + "…"
+			e = TruncateUTF8(e, 300) + "…"
 		}
 		if seen[e] {
 			continue
@@ -515,7 +515,8 @@ func toValidUTF8(s string) string {
 	return strings.ToValidUTF8(s, "\uFFFD")
 }
 
-func truncateUTF8(s string, n int) string {
+// TruncateUTF8 cuts s to at most n bytes on a rune boundary.
+func TruncateUTF8(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
@@ -616,7 +617,7 @@ func dateHeader(h headerSource, note func(string, ...any)) time.Time {
 			return t
 		}
 	}
-	note("[W] Malformed Header: Date: cannot parse %q", truncateUTF8(raw, 80))
+	note("[W] Malformed Header: Date: cannot parse %q", TruncateUTF8(raw, 80))
 	return time.Time{}
 }
 

@@ -266,14 +266,14 @@ func (w *htmlWriter) close(a atom.Atom, nl int, quote bool) {
 func (w *htmlWriter) endLink(n *html.Node, linkIdx, start int, st renderState) {
 	// Only the start of a huge link is looked at: nested links must not
 	// make the walk quadratic.
-	t := collapseSpaces(stripQuotePrefixes(truncateUTF8(w.out.String()[start:], 1000)))
+	t := collapseSpaces(stripQuotePrefixes(TruncateUTF8(w.out.String()[start:], 1000)))
 	if t == "" {
 		if (st.inkHidden || st.tiny) && !w.linkImg[linkIdx-1] {
 			w.links[linkIdx-1].hidden = true
 		}
 		t = collapseSpaces(getAttr(n, "title"))
 	}
-	w.links[linkIdx-1].text = truncateUTF8(t, 200)
+	w.links[linkIdx-1].text = TruncateUTF8(t, 200)
 }
 
 func (w *htmlWriter) image(n *html.Node, style string, st renderState) {
