@@ -439,7 +439,7 @@ func TestInboundPoisonAndMailForRevokedAgents(t *testing.T) {
 
 	// Poison: a payload that does not decrypt is terminated, not retried
 	// forever, and the reason is logged.
-	_, err := bus.Publish(ctx, js, obs, s.Domain, "bot", "poison-1", []byte("not sealed"))
+	_, err := bus.Publish(ctx, js, obs, s.Domain, "bot", bus.MessageID(s.Domain, "bot", []byte("poison")), []byte("not sealed"))
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return strings.Contains(s.Vault.Log(), "inbound message terminated") }, 10*time.Second, 50*time.Millisecond)
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"sync"
 	"time"
 
@@ -204,8 +205,8 @@ func (b *backend) handleInbound(ctx context.Context, s logical.Storage, obs jets
 		log.Warn("inbound message will be retried", "error", err)
 		_ = m.NakWithDelay(2 * time.Second)
 	}
-	if id == "" || agent == "" || domain != cfg.Domain {
-		term("missing or foreign Nats-Msg-Id, agent or domain header")
+	if reason := checkInboundHeaders(id, agent, domain, blob, cfg.Domain); reason != "" {
+		term(reason)
 		return
 	}
 
@@ -285,6 +286,26 @@ func (b *backend) handleInbound(ctx context.Context, s logical.Storage, obs jets
 		log.Warn("ack", "error", err)
 	}
 	b.deleteBlob(ctx, obs, blob)
+}
+
+// inboundIDRe is the shape of bus.MessageID.
+var inboundIDRe = regexp.MustCompile(`^[a-z2-7]{32}$`)
+
+// checkInboundHeaders validates every header the plugin acts on before it
+// touches storage with them (the agent name becomes a storage key); the
+// reason a message is refused, or "".
+func checkInboundHeaders(id, agent, domain, blob, ourDomain string) string {
+	switch {
+	case domain != ourDomain:
+		return "foreign or missing Mailgent-Domain header"
+	case !inboundIDRe.MatchString(id):
+		return "Nats-Msg-Id is not a message ID"
+	case validateAgentName(agent) != nil:
+		return "Mailgent-Agent header is not an agent name"
+	case blob != "" && blob != id:
+		return "Mailgent-Blob header does not name the message's blob"
+	}
+	return ""
 }
 
 func (b *backend) deleteBlob(ctx context.Context, obs jetstream.ObjectStore, blob string) {
