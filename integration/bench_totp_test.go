@@ -1,10 +1,7 @@
 package integration
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
-	"math"
 	"net/http"
 	"slices"
 	"strings"
@@ -59,8 +56,8 @@ const (
 
 // totpTarget is one endpoint under test.
 type totpTarget struct {
-	name string // "plugin" or "builtin"
-	url  string
+	name       string // "plugin" or "builtin"
+	addr, path string // Vault's address and the API path
 }
 
 func BenchmarkTOTPvsBuiltin(b *testing.B) {
@@ -91,8 +88,8 @@ func BenchmarkTOTPvsBuiltin(b *testing.B) {
 		b.Fatalf("write totp/keys/bench: %v", err)
 	}
 
-	plugin := totpTarget{"plugin", v.Addr + "/v1/mailgent/agents/bench/creds/site/totp"}
-	builtin := totpTarget{"builtin", v.Addr + "/v1/totp/code/bench"}
+	plugin := totpTarget{"plugin", v.Addr, "mailgent/agents/bench/creds/site/totp"}
+	builtin := totpTarget{"builtin", v.Addr, "totp/code/bench"}
 
 	// One client for both, with an idle connection kept for every worker.
 	tr := http.DefaultTransport.(*http.Transport).Clone()
@@ -105,11 +102,11 @@ func BenchmarkTOTPvsBuiltin(b *testing.B) {
 	// comparison is like for like (retried once across a step boundary).
 	var same bool
 	for range 2 {
-		pc, err := totpFetch(client, v.Token, plugin.url)
+		pc, err := totpFetch(client, plugin.addr, v.Token, plugin.path)
 		if err != nil {
 			b.Fatal(err)
 		}
-		bc, err := totpFetch(client, v.Token, builtin.url)
+		bc, err := totpFetch(client, builtin.addr, v.Token, builtin.path)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -164,8 +161,8 @@ func BenchmarkTOTPvsBuiltin(b *testing.B) {
 			res[name] = result{
 				n:   len(l),
 				rps: float64(len(l)) / busy[name].Seconds(),
-				p50: totpBenchMs(totpBenchPercentile(l, 0.50)),
-				p99: totpBenchMs(totpBenchPercentile(l, 0.99)),
+				p50: ms(percentile(l, 0.50)),
+				p99: ms(percentile(l, 0.99)),
 			}
 		}
 		ratio := res["plugin"].rps / res["builtin"].rps
@@ -207,7 +204,7 @@ func totpRound(client *http.Client, token string, t totpTarget, n int) ([]time.D
 			l := make([]time.Duration, 0, n/totpBenchConcurrency+1)
 			for !failed.Load() && next.Add(1) <= int64(n) {
 				start := time.Now()
-				_, err := totpFetch(client, token, t.url)
+				_, err := totpFetch(client, t.addr, token, t.path)
 				d := time.Since(start)
 				if err != nil {
 					failed.Store(true)
@@ -232,43 +229,21 @@ func totpRound(client *http.Client, token string, t totpTarget, n int) ([]time.D
 
 // totpFetch GETs one code and checks the response: 200 and a non-empty
 // data.code.
-func totpFetch(client *http.Client, token, url string) (string, error) {
-	req, err := http.NewRequest(http.MethodGet, url, nil)
+func totpFetch(client *http.Client, addr, token, path string) (string, error) {
+	status, raw, err := vaultCall(client, addr, token, http.MethodGet, path, nil)
 	if err != nil {
 		return "", err
 	}
-	req.Header.Set("X-Vault-Token", token)
-	resp, err := client.Do(req)
+	if status != http.StatusOK {
+		return "", fmt.Errorf("GET %s: %d: %s", path, status, raw)
+	}
+	data, err := vaultData(raw)
 	if err != nil {
-		return "", fmt.Errorf("GET %s: %w", url, err)
+		return "", err
 	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		return "", fmt.Errorf("GET %s: read body: %w", url, err)
+	code, _ := data["code"].(string)
+	if code == "" {
+		return "", fmt.Errorf("GET %s: no code in %s", path, raw)
 	}
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("GET %s: %s: %s", url, resp.Status, body)
-	}
-	var out struct {
-		Data struct {
-			Code string `json:"code"`
-		} `json:"data"`
-	}
-	if err := json.Unmarshal(body, &out); err != nil {
-		return "", fmt.Errorf("GET %s: decode: %w: %s", url, err, body)
-	}
-	if out.Data.Code == "" {
-		return "", fmt.Errorf("GET %s: no code in %s", url, body)
-	}
-	return out.Data.Code, nil
+	return code, nil
 }
-
-// totpBenchPercentile of sorted durations, nearest rank.
-func totpBenchPercentile(sorted []time.Duration, p float64) time.Duration {
-	i := int(math.Ceil(float64(len(sorted))*p)) - 1
-	i = max(0, min(i, len(sorted)-1))
-	return sorted[i]
-}
-
-func totpBenchMs(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

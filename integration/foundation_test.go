@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/smtp"
 	"net/textproto"
@@ -227,16 +226,10 @@ func requireSMTPCode(t *testing.T, err error, code int, enhanced string) {
 	require.True(t, strings.HasPrefix(te.Msg, enhanced+" "), "reply %d %q, want enhanced code %s", te.Code, te.Msg, enhanced)
 }
 
-// vaultHTTP sends one raw request to Vault's HTTP API.
+// vaultHTTP sends one raw request to Vault's HTTP API with the root token.
 func vaultHTTP(t *testing.T, v *harness.Vault, method, path, body string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(method, v.Addr+"/v1/"+path, strings.NewReader(body))
+	status, raw, err := vaultCall(http.DefaultClient, v.Addr, v.Token, method, path, body)
 	require.NoError(t, err)
-	req.Header.Set("X-Vault-Token", v.Token)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	return resp.StatusCode, string(b)
+	return status, string(raw)
 }

@@ -1,12 +1,10 @@
 package integration
 
 import (
-	"bytes"
 	"context"
 	"encoding/base32"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -42,28 +40,16 @@ type recorded struct {
 
 func (r *recorder) call(token, method, path string, body interface{}) (int, map[string]interface{}) {
 	r.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		require.NoError(r.t, err)
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, r.addr+"/v1/"+path, rd)
-	require.NoError(r.t, err)
-	req.Header.Set("X-Vault-Token", token)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(r.t, err)
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
+	status, raw, err := vaultCall(http.DefaultClient, r.addr, token, method, path, body)
 	require.NoError(r.t, err)
 	r.mu.Lock()
-	r.seen = append(r.seen, recorded{method, path, resp.StatusCode, string(raw)})
+	r.seen = append(r.seen, recorded{method, path, status, string(raw)})
 	r.mu.Unlock()
 	var out map[string]interface{}
 	if len(raw) > 0 {
 		require.NoError(r.t, json.Unmarshal(raw, &out), string(raw))
 	}
-	return resp.StatusCode, out
+	return status, out
 }
 
 // must calls and requires a 2xx status.

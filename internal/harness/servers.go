@@ -372,8 +372,20 @@ type Stack struct {
 // StackMount is where Start mounts the plugin.
 const StackMount = "mailgent"
 
+// StackOptions change what Start brings up.
+type StackOptions struct {
+	// RelayArgs are extra flags of the relay (e.g. rate limits).
+	RelayArgs []string
+}
+
 // Start brings up the whole stack for one test.
 func Start(tb testing.TB) *Stack {
+	tb.Helper()
+	return StartStack(tb, StackOptions{})
+}
+
+// StartStack brings up the whole stack with o.
+func StartStack(tb testing.TB, o StackOptions) *Stack {
 	tb.Helper()
 	s := &Stack{Domain: "agents.mailgent.test"}
 	s.DNS = StartDNS(tb)
@@ -386,7 +398,7 @@ func Start(tb testing.TB) *Stack {
 	// The relay's key is registered before it starts, as an operator would.
 	key := filepath.Join(tb.TempDir(), "relay.key")
 	RegisterRelay(tb, s.Vault, StackMount, "relay-1", key)
-	s.Relay = StartRelay(tb, RelayOptions{Domain: s.Domain, NATS: s.NATS, Smarthost: s.Mailpit.SMTPAddr, Resolver: s.DNS.Addr, KeyFile: key})
+	s.Relay = StartRelay(tb, RelayOptions{Domain: s.Domain, NATS: s.NATS, Smarthost: s.Mailpit.SMTPAddr, Resolver: s.DNS.Addr, KeyFile: key, Args: o.RelayArgs})
 	return s
 }
 
