@@ -14,9 +14,14 @@ tool_version = $(shell awk '$$1 == "$(1)" { print $$2 }' tools/go.mod)
 VAULT_VERSION   := $(call tool_version,github.com/hashicorp/vault)
 NATS_VERSION    := $(call tool_version,github.com/nats-io/nats-server/v2)
 MAILPIT_VERSION := $(call tool_version,github.com/axllent/mailpit)
+# Built from source by scripts/build-terraform-tools.sh (no release can be
+# downloaded here): the example in examples/terraform is applied in make test.
+TOFU_VERSION           := 1.10.10
+VAULT_PROVIDER_VERSION := 1.9.0
 
 # A stamp without its binary (someone deleted bin/vault) is no stamp.
-$(foreach t,vault nats-server mailpit,$(if $(wildcard $(BIN)/$(t)),,$(shell rm -f $(BIN)/.pinned/$(t)@*)))
+$(foreach t,vault nats-server mailpit tofu,$(if $(wildcard $(BIN)/$(t)),,$(shell rm -f $(BIN)/.pinned/$(t)@*)))
+$(if $(wildcard $(BIN)/terraform-mirror),,$(shell rm -f $(BIN)/.pinned/terraform-provider-vault@*))
 
 .PHONY: build tools dev demo test test-deps test-unit bench fmt vet clean onboard
 
@@ -28,8 +33,12 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/mailgent-mcp ./cmd/mailgent-mcp
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/mailgent-dns ./cmd/mailgent-dns
 
-## tools: the pinned real servers into bin/, rebuilt only when a version changes
-tools: $(BIN)/.pinned/vault@$(VAULT_VERSION) $(BIN)/.pinned/nats-server@$(NATS_VERSION) $(BIN)/.pinned/mailpit@$(MAILPIT_VERSION)
+## tools: the pinned real servers (and OpenTofu with the Vault provider) into bin/, rebuilt only when a version changes
+tools: $(BIN)/.pinned/vault@$(VAULT_VERSION) $(BIN)/.pinned/nats-server@$(NATS_VERSION) $(BIN)/.pinned/mailpit@$(MAILPIT_VERSION) \
+	$(BIN)/.pinned/tofu@$(TOFU_VERSION) $(BIN)/.pinned/terraform-provider-vault@$(VAULT_PROVIDER_VERSION)
+
+$(BIN)/.pinned/tofu@% $(BIN)/.pinned/terraform-provider-vault@%:
+	./scripts/build-terraform-tools.sh $(TOFU_VERSION) $(VAULT_PROVIDER_VERSION)
 
 # A stamp per tool and version: changing a version in tools/go.mod rebuilds that tool.
 $(BIN)/.pinned/vault@%:

@@ -437,7 +437,7 @@ func readNATSConfig(d *framework.FieldData, cfg *mailgentConfig) *logical.Respon
 		return logical.ErrorResponse("nats_username: is required when nats_password is set")
 	}
 	if v, ok := d.GetOk("nats_ca_cert"); ok {
-		cfg.NATSCACert = strings.TrimSpace(v.(string))
+		cfg.NATSCACert = v.(string) // as given: a changed value would be drift to Terraform
 	}
 	if v, ok := d.GetOk("nats_allow_plaintext"); ok {
 		cfg.NATSAllowPlaintext = v.(bool)

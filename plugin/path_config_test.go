@@ -181,7 +181,7 @@ func TestConfigBusTransportRules(t *testing.T) {
 	require.NoError(t, err)
 	tb.ok(t, logical.UpdateOperation, "config", map[string]interface{}{"nats_url": "nats://nats.internal:4222", "nats_password": "pw-2", "nats_ca_cert": string(caPEM)})
 	resp := tb.ok(t, logical.ReadOperation, "config", nil)
-	require.Equal(t, strings.TrimSpace(string(caPEM)), resp.Data["nats_ca_cert"])
+	require.Equal(t, string(caPEM), resp.Data["nats_ca_cert"])
 	tb.ok(t, logical.UpdateOperation, "config", map[string]interface{}{"nats_url": "tls://nats.example.com:4222", "nats_password": "pw-3", "nats_ca_cert": ""})
 	tb.ok(t, logical.UpdateOperation, "config", map[string]interface{}{"nats_url": "nats://10.0.0.5:4222", "nats_password": "pw-4", "nats_allow_plaintext": true})
 	// Turning the bus off needs no password.

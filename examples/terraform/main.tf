@@ -4,15 +4,18 @@
 # examples/policies), one org, one agent with a credential, the agent's
 # AppRole role pinned to the agent policy, and a secret ID that names it.
 # Only vault_generic_endpoint, vault_mount, vault_policy and
-# vault_auth_backend resources: vault_approle_auth_backend_role crashes
-# against Vault 1.21 with the provider versions we can build.
-# Paths and fields: docs/api.md. Not applied in this repository (README.md).
+# vault_auth_backend resources, with the arguments provider v1.9.0 already
+# had, so it works with v1.9.0 and today's provider alike
+# (vault_approle_auth_backend_role crashes against Vault 1.21 with v1.9.0;
+# vault_mount's audit_non_hmac_response_keys came later).
+# Paths and fields: docs/api.md. Applied, planned and destroyed by OpenTofu
+# in `make test` (integration/terraform_test.go).
 
 terraform {
   required_providers {
     vault = {
       source  = "hashicorp/vault"
-      version = ">= 4.0"
+      version = ">= 1.9.0"
     }
   }
 }
@@ -40,13 +43,23 @@ resource "vault_mount" "mailgent" {
   path        = var.mount_path
   type        = "vault-plugin-mailgent"
   description = "Mailgent agent identities"
+}
 
-  # Same list as scripts/dev-vault.sh and internal/harness: who and what in
-  # clear in Vault's audit devices; passwords, codes and fields stay HMAC'd.
-  audit_non_hmac_response_keys = [
-    "agent", "org", "address", "delegation_chain", "credential", "version",
-    "current_version", "status", "outcome", "event_id", "valid_until", "seconds_remaining",
-  ]
+# Same list as scripts/dev-vault.sh and internal/harness: who and what in
+# clear in Vault's audit devices; passwords, codes and fields stay HMAC'd.
+# (A tune of the mount: vault_mount's own argument for it is newer than
+# provider v1.9.0.) The mount's deletion takes the tune with it.
+resource "vault_generic_endpoint" "mount_tune" {
+  path                 = "sys/mounts/${vault_mount.mailgent.path}/tune"
+  ignore_absent_fields = true
+  disable_delete       = true
+
+  data_json = jsonencode({
+    audit_non_hmac_response_keys = [
+      "agent", "org", "address", "delegation_chain", "credential", "version",
+      "current_version", "status", "outcome", "event_id", "valid_until", "seconds_remaining",
+    ]
+  })
 }
 
 # config: read works, but nats_password is write-only (reads show
@@ -62,7 +75,23 @@ resource "vault_generic_endpoint" "config" {
     nats_url      = var.nats_url
     nats_username = var.nats_username
     nats_password = var.nats_password
+    nats_ca_cert  = var.nats_ca_cert
   })
+}
+
+# The relay, registered by its public keys (mailgent-relay
+# -print-registration): the plugin stores only mail its signed sessions
+# sealed, and seals outbound mail to it.
+resource "vault_generic_endpoint" "relay" {
+  path                 = "${vault_mount.mailgent.path}/config/relays/${var.relay_name}"
+  ignore_absent_fields = true
+
+  data_json = jsonencode({
+    signing_key = var.relay_signing_key
+    sealing_key = var.relay_sealing_key
+  })
+
+  depends_on = [vault_generic_endpoint.config]
 }
 
 # Deleting an org revokes all its agents.
@@ -124,9 +153,18 @@ resource "vault_auth_backend" "approle" {
 # accessors filled in. They are written for the mount path "mailgent".
 # mailgent onboard compares the installed agent policy with the plugin's
 # rendering rule by rule and never overwrites it.
+# The mount's accessor, read from sys/mounts/<path>: provider v1.9.0's
+# vault_mount reads its mounts in a form Vault 1.21 no longer answers, so
+# its own accessor attribute stays empty there.
+data "vault_generic_secret" "mount" {
+  path       = "sys/mounts/${vault_mount.mailgent.path}"
+  depends_on = [vault_mount.mailgent]
+}
+
 locals {
+  mount_accessor = data.vault_generic_secret.mount.data["accessor"]
   accessors = {
-    MOUNT_ACCESSOR   = vault_mount.mailgent.accessor
+    MOUNT_ACCESSOR   = local.mount_accessor
     APPROLE_ACCESSOR = vault_auth_backend.approle.accessor
   }
   fill = { for f in ["mailgent-agents", "mailgent-admin", "mailgent-admin-strict"] : f => replace(replace(
@@ -134,8 +172,8 @@ locals {
     "MOUNT_ACCESSOR", local.accessors.MOUNT_ACCESSOR),
     "APPROLE_ACCESSOR", local.accessors.APPROLE_ACCESSOR)
   }
-  agents_policy = "mailgent-${vault_mount.mailgent.accessor}-agents"
-  role_name     = "mailgent-${vault_mount.mailgent.accessor}-${var.agent}"
+  agents_policy = "mailgent-${local.mount_accessor}-agents"
+  role_name     = "mailgent-${local.mount_accessor}-${var.agent}"
 }
 
 resource "vault_policy" "agents" {
@@ -157,7 +195,7 @@ resource "vault_policy" "admin_strict" {
 # admin policy allows, token_policies pinned to the agent policy.
 resource "vault_generic_endpoint" "role" {
   depends_on           = [vault_generic_endpoint.agent]
-  path                 = "auth/${vault_auth_backend.approle.path}/role/${local.role_name}"
+  path                 = "auth/${trimsuffix(vault_auth_backend.approle.path, "/")}/role/${local.role_name}"
   ignore_absent_fields = true
 
   data_json = jsonencode({
@@ -172,7 +210,7 @@ resource "vault_generic_endpoint" "role" {
 
 # The role ID: a read (role-id's write would set a chosen one).
 data "vault_generic_secret" "role_id" {
-  path       = "auth/${vault_auth_backend.approle.path}/role/${local.role_name}/role-id"
+  path       = "auth/${trimsuffix(vault_auth_backend.approle.path, "/")}/role/${local.role_name}/role-id"
   depends_on = [vault_generic_endpoint.role]
 }
 
@@ -182,7 +220,7 @@ data "vault_generic_secret" "role_id" {
 # secret ID is in the state in clear: prefer `mailgent onboard`, which hands
 # out a wrapped one. Nothing to delete: a secret ID expires.
 resource "vault_generic_endpoint" "secret_id" {
-  path           = "auth/${vault_auth_backend.approle.path}/role/${local.role_name}/secret-id"
+  path           = "auth/${trimsuffix(vault_auth_backend.approle.path, "/")}/role/${local.role_name}/secret-id"
   disable_read   = true
   disable_delete = true
   write_fields   = ["secret_id", "secret_id_accessor"]

@@ -28,8 +28,30 @@ variable "nats_url" {
 }
 
 variable "nats_username" {
+  description = "The plugin's NATS user (deploy/nats/mailgent-users.conf)."
+  type        = string
+  default     = "mailgent-plugin"
+}
+
+variable "nats_ca_cert" {
+  description = "PEM CA certificate of the NATS servers (TLS, verified). Empty only for a loopback nats:// URL."
+  type        = string
+  default     = ""
+}
+
+variable "relay_name" {
   type    = string
-  default = "mailgent"
+  default = "relay-1"
+}
+
+variable "relay_signing_key" {
+  description = "The relay's signing_key, from mailgent-relay -print-registration -key-file …"
+  type        = string
+}
+
+variable "relay_sealing_key" {
+  description = "The relay's sealing_key, from mailgent-relay -print-registration -key-file …"
+  type        = string
 }
 
 variable "nats_password" {
