@@ -67,11 +67,16 @@ demo:
 	@test -f .data/env || { echo "run make dev first (in another terminal)"; exit 1; }
 	@. .data/env && $(GO) run ./examples/signup/demo
 
-## test-deps: Debian packages the tests drive: swaks (a real SMTP client), python3-hvac (the Python example)
+## test-deps: what the tests drive besides Go, from Debian's packages when missing: swaks (a real SMTP client), python3 >= 3.11 (the Python SDK), Node >= 20 and npm (the TypeScript SDK)
 test-deps:
-	@command -v swaks >/dev/null && /usr/bin/python3 -c 'import hvac' 2>/dev/null || { \
-		echo "installing swaks and python3-hvac (apt-get)"; \
-		apt-get update -qq && apt-get install -y -qq swaks python3-hvac; }
+	@missing=""; \
+	command -v swaks >/dev/null || missing="$$missing swaks"; \
+	test -x /usr/bin/python3 || missing="$$missing python3"; \
+	command -v node >/dev/null || missing="$$missing nodejs"; \
+	command -v npm >/dev/null || missing="$$missing npm"; \
+	if [ -n "$$missing" ]; then echo "installing$$missing (apt-get)"; apt-get update -qq && apt-get install -y -qq $$missing; fi
+	@/usr/bin/python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "the Python SDK needs /usr/bin/python3 >= 3.11"; exit 1; }
+	@node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' || { echo "the TypeScript SDK needs Node >= 20, found $$(node --version)"; exit 1; }
 
 ## test: vet, unit and integration tests against the real servers
 test: tools test-deps

@@ -1,0 +1,79 @@
+"""Mailgent for Python: an AI agent's own credentials, TOTP codes, inbox and
+outbound mail, kept in HashiCorp Vault by the Mailgent secrets engine.
+
+Standard library only. Quick start::
+
+    from mailgent import Client
+
+    c = Client.login_approle(vault_addr, role_id, wrapped_secret_id=token, agent="signup-bot")
+    c.store_credential("example.com", username="signup-bot@agents.example.com",
+                       password=password, totp_secret=seed)
+    print(c.totp("example.com", min_remaining=5).code)
+    code, msg = c.wait_for_code(from_="example.com", timeout=60)   # verified senders only
+    c.report_login("example.com", True, "dashboard reached")
+
+Webhook deliveries are verified with :func:`mailgent.webhooks.verify`.
+"""
+
+from ._version import VERSION as __version__
+from .client import Client, CodeResult
+from .errors import (
+    Gone,
+    InvalidRequest,
+    MailgentError,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+    Timeout,
+)
+from .types import (
+    TRUST_ANY,
+    TRUST_UNVERIFIED,
+    TRUST_VERIFIED,
+    Agent,
+    AttachmentInfo,
+    AuditEvent,
+    CodeCandidate,
+    Credential,
+    CredentialVersion,
+    FileAttachment,
+    LastLogin,
+    Link,
+    LoginReport,
+    Message,
+    SentMessage,
+    TOTPCode,
+    TOTPSettings,
+)
+from .webhooks import WebhookVerificationError
+
+__all__ = [
+    "__version__",
+    "Client",
+    "CodeResult",
+    "MailgentError",
+    "InvalidRequest",
+    "PermissionDenied",
+    "NotFound",
+    "Timeout",
+    "Gone",
+    "RateLimited",
+    "WebhookVerificationError",
+    "TRUST_VERIFIED",
+    "TRUST_UNVERIFIED",
+    "TRUST_ANY",
+    "Agent",
+    "AttachmentInfo",
+    "AuditEvent",
+    "CodeCandidate",
+    "Credential",
+    "CredentialVersion",
+    "FileAttachment",
+    "LastLogin",
+    "Link",
+    "LoginReport",
+    "Message",
+    "SentMessage",
+    "TOTPCode",
+    "TOTPSettings",
+]
