@@ -2,140 +2,26 @@ package bus
 
 import (
 	"bytes"
-	"context"
-	"crypto/aes"
 	"crypto/cipher"
 	"crypto/ed25519"
 	"crypto/hpke"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base32"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
+	"github.com/mailgent/mailgent/internal/frame"
 	"github.com/mailgent/mailgent/internal/mailmsg"
 )
 
-// The inbound path: relay → JetStream → plugin.
-//
-// Every accepted message is sealed to the plugin's HPKE public key, so NATS
-// never holds mail in clear. A sealed payload up to InlineLimit rides in
-// the stream message itself; a larger one is put in the blob object store
-// (which chunks it) and the stream message carries only its name.
-const (
-	// DirectoryBucket is the KV bucket the plugin writes and relays read:
-	// live agents and the HPKE public key, per domain.
-	DirectoryBucket = "mailgent_directory"
-	// BlobBucket is the object store for sealed payloads over InlineLimit.
-	BlobBucket = "mailgent_inbound_blobs"
-	// InlineLimit is the largest payload sent inside a stream message
-	// (NATS's default max_payload is 1 MiB; headroom for headers).
-	InlineLimit = 512 << 10
-
-	// HeaderBlob names the blob holding the payload, when there is one.
-	HeaderBlob = "Mailgent-Blob"
-	// HeaderAgent and HeaderDomain say whom a message is for, in clear, so
-	// the plugin can drop mail for unknown agents without decrypting it.
-	HeaderAgent  = "Mailgent-Agent"
-	HeaderDomain = "Mailgent-Domain"
-
-	// blobTTL removes blobs a crashed plugin never deleted.
-	blobTTL = 14 * 24 * time.Hour
-)
-
-// Directory keys: agent.<domain>.<agent> (value "active") and
-// key.<domain> (value: the HPKE public key), names escaped by token.
-func DirectoryAgentKey(domain, agent string) string {
-	return "agent." + token(domain) + "." + token(agent)
-}
-
-// DirectoryAgentFilter matches every agent key of one domain.
-func DirectoryAgentFilter(domain string) string { return "agent." + token(domain) + ".*" }
-
-// DirectoryPublicKeyKey is where a domain's HPKE public key is published.
-func DirectoryPublicKeyKey(domain string) string { return "key." + token(domain) }
-
-// DirectorySignerKey is where the plugin publishes its outbound signing
-// key (Ed25519, 32 bytes) for the relays to check queued mail with.
-func DirectorySignerKey(domain string) string { return "signer." + token(domain) }
-
-// DirectoryRelayKey marks a registered relay's key ID (value: its name), so
-// a relay knows it is registered before it accepts mail it could not hand
-// over.
-func DirectoryRelayKey(domain, keyID string) string { return "relay." + token(domain) + "." + keyID }
-
-// DirectoryRelayFilter matches every relay key of one domain.
-func DirectoryRelayFilter(domain string) string { return "relay." + token(domain) + ".*" }
-
-// InboundSubject is the subject of mail for one agent of one domain.
-func InboundSubject(domain, agent string) string {
-	return InboundSubjectPrefix + token(domain) + "." + token(agent)
-}
-
-// InboundFilter is the consumer filter of one domain.
-func InboundFilter(domain string) string {
-	return InboundSubjectPrefix + token(domain) + ".>"
-}
-
-// ConsumerName is the durable consumer of the mount serving a domain.
-func ConsumerName(domain string) string { return "mailgent-plugin-" + token(domain) }
-
-// AgentFromDirectoryKey returns the agent of one of domain's directory
-// keys, or "" if the key is not one.
-func AgentFromDirectoryKey(domain, key string) string {
-	rest, ok := strings.CutPrefix(key, "agent."+token(domain)+".")
-	if !ok {
-		return ""
-	}
-	return strings.NewReplacer("_2e", ".", "_5f", "_").Replace(rest)
-}
-
-// token makes a name ([a-z0-9._-]) one NATS subject token, injectively:
-// '_' becomes "_5f" and '.' "_2e", so "a.b" and "a_b" stay apart.
-func token(s string) string {
-	return strings.NewReplacer("_", "_5f", ".", "_2e").Replace(s)
-}
-
-// EnsureInbound creates the directory bucket and blob store.
-func EnsureInbound(ctx context.Context, js jetstream.JetStream) (jetstream.KeyValue, jetstream.ObjectStore, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      DirectoryBucket,
-		Description: "Mailgent address directory: live agents and inbound public keys, written by the plugin",
-		History:     1,
-		Storage:     jetstream.FileStorage,
-	})
-	if err != nil {
-		return nil, nil, fmt.Errorf("ensure KV %s: %w", DirectoryBucket, err)
-	}
-	obs, err := js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
-		Bucket:      BlobBucket,
-		Description: "Mailgent inbound payloads too large for one message, sealed to the plugin",
-		TTL:         blobTTL,
-		Storage:     jetstream.FileStorage,
-		MaxBytes:    BlobMaxBytes,
-	})
-	if err != nil {
-		return nil, nil, fmt.Errorf("ensure object store %s: %w", BlobBucket, err)
-	}
-	return kv, obs, nil
-}
-
-// HPKE suite for inbound mail: hybrid post-quantum KEM (ML-KEM-768 +
-// X25519), HKDF-SHA256, AES-256-GCM — all in Go's crypto/hpke.
-var (
-	hpkeKEM  = hpke.MLKEM768X25519()
-	hpkeKDF  = hpke.HKDFSHA256()
-	hpkeAEAD = hpke.AES256GCM()
-)
+// Sealing inbound mail: every message a relay accepts is sealed to the
+// plugin's HPKE public key under the relay's signed session, so NATS never
+// holds mail in clear and only a registered relay can put mail in an inbox.
+// inbound_publish.go hands the sealed bytes to the stream.
 
 // GenerateInboundKey makes the plugin's key pair. The private key bytes
 // live only in Vault storage.
@@ -188,7 +74,6 @@ type Payload struct {
 //
 // Earlier versions (no HeaderSeal, "2") were not signed: Open refuses them.
 const (
-	HeaderSeal         = "Mailgent-Seal"
 	sealVersion3       = 3
 	sealVersionHeader  = "3"
 	sessionMaxAge      = 10 * time.Minute
@@ -251,8 +136,8 @@ func (s *Sealer) session(pub []byte, domain string) ([]byte, cipher.AEAD, error)
 		if err != nil {
 			return nil, nil, err
 		}
-		prefix := binary.AppendUvarint([]byte{sealVersion3}, uint64(len(enc)))
-		prefix = append(append(prefix, enc...), s.keyID...)
+		prefix := frame.Append([]byte{sealVersion3}, enc)
+		prefix = append(prefix, s.keyID...)
 		prefix = append(prefix, ed25519.Sign(s.key.Signing, sessionSigned(domain, enc))...)
 		s.pub, s.domain, s.prefix, s.aead, s.created, s.used = bytes.Clone(pub), domain, prefix, aead, s.now(), 0
 	}
@@ -266,15 +151,6 @@ func sessionAEAD(export func(string, int) ([]byte, error)) (cipher.AEAD, error) 
 		return nil, err
 	}
 	return aesGCM(key)
-}
-
-// aesGCM is AES-256-GCM under key.
-func aesGCM(key []byte) (cipher.AEAD, error) {
-	block, err := aes.NewCipher(key)
-	if err != nil {
-		return nil, err
-	}
-	return cipher.NewGCM(block)
 }
 
 // Seal encrypts a payload to the plugin's public key (version 3).
@@ -291,11 +167,8 @@ func (s *Sealer) Seal(pub []byte, domain, agent string, p *Payload) ([]byte, err
 	if err != nil {
 		return nil, err
 	}
-	body := make([]byte, 0, 2*binary.MaxVarintLen64+len(head)+len(msg)+len(p.Raw))
-	body = binary.AppendUvarint(body, uint64(len(head)))
-	body = append(body, head...)
-	body = binary.AppendUvarint(body, uint64(len(msg)))
-	body = append(append(body, msg...), p.Raw...)
+	body := make([]byte, 0, frame.Size(head, msg)+len(p.Raw))
+	body = append(frame.Append(body, head, msg), p.Raw...)
 
 	out := make([]byte, 0, len(prefix)+aead.NonceSize()+len(body)+aead.Overhead())
 	out = append(out, prefix...)
@@ -367,11 +240,11 @@ func (o *Opener) Open(domain, agent, id, version string, sealed []byte) (*Payloa
 	if len(sealed) < 1 || sealed[0] != sealVersion3 {
 		return nil, undecryptable
 	}
-	n, w := binary.Uvarint(sealed[1:])
-	if w <= 0 || n > uint64(len(sealed)-1-w) || len(sealed)-1-w-int(n) < keyIDLen+ed25519.SignatureSize {
+	fields, rest, err := frame.Split(sealed[1:], 1)
+	if err != nil || len(rest) < keyIDLen+ed25519.SignatureSize {
 		return nil, undecryptable
 	}
-	enc, rest := sealed[1+w:1+w+int(n)], sealed[1+w+int(n):]
+	enc := fields[0]
 	keyID, sig, rest := hex.EncodeToString(rest[:keyIDLen]), rest[keyIDLen:keyIDLen+ed25519.SignatureSize], rest[keyIDLen+ed25519.SignatureSize:]
 	sess, err := o.session(domain, enc, keyID, sig)
 	if err != nil {
@@ -397,15 +270,11 @@ func (o *Opener) Open(domain, agent, id, version string, sealed []byte) (*Payloa
 
 // decodeBody splits a decrypted body into head, message JSON and raw source.
 func decodeBody(body []byte) (*Payload, error) {
-	var fields [2][]byte
-	for i := range fields {
-		n, w := binary.Uvarint(body)
-		if w <= 0 || n > uint64(len(body)-w) {
-			return nil, fmt.Errorf("%w: payload does not decode", ErrPoison)
-		}
-		fields[i], body = body[w:w+int(n)], body[w+int(n):]
+	fields, raw, err := frame.Split(body, 2)
+	if err != nil {
+		return nil, fmt.Errorf("%w: payload does not decode", ErrPoison)
 	}
-	p := &Payload{MessageJSON: fields[1], Raw: body}
+	p := &Payload{MessageJSON: fields[1], Raw: raw}
 	if err := json.Unmarshal(fields[0], &p.Head); err != nil {
 		return nil, fmt.Errorf("%w: payload does not decode: %v", ErrPoison, err)
 	}
@@ -454,106 +323,4 @@ func (o *Opener) session(domain string, enc []byte, keyID string, sig []byte) (o
 	o.sessions[id] = sess
 	o.mu.Unlock()
 	return sess, nil
-}
-
-// MessageID derives a message's ID from the recipient and the bytes the
-// sender sent, so a sender's retry of the same message (after a lost 250)
-// gets the same ID and JetStream's and the inbox's dedup keep one copy.
-func MessageID(domain, agent string, raw []byte) string {
-	h := sha256.New()
-	h.Write([]byte(agent + "@" + domain + "\n"))
-	h.Write(raw)
-	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(h.Sum(nil)[:20]))
-}
-
-// Publish sends one sealed payload and returns once JetStream has it
-// durably (PubAck, and for a blob every chunk acknowledged). dup tells a
-// message JetStream had already seen.
-func Publish(ctx context.Context, js jetstream.JetStream, obs jetstream.ObjectStore, domain, agent, id string, sealed []byte) (dup bool, err error) {
-	msg := nats.NewMsg(InboundSubject(domain, agent))
-	msg.Header.Set(jetstream.MsgIDHeader, id)
-	msg.Header.Set(HeaderAgent, agent)
-	msg.Header.Set(HeaderDomain, domain)
-	msg.Header.Set(HeaderSeal, sealVersionHeader)
-	if len(sealed) > InlineLimit {
-		// A large payload goes to the blob store first; refuse it before
-		// that when the agent's backlog is full, as the stream would: a
-		// relay may not delete blobs (its NATS user cannot purge), so a
-		// refused one would sit there until the bucket's TTL.
-		if err := checkBacklog(ctx, js, InboundSubject(domain, agent)); err != nil {
-			return false, fmt.Errorf("publish: %w", err)
-		}
-		if _, err := obs.PutBytes(ctx, id, sealed); err != nil {
-			return false, fmt.Errorf("put blob: %w", classifyFull(err))
-		}
-		msg.Header.Set(HeaderBlob, id)
-	} else {
-		msg.Data = sealed
-	}
-	ack, err := js.PublishMsg(ctx, msg)
-	if err != nil {
-		return false, fmt.Errorf("publish: %w", classifyFull(err))
-	}
-	return ack.Duplicate, nil
-}
-
-// checkBacklog returns ErrAgentBacklog when subject holds as many
-// messages as the stream keeps per subject already.
-func checkBacklog(ctx context.Context, js jetstream.JetStream, subject string) error {
-	st, err := js.Stream(ctx, InboundStream)
-	if err != nil {
-		return err
-	}
-	info, err := st.Info(ctx, jetstream.WithSubjectFilter(subject))
-	if err != nil {
-		return err
-	}
-	if limit := info.Config.MaxMsgsPerSubject; limit > 0 && uint64(info.State.Subjects[subject]) >= uint64(limit) {
-		return fmt.Errorf("%w: %d messages", ErrAgentBacklog, info.State.Subjects[subject])
-	}
-	return nil
-}
-
-// Errors of a full bus, so a relay can answer what a sender should hear.
-var (
-	// ErrAgentBacklog: the stream holds MaxPendingPerAgent messages for
-	// this agent that the plugin has not stored yet.
-	ErrAgentBacklog = errors.New("too much mail is waiting to be stored for this agent")
-	// ErrBusFull: the stream or the blob store is at its size limit.
-	ErrBusFull = errors.New("the mail bus is full")
-)
-
-// classifyFull wraps a JetStream refusal for want of room in ErrAgentBacklog
-// or ErrBusFull (keeping err); any other error is returned as it is.
-func classifyFull(err error) error {
-	var api *jetstream.APIError
-	if !errors.As(err, &api) {
-		return err
-	}
-	switch {
-	case strings.Contains(api.Description, "maximum messages per subject exceeded"):
-		return fmt.Errorf("%w: %w", ErrAgentBacklog, err)
-	case strings.Contains(api.Description, "maximum bytes exceeded"), strings.Contains(api.Description, "maximum messages exceeded"),
-		strings.Contains(api.Description, "insufficient resources"):
-		return fmt.Errorf("%w: %w", ErrBusFull, err)
-	}
-	return err
-}
-
-// InboundConsumerConfig is the plugin's durable pull consumer: explicit
-// acks after the Vault write; a transient failure is NAKed with a delay by
-// the plugin; a message still failing after MaxDeliver attempts stays in
-// the stream (work-queue retention) for an operator to look at — it is
-// never dropped silently. No BackOff: it would shorten AckWait below the
-// time a large message may take to store.
-func InboundConsumerConfig(domain string) jetstream.ConsumerConfig {
-	return jetstream.ConsumerConfig{
-		Durable:       ConsumerName(domain),
-		Description:   "Mailgent plugin for @" + domain,
-		FilterSubject: InboundFilter(domain),
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       60 * time.Second,
-		MaxDeliver:    50,
-		MaxAckPending: 256,
-	}
 }
