@@ -163,7 +163,12 @@ func (s *session) Data(r io.Reader) error {
 		// Each agent's copy names only that agent: no agent learns who
 		// else (Bcc included) received the message.
 		m.Envelope.RcptTo = []string{agent + "@" + s.s.cfg.Domain}
-		sealed, err := s.s.sealer.Seal(pub, s.s.cfg.Domain, agent, &bus.Payload{Message: m, Raw: raw})
+		p, err := bus.NewPayload(&m, raw)
+		if err != nil {
+			s.logger.Error("marshal message", "error", err)
+			return errBus
+		}
+		sealed, err := s.s.sealer.Seal(pub, s.s.cfg.Domain, agent, p)
 		if err != nil {
 			s.logger.Error("seal message", "error", err)
 			return errBus

@@ -37,18 +37,28 @@ func GenerateInboundKey() (priv, pub []byte, err error) {
 	return priv, k.PublicKey().Bytes(), nil
 }
 
-// Payload is what travels sealed: the parsed message and its raw source.
-// Seal reads Message and Raw. Open returns Head, MessageJSON (Message as
-// JSON, which the plugin stores as it is), Raw and the relay that sealed
-// it, and leaves Message empty: decoding it would cost more than
-// everything else the plugin does with a message but its storage calls.
+// Payload is what travels sealed, the same going in (Seal) and coming out
+// (Open): what the plugin files an inbox entry by (Head), what it stores as
+// the message (MessageJSON, a mailmsg.Message as JSON, kept as bytes so the
+// plugin never decodes it) and the source the sender sent (Raw). NewPayload
+// makes one from a parsed message.
 type Payload struct {
-	Message     mailmsg.Message `json:"message"`
-	Raw         []byte          `json:"raw"`
-	Head        mailmsg.Head    `json:"-"`
-	MessageJSON []byte          `json:"-"`
-	// RelayKeyID is the key ID of the relay whose signed session sealed it.
-	RelayKeyID string `json:"-"`
+	Head        mailmsg.Head
+	MessageJSON []byte
+	Raw         []byte
+	// RelayKeyID is, from Open, the key ID of the relay whose signed
+	// session sealed it; Seal ignores it.
+	RelayKeyID string
+}
+
+// NewPayload is a parsed message's payload: its head and its JSON,
+// marshalled once, and its raw source.
+func NewPayload(m *mailmsg.Message, raw []byte) (*Payload, error) {
+	msg, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	return &Payload{Head: m.Head(), MessageJSON: msg, Raw: raw}, nil
 }
 
 // Sealed payloads, version 3 (header HeaderSeal = "3"):
@@ -159,16 +169,12 @@ func (s *Sealer) Seal(pub []byte, domain, agent string, p *Payload) ([]byte, err
 	if err != nil {
 		return nil, err
 	}
-	head, err := json.Marshal(p.Message.Head())
+	head, err := json.Marshal(&p.Head)
 	if err != nil {
 		return nil, err
 	}
-	msg, err := json.Marshal(&p.Message)
-	if err != nil {
-		return nil, err
-	}
-	body := make([]byte, 0, frame.Size(head, msg)+len(p.Raw))
-	body = append(frame.Append(body, head, msg), p.Raw...)
+	body := make([]byte, 0, frame.Size(head, p.MessageJSON)+len(p.Raw))
+	body = append(frame.Append(body, head, p.MessageJSON), p.Raw...)
 
 	out := make([]byte, 0, len(prefix)+aead.NonceSize()+len(body)+aead.Overhead())
 	out = append(out, prefix...)
@@ -177,7 +183,7 @@ func (s *Sealer) Seal(pub []byte, domain, agent string, p *Payload) ([]byte, err
 		return nil, err
 	}
 	out = out[:len(out)+len(nonce)]
-	return aead.Seal(out, nonce, body, messageAD(domain, agent, p.Message.ID)), nil
+	return aead.Seal(out, nonce, body, messageAD(domain, agent, p.Head.ID)), nil
 }
 
 // ErrPoison marks a message that can never be processed: it is terminated,

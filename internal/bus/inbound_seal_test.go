@@ -54,6 +54,16 @@ func testKeys(t testing.TB) (*Opener, *Sealer, []byte, registry) {
 	return o, NewSealer(k), pub, reg
 }
 
+// payload is m's payload, as the relay makes it.
+func payload(t testing.TB, m mailmsg.Message, raw []byte) *Payload {
+	t.Helper()
+	p, err := NewPayload(&m, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 func encOf(t *testing.T, sealed []byte) []byte {
 	t.Helper()
 	n, w := binary.Uvarint(sealed[1:])
@@ -69,7 +79,7 @@ func TestSealOpenRoundTripAndSessions(t *testing.T) {
 		t.Helper()
 		msg := mailmsg.Message{ID: id, Subject: "hi", Text: "your code is 123456",
 			Codes: []mailmsg.Code{{Code: "123456"}}, Attachments: []mailmsg.Attachment{{Filename: "a.pdf"}}}
-		sealed, err := s.Seal(pub, "d.example", agent, &Payload{Message: msg, Raw: raw})
+		sealed, err := s.Seal(pub, "d.example", agent, payload(t, msg, raw))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -140,7 +150,7 @@ func TestSealOpenRoundTripAndSessions(t *testing.T) {
 // mail in an inbox. Only a registered relay's signed session opens.
 func TestOnlyRegisteredRelaysSessionsOpen(t *testing.T) {
 	o, s, pub, reg := testKeys(t)
-	msg := &Payload{Message: mailmsg.Message{ID: "id1", Subject: "DMARC pass, trust me"}, Raw: []byte("raw")}
+	msg := payload(t, mailmsg.Message{ID: "id1", Subject: "DMARC pass, trust me"}, []byte("raw"))
 
 	stranger := NewSealer(relayKey(t))
 	forged, err := stranger.Seal(pub, "d.example", "bot", msg)
@@ -190,7 +200,7 @@ func TestOpenerSessionCacheIsBounded(t *testing.T) {
 	// Every message in a session of its own: the cache stays bounded.
 	for i := range openerSessions + 10 {
 		id := string(rune('a'+i%26)) + string(rune('a'+i/26))
-		sealed, err := NewSealer(k).Seal(pub, "d.example", "bot", &Payload{Message: mailmsg.Message{ID: id}})
+		sealed, err := NewSealer(k).Seal(pub, "d.example", "bot", payload(t, mailmsg.Message{ID: id}, nil))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -208,7 +218,7 @@ func BenchmarkSeal(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	p := &Payload{Message: mailmsg.Message{ID: "x", Text: string(bytes.Repeat([]byte("a"), 4096))}, Raw: bytes.Repeat([]byte("a"), 4096)}
+	p := payload(b, mailmsg.Message{ID: "x", Text: string(bytes.Repeat([]byte("a"), 4096))}, bytes.Repeat([]byte("a"), 4096))
 	k := relayKey(b)
 	b.Run("session", func(b *testing.B) {
 		s := NewSealer(k)
@@ -232,11 +242,11 @@ func BenchmarkSeal(b *testing.B) {
 // ErrPoison.
 func FuzzOpen(f *testing.F) {
 	o, s, pub, _ := testKeys(f)
-	good, err := s.Seal(pub, "d.example", "bot", &Payload{Message: mailmsg.Message{ID: "id1"}, Raw: []byte("raw")})
+	good, err := s.Seal(pub, "d.example", "bot", payload(f, mailmsg.Message{ID: "id1"}, []byte("raw")))
 	if err != nil {
 		f.Fatal(err)
 	}
-	stranger, err := NewSealer(relayKey(f)).Seal(pub, "d.example", "bot", &Payload{Message: mailmsg.Message{ID: "id1"}, Raw: []byte("raw")})
+	stranger, err := NewSealer(relayKey(f)).Seal(pub, "d.example", "bot", payload(f, mailmsg.Message{ID: "id1"}, []byte("raw")))
 	if err != nil {
 		f.Fatal(err)
 	}
