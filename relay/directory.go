@@ -45,6 +45,13 @@ func (d *directory) lookup(agent string) (live, ready bool) {
 	return d.agents[agent], d.synced
 }
 
+// ready tells whether the directory has been read once.
+func (d *directory) ready() bool {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return d.synced
+}
+
 // revoked tells whether the directory saw the agent removed.
 func (d *directory) revoked(agent string) bool {
 	d.mu.RLock()
