@@ -40,66 +40,49 @@ const (
 	blobTTL = 14 * 24 * time.Hour
 )
 
+// workQueue is a file-backed work-queue stream of the subjects under
+// prefix: a message leaves it once its consumer acked it.
+func workQueue(name, description, prefix string) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:        name,
+		Description: description,
+		Subjects:    []string{prefix + ">"},
+		Retention:   jetstream.WorkQueuePolicy,
+		Storage:     jetstream.FileStorage,
+	}
+}
+
 // InboundStreamConfig is the stream relays publish accepted mail to. It is
 // a work queue: a message leaves the stream once the plugin acked it, which
 // it does only after the mail is in Vault storage.
 func InboundStreamConfig() jetstream.StreamConfig {
-	return jetstream.StreamConfig{
-		Name:        InboundStream,
-		Description: "Mail accepted by mailgent-relay, encrypted to the plugin, until the plugin stored it",
-		Subjects:    []string{InboundSubjectPrefix + ">"},
-		Retention:   jetstream.WorkQueuePolicy,
-		Storage:     jetstream.FileStorage,
-		Duplicates:  DuplicateWindow,
-		// Full means refuse new mail (the relay answers 4xx and the sender
-		// retries), never drop accepted mail.
-		Discard:              jetstream.DiscardNew,
-		DiscardNewPerSubject: true,
-		MaxMsgsPerSubject:    MaxPendingPerAgent,
-		MaxBytes:             InboundMaxBytes,
-	}
+	c := workQueue(InboundStream, "Mail accepted by mailgent-relay, encrypted to the plugin, until the plugin stored it", InboundSubjectPrefix)
+	c.Duplicates = DuplicateWindow
+	// Full means refuse new mail (the relay answers 4xx and the sender
+	// retries), never drop accepted mail.
+	c.Discard = jetstream.DiscardNew
+	c.DiscardNewPerSubject = true
+	c.MaxMsgsPerSubject = MaxPendingPerAgent
+	c.MaxBytes = InboundMaxBytes
+	return c
 }
 
 func outboundStreamConfig() jetstream.StreamConfig {
-	return jetstream.StreamConfig{
-		Name:        OutboundStream,
-		Description: "Signed mail the Mailgent plugin queued, until a relay delivered it",
-		Subjects:    []string{OutboundSubjectPrefix + ">"},
-		Retention:   jetstream.WorkQueuePolicy,
-		Storage:     jetstream.FileStorage,
-		Duplicates:  DuplicateWindow,
-		// A queued message may be large: attachments up to the send limit.
-		MaxMsgSize: -1,
-	}
+	c := workQueue(OutboundStream, "Signed mail the Mailgent plugin queued, until a relay delivered it", OutboundSubjectPrefix)
+	c.Duplicates = DuplicateWindow
+	// A queued message may be large: attachments up to the send limit.
+	c.MaxMsgSize = -1
+	return c
 }
 
 func statusStreamConfig() jetstream.StreamConfig {
-	return jetstream.StreamConfig{
-		Name:        StatusStream,
-		Description: "Delivery results of Mailgent outbound mail, for the plugin",
-		Subjects:    []string{StatusSubjectPrefix + ">"},
-		Retention:   jetstream.WorkQueuePolicy,
-		Storage:     jetstream.FileStorage,
-	}
+	return workQueue(StatusStream, "Delivery results of Mailgent outbound mail, for the plugin", StatusSubjectPrefix)
 }
 
-func directoryConfig() jetstream.KeyValueConfig {
-	return jetstream.KeyValueConfig{
-		Bucket:      DirectoryBucket,
-		Description: "Mailgent address directory: live agents and inbound public keys, written by the plugin",
-		History:     1,
-		Storage:     jetstream.FileStorage,
-	}
-}
-
-func deliveryBucketConfig() jetstream.KeyValueConfig {
-	return jetstream.KeyValueConfig{
-		Bucket:      DeliveryBucket,
-		Description: "Outbound messages a Mailgent relay delivered (never send twice)",
-		History:     1,
-		TTL:         7 * 24 * time.Hour,
-		Storage:     jetstream.FileStorage,
-	}
+// keyValueConfig is a file-backed KV bucket keeping each key's latest
+// value (ttl 0: for ever).
+func keyValueConfig(bucket, description string, ttl time.Duration) jetstream.KeyValueConfig {
+	return jetstream.KeyValueConfig{Bucket: bucket, Description: description, History: 1, TTL: ttl, Storage: jetstream.FileStorage}
 }
 
 // blobStoreConfig is a store of payloads too large for a stream message.
@@ -129,7 +112,8 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream) error {
 // EnsureInbound creates the address directory bucket and the inbound blob
 // store.
 func EnsureInbound(ctx context.Context, js jetstream.JetStream) (jetstream.KeyValue, jetstream.ObjectStore, error) {
-	return ensureBuckets(ctx, js, directoryConfig(),
+	return ensureBuckets(ctx, js,
+		keyValueConfig(DirectoryBucket, "Mailgent address directory: live agents and inbound public keys, written by the plugin", 0),
 		blobStoreConfig(InboundBlobBucket, "Mailgent inbound payloads too large for one message, sealed to the plugin"))
 }
 
@@ -141,7 +125,8 @@ func EnsureOutbound(ctx context.Context, js jetstream.JetStream) (jetstream.KeyV
 			return nil, nil, err
 		}
 	}
-	return ensureBuckets(ctx, js, deliveryBucketConfig(),
+	return ensureBuckets(ctx, js,
+		keyValueConfig(DeliveryBucket, "Outbound messages a Mailgent relay delivered (never send twice)", 7*24*time.Hour),
 		blobStoreConfig(OutboundBlobBucket, "Mailgent outbound messages too large for one stream message, sealed to the relays"))
 }
 
@@ -165,6 +150,19 @@ func ensureBuckets(ctx context.Context, js jetstream.JetStream, kvCfg jetstream.
 	return kv, obs, nil
 }
 
+// explicitAck is a durable pull consumer of filter whose messages are
+// acked one by one after the work is done.
+func explicitAck(durable, description, filter string, ackWait time.Duration, maxDeliver int) jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:       durable,
+		Description:   description,
+		FilterSubject: filter,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       ackWait,
+		MaxDeliver:    maxDeliver,
+	}
+}
+
 // InboundConsumerConfig is the plugin's durable pull consumer: explicit
 // acks after the Vault write; a transient failure is NAKed with a delay by
 // the plugin; a message still failing after MaxDeliver attempts stays in
@@ -172,42 +170,23 @@ func ensureBuckets(ctx context.Context, js jetstream.JetStream, kvCfg jetstream.
 // never dropped silently. No BackOff: it would shorten AckWait below the
 // time a large message may take to store.
 func InboundConsumerConfig(domain string) jetstream.ConsumerConfig {
-	return jetstream.ConsumerConfig{
-		Durable:       InboundConsumerName(domain),
-		Description:   "Mailgent plugin for @" + domain,
-		FilterSubject: InboundFilter(domain),
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       60 * time.Second,
-		MaxDeliver:    50,
-		MaxAckPending: 256,
-	}
+	c := explicitAck(InboundConsumerName(domain), "Mailgent plugin for @"+domain, InboundFilter(domain), 60*time.Second, 50)
+	c.MaxAckPending = 256
+	return c
 }
 
 // RelayConsumerConfig is the relays' shared durable consumer of outbound
 // mail. Redelivery is driven by the relay (NakWithDelay with backoff);
 // MaxDeliver bounds the attempts, after which the relay reports failed.
 func RelayConsumerConfig(domain string) jetstream.ConsumerConfig {
-	return jetstream.ConsumerConfig{
-		Durable:       RelayConsumerName(domain),
-		Description:   "Mailgent relays delivering @" + domain + " mail",
-		FilterSubject: OutboundSubject(domain),
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       2 * time.Minute,
-		MaxDeliver:    MaxDeliveryAttempts,
-		MaxAckPending: 64,
-	}
+	c := explicitAck(RelayConsumerName(domain), "Mailgent relays delivering @"+domain+" mail", OutboundSubject(domain), 2*time.Minute, MaxDeliveryAttempts)
+	c.MaxAckPending = 64
+	return c
 }
 
 // StatusConsumerConfig is the plugin's durable consumer of results.
 func StatusConsumerConfig(domain string) jetstream.ConsumerConfig {
-	return jetstream.ConsumerConfig{
-		Durable:       StatusConsumerName(domain),
-		Description:   "Mailgent plugin: delivery results for @" + domain,
-		FilterSubject: StatusSubject(domain),
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       30 * time.Second,
-		MaxDeliver:    -1,
-	}
+	return explicitAck(StatusConsumerName(domain), "Mailgent plugin: delivery results for @"+domain, StatusSubject(domain), 30*time.Second, -1)
 }
 
 // Relay is what a relay uses of the bus, bound by Bind.
