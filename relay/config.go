@@ -1,6 +1,3 @@
-// Package relay is Mailgent's stateless SMTP relay: it accepts mail for live
-// agent addresses, hands it to NATS JetStream for the Vault plugin, and
-// delivers the agents' outbound mail to a smarthost.
 package relay
 
 import (

@@ -126,7 +126,7 @@ func (o *outbound) handle(msg jetstream.Msg) {
 func (o *outbound) open(q *queued) *outcome {
 	// A blob (payload over bus.InlineLimit) stays until the blob bucket's
 	// TTL removes it: a redelivery must still find it.
-	payload, err := bus.OutboundPayload(o.deliverCtx, o.s.outboundBlobs(), q.msg)
+	payload, err := bus.OutboundPayload(o.deliverCtx, o.s.handles.outboundBlobs(), q.msg)
 	if errors.Is(err, jetstream.ErrObjectNotFound) {
 		q.log.Error("outbound message terminated: its blob is missing", "subject", q.msg.Subject(), "attempt", q.attempt)
 		return &outcome{settle: term("blob missing")}
