@@ -82,7 +82,8 @@ func NewPayload(m *mailmsg.Message, raw []byte) (*Payload, error) {
 // too (Opener caches the keys by enc). A message still opens on its own:
 // it carries enc and the signature.
 //
-// Earlier versions (no HeaderSeal, "2") were not signed: Open refuses them.
+// Seal versions "" (no HeaderSeal) and "2" are not signed: Open refuses
+// them as poison, since whoever sealed them cannot be known.
 const (
 	sealVersion3       = 3
 	sealVersionHeader  = "3"
@@ -197,9 +198,9 @@ type RelayKeys interface {
 }
 
 // Opener decrypts payloads with the plugin's private key, parsed once
-// (rebuilding the ML-KEM key from its seed costs more than a decryption),
-// and keeps the keys of recent sessions whose signature it verified; safe
-// for concurrent use.
+// rather than per message (rebuilding the ML-KEM key from its seed is
+// costly, see docs/benchmarks.md), and keeps the keys of recent sessions
+// whose signature it verified; safe for concurrent use.
 type Opener struct {
 	key    hpke.PrivateKey
 	relays RelayKeys
