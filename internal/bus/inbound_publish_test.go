@@ -17,21 +17,14 @@ import (
 // temporary reply; nothing accepted is dropped to make room. Run against a
 // real nats-server with the inbound stream's own settings, scaled down.
 func TestPublishToAFullStreamIsRefusedNotDropped(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts nats-server")
-	}
-	n := harness.StartNATS(t)
-	nc, err := Connect(n.Options("test"))
-	require.NoError(t, err)
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
+	n := startNATS(t)
+	js := jetStreamOf(t, n.Options("test"))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
 	cfg := InboundStreamConfig()
 	cfg.MaxMsgsPerSubject = 2
-	_, err = js.CreateOrUpdateStream(ctx, cfg)
+	_, err := js.CreateOrUpdateStream(ctx, cfg)
 	require.NoError(t, err)
 	_, _, err = EnsureInbound(ctx, js)
 	require.NoError(t, err)
@@ -39,11 +32,7 @@ func TestPublishToAFullStreamIsRefusedNotDropped(t *testing.T) {
 	require.NoError(t, err)
 	// The plugin's user made the streams; a relay's user publishes, as
 	// deploy/nats/mailgent-users.conf lets it.
-	rc, err := Connect(n.RelayOptions("relay"))
-	require.NoError(t, err)
-	defer rc.Close()
-	rjs, err := jetstream.New(rc)
-	require.NoError(t, err)
+	rjs := jetStreamOf(t, n.RelayOptions("relay"))
 	rb, err := Bind(ctx, rjs)
 	require.NoError(t, err)
 	obs := rb.InboundBlobs
@@ -73,4 +62,25 @@ func TestPublishToAFullStreamIsRefusedNotDropped(t *testing.T) {
 	require.NoError(t, err)
 	_, err = Publish(ctx, rjs, obs, "d.example", "third", "m6", make([]byte, 8192))
 	require.ErrorIs(t, err, ErrBusFull)
+}
+
+// startNATS runs a real nats-server with the plugin's and the relays'
+// users, unless tests are short.
+func startNATS(t *testing.T) *harness.NATS {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts nats-server")
+	}
+	return harness.StartNATS(t)
+}
+
+// jetStreamOf connects to NATS with o, until the test ends.
+func jetStreamOf(t *testing.T, o Options) jetstream.JetStream {
+	t.Helper()
+	nc, err := Connect(o)
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	return js
 }

@@ -9,22 +9,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	. "github.com/mailgent/mailgent/internal/bus"
-	"github.com/mailgent/mailgent/internal/harness"
 )
 
 // What the relays' NATS user (deploy/nats/mailgent-users.conf) may not do,
 // against a real nats-server: everything but publishing mail, reading the
 // directory and delivering outbound mail is refused.
 func TestRelayUserCannotWriteTheDirectoryOrTouchStreams(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts nats-server")
-	}
-	n := harness.StartNATS(t)
-	pc, err := Connect(n.Options("plugin"))
-	require.NoError(t, err)
-	defer pc.Close()
-	js, err := jetstream.New(pc)
-	require.NoError(t, err)
+	n := startNATS(t)
+	js := jetStreamOf(t, n.Options("plugin"))
 	ctx := context.Background()
 	require.NoError(t, EnsureInboundStream(ctx, js))
 	dir, obs, err := EnsureInbound(ctx, js)
@@ -38,11 +30,7 @@ func TestRelayUserCannotWriteTheDirectoryOrTouchStreams(t *testing.T) {
 	_, err = obs.PutBytes(ctx, "a-blob", []byte("sealed mail"))
 	require.NoError(t, err)
 
-	rc, err := Connect(n.RelayOptions("relay"))
-	require.NoError(t, err)
-	defer rc.Close()
-	rjs, err := jetstream.New(rc)
-	require.NoError(t, err)
+	rjs := jetStreamOf(t, n.RelayOptions("relay"))
 	rb, err := Bind(ctx, rjs)
 	require.NoError(t, err, "a relay binds to what the plugin made")
 	rdir, robs := rb.Directory, rb.InboundBlobs
