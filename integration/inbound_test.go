@@ -140,6 +140,14 @@ func (s *inboundStack) connect(o bus.Options) jetstream.JetStream {
 	return js
 }
 
+// relayPayload is m's bus payload, as a relay makes it.
+func relayPayload(t *testing.T, m mailmsg.Message, raw []byte) *bus.Payload {
+	t.Helper()
+	p, err := bus.NewPayload(&m, raw)
+	require.NoError(t, err)
+	return p
+}
+
 // relaySealer seals as the stack's registered relay does (its key).
 func (s *inboundStack) relaySealer() *bus.Sealer {
 	s.t.Helper()
@@ -450,8 +458,8 @@ func TestInboundPoisonAndMailForRevokedAgents(t *testing.T) {
 	require.NoError(t, err)
 	forgedRaw := verificationMail("bot@"+s.Domain, "999999")
 	forgedID := bus.MessageID(s.Domain, "bot", forgedRaw)
-	forged, err := bus.NewSealer(stranger).Seal(pub, s.Domain, "bot", &bus.Payload{
-		Message: mailmsg.Message{ID: forgedID, Subject: "DMARC pass, honest", Trust: mailmsg.TrustVerified}, Raw: forgedRaw})
+	forged, err := bus.NewSealer(stranger).Seal(pub, s.Domain, "bot", relayPayload(t,
+		mailmsg.Message{ID: forgedID, Subject: "DMARC pass, honest", Trust: mailmsg.TrustVerified}, forgedRaw))
 	require.NoError(t, err)
 	_, err = bus.Publish(ctx, js, obs, s.Domain, "bot", forgedID, forged)
 	require.NoError(t, err)
@@ -470,7 +478,7 @@ func TestInboundPoisonAndMailForRevokedAgents(t *testing.T) {
 	// A sealed payload replayed under another agent does not open either.
 	raw := verificationMail("bot@"+s.Domain, "123456")
 	id := bus.MessageID(s.Domain, "bot", raw)
-	sealed, err := s.relaySealer().Seal(pub, s.Domain, "bot", &bus.Payload{Message: mailmsg.Message{ID: id, Subject: "x"}, Raw: raw})
+	sealed, err := s.relaySealer().Seal(pub, s.Domain, "bot", relayPayload(t, mailmsg.Message{ID: id, Subject: "x"}, raw))
 	require.NoError(t, err)
 	_, err = bus.Publish(ctx, js, obs, s.Domain, "gone", id, sealed)
 	require.NoError(t, err)
@@ -480,7 +488,7 @@ func TestInboundPoisonAndMailForRevokedAgents(t *testing.T) {
 	s.rec.must(s.Vault.Token, "DELETE", "mailgent/agents/gone", nil)
 	raw2 := verificationMail("gone@"+s.Domain, "654321")
 	id2 := bus.MessageID(s.Domain, "gone", raw2)
-	sealed2, err := s.relaySealer().Seal(pub, s.Domain, "gone", &bus.Payload{Message: mailmsg.Message{ID: id2}, Raw: raw2})
+	sealed2, err := s.relaySealer().Seal(pub, s.Domain, "gone", relayPayload(t, mailmsg.Message{ID: id2}, raw2))
 	require.NoError(t, err)
 	_, err = bus.Publish(ctx, js, obs, s.Domain, "gone", id2, sealed2)
 	require.NoError(t, err)
@@ -559,7 +567,7 @@ func TestInboundIndexSurvivesPluginReload(t *testing.T) {
 	rjs, rb := s.relayBus()
 	pub := s.inboundPublicKey()
 	id := bus.MessageID(s.Domain, "bot", first)
-	sealed, err := s.relaySealer().Seal(pub, s.Domain, "bot", &bus.Payload{Message: mailmsg.Message{ID: id, Subject: "again"}, Raw: first})
+	sealed, err := s.relaySealer().Seal(pub, s.Domain, "bot", relayPayload(t, mailmsg.Message{ID: id, Subject: "again"}, first))
 	require.NoError(t, err)
 	dup, err := bus.Publish(ctx, rjs, rb.InboundBlobs, s.Domain, "bot", id, sealed)
 	require.NoError(t, err)

@@ -1,6 +1,3 @@
-// Package relay is Mailgent's stateless SMTP relay: it accepts mail for live
-// agent addresses, hands it to NATS JetStream for the Vault plugin, and
-// delivers the agents' outbound mail to a smarthost.
 package relay
 
 import (
@@ -128,107 +125,118 @@ var ErrVersion = errors.New("version requested")
 // needed) as the fields of the plugin's config/relays/:name, and exit.
 var ErrPrintRegistration = errors.New("registration requested")
 
+// setting is one of the relay's settings: its flag, its environment
+// variable, its help text and where its value goes (*string, *int, *int64,
+// *bool or *time.Duration). A secret (flag "") comes from the environment
+// only: a flag would show in ps.
+type setting struct {
+	flag, env, help string
+	value           any
+}
+
+// settings are the relay's settings, in the order of their help. A flag
+// wins over the environment, which wins over the default.
+func (c *Config) settings() []setting {
+	return []setting{
+		{"listen", "MAILGENT_RELAY_LISTEN", "SMTP listen address", &c.ListenAddr},
+		{"domain", "MAILGENT_DOMAIN", "mail domain served (required)", &c.Domain},
+		{"hostname", "MAILGENT_RELAY_HOSTNAME", "host name in the SMTP greeting (default: the domain)", &c.Hostname},
+		{"nats-url", "MAILGENT_NATS_URL", "NATS URL or comma-separated list", &c.NATS.URL},
+		{"nats-user", "MAILGENT_NATS_USER", "NATS user", &c.NATS.Username},
+		{"nats-ca-file", "MAILGENT_NATS_CA_FILE", "PEM CA certificate of the NATS servers: the bus is then TLS, verified", &c.NATSCAFile},
+		{"nats-allow-plaintext", "MAILGENT_NATS_ALLOW_PLAINTEXT", "allow a plain-text nats:// URL to a host that is not loopback", &c.NATS.AllowPlaintext},
+		{"key-file", "MAILGENT_RELAY_KEY_FILE", "this relay's key file, made on first start (required; register it: -print-registration)", &c.KeyFile},
+		{"", "MAILGENT_NATS_PASSWORD", "", &c.NATS.Password},
+		{"max-message-bytes", "MAILGENT_RELAY_MAX_MESSAGE_BYTES", "largest message accepted, in bytes", &c.MaxMessageBytes},
+		{"max-recipients", "MAILGENT_RELAY_MAX_RECIPIENTS", "most recipients per message", &c.MaxRecipients},
+		{"max-line-length", "MAILGENT_RELAY_MAX_LINE_LENGTH", "longest line accepted, in bytes", &c.MaxLineLength},
+		{"read-timeout", "MAILGENT_RELAY_READ_TIMEOUT", "timeout of each network read", &c.ReadTimeout},
+		{"write-timeout", "MAILGENT_RELAY_WRITE_TIMEOUT", "timeout of each network write", &c.WriteTimeout},
+		{"max-sessions-per-ip", "MAILGENT_RELAY_MAX_SESSIONS_PER_IP", "most concurrent sessions per client IP", &c.MaxSessionsPerIP},
+		{"rate-per-ip", "MAILGENT_RELAY_RATE_PER_IP", "messages per minute one client IP may send (burst as many; 0: no limit)", &c.RatePerIP},
+		{"rate-per-sender-domain", "MAILGENT_RELAY_RATE_PER_SENDER_DOMAIN", "messages per minute one sender domain (MAIL FROM) may send (burst as many; 0: no limit)", &c.RatePerSenderDomain},
+		{"tls-cert", "MAILGENT_RELAY_TLS_CERT", "PEM certificate file; enables STARTTLS with -tls-key", &c.TLSCertFile},
+		{"tls-key", "MAILGENT_RELAY_TLS_KEY", "PEM private key file", &c.TLSKeyFile},
+		{"shutdown-timeout", "MAILGENT_RELAY_SHUTDOWN_TIMEOUT", "how long open sessions may finish on shutdown", &c.ShutdownTimeout},
+		{"publish-timeout", "MAILGENT_RELAY_PUBLISH_TIMEOUT", "how long to wait for JetStream before answering 451", &c.PublishTimeout},
+		{"sender-auth", "MAILGENT_RELAY_SENDER_AUTH", "check DKIM, SPF and DMARC of inbound mail, asking -resolver or the system resolver", &c.SenderAuth},
+		{"resolver", "MAILGENT_RELAY_RESOLVER", "host:port of the DNS server for the DKIM, SPF and DMARC lookups, e.g. a test or `make dev` DNS server that publishes local senders' records (empty: the system resolver)", &c.Resolver},
+		{"auth-timeout", "MAILGENT_RELAY_AUTH_TIMEOUT", "time budget of the sender authentication checks", &c.AuthTimeout},
+		{"smarthost", "MAILGENT_RELAY_SMARTHOST", "host:port outbound mail is delivered to (empty: outbound delivery off)", &c.Smarthost},
+		{"smarthost-tls", "MAILGENT_RELAY_SMARTHOST_TLS", "none, starttls or tls (implicit TLS)", &c.SmarthostTLS},
+		{"smarthost-user", "MAILGENT_RELAY_SMARTHOST_USER", "smarthost AUTH user (password: env MAILGENT_RELAY_SMARTHOST_PASSWORD)", &c.SmarthostUser},
+		{"", "MAILGENT_RELAY_SMARTHOST_PASSWORD", "", &c.SmarthostPassword},
+		{"smarthost-auth", "MAILGENT_RELAY_SMARTHOST_AUTH", "SASL mechanism, plain or login (used when -smarthost-user is set)", &c.SmarthostAuth},
+		{"smarthost-insecure-skip-verify", "MAILGENT_RELAY_SMARTHOST_INSECURE_SKIP_VERIFY", "do not verify the smarthost's TLS certificate; tests and development only", &c.SmarthostInsecureSkipVerify},
+		{"smarthost-timeout", "MAILGENT_RELAY_SMARTHOST_TIMEOUT", "timeout of connecting and of each step of a delivery to the smarthost", &c.SmarthostTimeout},
+		{"log-level", "MAILGENT_LOG_LEVEL", "debug, info, warn or error", &c.LogLevel},
+		{"log-format", "MAILGENT_LOG_FORMAT", "text or json", &c.LogFormat},
+	}
+}
+
+// fromEnv sets the setting from its environment variable, when set; the
+// error names the variable.
+func (s setting) fromEnv(getenv func(string) string) error {
+	v := getenv(s.env)
+	if v == "" {
+		return nil
+	}
+	var err error
+	var kind string
+	switch p := s.value.(type) {
+	case *string:
+		*p = v
+	case *int:
+		kind = "an integer"
+		*p, err = strconv.Atoi(v)
+	case *int64:
+		kind = "an integer"
+		*p, err = strconv.ParseInt(v, 10, 64)
+	case *bool:
+		kind = "a boolean"
+		*p, err = strconv.ParseBool(v)
+	case *time.Duration:
+		kind = "a duration"
+		*p, err = time.ParseDuration(v)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %q is not %s", s.env, v, kind)
+	}
+	return nil
+}
+
+// define registers the setting's flag, its default the value so far.
+func (s setting) define(fs *flag.FlagSet) {
+	help := fmt.Sprintf("%s (env %s)", s.help, s.env)
+	switch p := s.value.(type) {
+	case *string:
+		fs.StringVar(p, s.flag, *p, help)
+	case *int:
+		fs.IntVar(p, s.flag, *p, help)
+	case *int64:
+		fs.Int64Var(p, s.flag, *p, help)
+	case *bool:
+		fs.BoolVar(p, s.flag, *p, help)
+	case *time.Duration:
+		fs.DurationVar(p, s.flag, *p, help)
+	}
+}
+
 // ParseFlags fills a Config from the environment and then the command line.
 // getenv is os.Getenv outside tests.
 func ParseFlags(args []string, getenv func(string) string, usage io.Writer) (Config, error) {
 	cfg := DefaultConfig()
 	fs := flag.NewFlagSet("mailgent-relay", flag.ContinueOnError)
 	fs.SetOutput(usage)
-
 	var envErrs []error
-	str := func(p *string, name, env, help string) {
-		if v := getenv(env); v != "" {
-			*p = v
+	for _, s := range cfg.settings() {
+		if err := s.fromEnv(getenv); err != nil {
+			envErrs = append(envErrs, err)
 		}
-		fs.StringVar(p, name, *p, fmt.Sprintf("%s (env %s)", help, env))
-	}
-	integer := func(p *int, name, env, help string) {
-		if v := getenv(env); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil {
-				envErrs = append(envErrs, fmt.Errorf("%s: %q is not an integer", env, v))
-			}
-			*p = n
+		if s.flag != "" {
+			s.define(fs)
 		}
-		fs.IntVar(p, name, *p, fmt.Sprintf("%s (env %s)", help, env))
 	}
-	boolean := func(p *bool, name, env, help string) {
-		if v := getenv(env); v != "" {
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				envErrs = append(envErrs, fmt.Errorf("%s: %q is not a boolean", env, v))
-			}
-			*p = b
-		}
-		fs.BoolVar(p, name, *p, fmt.Sprintf("%s (env %s)", help, env))
-	}
-	duration := func(p *time.Duration, name, env, help string) {
-		if v := getenv(env); v != "" {
-			d, err := time.ParseDuration(v)
-			if err != nil {
-				envErrs = append(envErrs, fmt.Errorf("%s: %q is not a duration", env, v))
-			}
-			*p = d
-		}
-		fs.DurationVar(p, name, *p, fmt.Sprintf("%s (env %s)", help, env))
-	}
-	maxBytes := int(cfg.MaxMessageBytes)
-
-	str(&cfg.ListenAddr, "listen", "MAILGENT_RELAY_LISTEN", "SMTP listen address")
-	str(&cfg.Domain, "domain", "MAILGENT_DOMAIN", "mail domain served (required)")
-	str(&cfg.Hostname, "hostname", "MAILGENT_RELAY_HOSTNAME", "host name in the SMTP greeting (default: the domain)")
-	str(&cfg.NATS.URL, "nats-url", "MAILGENT_NATS_URL", "NATS URL or comma-separated list")
-	str(&cfg.NATS.Username, "nats-user", "MAILGENT_NATS_USER", "NATS user")
-	str(&cfg.NATSCAFile, "nats-ca-file", "MAILGENT_NATS_CA_FILE", "PEM CA certificate of the NATS servers: the bus is then TLS, verified")
-	boolean(&cfg.NATS.AllowPlaintext, "nats-allow-plaintext", "MAILGENT_NATS_ALLOW_PLAINTEXT", "allow a plain-text nats:// URL to a host that is not loopback")
-	str(&cfg.KeyFile, "key-file", "MAILGENT_RELAY_KEY_FILE", "this relay's key file, made on first start (required; register it: -print-registration)")
-	// The password comes from the environment only: flags show up in ps.
-	if v := getenv("MAILGENT_NATS_PASSWORD"); v != "" {
-		cfg.NATS.Password = v
-	}
-	integer(&maxBytes, "max-message-bytes", "MAILGENT_RELAY_MAX_MESSAGE_BYTES", "largest message accepted, in bytes")
-	integer(&cfg.MaxRecipients, "max-recipients", "MAILGENT_RELAY_MAX_RECIPIENTS", "most recipients per message")
-	integer(&cfg.MaxLineLength, "max-line-length", "MAILGENT_RELAY_MAX_LINE_LENGTH", "longest line accepted, in bytes")
-	duration(&cfg.ReadTimeout, "read-timeout", "MAILGENT_RELAY_READ_TIMEOUT", "timeout of each network read")
-	duration(&cfg.WriteTimeout, "write-timeout", "MAILGENT_RELAY_WRITE_TIMEOUT", "timeout of each network write")
-	integer(&cfg.MaxSessionsPerIP, "max-sessions-per-ip", "MAILGENT_RELAY_MAX_SESSIONS_PER_IP", "most concurrent sessions per client IP")
-	integer(&cfg.RatePerIP, "rate-per-ip", "MAILGENT_RELAY_RATE_PER_IP", "messages per minute one client IP may send (burst as many; 0: no limit)")
-	integer(&cfg.RatePerSenderDomain, "rate-per-sender-domain", "MAILGENT_RELAY_RATE_PER_SENDER_DOMAIN", "messages per minute one sender domain (MAIL FROM) may send (burst as many; 0: no limit)")
-	str(&cfg.TLSCertFile, "tls-cert", "MAILGENT_RELAY_TLS_CERT", "PEM certificate file; enables STARTTLS with -tls-key")
-	str(&cfg.TLSKeyFile, "tls-key", "MAILGENT_RELAY_TLS_KEY", "PEM private key file")
-	duration(&cfg.ShutdownTimeout, "shutdown-timeout", "MAILGENT_RELAY_SHUTDOWN_TIMEOUT", "how long open sessions may finish on shutdown")
-	duration(&cfg.PublishTimeout, "publish-timeout", "MAILGENT_RELAY_PUBLISH_TIMEOUT", "how long to wait for JetStream before answering 451")
-	if v := getenv("MAILGENT_RELAY_SENDER_AUTH"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			envErrs = append(envErrs, fmt.Errorf("MAILGENT_RELAY_SENDER_AUTH: %q is not a boolean", v))
-		}
-		cfg.SenderAuth = b
-	}
-	fs.BoolVar(&cfg.SenderAuth, "sender-auth", cfg.SenderAuth, "check DKIM, SPF and DMARC of inbound mail, asking -resolver or the system resolver (env MAILGENT_RELAY_SENDER_AUTH)")
-	str(&cfg.Resolver, "resolver", "MAILGENT_RELAY_RESOLVER",
-		"host:port of the DNS server for the DKIM, SPF and DMARC lookups, e.g. a test or `make dev` DNS server that publishes local senders' records (empty: the system resolver)")
-	duration(&cfg.AuthTimeout, "auth-timeout", "MAILGENT_RELAY_AUTH_TIMEOUT", "time budget of the sender authentication checks")
-	str(&cfg.Smarthost, "smarthost", "MAILGENT_RELAY_SMARTHOST", "host:port outbound mail is delivered to (empty: outbound delivery off)")
-	str(&cfg.SmarthostTLS, "smarthost-tls", "MAILGENT_RELAY_SMARTHOST_TLS", "none, starttls or tls (implicit TLS)")
-	str(&cfg.SmarthostUser, "smarthost-user", "MAILGENT_RELAY_SMARTHOST_USER", "smarthost AUTH user (password: env MAILGENT_RELAY_SMARTHOST_PASSWORD)")
-	// Like the NATS password: environment only.
-	if v := getenv("MAILGENT_RELAY_SMARTHOST_PASSWORD"); v != "" {
-		cfg.SmarthostPassword = v
-	}
-	str(&cfg.SmarthostAuth, "smarthost-auth", "MAILGENT_RELAY_SMARTHOST_AUTH", "SASL mechanism, plain or login (used when -smarthost-user is set)")
-	if v := getenv("MAILGENT_RELAY_SMARTHOST_INSECURE_SKIP_VERIFY"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			envErrs = append(envErrs, fmt.Errorf("MAILGENT_RELAY_SMARTHOST_INSECURE_SKIP_VERIFY: %q is not a boolean", v))
-		}
-		cfg.SmarthostInsecureSkipVerify = b
-	}
-	fs.BoolVar(&cfg.SmarthostInsecureSkipVerify, "smarthost-insecure-skip-verify", cfg.SmarthostInsecureSkipVerify,
-		"do not verify the smarthost's TLS certificate; tests and development only (env MAILGENT_RELAY_SMARTHOST_INSECURE_SKIP_VERIFY)")
-	duration(&cfg.SmarthostTimeout, "smarthost-timeout", "MAILGENT_RELAY_SMARTHOST_TIMEOUT", "timeout of connecting and of each step of a delivery to the smarthost")
-	str(&cfg.LogLevel, "log-level", "MAILGENT_LOG_LEVEL", "debug, info, warn or error")
-	str(&cfg.LogFormat, "log-format", "MAILGENT_LOG_FORMAT", "text or json")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	printReg := fs.Bool("print-registration", false, "print this relay's public keys as the fields of <mount>/config/relays/<name> (making -key-file if needed), and exit")
 
@@ -250,7 +258,6 @@ func ParseFlags(args []string, getenv func(string) string, usage io.Writer) (Con
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
-	cfg.MaxMessageBytes = int64(maxBytes)
 	cfg.Domain = strings.ToLower(strings.TrimSpace(cfg.Domain))
 	if cfg.NATSCAFile != "" {
 		ca, err := os.ReadFile(cfg.NATSCAFile)

@@ -180,3 +180,63 @@ func TestNATSTransportFlags(t *testing.T) {
 	_, err = ParseFlags(append(base, "-nats-url", "nats://nats.internal:4222", "-nats-ca-file", ca.Key), env(nil), io.Discard)
 	require.ErrorContains(t, err, "-nats-ca-file")
 }
+
+func TestParseFlagsSmarthost(t *testing.T) {
+	cfg, err := ParseFlags([]string{"-domain", "agents.example.com"}, env(nil), io.Discard)
+	require.NoError(t, err)
+	require.Empty(t, cfg.Smarthost, "outbound delivery is off by default")
+	require.Equal(t, "starttls", cfg.SmarthostTLS)
+	require.Equal(t, "plain", cfg.SmarthostAuth)
+	require.Equal(t, 30*time.Second, cfg.SmarthostTimeout)
+	require.False(t, cfg.SmarthostInsecureSkipVerify)
+
+	cfg, err = ParseFlags(
+		[]string{"-domain", "agents.example.com", "-smarthost-tls", "tls", "-smarthost-auth", "login", "-smarthost-timeout", "5s"},
+		env(map[string]string{
+			"MAILGENT_RELAY_SMARTHOST":                      "smtp.example.net:465",
+			"MAILGENT_RELAY_SMARTHOST_USER":                 "relay",
+			"MAILGENT_RELAY_SMARTHOST_PASSWORD":             "s3cret",
+			"MAILGENT_RELAY_SMARTHOST_INSECURE_SKIP_VERIFY": "true",
+		}), io.Discard)
+	require.NoError(t, err)
+	require.Equal(t, "smtp.example.net:465", cfg.Smarthost)
+	require.Equal(t, "tls", cfg.SmarthostTLS)
+	require.Equal(t, "relay", cfg.SmarthostUser)
+	require.Equal(t, "s3cret", cfg.SmarthostPassword)
+	require.Equal(t, "login", cfg.SmarthostAuth)
+	require.True(t, cfg.SmarthostInsecureSkipVerify)
+	require.Equal(t, 5*time.Second, cfg.SmarthostTimeout)
+
+	// The password is never a flag: flags show in ps.
+	_, err = ParseFlags([]string{"-domain", "agents.example.com", "-smarthost-password", "x"}, env(nil), io.Discard)
+	require.Error(t, err)
+}
+
+func TestParseFlagsSmarthostErrorsNameTheSetting(t *testing.T) {
+	base := []string{"-domain", "agents.example.com", "-smarthost", "127.0.0.1:25"}
+	cases := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"no port", []string{"-domain", "agents.example.com", "-smarthost", "smtp.example.net"}, nil, "-smarthost:"},
+		{"bad port", []string{"-domain", "agents.example.com", "-smarthost", "smtp.example.net:99999"}, nil, "-smarthost:"},
+		{"no host", []string{"-domain", "agents.example.com", "-smarthost", ":25"}, nil, "-smarthost:"},
+		{"bad tls", append(base, "-smarthost-tls", "ssl"), nil, "-smarthost-tls"},
+		{"bad tls without smarthost", []string{"-domain", "agents.example.com", "-smarthost-tls", "yes"}, nil, "-smarthost-tls"},
+		{"bad auth", append(base, "-smarthost-auth", "cram-md5"), nil, "-smarthost-auth"},
+		{"zero timeout", append(base, "-smarthost-timeout", "0s"), nil, "-smarthost-timeout"},
+		{"user without password", append(base, "-smarthost-user", "relay"), nil, "-smarthost-user"},
+		{"password without user", base, map[string]string{"MAILGENT_RELAY_SMARTHOST_PASSWORD": "pw"}, "-smarthost-user"},
+		{"bad env bool", base, map[string]string{"MAILGENT_RELAY_SMARTHOST_INSECURE_SKIP_VERIFY": "sure"}, "MAILGENT_RELAY_SMARTHOST_INSECURE_SKIP_VERIFY"},
+		{"bad env duration", base, map[string]string{"MAILGENT_RELAY_SMARTHOST_TIMEOUT": "soon"}, "MAILGENT_RELAY_SMARTHOST_TIMEOUT"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseFlags(tc.args, env(tc.env), io.Discard)
+			require.Error(t, err)
+			require.Contains(t, err.Error(), tc.want)
+		})
+	}
+}

@@ -45,6 +45,13 @@ func (d *directory) lookup(agent string) (live, ready bool) {
 	return d.agents[agent], d.synced
 }
 
+// ready tells whether the directory has been read once.
+func (d *directory) ready() bool {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return d.synced
+}
+
 // revoked tells whether the directory saw the agent removed.
 func (d *directory) revoked(agent string) bool {
 	d.mu.RLock()
@@ -74,66 +81,86 @@ func (d *directory) registered(keyID string) bool {
 
 // run follows the bucket until ctx ends, re-watching after errors.
 func (d *directory) run(ctx context.Context, kv jetstream.KeyValue) {
-	keyKey := bus.DirectoryPublicKeyKey(d.domain)
-	signerKey := bus.DirectorySignerKey(d.domain)
-	relayPrefix := strings.TrimSuffix(bus.DirectoryRelayFilter(d.domain), "*")
 	for ctx.Err() == nil {
-		w, err := kv.WatchFiltered(ctx, []string{bus.DirectoryAgentFilter(d.domain), keyKey, signerKey, bus.DirectoryRelayFilter(d.domain)})
-		if err != nil {
+		if err := d.follow(ctx, kv); err != nil {
 			d.logger.Warn("watch address directory; retrying", "error", err)
 			sleepCtx(ctx, time.Second)
 			continue
 		}
-		fresh := map[string]bool{}
-		initial := true
-		for e := range w.Updates() {
-			if e == nil { // end of the initial values
-				d.mu.Lock()
-				if initial {
-					d.agents = fresh
-				}
-				d.synced, initial = true, false
-				n := len(d.agents)
-				d.mu.Unlock()
-				d.logger.Info("address directory synced", "agents", n, "public_key", d.publicKey() != nil)
-				continue
-			}
-			deleted := e.Operation() != jetstream.KeyValuePut
-			d.mu.Lock()
-			switch {
-			case e.Key() == keyKey:
-				d.pubkey = valueOrNil(e, deleted)
-			case e.Key() == signerKey:
-				d.signerKey = valueOrNil(e, deleted)
-			case strings.HasPrefix(e.Key(), relayPrefix):
-				if deleted {
-					delete(d.relays, strings.TrimPrefix(e.Key(), relayPrefix))
-				} else {
-					d.relays[strings.TrimPrefix(e.Key(), relayPrefix)] = true
-				}
-			case bus.AgentFromDirectoryKey(d.domain, e.Key()) != "":
-				m := d.agents
-				if initial {
-					m = fresh
-				}
-				agent := bus.AgentFromDirectoryKey(d.domain, e.Key())
-				if deleted {
-					delete(m, agent)
-					d.gone[agent] = true
-				} else {
-					m[agent] = true
-					delete(d.gone, agent)
-				}
-				if !initial {
-					d.logger.Info("address directory change", "agent", agent, "live", !deleted)
-				}
-			}
-			d.mu.Unlock()
-		}
-		_ = w.Stop()
 		if ctx.Err() == nil {
 			d.logger.Warn("address directory watch ended; re-watching")
 			sleepCtx(ctx, 250*time.Millisecond)
+		}
+	}
+}
+
+// follow watches the bucket once: its initial values, whose agents replace
+// the ones known (an agent deleted meanwhile is gone), then each change,
+// until the watch ends.
+func (d *directory) follow(ctx context.Context, kv jetstream.KeyValue) error {
+	w, err := kv.WatchFiltered(ctx, []string{bus.DirectoryAgentFilter(d.domain), bus.DirectoryPublicKeyKey(d.domain),
+		bus.DirectorySignerKey(d.domain), bus.DirectoryRelayFilter(d.domain)})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = w.Stop() }()
+	fresh := map[string]bool{}
+	initial := true
+	for e := range w.Updates() {
+		if e == nil { // end of the initial values
+			d.mu.Lock()
+			if initial {
+				d.agents = fresh
+			}
+			d.synced, initial = true, false
+			n := len(d.agents)
+			d.mu.Unlock()
+			d.logger.Info("address directory synced", "agents", n, "public_key", d.publicKey() != nil)
+			continue
+		}
+		if initial {
+			d.apply(e, fresh)
+		} else {
+			d.apply(e, nil)
+		}
+	}
+	return nil
+}
+
+// apply takes one directory entry. An agent's goes to initial while the
+// initial values are read (initial is not nil), else to the live agents,
+// and the change is logged.
+func (d *directory) apply(e jetstream.KeyValueEntry, initial map[string]bool) {
+	deleted := e.Operation() != jetstream.KeyValuePut
+	relayPrefix := strings.TrimSuffix(bus.DirectoryRelayFilter(d.domain), "*")
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	switch key := e.Key(); {
+	case key == bus.DirectoryPublicKeyKey(d.domain):
+		d.pubkey = valueOrNil(e, deleted)
+	case key == bus.DirectorySignerKey(d.domain):
+		d.signerKey = valueOrNil(e, deleted)
+	case strings.HasPrefix(key, relayPrefix):
+		if deleted {
+			delete(d.relays, strings.TrimPrefix(key, relayPrefix))
+		} else {
+			d.relays[strings.TrimPrefix(key, relayPrefix)] = true
+		}
+	case bus.AgentFromDirectoryKey(d.domain, key) != "":
+		agent := bus.AgentFromDirectoryKey(d.domain, key)
+		agents := initial
+		if agents == nil {
+			agents = d.agents
+		}
+		if deleted {
+			delete(agents, agent)
+			d.gone[agent] = true
+		} else {
+			agents[agent] = true
+			delete(d.gone, agent)
+		}
+		if initial == nil {
+			d.logger.Info("address directory change", "agent", agent, "live", !deleted)
 		}
 	}
 }

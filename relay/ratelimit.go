@@ -6,7 +6,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/emersion/go-smtp"
 	"golang.org/x/time/rate"
 )
 
@@ -24,15 +23,11 @@ func newRateLimits(perIPPerMinute, perDomainPerMinute int) *rateLimits {
 	return &rateLimits{ip: newKeyedLimiter(perIPPerMinute), domain: newKeyedLimiter(perDomainPerMinute)}
 }
 
-var (
-	errDomainRate = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 7, 1}, Message: "Too much mail from your sender domain, try again later"}
-	errIPRate     = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 7, 1}, Message: "Too much mail from your address, try again later"}
-)
-
-// allow takes a message's tokens, or returns the reply that defers it.
-// The sender domain goes first, so a flood from one domain does not use
-// up its client IP's budget for other senders' mail.
-func (r *rateLimits) allow(remote, mailFrom, helo string) *smtp.SMTPError {
+// allow takes a message's tokens, or returns errDomainRate or errIPRate
+// (451 4.7.1: the sender retries later). The sender domain goes first, so
+// a flood from one domain does not use up its client IP's budget for other
+// senders' mail.
+func (r *rateLimits) allow(remote, mailFrom, helo string) error {
 	if !r.domain.allow(senderDomainKey(mailFrom, helo)) {
 		return errDomainRate
 	}

@@ -1,15 +1,11 @@
 package relay
 
 import (
-	"errors"
 	"fmt"
 	"testing"
 	"time"
 
-	"github.com/emersion/go-smtp"
 	"github.com/stretchr/testify/require"
-
-	"github.com/mailgent/mailgent/internal/bus"
 )
 
 func TestRateLimitsPerSenderDomainThenIP(t *testing.T) {
@@ -52,21 +48,4 @@ func TestKeyedLimiterMemoryIsBounded(t *testing.T) {
 	now = now.Add(2 * time.Minute)
 	k.allow("fresh")
 	require.Len(t, k.buckets, 1, "idle buckets are swept")
-}
-
-// A full bus is told apart from a fault in the reply; every one is 4xx.
-func TestPublishReply(t *testing.T) {
-	for _, tc := range []struct {
-		err      error
-		code     int
-		enhanced smtp.EnhancedCode
-	}{
-		{fmt.Errorf("publish: %w", bus.ErrAgentBacklog), 452, smtp.EnhancedCode{4, 2, 2}},
-		{fmt.Errorf("put blob: %w", bus.ErrBusFull), 452, smtp.EnhancedCode{4, 3, 1}},
-		{errors.New("nats: timeout"), 451, smtp.EnhancedCode{4, 3, 0}},
-	} {
-		r := publishReply(tc.err)
-		require.Equal(t, tc.code, r.Code, "%v", tc.err)
-		require.Equal(t, tc.enhanced, r.EnhancedCode, "%v", tc.err)
-	}
 }

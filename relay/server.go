@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"log"
 	"log/slog"
 	"net"
@@ -22,8 +21,11 @@ import (
 	"github.com/mailgent/mailgent/internal/version"
 )
 
-// Server is one relay process: the SMTP listener and its NATS connection.
-// It keeps no state of its own; any number may run behind one MX.
+// Server is one relay process: the SMTP listener, its NATS connection and
+// the wiring between them — sessions (session.go) hand mail to the
+// delivery (delivery.go), which publishes through the bus handles bound
+// here; the outbound workers (outbound_workers.go) deliver queued mail. It
+// keeps no state of its own; any number may run behind one MX.
 type Server struct {
 	cfg      Config
 	logger   *slog.Logger
@@ -37,13 +39,10 @@ type Server struct {
 	keyID    string
 	rates    *rateLimits
 
-	mu  sync.Mutex
-	js  jetstream.JetStream
-	obs jetstream.ObjectStore
-	// outObs is the outbound blob store (read only for a relay).
-	outObs jetstream.ObjectStore
-	// watching is set once the directory watch runs (it survives reconnects).
-	watching bool
+	// handles are the plugin's streams and buckets, once bound;
+	// inboundBus publishes inbound mail through them (a fake in tests).
+	handles    busHandles
+	inboundBus inboundBus
 }
 
 // New builds a server from a validated config. It does not listen yet.
@@ -54,26 +53,30 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	key, created, err := bus.LoadOrCreateRelayKey(cfg.KeyFile)
+	key, keyID, err := loadKey(cfg, logger)
 	if err != nil {
-		return nil, fmt.Errorf("-key-file: %w", err)
-	}
-	pub, err := key.Public()
-	if err != nil {
-		return nil, fmt.Errorf("-key-file: %w", err)
+		return nil, err
 	}
 	s := &Server{cfg: cfg, logger: logger, dir: newDirectory(cfg.Domain, logger.With("component", "directory")), limits: mailparse.DefaultLimits(),
-		key: key, keyID: bus.KeyID(pub.SigningKey), sealer: bus.NewSealer(key),
+		key: key, keyID: keyID, sealer: bus.NewSealer(key),
 		rates: newRateLimits(cfg.RatePerIP, cfg.RatePerSenderDomain)}
-	if created {
-		logger.Warn("made a new relay key: register it with the plugin before this relay can accept mail",
-			"key_file", cfg.KeyFile, "key_id", s.keyID, "register", "vault write <mount>/config/relays/<name> $(mailgent-relay -print-registration -key-file "+cfg.KeyFile+")")
-	}
+	s.handles.domain = cfg.Domain
+	s.inboundBus = &s.handles
 	if cfg.SenderAuth {
 		s.resolver = newResolver(cfg.Resolver)
 	}
+	if s.smtp, err = newSMTPServer(cfg, &sessionFactory{s: s}, logger); err != nil {
+		return nil, err
+	}
+	if cfg.Smarthost != "" {
+		s.out = newOutbound(s)
+	}
+	return s, nil
+}
 
-	srv := smtp.NewServer(&sessionFactory{s: s})
+// newSMTPServer is go-smtp's server with the configured limits and TLS.
+func newSMTPServer(cfg Config, backend smtp.Backend, logger *slog.Logger) (*smtp.Server, error) {
+	srv := smtp.NewServer(backend)
 	srv.Addr = cfg.ListenAddr
 	srv.Domain = cfg.Hostname
 	if srv.Domain == "" {
@@ -92,24 +95,7 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 		}
 		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	s.smtp = srv
-	if cfg.Smarthost != "" {
-		s.out = newOutbound(s)
-	}
-	return s, nil
-}
-
-// newResolver returns the system resolver for an empty addr, else Go's
-// resolver sending every query to addr, over the network it picks (UDP,
-// TCP for a truncated answer).
-func newResolver(addr string) *net.Resolver {
-	if addr == "" {
-		return net.DefaultResolver
-	}
-	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, network, addr)
-	}}
+	return srv, nil
 }
 
 // Run connects to NATS, serves SMTP on l until ctx is cancelled, then shuts
@@ -134,7 +120,25 @@ func (s *Server) Run(ctx context.Context, l net.Listener) error {
 		s.onConnect(ctx, nc)
 	}
 	defer nc.Close()
+	s.logStart(l)
 
+	errc := make(chan error, 1)
+	go func() { errc <- s.smtp.Serve(newLimitListener(l, s.cfg.MaxSessionsPerIP)) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	s.shutdown()
+	if err := nc.Drain(); err != nil {
+		s.logger.Warn("NATS drain", "error", err)
+	}
+	s.logger.Info("stopped")
+	return nil
+}
+
+// logStart says what this relay runs with.
+func (s *Server) logStart(l net.Listener) {
 	s.logger.Info("relay listening", "addr", l.Addr().String(), "domain", s.cfg.Domain, "key_id", s.keyID,
 		"version", version.String(), "max_message_bytes", s.cfg.MaxMessageBytes,
 		"starttls", s.smtp.TLSConfig != nil)
@@ -148,31 +152,26 @@ func (s *Server) Run(ctx context.Context, l net.Listener) error {
 	}
 	if s.out == nil {
 		s.logger.Info("outbound delivery off: no -smarthost")
-	} else {
-		s.logger.Info("outbound delivery on", "smarthost", s.cfg.Smarthost, "smarthost_tls", s.cfg.SmarthostTLS,
-			"smarthost_auth", s.cfg.SmarthostUser != "", "smarthost_insecure_skip_verify", s.cfg.SmarthostInsecureSkipVerify)
-		if s.cfg.SmarthostUser != "" && s.cfg.SmarthostTLS == "none" {
-			s.logger.Warn("smarthost credentials are sent unencrypted (-smarthost-tls none)")
-		}
-		if s.cfg.SmarthostInsecureSkipVerify && s.cfg.SmarthostTLS != "none" {
-			s.logger.Warn("the smarthost's TLS certificate is not verified (-smarthost-insecure-skip-verify)")
-		}
+		return
 	}
-
-	errc := make(chan error, 1)
-	go func() { errc <- s.smtp.Serve(newLimitListener(l, s.cfg.MaxSessionsPerIP)) }()
-
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
+	s.logger.Info("outbound delivery on", "smarthost", s.cfg.Smarthost, "smarthost_tls", s.cfg.SmarthostTLS,
+		"smarthost_auth", s.cfg.SmarthostUser != "", "smarthost_insecure_skip_verify", s.cfg.SmarthostInsecureSkipVerify)
+	if s.cfg.SmarthostUser != "" && s.cfg.SmarthostTLS == "none" {
+		s.logger.Warn("smarthost credentials are sent unencrypted (-smarthost-tls none)")
 	}
+	if s.cfg.SmarthostInsecureSkipVerify && s.cfg.SmarthostTLS != "none" {
+		s.logger.Warn("the smarthost's TLS certificate is not verified (-smarthost-insecure-skip-verify)")
+	}
+}
+
+// shutdown stops taking sessions and gives open sessions and deliveries
+// in flight ShutdownTimeout to finish. The outbound workers stopped taking
+// messages with Run's context; deliveries in flight finish (and report,
+// over the still-open connection) within the same grace period.
+func (s *Server) shutdown() {
 	s.logger.Info("shutting down", "grace", s.cfg.ShutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
-	// Outbound workers stopped taking messages with ctx; deliveries in
-	// flight finish (and report, over the still-open connection) within the
-	// same grace period as the SMTP sessions.
 	outDone := make(chan struct{})
 	go func() {
 		defer close(outDone)
@@ -185,11 +184,6 @@ func (s *Server) Run(ctx context.Context, l net.Listener) error {
 		_ = s.smtp.Close()
 	}
 	<-outDone
-	if err := nc.Drain(); err != nil {
-		s.logger.Warn("NATS drain", "error", err)
-	}
-	s.logger.Info("stopped")
-	return nil
 }
 
 // onConnect binds to the plugin's streams and buckets whenever a
@@ -212,13 +206,8 @@ func (s *Server) onConnect(ctx context.Context, nc *nats.Conn) {
 				sleepCtx(ctx, time.Second)
 				continue
 			}
-			s.mu.Lock()
-			s.js, s.obs, s.outObs = js, b.InboundBlobs, b.OutboundBlobs
-			startWatch := !s.watching
-			s.watching = true
-			s.mu.Unlock()
-			if startWatch {
-				go s.dir.run(ctx, b.Directory)
+			if first := s.handles.bind(js, b); first {
+				go s.dir.run(ctx, b.Directory) // the watch survives reconnects
 			}
 			if s.out != nil {
 				s.out.start(ctx, js, b.Delivered) // once; later calls do nothing
@@ -229,18 +218,49 @@ func (s *Server) onConnect(ctx context.Context, nc *nats.Conn) {
 	}()
 }
 
-// bus returns the JetStream handles, nil until connected once.
-func (s *Server) bus() (jetstream.JetStream, jetstream.ObjectStore) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.js, s.obs
+// busHandles are the JetStream handles a relay binds to (bus.Bind), nil
+// until bound once; they publish inbound mail (inboundBus).
+type busHandles struct {
+	domain string
+
+	mu  sync.Mutex
+	js  jetstream.JetStream
+	bus *bus.Relay
 }
 
-// outboundBlobs returns the outbound blob store, nil until connected once.
-func (s *Server) outboundBlobs() jetstream.ObjectStore {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.outObs
+// bind keeps the handles of a binding; first tells the first one.
+func (h *busHandles) bind(js jetstream.JetStream, b *bus.Relay) (first bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	first = h.js == nil
+	h.js, h.bus = js, b
+	return first
+}
+
+func (h *busHandles) ready() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.js != nil
+}
+
+func (h *busHandles) publish(ctx context.Context, agent, id string, sealed []byte) (bool, error) {
+	h.mu.Lock()
+	js, b := h.js, h.bus
+	h.mu.Unlock()
+	if js == nil {
+		return false, errBusNotReady
+	}
+	return bus.Publish(ctx, js, b.InboundBlobs, h.domain, agent, id, sealed)
+}
+
+// outboundBlobs is the outbound blob store (read only), nil until bound.
+func (h *busHandles) outboundBlobs() jetstream.ObjectStore {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.bus == nil {
+		return nil
+	}
+	return h.bus.OutboundBlobs
 }
 
 // slogWriter adapts go-smtp's log.Logger to slog.
@@ -253,21 +273,4 @@ func (w *slogWriter) Write(p []byte) (int, error) {
 	}
 	w.logger.Warn(msg)
 	return len(p), nil
-}
-
-// PrintRegistration writes the public halves of the relay key at path
-// (made if missing) as "signing_key=… sealing_key=…", the arguments of
-// `vault write <mount>/config/relays/<name>`.
-func PrintRegistration(w io.Writer, path string) error {
-	key, _, err := bus.LoadOrCreateRelayKey(path)
-	if err != nil {
-		return fmt.Errorf("-key-file: %w", err)
-	}
-	pub, err := key.Public()
-	if err != nil {
-		return err
-	}
-	reg := pub.Registration()
-	_, err = fmt.Fprintf(w, "signing_key=%s sealing_key=%s\n", reg["signing_key"], reg["sealing_key"])
-	return err
 }

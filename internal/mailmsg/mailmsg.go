@@ -163,8 +163,8 @@ type DMARCResult struct {
 
 // Head is what the plugin needs of a message to file it in an inbox: it
 // travels beside the whole message on the bus, so the plugin stores the
-// message's JSON as it came without decoding it (decoding was a fifth of
-// the plugin's CPU per inbound message).
+// message's JSON as it came without decoding it (decoding is costly, see
+// docs/benchmarks.md).
 type Head struct {
 	ID          string    `json:"id"`
 	ReceivedAt  time.Time `json:"received_at"`

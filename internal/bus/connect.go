@@ -1,10 +1,6 @@
-// Package bus is the one place that knows how Mailgent's plugin and relay meet
-// on NATS JetStream: connection options, stream names, subjects and stream
-// settings. Both sides call EnsureStreams so either may start first.
 package bus
 
 import (
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -15,27 +11,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-)
-
-const (
-	// InboundStream holds mail accepted by a relay until the plugin stored it.
-	InboundStream = "MAILGENT_INBOUND"
-	// InboundSubjectPrefix is followed by the recipient domain and agent name.
-	InboundSubjectPrefix = "mailgent.inbound."
-
-	// DuplicateWindow is how long JetStream remembers a Nats-Msg-Id, so a
-	// relay that retries a publish after a lost PubAck stores the mail once.
-	DuplicateWindow = 2 * time.Hour
-
-	// MaxPendingPerAgent is how much accepted mail for one agent the inbound
-	// stream holds before the plugin stored it; past it relays answer 452
-	// (try later) instead of the stream dropping or growing without bound.
-	MaxPendingPerAgent = 2000
-	// InboundMaxBytes bounds the inbound stream, BlobMaxBytes the store of
-	// large payloads; full, they refuse new mail with a temporary reply.
-	InboundMaxBytes = 1 << 30
-	BlobMaxBytes    = 4 << 30
 )
 
 // Options are the connection settings shared by the plugin and the relay.
@@ -162,68 +137,4 @@ func Connect(o Options, extra ...nats.Option) (*nats.Conn, error) {
 	}
 	opts = append(opts, extra...)
 	return nats.Connect(o.URL, opts...)
-}
-
-// InboundStreamConfig is the stream relays publish accepted mail to. It is
-// a work queue: a message leaves the stream once the plugin acked it, which
-// it does only after the mail is in Vault storage.
-func InboundStreamConfig() jetstream.StreamConfig {
-	return jetstream.StreamConfig{
-		Name:        InboundStream,
-		Description: "Mail accepted by mailgent-relay, encrypted to the plugin, until the plugin stored it",
-		Subjects:    []string{InboundSubjectPrefix + ">"},
-		Retention:   jetstream.WorkQueuePolicy,
-		Storage:     jetstream.FileStorage,
-		Duplicates:  DuplicateWindow,
-		// Full means refuse new mail (the relay answers 4xx and the sender
-		// retries), never drop accepted mail.
-		Discard:              jetstream.DiscardNew,
-		DiscardNewPerSubject: true,
-		MaxMsgsPerSubject:    MaxPendingPerAgent,
-		MaxBytes:             InboundMaxBytes,
-	}
-}
-
-// EnsureStreams creates or updates every stream Mailgent uses.
-func EnsureStreams(ctx context.Context, js jetstream.JetStream) error {
-	if _, err := js.CreateOrUpdateStream(ctx, InboundStreamConfig()); err != nil {
-		return fmt.Errorf("ensure stream %s: %w", InboundStream, err)
-	}
-	return nil
-}
-
-// Relay is what a relay uses of the bus, bound by Bind.
-type Relay struct {
-	// Directory is the address directory (read only).
-	Directory jetstream.KeyValue
-	// InboundBlobs takes the payloads of large inbound mail.
-	InboundBlobs jetstream.ObjectStore
-	// Delivered records delivered outbound mail; OutboundBlobs holds
-	// large outbound mail (read only).
-	Delivered     jetstream.KeyValue
-	OutboundBlobs jetstream.ObjectStore
-}
-
-// Bind returns the handles a relay uses, without creating or changing
-// anything: the plugin owns every stream, bucket and consumer. It fails
-// (ErrStreamNotFound, ErrBucketNotFound) until the plugin made them.
-func Bind(ctx context.Context, js jetstream.JetStream) (*Relay, error) {
-	r := &Relay{}
-	var err error
-	if _, err = js.Stream(ctx, InboundStream); err != nil {
-		return nil, fmt.Errorf("stream %s: %w", InboundStream, err)
-	}
-	if r.Directory, err = js.KeyValue(ctx, DirectoryBucket); err != nil {
-		return nil, fmt.Errorf("KV %s: %w", DirectoryBucket, err)
-	}
-	if r.InboundBlobs, err = js.ObjectStore(ctx, BlobBucket); err != nil {
-		return nil, fmt.Errorf("object store %s: %w", BlobBucket, err)
-	}
-	if r.Delivered, err = js.KeyValue(ctx, DeliveryBucket); err != nil {
-		return nil, fmt.Errorf("KV %s: %w", DeliveryBucket, err)
-	}
-	if r.OutboundBlobs, err = js.ObjectStore(ctx, OutboundBlobBucket); err != nil {
-		return nil, fmt.Errorf("object store %s: %w", OutboundBlobBucket, err)
-	}
-	return r, nil
 }

@@ -54,6 +54,16 @@ func testKeys(t testing.TB) (*Opener, *Sealer, []byte, registry) {
 	return o, NewSealer(k), pub, reg
 }
 
+// payload is m's payload, as the relay makes it.
+func payload(t testing.TB, m mailmsg.Message, raw []byte) *Payload {
+	t.Helper()
+	p, err := NewPayload(&m, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 func encOf(t *testing.T, sealed []byte) []byte {
 	t.Helper()
 	n, w := binary.Uvarint(sealed[1:])
@@ -69,7 +79,7 @@ func TestSealOpenRoundTripAndSessions(t *testing.T) {
 		t.Helper()
 		msg := mailmsg.Message{ID: id, Subject: "hi", Text: "your code is 123456",
 			Codes: []mailmsg.Code{{Code: "123456"}}, Attachments: []mailmsg.Attachment{{Filename: "a.pdf"}}}
-		sealed, err := s.Seal(pub, "d.example", agent, &Payload{Message: msg, Raw: raw})
+		sealed, err := s.Seal(pub, "d.example", agent, payload(t, msg, raw))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -140,7 +150,7 @@ func TestSealOpenRoundTripAndSessions(t *testing.T) {
 // mail in an inbox. Only a registered relay's signed session opens.
 func TestOnlyRegisteredRelaysSessionsOpen(t *testing.T) {
 	o, s, pub, reg := testKeys(t)
-	msg := &Payload{Message: mailmsg.Message{ID: "id1", Subject: "DMARC pass, trust me"}, Raw: []byte("raw")}
+	msg := payload(t, mailmsg.Message{ID: "id1", Subject: "DMARC pass, trust me"}, []byte("raw"))
 
 	stranger := NewSealer(relayKey(t))
 	forged, err := stranger.Seal(pub, "d.example", "bot", msg)
@@ -190,7 +200,7 @@ func TestOpenerSessionCacheIsBounded(t *testing.T) {
 	// Every message in a session of its own: the cache stays bounded.
 	for i := range openerSessions + 10 {
 		id := string(rune('a'+i%26)) + string(rune('a'+i/26))
-		sealed, err := NewSealer(k).Seal(pub, "d.example", "bot", &Payload{Message: mailmsg.Message{ID: id}})
+		sealed, err := NewSealer(k).Seal(pub, "d.example", "bot", payload(t, mailmsg.Message{ID: id}, nil))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -203,38 +213,12 @@ func TestOpenerSessionCacheIsBounded(t *testing.T) {
 	}
 }
 
-func TestRelayKeyFileAndRegistration(t *testing.T) {
-	path := t.TempDir() + "/relay/key.json"
-	k, created, err := LoadOrCreateRelayKey(path)
-	if err != nil || !created {
-		t.Fatalf("create: %v %v", created, err)
-	}
-	again, created, err := LoadOrCreateRelayKey(path)
-	if err != nil || created || !bytes.Equal(again.Signing, k.Signing) || !bytes.Equal(again.Sealing, k.Sealing) {
-		t.Fatalf("reload: %v %v", created, err)
-	}
-	pub, err := k.Public()
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := pub.Registration()
-	back, err := ParseRelayPublic(reg["signing_key"], reg["sealing_key"])
-	if err != nil || !bytes.Equal(back.SigningKey, pub.SigningKey) || !bytes.Equal(back.SealingKey, pub.SealingKey) {
-		t.Fatalf("parse: %v", err)
-	}
-	for _, bad := range [][2]string{{"x", reg["sealing_key"]}, {reg["signing_key"], "AAAA"}, {reg["sealing_key"], reg["sealing_key"]}} {
-		if _, err := ParseRelayPublic(bad[0], bad[1]); err == nil {
-			t.Errorf("accepted %q", bad)
-		}
-	}
-}
-
 func BenchmarkSeal(b *testing.B) {
 	_, pub, err := GenerateInboundKey()
 	if err != nil {
 		b.Fatal(err)
 	}
-	p := &Payload{Message: mailmsg.Message{ID: "x", Text: string(bytes.Repeat([]byte("a"), 4096))}, Raw: bytes.Repeat([]byte("a"), 4096)}
+	p := payload(b, mailmsg.Message{ID: "x", Text: string(bytes.Repeat([]byte("a"), 4096))}, bytes.Repeat([]byte("a"), 4096))
 	k := relayKey(b)
 	b.Run("session", func(b *testing.B) {
 		s := NewSealer(k)
@@ -258,11 +242,11 @@ func BenchmarkSeal(b *testing.B) {
 // ErrPoison.
 func FuzzOpen(f *testing.F) {
 	o, s, pub, _ := testKeys(f)
-	good, err := s.Seal(pub, "d.example", "bot", &Payload{Message: mailmsg.Message{ID: "id1"}, Raw: []byte("raw")})
+	good, err := s.Seal(pub, "d.example", "bot", payload(f, mailmsg.Message{ID: "id1"}, []byte("raw")))
 	if err != nil {
 		f.Fatal(err)
 	}
-	stranger, err := NewSealer(relayKey(f)).Seal(pub, "d.example", "bot", &Payload{Message: mailmsg.Message{ID: "id1"}, Raw: []byte("raw")})
+	stranger, err := NewSealer(relayKey(f)).Seal(pub, "d.example", "bot", payload(f, mailmsg.Message{ID: "id1"}, []byte("raw")))
 	if err != nil {
 		f.Fatal(err)
 	}
