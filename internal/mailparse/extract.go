@@ -382,6 +382,9 @@ func mayBeAttribution(l string) bool {
 		}
 		return false
 	}
+	if strings.ContainsRune(l, '\u212A') || strings.ContainsRune(l, '\u017F') {
+		return true // the Kelvin sign and the long s, which (?i) folds with k and s
+	}
 	l = strings.ToLower(l)
 	for _, w := range attributionWords {
 		if strings.Contains(l, w) {

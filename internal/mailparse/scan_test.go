@@ -83,7 +83,7 @@ func checkPrefilters(t *testing.T, l string) {
 			t.Fatalf("%s prefilter rules out %q", c.name, l)
 		}
 	}
-	if (attributionRe.MatchString(l) || attributionAddrRe.MatchString(l)) && !mayBeAttribution(l) && isASCII(l) {
+	if (attributionRe.MatchString(l) || attributionAddrRe.MatchString(l) || attributionTailRe.MatchString(l)) && !mayBeAttribution(l) {
 		t.Fatalf("attribution prefilter rules out %q", l)
 	}
 	if strings.Count(l, ":") < 3 && outlookInlineRe.MatchString(l) {
@@ -110,7 +110,8 @@ func checkPrefilters(t *testing.T, l string) {
 func TestLinePrefilters(t *testing.T) {
 	for _, l := range append(scanLines(t), "Thanks!", "Best regards,", "happy hacking", "The Acme Team", "-- L'équipe Acme",
 		"-----Original Message-----", "*From:* Bob", "---------- Forwarded message ---------", "<https://x.io/a>", "WWW.x.io",
-		"On Tue, 4 Mar 2025 at 10:02, Acme <x@acme.io> wrote:", "Acme <x@acme.io> schrieb:", "From: a Sent: b Subject: c") {
+		"On Tue, 4 Mar 2025 at 10:02, Acme <x@acme.io> wrote:", "Acme <x@acme.io> schrieb:", "From: a Sent: b Subject: c",
+		"On Tue, 4 Mar 2025, Bob <b@x.io> \u017Fchrieb:", "On Tue 4 Mar 2025 Bob \u017Fkrev:") {
 		checkPrefilters(t, l)
 		checkPrefilters(t, strings.ToUpper(l))
 	}
