@@ -174,6 +174,11 @@ func findTokens(line string) []token {
 	if !hasASCIIDigit(line) {
 		return nil
 	}
+	return scanTokens(line)
+}
+
+// scanTokens is findTokens without its prefilter.
+func scanTokens(line string) []token {
 	m := mask(line)
 	var toks []token
 	for _, loc := range digitSeqRe.FindAllStringIndex(m, -1) {
@@ -340,17 +345,22 @@ func strongKeywords(line string) []kwMatch {
 	}
 	var out []kwMatch
 	for _, loc := range strongKwWS.findAll(line) {
-		w := strings.ToLower(line[loc[0]:loc[1]])
-		strength := 2
-		if strings.HasSuffix(w, "code") || strings.HasSuffix(w, "codes") || strings.HasPrefix(w, "c") || strings.HasPrefix(w, "ko") {
-			// "promo code", "postcode", "código postal", "code of conduct"
-			if notCodeWords[w] || codeModifierRe.MatchString(line[:loc[0]]) || codeFollowerRe.MatchString(line[loc[1]:]) {
-				strength = -1
-			}
-		}
-		out = append(out, kwMatch{loc[0], loc[1], strength})
+		out = append(out, kwMatch{loc[0], loc[1], strongKeywordStrength(line, loc[0], loc[1])})
 	}
 	return out
+}
+
+// strongKeywordStrength is 2 for the strong keyword line[s:e], or -1 when
+// the "code" it names is not a verification code.
+func strongKeywordStrength(line string, s, e int) int {
+	w := strings.ToLower(line[s:e])
+	if strings.HasSuffix(w, "code") || strings.HasSuffix(w, "codes") || strings.HasPrefix(w, "c") || strings.HasPrefix(w, "ko") {
+		// "promo code", "postcode", "código postal", "code of conduct"
+		if notCodeWords[w] || codeModifierRe.MatchString(line[:s]) || codeFollowerRe.MatchString(line[e:]) {
+			return -1
+		}
+	}
+	return 2
 }
 
 // keywordsFrom adds the medium and distractor words of a line to its

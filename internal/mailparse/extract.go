@@ -71,27 +71,28 @@ func ExtractText(text, htmlBody string) string {
 // --- white space ---
 
 // removeInvisible drops zero-width and formatting characters (preheader
-// padding) and turns the exotic spaces into plain ones.
+// padding) and turns the exotic spaces into plain ones. It is given valid
+// UTF-8: strings.Map would replace an invalid byte, the check before it
+// would not.
 func removeInvisible(s string) string {
-	clean := true
 	for _, r := range s {
-		if isInvisible(r) || (r != ' ' && r != '\n' && r != '\t' && r != '\r' && unicode.IsSpace(r)) {
-			clean = false
-			break
+		if visibleRune(r) != r {
+			return strings.Map(visibleRune, s)
 		}
 	}
-	if clean {
-		return s
+	return s
+}
+
+// visibleRune is what removeInvisible makes of r: nothing, a plain space,
+// or r itself (line ends and tabs are left to the white-space rules).
+func visibleRune(r rune) rune {
+	if isInvisible(r) {
+		return -1
 	}
-	return strings.Map(func(r rune) rune {
-		if isInvisible(r) {
-			return -1
-		}
-		if r != '\n' && r != '\r' && unicode.IsSpace(r) {
-			return ' '
-		}
-		return r
-	}, s)
+	if r != '\n' && r != '\r' && r != '\t' && unicode.IsSpace(r) {
+		return ' '
+	}
+	return r
 }
 
 func isInvisible(r rune) bool {
@@ -424,7 +425,7 @@ func replyCutAt(lines []string, i int) (cut bool, outlookStyle bool) {
 	if mayBeOriginalMsg(t) && originalMsgRe.MatchString(t) {
 		return true, true
 	}
-	if strings.Count(t, ":") >= 3 && outlookInlineRe.MatchString(t) {
+	if mayBeOutlookInline(t) && outlookInlineRe.MatchString(t) {
 		return true, true
 	}
 	if mayBeOutlookFrom(t) && outlookFromRe.MatchString(t) {

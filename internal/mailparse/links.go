@@ -254,8 +254,8 @@ func extractLinks(htmlLinks []rawLink, text, listUnsubscribe, senderDomain strin
 // textLinks finds the URLs of a text body; a URL's text is what precedes
 // it on its line, or the line before when it stands alone.
 func textLinks(text string) []rawLink {
-	// textURLRe needs "://": most texts have no URL at all.
-	if !strings.Contains(text, "://") {
+	// Most texts have no URL at all.
+	if !mayHaveURL(text) {
 		return nil
 	}
 	var out []rawLink
@@ -263,7 +263,7 @@ func textLinks(text string) []rawLink {
 	prev := ""
 	for _, line := range lines {
 		var locs [][]int
-		if strings.Contains(line, "://") {
+		if mayHaveURL(line) {
 			locs = textURLRe.FindAllStringIndex(line, 50)
 		}
 		for _, loc := range locs {
@@ -279,6 +279,11 @@ func textLinks(text string) []rawLink {
 		}
 	}
 	return out
+}
+
+// mayHaveURL: textURLRe needs "://".
+func mayHaveURL(s string) bool {
+	return strings.Contains(s, "://")
 }
 
 // trimURLPunct removes the sentence punctuation a URL in text is followed

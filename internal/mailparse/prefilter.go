@@ -237,6 +237,11 @@ func mayBeOriginalMsg(l string) bool {
 	return len(l) >= 2 && in(l[0]) && in(l[1])
 }
 
+// mayBeOutlookInline: outlookInlineRe needs three colons.
+func mayBeOutlookInline(l string) bool {
+	return strings.Count(l, ":") >= 3
+}
+
 // outlookFromRe is anchored: an optional "*", then from, von, de, da or
 // van (whose letters (?i) folds with their ASCII case only), and a ":"
 // somewhere after.
