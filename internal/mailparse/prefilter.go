@@ -2,7 +2,6 @@ package mailparse
 
 import (
 	"strings"
-	"unicode/utf8"
 )
 
 // Cheap literal prefilters run before the large case-insensitive
@@ -81,62 +80,6 @@ func containsAny(s string, words []string) bool {
 		}
 	}
 	return false
-}
-
-// Every alternative of footerRe that can match ASCII text contains one of
-// these (lowercase) literals, or one of footerWords as a whole word.
-var footerLiterals = []string{
-	"unsubscri", "opt-out", "opt out", "optout", "abmelden", "abbestellen",
-	"de baja", "cancelar ", "sabonner", "sinscri", "mail preferences",
-	"manage ", "notification settings", "privacy", "datenschutz", "privacidad",
-	"confidentialit", "terms", "nutzungsbedingungen", "agb", "impressum",
-	"aviso legal", "legal notice", "rminos", "receiving this", "received this",
-	"this e", "this message", "this notification", "sent to ", "sent by ",
-	"diese e", "diese nachricht", "erhalten diese", "este correo", "este mensaje",
-	"este e", "recibido este", "recibes este", "(c)", "copyright",
-	"all rights reserved", "alle rechte vorbehalten",
-	"todos los derechos reservados", "droits r", "registered office",
-	"registered in", "registered trademark", "s.l.", "s.a.", "b.v.", "browser",
-	"online", "help cent", "contact us", "kontakt", "do not reply", "don't reply",
-	"noreply", "no reply", "no-reply", "do not respond", "this is an automated",
-	"automatically generated", "not monitored", "download the app",
-	"download our app", "follow us", "app store", "google play", "sent from my",
-	"get the app", "powered by", "©", "contáctanos",
-}
-
-var footerWords = []string{"inc", "llc", "ltd", "gmbh", "plc", "corp", "ag", "kg"}
-
-func mayBeFooter(l string) bool {
-	lower, asciiLower, ok := foldLower(l)
-	if !ok {
-		return true
-	}
-	if containsAny(lower, footerLiterals) {
-		return true
-	}
-	for _, w := range footerWords {
-		if hasASCIIWord(asciiLower, w) {
-			return true
-		}
-	}
-	return false
-}
-
-// Every alternative of addressRe needs an ASCII digit except the street
-// words of the Spanish, French and Italian forms.
-var addressLiterals = []string{"calle", "c/", "avenida", "avda", "av.", "plaza", "paseo", "rue", "boulevard", "via", "piazza"}
-
-func mayBeAddress(l string) bool {
-	if hasASCIIDigit(l) {
-		return true
-	}
-	lower, _, ok := foldLower(l)
-	return !ok || containsAny(lower, addressLiterals)
-}
-
-// isAddressLine is addressRe.MatchString behind its prefilter.
-func isAddressLine(l string) bool {
-	return mayBeAddress(l) && matchAddress(l)
 }
 
 // Every alternative of strongKwRe that can match ASCII text contains one
@@ -231,65 +174,6 @@ func isReSpace(c byte) bool {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r'
 }
 
-// originalMsgRe starts with two of [-_=\s].
-func mayBeOriginalMsg(l string) bool {
-	in := func(c byte) bool { return c == '-' || c == '_' || c == '=' || isReSpace(c) }
-	return len(l) >= 2 && in(l[0]) && in(l[1])
-}
-
-// mayBeOutlookInline: outlookInlineRe needs three colons.
-func mayBeOutlookInline(l string) bool {
-	return strings.Count(l, ":") >= 3
-}
-
-// outlookFromRe is anchored: an optional "*", then from, von, de, da or
-// van (whose letters (?i) folds with their ASCII case only), and a ":"
-// somewhere after.
-func mayBeOutlookFrom(l string) bool {
-	if strings.HasPrefix(l, "*") {
-		l = l[1:]
-	}
-	if l == "" {
-		return false
-	}
-	switch l[0] {
-	case 'f', 'F', 'v', 'V', 'd', 'D':
-		return strings.IndexByte(l, ':') >= 0
-	}
-	return false
-}
-
-// forwardStartRe is anchored: [-_=*\s]*, then a phrase whose first three
-// letters are one of forwardStartPrefixes (of the letters in them, (?i)
-// folds only s with a non-ASCII rune).
-func mayBeForwardStart(l string) bool {
-	i := 0
-	for i < len(l) && (l[i] == '-' || l[i] == '_' || l[i] == '=' || l[i] == '*' || isReSpace(l[i])) {
-		i++
-	}
-	if i == len(l) {
-		return false
-	}
-	rest := l[i:]
-	if len(rest) < 3 {
-		return false
-	}
-	for j := 0; j < 3; j++ {
-		if rest[j] >= utf8.RuneSelf {
-			return true // perhaps the long s, which (?i) folds with s
-		}
-	}
-	for _, p := range forwardStartPrefixes {
-		if equalFoldASCII(rest[:3], p) {
-			return true
-		}
-	}
-	return false
-}
-
-// The first three letters of the phrases of forwardStartRe.
-var forwardStartPrefixes = []string{"for", "beg", "wei", "anf", "men", "ini", "mes", "doo"}
-
 // lowerASCII appends s (ASCII) lowercased to dst.
 func lowerASCII(dst []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
@@ -302,35 +186,7 @@ func lowerASCII(dst []byte, s string) []byte {
 	return dst
 }
 
-// urlOnlyRe is anchored: an optional "<", "(" or "[", then http or www
-// (whose letters (?i) folds with their ASCII case only).
-func mayBeURLOnly(l string) bool {
-	if l != "" && (l[0] == '<' || l[0] == '(' || l[0] == '[') {
-		l = l[1:]
-	}
-	return l != "" && (l[0]|0x20 == 'h' || l[0]|0x20 == 'w')
-}
-
 // maskRe needs "://", "www." (case-insensitively), "@" or "#".
 func mayNeedMask(l string) bool {
 	return strings.Contains(l, "://") || strings.IndexByte(l, '@') >= 0 || strings.IndexByte(l, '#') >= 0 || containsFoldASCII(l, "www.")
-}
-
-// mayBeSignOff: signOffRe is a phrase of at most 25 bytes, or "happy
-// \w+ing", then \s*[,!.]*. (Non-ASCII text always goes to the expression.)
-func mayBeSignOff(l string) bool {
-	if !isASCII(l) {
-		return true
-	}
-	core := strings.TrimRight(l, ",!. \t\n\f\r")
-	return len(core) <= 30 || (len(l) >= 6 && equalFoldASCII(l[:6], "happy "))
-}
-
-// mayBeTeam: every alternative of teamRe holds "team", "equipo" or "quipe"
-// (letters (?i) folds with their ASCII case only).
-func mayBeTeam(l string) bool {
-	if !isASCII(l) {
-		return true
-	}
-	return containsFoldASCII(l, "team") || containsFoldASCII(l, "equipo") || containsFoldASCII(l, "quipe")
 }
