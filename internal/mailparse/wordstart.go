@@ -7,21 +7,18 @@ import (
 	"unicode"
 )
 
-// Faster equivalents of a few expressions that run on many lines. Each is
-// held to the expression it replaces by the tests (scan_test.go, and the
-// golden test for the whole analysis).
-
-// --- matches that start at a word start ---
-
-// Every alternative of strongKwRe, mediumKwRe and negativeKwRe starts with
-// \b and an ASCII word character, but for negativeKwRe's "©". In ASCII text
-// a match can therefore only start where a word starts, and there the
-// expression anchored to the start of the rest of the line (where \b looks
-// at no character before) finds what the unanchored one does: Go's \b is
+// wordStartRe finds the matches of a keyword expression (strongKwRe,
+// mediumKwRe, negativeKwRe) with the expression's own result, faster than
+// its search (fastpath_test.go holds findAll to FindAllStringIndex).
+//
+// Every alternative of these expressions starts with \b and an ASCII word
+// character, but for negativeKwRe's "©". In ASCII text a match can
+// therefore only start where a word starts, and there the expression
+// anchored to the start of the rest of the line (where \b looks at no
+// character before) finds what the unanchored one does: Go's \b is
 // ASCII-only and the character before is not a word character. Trying the
 // anchored expression at the word starts only is much cheaper than the
 // unanchored search, which restarts every alternative at every byte.
-
 type wordStartRe struct {
 	re       *regexp.Regexp
 	anchored *regexp.Regexp
@@ -124,12 +121,6 @@ func addRune(r rune, fold bool, set *[128]bool) {
 		}
 	}
 }
-
-var (
-	strongKwWS   = newWordStartRe(strongKwRe, `|\w*codes?`, "code")
-	mediumKwWS   = newWordStartRe(mediumKwRe, "", "")
-	negativeKwWS = newWordStartRe(negativeKwRe, `|\b\w+nummer\b`, "nummer")
-)
 
 // findAll is re.FindAllStringIndex(s, -1).
 func (w wordStartRe) findAll(s string) [][]int {

@@ -4,9 +4,11 @@ import (
 	"strings"
 )
 
-// Cheap literal prefilters run before the large case-insensitive
-// expressions. Each returns true whenever the expression may match: they
-// only rule out lines that lack every literal the expression requires.
+// Byte-level helpers for the prefilters: the cheap literal tests (mayBe…,
+// mayHave…, each beside the expression it guards) run before the large
+// case-insensitive expressions. A prefilter returns true whenever its
+// expression may match: it only rules out lines that lack every literal
+// the expression requires (fastpath_test.go checks each against its rule).
 //
 // (?i) matching folds a literal letter with every rune of its case-folding
 // orbit. strings.ToLower maps every member of the orbits of the literals
@@ -82,53 +84,6 @@ func containsAny(s string, words []string) bool {
 	return false
 }
 
-// Every alternative of strongKwRe that can match ASCII text contains one
-// of these literals.
-var strongLiterals = []string{
-	"verif", "one", "otp", "pass", "pin", "2fa", "mfa", "tan", "two",
-	"authenticat", "codigo", "codice", "kod", "code", "einmal", "sicherheits",
-	"best", "anmelde", "zugangs", "rification", "código",
-}
-
-func mayHaveStrongKeyword(l string) bool {
-	lower, _, ok := foldLower(l)
-	return !ok || containsAny(lower, strongLiterals)
-}
-
-// Every alternative of mediumKwRe that can match ASCII text contains one
-// of these literals.
-var mediumLiterals = []string{
-	"confirm", "enter", "us", "is your", "type", "paste", "sign", "log", "token",
-	"expire", "valid", "ingresa", "introduce", "utiliza", "escribe", "es tu",
-	"eingeben", "gib", "verwende", "lautet", "ist ihr", "ist dein", "saisi",
-	"entrez", "utilise", "est votre", "inserisci", "conferma", "best",
-}
-
-func mayHaveMediumKeyword(l string) bool {
-	lower, _, ok := foldLower(l)
-	return !ok || containsAny(lower, mediumLiterals)
-}
-
-// Every alternative of negativeKwRe that can match ASCII text contains one
-// of these literals, or "id" as a whole word.
-var negativeLiterals = []string{
-	"order", "invoice", "receipt", "ticket", "ref", "case", "booking", "reserva",
-	"account", "acct", "customer", "member", "transaction", "tracking",
-	"shipment", "parcel", "package", "phone", "tel", "fax", "call", "whatsapp",
-	"mobile", "zip", "post", "plz", "suite", "apt", "unit", "box", "no.", "nr",
-	"num", "bestell", "rechnung", "auftrag", "pedido", "factura", "serial",
-	"model", "version", "iban", "bic", "swift", "routing", "sort code", "card",
-	"ending in", "ends in", "last ", "flight", "seat", "gate", "room", "ext",
-	"price", "total", "amount", "point", "sku", "item", "qty", "quantity",
-	"copyright", "promo", "coupon", "voucher", "discount", "gift", "kundennr",
-	"meeting", "conference", "dial", "balance", "saldo", "loyalty", "reward", "©",
-}
-
-func mayHaveNegativeKeyword(l string) bool {
-	lower, asciiLower, ok := foldLower(l)
-	return !ok || containsAny(lower, negativeLiterals) || hasASCIIWord(asciiLower, "id")
-}
-
 // containsFoldASCII tells whether s contains w (lowercase ASCII) under
 // ASCII case folding.
 func containsFoldASCII(s, w string) bool {
@@ -184,9 +139,4 @@ func lowerASCII(dst []byte, s string) []byte {
 		dst = append(dst, c)
 	}
 	return dst
-}
-
-// maskRe needs "://", "www." (case-insensitively), "@" or "#".
-func mayNeedMask(l string) bool {
-	return strings.Contains(l, "://") || strings.IndexByte(l, '@') >= 0 || strings.IndexByte(l, '#') >= 0 || containsFoldASCII(l, "www.")
 }
