@@ -13,77 +13,40 @@ import (
 // maxLinks caps Message.Links.
 const maxLinks = 500
 
+// rawLink is a link as found, before ranking.
+type rawLink struct {
+	url   string
+	text  string
+	pixel bool
+	// hidden: nothing of the link can be seen (its text is in the
+	// background's colour or too small); dropped before ranking.
+	hidden bool
+}
+
 var (
+	// The URLs of a List-Unsubscribe header, and those of a text body.
 	angleRe   = regexp.MustCompile(`<([^<>]+)>`)
 	textURLRe = regexp.MustCompile(`(?i)\bhttps?://[^\s<>"'\x60{}|\\^\[\]]+`)
 
+	// What a link's text or URL says it is (classifyLink).
 	unsubWordsRe   = regexp.MustCompile(`(?i)unsubscri|\bunsub\b|opt[-_ ]?out|optout|e-?mail[-_ ]?(?:preferences|settings)|manage[-_ ]?(?:your[-_ ]?)?(?:preferences|notifications|subscriptions?|e-?mails?)|notification[-_ ]?(?:settings|preferences)|subscription[-_ ]?(?:center|centre|preferences|settings)|/preferences|abmelden|abbestellen|newsletter[-_ ]?abmelden|darse de baja|dar de baja|\bbaja\b|desuscrib|cancelar (?:la )?suscripci|d[ée]sabonner|d[ée]sinscri|list-unsubscribe`)
 	privacyWordsRe = regexp.MustCompile(`(?i)privacy|privacidad|datenschutz|confidentialit|\bterms\b|/terms|\btos\b|/tos\b|\blegal\b|/legal|impressum|imprint|cookie|\bpolicy\b|policies|\bagb\b|aviso[-_ ]legal|t[ée]rminos|condiciones|nutzungsbedingungen|\bgdpr\b|dsgvo|privacy[-_]?policy`)
 	resetTextRe    = regexp.MustCompile(`(?i)reset|forgot|\brecover (?:your )?(?:password|account)|(?:change|new|set|choose|create|update) (?:your |a )?(?:new )?password|passwort|kennwort|contrase[ñn]a|mot de passe|restablecer|zur[üu]cksetzen|r[ée]initialiser`)
 	resetURLRe     = regexp.MustCompile(`(?i)reset|forgot|password|passwort|kennwort|contrase|restablecer|zur[üu]cksetzen|zuruecksetzen|reinitialiser`)
 	verifyWordsRe  = regexp.MustCompile(`(?i)verif|confirm|activat|activar|activer|aktivier|validat|validar|valider|magic|best[äa]tig|bestaetig|email[-_]?link|one[-_]?click[-_]?(?:login|sign)|passwordless|\bverify\b`)
 	loginWordsRe   = regexp.MustCompile(`(?i)log[-_ ]?in|sign[-_ ]?in|signin|login|\bauth|\bsso\b|session|anmelden|einloggen|iniciar[-_ ]sesi|inicia[-_ ]sesi|connexion|se connecter|acceder|callback|continue|accept|\bjoin\b`)
-	tokenParamRe   = regexp.MustCompile(`(?i)[?&#;](?:token|t|code|otp|key|auth|sig|signature|hash|nonce|ticket|jwt|magic|login_token|confirmation_token|verification_token|k|c|s|h|u|id|email_token|oobcode)=[^&#]{6,}`)
-	opaqueRe       = regexp.MustCompile(`[A-Za-z0-9_\-.~%]{20,}`)
-	pixelURLRe     = regexp.MustCompile(`(?i)/track/open|/open\b|/o\.gif|/wf/open|/e/o/|open\.php|/trk/|/ss/o/|beacon|pixel|/imp\b|/o/\w|\.gif\?|/t\.gif`)
-	clickURLRe     = regexp.MustCompile(`(?i)/ls/click|/wf/click|/track/click|/click\b|clicks?\.|/c/|/r/|redirect|ct\.sendgrid|links?\.|/e/c/|/ss/c/|/trk/`)
+	// A secret in a URL: a token-like parameter, a long opaque value.
+	tokenParamRe = regexp.MustCompile(`(?i)[?&#;](?:token|t|code|otp|key|auth|sig|signature|hash|nonce|ticket|jwt|magic|login_token|confirmation_token|verification_token|k|c|s|h|u|id|email_token|oobcode)=[^&#]{6,}`)
+	opaqueRe     = regexp.MustCompile(`[A-Za-z0-9_\-.~%]{20,}`)
+	// The URLs of open-tracking pixels and click redirects.
+	pixelURLRe = regexp.MustCompile(`(?i)/track/open|/open\b|/o\.gif|/wf/open|/e/o/|open\.php|/trk/|/ss/o/|beacon|pixel|/imp\b|/o/\w|\.gif\?|/t\.gif`)
+	clickURLRe = regexp.MustCompile(`(?i)/ls/click|/wf/click|/track/click|/click\b|clicks?\.|/c/|/r/|redirect|ct\.sendgrid|links?\.|/e/c/|/ss/c/|/trk/`)
 )
 
 // ClassifyLink returns the mailmsg kind of a link from its URL and text.
 func ClassifyLink(rawURL, text string) string {
 	k, _ := classifyLink(rawURL, text, false)
 	return k
-}
-
-// urlWords is the lower-cased, unescaped text of a URL, with any URL it
-// redirects to (a query value that is itself a URL) appended.
-func urlWords(u string) string {
-	w := strings.ToLower(u)
-	if un, err := url.QueryUnescape(u); err == nil {
-		w = strings.ToLower(un)
-	}
-	if p, err := url.Parse(u); err == nil {
-		for _, vs := range p.Query() {
-			for _, v := range vs {
-				if isHTTP(v) {
-					w += " " + strings.ToLower(v)
-				}
-			}
-		}
-	}
-	return w
-}
-
-// hasToken tells a URL that carries a secret: a token-like parameter or
-// a long opaque path segment or value.
-func hasToken(u string) bool {
-	if tokenParamRe.MatchString(u) {
-		return true
-	}
-	rest := u
-	if i := strings.Index(rest, "://"); i >= 0 {
-		rest = rest[i+3:]
-	}
-	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
-		rest = rest[i:]
-	} else {
-		return false
-	}
-	for _, m := range opaqueRe.FindAllString(rest, 20) {
-		letters, digits := 0, 0
-		for _, r := range m {
-			switch {
-			case r >= '0' && r <= '9':
-				digits++
-			case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z':
-				letters++
-			}
-		}
-		if letters > 0 && digits > 0 {
-			return true
-		}
-	}
-	return false
 }
 
 // classifyLink returns a link's kind and, within the kind, how strongly it
@@ -153,6 +116,57 @@ func classifyLink(u, text string, pixel bool) (string, int) {
 		return mailmsg.LinkTracking, 0
 	}
 	return mailmsg.LinkOther, 0
+}
+
+// urlWords is the lower-cased, unescaped text of a URL, with any URL it
+// redirects to (a query value that is itself a URL) appended.
+func urlWords(u string) string {
+	w := strings.ToLower(u)
+	if un, err := url.QueryUnescape(u); err == nil {
+		w = strings.ToLower(un)
+	}
+	if p, err := url.Parse(u); err == nil {
+		for _, vs := range p.Query() {
+			for _, v := range vs {
+				if isHTTP(v) {
+					w += " " + strings.ToLower(v)
+				}
+			}
+		}
+	}
+	return w
+}
+
+// hasToken tells a URL that carries a secret: a token-like parameter or
+// a long opaque path segment or value.
+func hasToken(u string) bool {
+	if tokenParamRe.MatchString(u) {
+		return true
+	}
+	rest := u
+	if i := strings.Index(rest, "://"); i >= 0 {
+		rest = rest[i+3:]
+	}
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		rest = rest[i:]
+	} else {
+		return false
+	}
+	for _, m := range opaqueRe.FindAllString(rest, 20) {
+		letters, digits := 0, 0
+		for _, r := range m {
+			switch {
+			case r >= '0' && r <= '9':
+				digits++
+			case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z':
+				letters++
+			}
+		}
+		if letters > 0 && digits > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // pathOf is a URL's text after its host, so that a host name (legal.x.com,
@@ -251,6 +265,49 @@ func extractLinks(htmlLinks []rawLink, text, listUnsubscribe, senderDomain strin
 	return out
 }
 
+// Link tiers, in ranking order: an unaligned link never ranks first as the
+// verification link, and a suspicious one always comes last.
+const (
+	tierAlignedVerify = iota
+	tierAlignedReset
+	tierAlignedOther
+	tierUnalignedOther
+	tierUnalignedVerify
+	tierUnalignedReset
+	tierUnsubscribe
+	tierPrivacy
+	tierTracking
+	tierSuspicious
+)
+
+// linkTier is where a link ranks.
+func linkTier(l mailmsg.Link) int {
+	switch l.Kind {
+	case mailmsg.LinkVerify:
+		if l.Aligned {
+			return tierAlignedVerify
+		}
+		return tierUnalignedVerify
+	case mailmsg.LinkReset:
+		if l.Aligned {
+			return tierAlignedReset
+		}
+		return tierUnalignedReset
+	case mailmsg.LinkUnsubscribe:
+		return tierUnsubscribe
+	case mailmsg.LinkPrivacy:
+		return tierPrivacy
+	case mailmsg.LinkTracking:
+		return tierTracking
+	case mailmsg.LinkSuspicious:
+		return tierSuspicious
+	}
+	if l.Aligned {
+		return tierAlignedOther
+	}
+	return tierUnalignedOther
+}
+
 // textLinks finds the URLs of a text body; a URL's text is what precedes
 // it on its line, or the line before when it stands alone.
 func textLinks(text string) []rawLink {
@@ -301,4 +358,32 @@ func trimURLPunct(u string) string {
 		}
 	}
 	return u
+}
+
+func isHTTP(u string) bool {
+	l := strings.ToLower(u)
+	return (strings.HasPrefix(l, "http://") && len(u) > len("http://")) ||
+		(strings.HasPrefix(l, "https://") && len(u) > len("https://"))
+}
+
+// cleanURL trims an href the way browsers do (surrounding space, and tabs
+// and newlines inside) and lower-cases an http(s) scheme.
+func cleanURL(u string) string {
+	u = strings.TrimSpace(u)
+	if strings.ContainsAny(u, "\t\n\r") {
+		u = strings.Map(func(r rune) rune {
+			if r == '\t' || r == '\n' || r == '\r' {
+				return -1
+			}
+			return r
+		}, u)
+	}
+	l := strings.ToLower(u)
+	switch {
+	case strings.HasPrefix(l, "https://"):
+		u = "https://" + u[len("https://"):]
+	case strings.HasPrefix(l, "http://"):
+		u = "http://" + u[len("http://"):]
+	}
+	return toValidUTF8(u)
 }
