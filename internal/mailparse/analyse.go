@@ -45,11 +45,11 @@ func Analyse(subject, text, htmlBody, listUnsubscribe, senderDomain string) Anal
 	// quoted replies and footers.
 	var secondary []codeSource
 	if primary != text && text != "" {
-		secondary = append(secondary, codeSource{lines: splitLines(splitQuoted(text, forward)), secondary: true, penalty: 2})
+		secondary = append(secondary, codeSource{lines: splitLines(splitQuoted(text, forward)), secondary: true, weight: weightTextAlternative})
 	}
-	secondary = append(secondary, codeSource{lines: splitLines(primary), secondary: true, penalty: 6})
+	secondary = append(secondary, codeSource{lines: splitLines(primary), secondary: true, weight: weightUnstripped})
 	if primary != text && text != "" {
-		secondary = append(secondary, codeSource{lines: splitLines(text), secondary: true, penalty: 6})
+		secondary = append(secondary, codeSource{lines: splitLines(text), secondary: true, weight: weightUnstripped})
 	}
 	return Analysis{
 		ExtractedText: extracted,

@@ -18,18 +18,20 @@ const (
 type codeSource struct {
 	lines   []string
 	subject bool
-	// secondary sources (the unstripped texts) only count for codes absent
-	// from the subject and the extracted text, at a penalty.
+	// secondary sources (the other texts of a message) only count for
+	// codes absent from the subject and the extracted text, with weight
+	// added to their score.
 	secondary bool
-	penalty   int
+	weight    int
 }
 
+// candidate is a code found, with the best score of its occurrences.
 type candidate struct {
 	norm    string
 	score   int
 	context string
-	order   int
-	count   int
+	order   int // when it was first found
+	count   int // occurrences in the subject and the extracted text
 }
 
 // ExtractCodes returns the candidate verification codes of a message,
@@ -41,72 +43,98 @@ func ExtractCodes(subject, text string) []mailmsg.Code {
 
 // extractCodes ranks the code candidates of the subject and the extracted
 // text; secondary holds other texts of the message (the text alternative
-// of an HTML message, the unstripped texts) with the penalty their
-// candidates get.
+// of an HTML message, the unstripped texts), each with the weight its
+// candidates get. emph holds the texts the HTML sets apart.
 func extractCodes(cache *lineCache, subject, extracted string, secondary []codeSource, emph []string) []mailmsg.Code {
-	emphSet := map[string]bool{}
+	f := candidateFinder{cache: cache, emph: map[string]bool{}, cands: map[string]*candidate{}}
 	for _, e := range emph {
-		emphSet[NormalizeCode(e)] = true
+		f.emph[NormalizeCode(e)] = true
 	}
 	sources := append([]codeSource{
 		{lines: []string{subject}, subject: true},
 		{lines: splitLines(extracted)},
 	}, secondary...)
-	cands := map[string]*candidate{}
-	order := 0
 	for _, src := range sources {
-		forwarded := false
-		nonEmpty := 0
-		for i, line := range src.lines {
-			if line == "" {
-				continue
+		f.scan(src)
+	}
+	return rankCandidates(f.cands)
+}
+
+// candidateFinder gathers the candidates of a message's texts.
+type candidateFinder struct {
+	cache *lineCache
+	emph  map[string]bool
+	cands map[string]*candidate
+	order int
+}
+
+// scan scores every token of src and adds it to the candidates.
+func (f *candidateFinder) scan(src codeSource) {
+	forwarded := false
+	nonEmpty := 0
+	for i, line := range src.lines {
+		if line == "" {
+			continue
+		}
+		nonEmpty++
+		if mayBeForwardStart(line) && forwardStartRe.MatchString(line) {
+			forwarded = true
+		}
+		if len(line) > maxLineBytes {
+			line = TruncateUTF8(line, maxLineBytes)
+		}
+		toks := f.cache.tokens(line)
+		if len(toks) == 0 {
+			continue
+		}
+		if len(toks) > maxTokensPerLine {
+			toks = toks[:maxTokensPerLine]
+		}
+		o := occurrence{src: src, lineIdx: i, nonEmpty: nonEmpty, line: line, toks: toks, kws: f.cache.keywords(line)}
+		for ti := range toks {
+			o.ti = ti
+			score := scoreToken(f.cache, o, f.emph)
+			if forwarded {
+				score += weightForwarded
 			}
-			nonEmpty++
-			if mayBeForwardStart(line) && forwardStartRe.MatchString(line) {
-				forwarded = true
-			}
-			if len(line) > maxLineBytes {
-				line = TruncateUTF8(line, maxLineBytes)
-			}
-			toks := cache.tokens(line)
-			if len(toks) == 0 {
-				continue
-			}
-			if len(toks) > maxTokensPerLine {
-				toks = toks[:maxTokensPerLine]
-			}
-			kws := cache.keywords(line)
-			for ti, t := range toks {
-				score := scoreToken(cache, src, i, nonEmpty, line, toks, ti, kws, emphSet)
-				if forwarded {
-					score -= 5
-				}
-				c := cands[t.norm]
-				if src.secondary {
-					if c != nil && c.count > 0 {
-						continue // seen in the message proper
-					}
-					score -= src.penalty
-				}
-				if c == nil {
-					c = &candidate{norm: t.norm, score: score, order: order}
-					order++
-					cands[t.norm] = c
-					c.context = codeContext(src.lines, i, t)
-				} else if score > c.score {
-					c.score = score
-					c.context = codeContext(src.lines, i, t)
-				}
-				if !src.secondary {
-					c.count++
-				}
-			}
+			f.add(o, score)
 		}
 	}
+}
+
+// add counts an occurrence of a candidate, keeping the context of its best
+// one; a secondary source's occurrence counts only for a candidate the
+// message proper does not hold.
+func (f *candidateFinder) add(o occurrence, score int) {
+	t := o.token()
+	c := f.cands[t.norm]
+	if o.src.secondary {
+		if c != nil && c.count > 0 {
+			return // seen in the message proper
+		}
+		score += o.src.weight
+	}
+	if c == nil {
+		c = &candidate{norm: t.norm, score: score, order: f.order}
+		f.order++
+		f.cands[t.norm] = c
+		c.context = codeContext(o.src.lines, o.lineIdx, t)
+	} else if score > c.score {
+		c.score = score
+		c.context = codeContext(o.src.lines, o.lineIdx, t)
+	}
+	if !o.src.secondary {
+		c.count++
+	}
+}
+
+// rankCandidates returns the candidates that reach minCodeScore, a repeated
+// one with its bonus, best first (the first found first among equals).
+func rankCandidates(cands map[string]*candidate) []mailmsg.Code {
 	var list []*candidate
 	for _, c := range cands {
 		if c.count > 1 {
-			c.score += min(c.count-1, 2)
+			c.score += min(c.count-1, maxRepeatBonus)
 		}
 		if c.score >= minCodeScore {
 			list = append(list, c)

@@ -320,10 +320,10 @@ func keywordMatchesByRule(l string, all bool) []kwMatch {
 		return out
 	}
 	for _, loc := range mediumKwRe.FindAllStringIndex(l, -1) {
-		out = append(out, kwMatch{loc[0], loc[1], 1})
+		out = append(out, kwMatch{loc[0], loc[1], kwMedium})
 	}
 	for _, loc := range negativeKwRe.FindAllStringIndex(l, -1) {
-		out = append(out, kwMatch{loc[0], loc[1], -1})
+		out = append(out, kwMatch{loc[0], loc[1], kwDistractor})
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].start < out[j].start })
 	return out

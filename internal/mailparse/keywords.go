@@ -9,8 +9,17 @@ import (
 // kwMatch is a keyword found on a line.
 type kwMatch struct {
 	start, end int
-	strength   int // 2 strong, 1 medium, -1 negative
+	strength   int // kwStrong, kwMedium or kwDistractor
 }
+
+// What a keyword says of a number near it, weakest first (the strongest
+// of several keywords is the one that counts).
+const (
+	kwDistractor = -1 // something else: "order", "phone", "promo code"
+	kwNone       = 0  // nothing
+	kwMedium     = 1  // perhaps a code: "enter", "use", "expires"
+	kwStrong     = 2  // a code: "verification code", "OTP", "PIN"
+)
 
 // strongKwRe matches the words that make a nearby number a verification
 // code: "verification", "one-time", "passcode", "código", "Bestätigungscode".
@@ -101,8 +110,8 @@ func keywords(line string) []kwMatch {
 	return keywordsFrom(line, strongKeywords(line))
 }
 
-// strongKeywords finds the code keywords (strength 2, or -1 for "promo
-// code" and the like) of a line, in order.
+// strongKeywords finds the code keywords (kwStrong, or kwDistractor for
+// "promo code" and the like) of a line, in order.
 func strongKeywords(line string) []kwMatch {
 	if len(line) > maxLineBytes {
 		line = TruncateUTF8(line, maxLineBytes)
@@ -117,17 +126,17 @@ func strongKeywords(line string) []kwMatch {
 	return out
 }
 
-// strongKeywordStrength is 2 for the strong keyword line[s:e], or -1 when
-// the "code" it names is not a verification code.
+// strongKeywordStrength is kwStrong for the strong keyword line[s:e], or
+// kwDistractor when the "code" it names is not a verification code.
 func strongKeywordStrength(line string, s, e int) int {
 	w := strings.ToLower(line[s:e])
 	if strings.HasSuffix(w, "code") || strings.HasSuffix(w, "codes") || strings.HasPrefix(w, "c") || strings.HasPrefix(w, "ko") {
 		// "promo code", "postcode", "código postal", "code of conduct"
 		if notCodeWords[w] || codeModifierRe.MatchString(line[:s]) || codeFollowerRe.MatchString(line[e:]) {
-			return -1
+			return kwDistractor
 		}
 	}
-	return 2
+	return kwStrong
 }
 
 // keywordsFrom adds the medium and distractor words of a line to its
@@ -139,12 +148,12 @@ func keywordsFrom(line string, strong []kwMatch) []kwMatch {
 	out := append([]kwMatch(nil), strong...)
 	if mayHaveMediumKeyword(line) {
 		for _, loc := range mediumKwWS.findAll(line) {
-			out = append(out, kwMatch{loc[0], loc[1], 1})
+			out = append(out, kwMatch{loc[0], loc[1], kwMedium})
 		}
 	}
 	if mayHaveNegativeKeyword(line) {
 		for _, loc := range negativeKwWS.findAll(line) {
-			out = append(out, kwMatch{loc[0], loc[1], -1})
+			out = append(out, kwMatch{loc[0], loc[1], kwDistractor})
 		}
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].start < out[j].start })
@@ -154,31 +163,32 @@ func keywordsFrom(line string, strong []kwMatch) []kwMatch {
 // hasCodeKeyword tells a line that speaks of a verification code.
 func hasCodeKeyword(c *lineCache, line string) bool {
 	for _, k := range c.strongKeywords(line) {
-		if k.strength == 2 {
+		if k.strength == kwStrong {
 			return true
 		}
 	}
 	return false
 }
 
-// lineKeywordStrength sums up a line's keywords when it holds no token of
-// its own: 2 (strong), 1 (medium), -1 (its last word is a distractor), 0.
+// lineKeywordStrength sums up the keywords of a line that holds no token
+// of its own: the strongest, unless its last word is a distractor, which
+// makes it kwDistractor, or kwMedium after a strong keyword.
 func lineKeywordStrength(c *lineCache, line string) int {
 	kws := c.keywords(line)
 	if len(kws) == 0 {
-		return 0
+		return kwNone
 	}
-	best := 0
+	best := kwNone
 	for _, k := range kws {
 		if k.strength > best {
 			best = k.strength
 		}
 	}
-	if kws[len(kws)-1].strength < 0 && best < 2 {
-		return -1
+	if kws[len(kws)-1].strength == kwDistractor && best < kwStrong {
+		return kwDistractor
 	}
-	if kws[len(kws)-1].strength < 0 {
-		return 1
+	if kws[len(kws)-1].strength == kwDistractor {
+		return kwMedium
 	}
 	return best
 }
