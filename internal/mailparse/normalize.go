@@ -12,66 +12,19 @@ import (
 //
 // It runs several times on every message, so valid UTF-8 (all text it is
 // given by Analyse) takes one hand-written pass that builds no intermediate
-// strings; normalizeTextSlow is the definition, and the tests hold the two
-// to the same results.
+// strings; normalizeTextSlow is the definition, and fastpath_test.go holds
+// the two to the same results.
 func normalizeText(s string) string {
 	if s == "" || isNormalizedASCII(s) {
 		return s
 	}
-	b := make([]byte, 0, len(s))
-	haveContent := false // a non-blank line has been written
-	pendingBlank := false
-	space := false  // a space owed before the next visible character
-	inLine := false // the current line has a visible character
-	endLine := func() {
-		if inLine {
-			haveContent = true
-			pendingBlank = false
-		} else if haveContent {
-			pendingBlank = true
-		}
-		inLine, space = false, false
-	}
-	// visible is called before a visible character is written: it opens
-	// the line (with the line breaks owed) or writes the space owed.
-	visible := func() {
-		if !inLine {
-			if haveContent {
-				b = append(b, '\n')
-				if pendingBlank {
-					b = append(b, '\n')
-				}
-			}
-			inLine = true
-		} else if space {
-			b = append(b, ' ')
-		}
-		space = false
-	}
+	n := normalizer{b: make([]byte, 0, len(s))}
 	for i := 0; i < len(s); {
 		c := s[i]
-		if !inLine && plainByte[c] {
-			// A clean line (plain characters and single spaces) at once.
-			e, sp := i, false
-			for e < len(s) {
-				if plainByte[s[e]] {
-					sp = false
-				} else if s[e] == ' ' && !sp {
-					sp = true
-				} else {
-					break
-				}
-				e++
-			}
-			if !sp && (e == len(s) || s[e] == '\n' || s[e] == '\r') {
-				if haveContent {
-					b = append(b, '\n')
-					if pendingBlank {
-						b = append(b, '\n')
-					}
-				}
-				b = append(b, s[i:e]...)
-				inLine = true
+		if !n.inLine && plainByte[c] {
+			if e, ok := cleanLineEnd(s, i); ok {
+				n.visible()
+				n.b = append(n.b, s[i:e]...)
 				i = e
 				continue
 			}
@@ -83,24 +36,20 @@ func normalizeText(s string) string {
 				if c == '\r' && i < len(s) && s[i] == '\n' {
 					i++
 				}
-				endLine()
-				continue
+				n.endLine()
 			case c == ' ' || c == '\t':
-				if inLine {
-					space = true
-				}
-				continue
+				n.spaceSeen()
 			case c < 0x20 || c == 0x7F: // invisible
-				continue
+			default:
+				// The rest of a run of plain characters at once.
+				j := i
+				for j < len(s) && plainByte[s[j]] {
+					j++
+				}
+				n.visible()
+				n.b = append(n.b, s[i-1:j]...)
+				i = j
 			}
-			visible()
-			// The rest of a run of plain characters at once.
-			j := i
-			for j < len(s) && plainByte[s[j]] {
-				j++
-			}
-			b = append(b, s[i-1:j]...)
-			i = j
 			continue
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])
@@ -108,22 +57,82 @@ func normalizeText(s string) string {
 			return normalizeTextSlow(s)
 		}
 		i += size
-		if isInvisible(r) {
-			continue
+		switch {
+		case isInvisible(r):
+		case unicode.IsSpace(r):
+			n.spaceSeen()
+		default:
+			n.visible()
+			n.b = append(n.b, s[i-size:i]...)
 		}
-		if unicode.IsSpace(r) {
-			if inLine {
-				space = true
-			}
-			continue
-		}
-		visible()
-		b = append(b, s[i-size:i]...)
 	}
-	if string(b) == s {
+	if string(n.b) == s {
 		return s
 	}
-	return string(b)
+	return string(n.b)
+}
+
+// normalizer is the state of normalizeText's pass: what it has written,
+// and the line breaks and space it owes before the next visible character.
+type normalizer struct {
+	b            []byte
+	haveContent  bool // a non-blank line has been written
+	pendingBlank bool // a blank line is owed before the next one
+	space        bool // a space is owed before the next visible character
+	inLine       bool // the current line has a visible character
+}
+
+// cleanLineEnd tells whether s[i:] starts with a clean line (plain
+// characters and single spaces, ending in neither) and where it ends: such
+// a line is copied at once.
+func cleanLineEnd(s string, i int) (e int, ok bool) {
+	e, sp := i, false
+	for e < len(s) {
+		if plainByte[s[e]] {
+			sp = false
+		} else if s[e] == ' ' && !sp {
+			sp = true
+		} else {
+			break
+		}
+		e++
+	}
+	return e, !sp && (e == len(s) || s[e] == '\n' || s[e] == '\r')
+}
+
+// endLine ends the current line.
+func (n *normalizer) endLine() {
+	if n.inLine {
+		n.haveContent = true
+		n.pendingBlank = false
+	} else if n.haveContent {
+		n.pendingBlank = true
+	}
+	n.inLine, n.space = false, false
+}
+
+// visible is called before a visible character is written: it opens the
+// line (with the line breaks owed) or writes the space owed.
+func (n *normalizer) visible() {
+	if !n.inLine {
+		if n.haveContent {
+			n.b = append(n.b, '\n')
+			if n.pendingBlank {
+				n.b = append(n.b, '\n')
+			}
+		}
+		n.inLine = true
+	} else if n.space {
+		n.b = append(n.b, ' ')
+	}
+	n.space = false
+}
+
+// spaceSeen owes a space, if the line has begun.
+func (n *normalizer) spaceSeen() {
+	if n.inLine {
+		n.space = true
+	}
 }
 
 // normalizeTextSlow is normalizeText by its definition.
