@@ -63,6 +63,7 @@ type LimitError struct {
 	Got   int
 }
 
+// Error names the limit, what was seen and the maximum.
 func (e *LimitError) Error() string {
 	switch e.Limit {
 	case LimitHeader:

@@ -1,10 +1,3 @@
-// Package mailparse parses a raw email into the shared mailmsg.Message and
-// analyses it for an AI agent: the text worth reading, candidate
-// verification codes and ranked links.
-//
-// MIME parsing is enmime's, behind limits enmime does not have (see
-// Limits); the analysis (extract.go, render.go, codes.go, links.go) is this
-// package's own.
 package mailparse
 
 import (
@@ -35,6 +28,7 @@ type InternalError struct {
 	Stack string
 }
 
+// Error names the recovered panic.
 func (e *InternalError) Error() string {
 	return fmt.Sprintf("mailparse: internal error: %v", e.Panic)
 }

@@ -87,7 +87,7 @@ func replyCutAt(lines []string, i int) (cut bool, outlookStyle bool) {
 		strings.ContainsAny(t, "0123456789") {
 		return true, false
 	}
-	// Cheap necessary conditions (see prefilter.go) before the expressions.
+	// Cheap necessary conditions (the prefilters below) before the expressions.
 	if mayBeOriginalMsg(t) && originalMsgRe.MatchString(t) {
 		return true, true
 	}
