@@ -49,73 +49,99 @@ func ClassifyLink(rawURL, text string) string {
 	return k
 }
 
+// How strongly a link is of its kind (links of one tier rank by it): what
+// its text says counts more than what its URL says, and a URL that agrees
+// with the text or carries a token adds to it.
+const (
+	linkScoreNone              = 0
+	linkTextSaysUnsubOrPrivacy = 2 // the text says unsubscribe or privacy
+	linkURLSaysUnsubOrPrivacy  = 1 // only the URL does
+	linkTextSaysVerify         = 4 // the text says verify, confirm, activate
+	linkTextSaysReset          = 3 // the text says reset or forgot a password
+	linkTextSaysLogin          = 3 // the text says sign in, and the URL carries a token
+	linkURLSaysVerify          = 3 // only the URL says verify
+	linkURLSaysReset           = 2 // only the URL says reset
+	linkURLSaysLogin           = 2 // only the URL says sign in, and it carries a token
+	linkURLAgreesVerify        = 3 // the URL says verify too
+	linkURLAgreesReset         = 2 // the URL says reset too
+	linkURLAgreesLogin         = 1 // the URL says sign in or verify too
+	linkCarriesToken           = 2 // the URL carries a token: a link for this reader alone
+	linkURLSaysPixel           = 1 // an open-tracking pixel by its URL, with no text
+	linkURLSaysClickOnly       = 0 // a click redirect with no words of its own
+)
+
+// linkEvidence is what classifyLink reads of a link.
+type linkEvidence struct {
+	text  string // lower-cased
+	url   string // urlWords
+	token bool   // hasToken
+}
+
 // classifyLink returns a link's kind and, within the kind, how strongly it
-// is one.
+// is one: by what its text says, else by what its URL says.
 func classifyLink(u, text string, pixel bool) (string, int) {
 	if pixel {
-		return mailmsg.LinkTracking, 0
+		return mailmsg.LinkTracking, linkScoreNone
 	}
-	tw := strings.ToLower(text)
-	uw := urlWords(u)
-	token := hasToken(u)
+	l := linkEvidence{text: strings.ToLower(text), url: urlWords(u), token: hasToken(u)}
+	if kind, score, ok := l.byText(); ok {
+		return kind, score
+	}
+	return l.byURL()
+}
 
-	// What the link says it is comes first.
+// byText classifies a link by what its text says, when it says something.
+func (l linkEvidence) byText() (kind string, score int, ok bool) {
 	switch {
-	case unsubWordsRe.MatchString(tw):
-		return mailmsg.LinkUnsubscribe, 2
-	case verifyWordsRe.MatchString(tw) && !resetTextRe.MatchString(tw):
-		score := 4
-		if verifyWordsRe.MatchString(uw) {
-			score += 3
-		}
-		if token {
-			score += 2
-		}
-		return mailmsg.LinkVerify, score
-	case resetTextRe.MatchString(tw):
-		score := 3
-		if resetURLRe.MatchString(uw) {
-			score += 2
-		}
-		if token {
-			score += 2
-		}
-		return mailmsg.LinkReset, score
-	case loginWordsRe.MatchString(tw) && token:
-		score := 3
-		if loginWordsRe.MatchString(uw) || verifyWordsRe.MatchString(uw) {
-			score++
-		}
-		return mailmsg.LinkVerify, score
-	case privacyWordsRe.MatchString(tw):
-		return mailmsg.LinkPrivacy, 2
+	case unsubWordsRe.MatchString(l.text):
+		return mailmsg.LinkUnsubscribe, linkTextSaysUnsubOrPrivacy, true
+	case verifyWordsRe.MatchString(l.text) && !resetTextRe.MatchString(l.text):
+		score = linkTextSaysVerify + weightIf(verifyWordsRe.MatchString(l.url), linkURLAgreesVerify)
+		return mailmsg.LinkVerify, score + l.tokenScore(), true
+	case resetTextRe.MatchString(l.text):
+		score = linkTextSaysReset + weightIf(resetURLRe.MatchString(l.url), linkURLAgreesReset)
+		return mailmsg.LinkReset, score + l.tokenScore(), true
+	case loginWordsRe.MatchString(l.text) && l.token:
+		agrees := loginWordsRe.MatchString(l.url) || verifyWordsRe.MatchString(l.url)
+		return mailmsg.LinkVerify, linkTextSaysLogin + weightIf(agrees, linkURLAgreesLogin), true
+	case privacyWordsRe.MatchString(l.text):
+		return mailmsg.LinkPrivacy, linkTextSaysUnsubOrPrivacy, true
 	}
-	// Then what its URL says.
+	return "", linkScoreNone, false
+}
+
+// byURL classifies a link by what its URL says.
+func (l linkEvidence) byURL() (kind string, score int) {
 	switch {
-	case unsubWordsRe.MatchString(uw):
-		return mailmsg.LinkUnsubscribe, 1
-	case privacyWordsRe.MatchString(pathOf(uw)):
-		return mailmsg.LinkPrivacy, 1
-	case resetURLRe.MatchString(uw) && !verifyWordsRe.MatchString(pathOf(uw)):
-		score := 2
-		if token {
-			score += 2
-		}
-		return mailmsg.LinkReset, score
-	case verifyWordsRe.MatchString(uw):
-		score := 3
-		if token {
-			score += 2
-		}
-		return mailmsg.LinkVerify, score
-	case loginWordsRe.MatchString(uw) && token:
-		return mailmsg.LinkVerify, 2
-	case pixelURLRe.MatchString(uw) && strings.TrimSpace(tw) == "":
-		return mailmsg.LinkTracking, 1
-	case clickURLRe.MatchString(uw) && alnumCount(tw, 1) == 0:
-		return mailmsg.LinkTracking, 0
+	case unsubWordsRe.MatchString(l.url):
+		return mailmsg.LinkUnsubscribe, linkURLSaysUnsubOrPrivacy
+	case privacyWordsRe.MatchString(pathOf(l.url)):
+		return mailmsg.LinkPrivacy, linkURLSaysUnsubOrPrivacy
+	case resetURLRe.MatchString(l.url) && !verifyWordsRe.MatchString(pathOf(l.url)):
+		return mailmsg.LinkReset, linkURLSaysReset + l.tokenScore()
+	case verifyWordsRe.MatchString(l.url):
+		return mailmsg.LinkVerify, linkURLSaysVerify + l.tokenScore()
+	case loginWordsRe.MatchString(l.url) && l.token:
+		return mailmsg.LinkVerify, linkURLSaysLogin
+	case pixelURLRe.MatchString(l.url) && strings.TrimSpace(l.text) == "":
+		return mailmsg.LinkTracking, linkURLSaysPixel
+	case clickURLRe.MatchString(l.url) && alnumCount(l.text, 1) == 0:
+		return mailmsg.LinkTracking, linkURLSaysClickOnly
 	}
-	return mailmsg.LinkOther, 0
+	return mailmsg.LinkOther, linkScoreNone
+}
+
+// weightIf is w when yes holds, else nothing.
+func weightIf(yes bool, w int) int {
+	if yes {
+		return w
+	}
+	return linkScoreNone
+}
+
+// tokenScore is what a token in the URL adds.
+func (l linkEvidence) tokenScore() int {
+	return weightIf(l.token, linkCarriesToken)
 }
 
 // urlWords is the lower-cased, unescaped text of a URL, with any URL it
