@@ -12,15 +12,20 @@ var (
 	attributionRe = regexp.MustCompile(`(?i)^(?:on|am|el|le|il|op|em|den)\s.{4,300}\s(?:wrote|schrieb|escribi[óo]|a\s+[ée]crit|ha\s+scritto|schreef|skrev|escreveu)\s*:?\s*$`)
 	// "Acme Support <x@acme.io> wrote:"
 	attributionAddrRe = regexp.MustCompile(`(?i)^.{0,200}<[^<>\s]+@[^<>\s]+>\s*(?:wrote|schrieb|escribi[óo]|a\s+[ée]crit)\s*:?\s*$`)
+	// The same over two lines: "On Tue, 4 Mar 2025 at 10:02, Acme" / "<x@acme.io> wrote:".
 	attributionHeadRe = regexp.MustCompile(`(?i)^(?:on|am|el|le|il|op|em|den)\s.{4,300}$`)
 	attributionTailRe = regexp.MustCompile(`(?i)^.{0,200}(?:wrote|schrieb|escribi[óo]|a\s+[ée]crit|ha\s+scritto|schreef|escreveu)\s*:?\s*$`)
 
+	// "-----Original Message-----" and its translations.
 	originalMsgRe = regexp.MustCompile(`(?i)^[-_=\s]{2,}\s*(?:original message|ursprüngliche nachricht|original-nachricht|mensaje original|message d'origine|messaggio originale|oorspronkelijk bericht)\s*[-_=\s]{2,}$`)
 
 	// A forwarded message starts here; the forward itself is content.
-	forwardStartRe   = regexp.MustCompile(`(?i)^[-_=*\s]*(?:forwarded message|begin forwarded message|weitergeleitete nachricht|anfang der weitergeleiteten nachricht|mensaje reenviado|inicio del mensaje reenviado|message transf[ée]r[ée]|messaggio inoltrato|doorgestuurd bericht)`)
+	forwardStartRe = regexp.MustCompile(`(?i)^[-_=*\s]*(?:forwarded message|begin forwarded message|weitergeleitete nachricht|anfang der weitergeleiteten nachricht|mensaje reenviado|inicio del mensaje reenviado|message transf[ée]r[ée]|messaggio inoltrato|doorgestuurd bericht)`)
+	// "Fwd:", "WG:", "TR:": a subject that says the message is a forward.
 	forwardSubjectRe = regexp.MustCompile(`(?i)^\s*(?:\[[^\]]*\]\s*)?(?:fwd?|wg|rv|tr|enc|i)\s*:`)
 
+	// An Outlook header block: "From:", then "Sent:" and "Subject:" within
+	// a few lines, or all three on one line; a rule of underscores above it.
 	outlookFromRe    = regexp.MustCompile(`(?i)^\*?(?:from|von|de|da|van)\s*:\*?\s*\S`)
 	outlookSentRe    = regexp.MustCompile(`(?i)^\*?(?:sent|date|gesendet|datum|enviado|fecha|envoy[ée]|date d'envoi|inviato|verzonden)\s*:`)
 	outlookSubjectRe = regexp.MustCompile(`(?i)^\*?(?:subject|betreff|asunto|objet|oggetto|onderwerp)\s*:`)
