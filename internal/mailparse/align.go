@@ -5,60 +5,9 @@ import (
 	"strings"
 
 	"github.com/mailgent/mailgent/internal/domain"
-	"github.com/mailgent/mailgent/internal/mailmsg"
 	"golang.org/x/net/idna"
 	"golang.org/x/net/publicsuffix"
 )
-
-// Link tiers, in ranking order: an unaligned link never ranks first as the
-// verification link, and a suspicious one always comes last.
-const (
-	tierAlignedVerify = iota
-	tierAlignedReset
-	tierAlignedOther
-	tierUnalignedOther
-	tierUnalignedVerify
-	tierUnalignedReset
-	tierUnsubscribe
-	tierPrivacy
-	tierTracking
-	tierSuspicious
-)
-
-// kindRank holds the link kinds Parse reports (the fuzz test checks it).
-var kindRank = map[string]bool{
-	mailmsg.LinkVerify: true, mailmsg.LinkReset: true, mailmsg.LinkOther: true,
-	mailmsg.LinkUnsubscribe: true, mailmsg.LinkPrivacy: true, mailmsg.LinkTracking: true,
-	mailmsg.LinkSuspicious: true,
-}
-
-// linkTier is where a link ranks.
-func linkTier(l mailmsg.Link) int {
-	switch l.Kind {
-	case mailmsg.LinkVerify:
-		if l.Aligned {
-			return tierAlignedVerify
-		}
-		return tierUnalignedVerify
-	case mailmsg.LinkReset:
-		if l.Aligned {
-			return tierAlignedReset
-		}
-		return tierUnalignedReset
-	case mailmsg.LinkUnsubscribe:
-		return tierUnsubscribe
-	case mailmsg.LinkPrivacy:
-		return tierPrivacy
-	case mailmsg.LinkTracking:
-		return tierTracking
-	case mailmsg.LinkSuspicious:
-		return tierSuspicious
-	}
-	if l.Aligned {
-		return tierAlignedOther
-	}
-	return tierUnalignedOther
-}
 
 // urlHost returns the host of an http(s) URL the way a browser finds it
 // (after any user info, before the port; a backslash ends it like a slash;

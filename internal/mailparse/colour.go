@@ -4,6 +4,9 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"golang.org/x/net/html"
+	"golang.org/x/net/html/atom"
 )
 
 // colour is a text or background colour as far as it is known.
@@ -43,6 +46,98 @@ var namedColours = map[string][3]uint8{
 	"lavenderblush": {255, 240, 245}, "mistyrose": {255, 228, 225}, "cornsilk": {255, 248, 220},
 	"lightyellow": {255, 255, 224}, "lightcyan": {224, 255, 255}, "dimgray": {105, 105, 105},
 	"dimgrey": {105, 105, 105},
+}
+
+// elemColours returns the text colour and background of n from its
+// declarations d and, where CSS says nothing, the presentational
+// attributes mail still uses (bgcolor, <font color>, <body text>); the
+// parent's otherwise. A link without a colour of its own is the browsers'
+// link blue; a background image makes the background unknown.
+func elemColours(n *html.Node, d map[string]string, parent renderState) (fg, bg colour) {
+	fg, bg = parent.fg, parent.bg
+	if c, set := parseColour(d["color"]); set {
+		fg = c
+	} else if a := legacyColourAttr(n); a != "" {
+		if c, set := parseColour(a); set {
+			fg = c
+		}
+	} else if n.DataAtom == atom.A && hasAttr(n, "href") {
+		fg = defaultLink
+	}
+	if c, set := backgroundColour(d); set {
+		bg = c
+	} else if v := getAttr(n, "bgcolor"); v != "" {
+		if c, set := parseColour(legacyColour(v)); set && !c.clear {
+			bg = c
+		}
+	}
+	if getAttr(n, "background") != "" {
+		bg = unknown
+	}
+	return fg, bg
+}
+
+// legacyColourAttr is the text colour an attribute gives: <font color>,
+// <body text>.
+func legacyColourAttr(n *html.Node) string {
+	switch n.DataAtom {
+	case atom.Font:
+		return legacyColour(getAttr(n, "color"))
+	case atom.Body:
+		return legacyColour(getAttr(n, "text"))
+	}
+	return ""
+}
+
+// legacyColour normalises an attribute colour, which browsers also read
+// without its "#" ("ffffff").
+func legacyColour(v string) string {
+	v = normStyle(v)
+	if (len(v) == 3 || len(v) == 6) && strings.IndexFunc(v, func(r rune) bool { return !isHexDigit(r) }) < 0 {
+		return "#" + v
+	}
+	return v
+}
+
+// backgroundColour reads the background of an element from its
+// background-color or background declarations: an image or a gradient
+// makes it unknown, a colour sets it, anything else leaves it.
+func backgroundColour(decls map[string]string) (colour, bool) {
+	bg, hasBG := decls["background"]
+	bc, hasBC := decls["background-color"]
+	if hasBG && (strings.Contains(bg, "url(") || strings.Contains(bg, "gradient(") || bg == unknownColour) {
+		return unknown, true
+	}
+	if hasBC {
+		if c, set := parseColour(bc); set && !c.clear {
+			return c, true
+		}
+		if !hasBG {
+			return colour{}, false
+		}
+	}
+	if !hasBG {
+		return colour{}, false
+	}
+	return shorthandColour(bg)
+}
+
+// shorthandColour finds the colour in a background shorthand: "#fff",
+// "none", "#ffffffno-repeat" (white space is gone), "rgb(…)".
+func shorthandColour(bg string) (colour, bool) {
+	switch {
+	case bg == "none" || bg == "transparent":
+		return colour{}, false
+	case strings.Contains(bg, "#"):
+		return parseHex(bg[strings.IndexByte(bg, '#')+1:]), true
+	case strings.Contains(bg, "rgb"):
+		return parseRGB(bg[strings.Index(bg, "rgb"):]), true
+	}
+	c, set := parseColour(bg)
+	if !set || c.clear {
+		return colour{}, false
+	}
+	return c, true
 }
 
 // parseColour reads a normalised colour value (lower case, no spaces). set
@@ -126,60 +221,6 @@ func parseRGB(v string) colour {
 		ch[i] = uint8(math.Round(math.Max(0, math.Min(255, f))))
 	}
 	return colour{known: true, r: ch[0], g: ch[1], b: ch[2]}
-}
-
-// cssNumber reads a number or a percentage of full.
-func cssNumber(s string, full float64) (float64, bool) {
-	pct := strings.HasSuffix(s, "%")
-	f, err := strconv.ParseFloat(strings.TrimSuffix(s, "%"), 64)
-	if err != nil {
-		return 0, false
-	}
-	if pct {
-		f = f * full / 100
-	}
-	return f, true
-}
-
-// backgroundColour reads the background of an element from its
-// background-color or background declarations: an image or a gradient
-// makes it unknown, a colour sets it, anything else leaves it.
-func backgroundColour(decls map[string]string) (colour, bool) {
-	bg, hasBG := decls["background"]
-	bc, hasBC := decls["background-color"]
-	if hasBG && (strings.Contains(bg, "url(") || strings.Contains(bg, "gradient(") || bg == unknownColour) {
-		return unknown, true
-	}
-	if hasBC {
-		if c, set := parseColour(bc); set && !c.clear {
-			return c, true
-		}
-		if !hasBG {
-			return colour{}, false
-		}
-	}
-	if !hasBG {
-		return colour{}, false
-	}
-	return shorthandColour(bg)
-}
-
-// shorthandColour finds the colour in a background shorthand: "#fff",
-// "none", "#ffffffno-repeat" (white space is gone), "rgb(…)".
-func shorthandColour(bg string) (colour, bool) {
-	switch {
-	case bg == "none" || bg == "transparent":
-		return colour{}, false
-	case strings.Contains(bg, "#"):
-		return parseHex(bg[strings.IndexByte(bg, '#')+1:]), true
-	case strings.Contains(bg, "rgb"):
-		return parseRGB(bg[strings.Index(bg, "rgb"):]), true
-	}
-	c, set := parseColour(bg)
-	if !set || c.clear {
-		return colour{}, false
-	}
-	return c, true
 }
 
 // invisibleOn tells text of colour fg that cannot be seen on bg.

@@ -200,27 +200,6 @@ func stripCSSComments(css string) string {
 	}
 }
 
-// parseDecls reads the declarations of a block or style attribute that set
-// a property of cssProps, normalised as normStyle does (lower case, no
-// white space).
-func parseDecls(block string) []cssDecl {
-	var out []cssDecl
-	for _, d := range strings.Split(block, ";") {
-		k, v, ok := strings.Cut(d, ":")
-		if !ok {
-			continue
-		}
-		k = strings.ToLower(strings.TrimSpace(k))
-		if !cssProps[k] {
-			continue
-		}
-		v = normStyle(v)
-		imp := strings.HasSuffix(v, "!important")
-		out = append(out, cssDecl{prop: k, val: strings.TrimSuffix(v, "!important"), important: imp})
-	}
-	return out
-}
-
 // add indexes one selector of a rule.
 func (sh *styleSheet) add(sel string, decls []cssDecl, order int) {
 	if len(sh.rules) >= maxCSSRules {

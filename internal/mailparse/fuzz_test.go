@@ -9,6 +9,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/mailgent/mailgent/internal/mailmsg"
 )
 
 // FuzzParse feeds Parse arbitrary input, seeded with the corpus, and checks
@@ -66,7 +68,7 @@ func FuzzParse(f *testing.F) {
 			if !strings.HasPrefix(l.URL, "http://") && !strings.HasPrefix(l.URL, "https://") {
 				t.Fatalf("bad link %q", l.URL)
 			}
-			if _, ok := kindRank[l.Kind]; !ok {
+			if _, ok := reportedLinkKinds[l.Kind]; !ok {
 				t.Fatalf("bad link kind %q", l.Kind)
 			}
 		}
@@ -94,4 +96,11 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// reportedLinkKinds are the link kinds Parse may report.
+var reportedLinkKinds = map[string]bool{
+	mailmsg.LinkVerify: true, mailmsg.LinkReset: true, mailmsg.LinkOther: true,
+	mailmsg.LinkUnsubscribe: true, mailmsg.LinkPrivacy: true, mailmsg.LinkTracking: true,
+	mailmsg.LinkSuspicious: true,
 }

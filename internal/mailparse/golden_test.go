@@ -15,12 +15,11 @@ import (
 // The golden file pins the complete output of Parse (and of Analyse on a
 // few variants of each message's bodies) for the corpus, the seeds of
 // FuzzParse and the benchmark mail, so that a change meant to make the
-// analysis faster cannot change what it finds. (The speed-up of November
-// 2026 was also checked line by line against a frozen copy of the earlier
-// analysis, internal/refanalyse with reference_test.go, in commit e82c5dd;
-// removed afterwards as 2,000 duplicated lines. Restore it from there for
-// the next such change.) Regenerate the golden file only for a change meant
-// to alter results:
+// analysis faster cannot change what it finds. A frozen copy of the
+// earlier analysis, compared line by line, also catches what the corpus
+// does not exercise: docs/benchmarks.md ("Notes moved from code comments")
+// says where one is. Regenerate the golden file only for a change meant to
+// alter results:
 //
 //	go test ./internal/mailparse/ -run TestGolden -update-golden
 var updateGolden = flag.Bool("update-golden", false, "rewrite testdata/golden.json")

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/jhillyerd/enmime/mediatype"
+	"github.com/jhillyerd/enmime/v2"
 )
 
 // Limits caps the MIME structure a message may have. enmime has no caps of
@@ -62,6 +63,7 @@ type LimitError struct {
 	Got   int
 }
 
+// Error names the limit, what was seen and the maximum.
 func (e *LimitError) Error() string {
 	switch e.Limit {
 	case LimitHeader:
@@ -297,4 +299,41 @@ func (g *mediaTypeGuard) parse(ctype string) (mtype string, params map[string]st
 		}
 	}
 	return mtype, params, invalid, err
+}
+
+// treeShape counts the parts below root and the deepest multipart nesting.
+func treeShape(root *enmime.Part) (parts, depth int) {
+	type item struct {
+		p     *enmime.Part
+		level int // multipart containers above and including p
+	}
+	level := func(p *enmime.Part, parent int) int {
+		if p.FirstChild != nil || strings.HasPrefix(p.ContentType, "multipart/") && p.Boundary != "" {
+			return parent + 1
+		}
+		return parent
+	}
+	stack := []item{{root, level(root, 0)}}
+	seen := map[*enmime.Part]bool{}
+	for len(stack) > 0 {
+		it := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if it.p == nil || seen[it.p] {
+			continue
+		}
+		seen[it.p] = true
+		if it.p != root {
+			parts++
+		}
+		if it.level > depth {
+			depth = it.level
+		}
+		for c := it.p.FirstChild; c != nil; c = c.NextSibling {
+			if seen[c] {
+				break
+			}
+			stack = append(stack, item{c, level(c, it.level)})
+		}
+	}
+	return parts, depth
 }

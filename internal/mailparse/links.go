@@ -13,26 +13,135 @@ import (
 // maxLinks caps Message.Links.
 const maxLinks = 500
 
+// rawLink is a link as found, before ranking.
+type rawLink struct {
+	url   string
+	text  string
+	pixel bool
+	// hidden: nothing of the link can be seen (its text is in the
+	// background's colour or too small); dropped before ranking.
+	hidden bool
+}
+
 var (
+	// The URLs of a List-Unsubscribe header, and those of a text body.
 	angleRe   = regexp.MustCompile(`<([^<>]+)>`)
 	textURLRe = regexp.MustCompile(`(?i)\bhttps?://[^\s<>"'\x60{}|\\^\[\]]+`)
 
+	// What a link's text or URL says it is (classifyLink).
 	unsubWordsRe   = regexp.MustCompile(`(?i)unsubscri|\bunsub\b|opt[-_ ]?out|optout|e-?mail[-_ ]?(?:preferences|settings)|manage[-_ ]?(?:your[-_ ]?)?(?:preferences|notifications|subscriptions?|e-?mails?)|notification[-_ ]?(?:settings|preferences)|subscription[-_ ]?(?:center|centre|preferences|settings)|/preferences|abmelden|abbestellen|newsletter[-_ ]?abmelden|darse de baja|dar de baja|\bbaja\b|desuscrib|cancelar (?:la )?suscripci|d[ée]sabonner|d[ée]sinscri|list-unsubscribe`)
 	privacyWordsRe = regexp.MustCompile(`(?i)privacy|privacidad|datenschutz|confidentialit|\bterms\b|/terms|\btos\b|/tos\b|\blegal\b|/legal|impressum|imprint|cookie|\bpolicy\b|policies|\bagb\b|aviso[-_ ]legal|t[ée]rminos|condiciones|nutzungsbedingungen|\bgdpr\b|dsgvo|privacy[-_]?policy`)
 	resetTextRe    = regexp.MustCompile(`(?i)reset|forgot|\brecover (?:your )?(?:password|account)|(?:change|new|set|choose|create|update) (?:your |a )?(?:new )?password|passwort|kennwort|contrase[ñn]a|mot de passe|restablecer|zur[üu]cksetzen|r[ée]initialiser`)
 	resetURLRe     = regexp.MustCompile(`(?i)reset|forgot|password|passwort|kennwort|contrase|restablecer|zur[üu]cksetzen|zuruecksetzen|reinitialiser`)
 	verifyWordsRe  = regexp.MustCompile(`(?i)verif|confirm|activat|activar|activer|aktivier|validat|validar|valider|magic|best[äa]tig|bestaetig|email[-_]?link|one[-_]?click[-_]?(?:login|sign)|passwordless|\bverify\b`)
 	loginWordsRe   = regexp.MustCompile(`(?i)log[-_ ]?in|sign[-_ ]?in|signin|login|\bauth|\bsso\b|session|anmelden|einloggen|iniciar[-_ ]sesi|inicia[-_ ]sesi|connexion|se connecter|acceder|callback|continue|accept|\bjoin\b`)
-	tokenParamRe   = regexp.MustCompile(`(?i)[?&#;](?:token|t|code|otp|key|auth|sig|signature|hash|nonce|ticket|jwt|magic|login_token|confirmation_token|verification_token|k|c|s|h|u|id|email_token|oobcode)=[^&#]{6,}`)
-	opaqueRe       = regexp.MustCompile(`[A-Za-z0-9_\-.~%]{20,}`)
-	pixelURLRe     = regexp.MustCompile(`(?i)/track/open|/open\b|/o\.gif|/wf/open|/e/o/|open\.php|/trk/|/ss/o/|beacon|pixel|/imp\b|/o/\w|\.gif\?|/t\.gif`)
-	clickURLRe     = regexp.MustCompile(`(?i)/ls/click|/wf/click|/track/click|/click\b|clicks?\.|/c/|/r/|redirect|ct\.sendgrid|links?\.|/e/c/|/ss/c/|/trk/`)
+	// A secret in a URL: a token-like parameter, a long opaque value.
+	tokenParamRe = regexp.MustCompile(`(?i)[?&#;](?:token|t|code|otp|key|auth|sig|signature|hash|nonce|ticket|jwt|magic|login_token|confirmation_token|verification_token|k|c|s|h|u|id|email_token|oobcode)=[^&#]{6,}`)
+	opaqueRe     = regexp.MustCompile(`[A-Za-z0-9_\-.~%]{20,}`)
+	// The URLs of open-tracking pixels and click redirects.
+	pixelURLRe = regexp.MustCompile(`(?i)/track/open|/open\b|/o\.gif|/wf/open|/e/o/|open\.php|/trk/|/ss/o/|beacon|pixel|/imp\b|/o/\w|\.gif\?|/t\.gif`)
+	clickURLRe = regexp.MustCompile(`(?i)/ls/click|/wf/click|/track/click|/click\b|clicks?\.|/c/|/r/|redirect|ct\.sendgrid|links?\.|/e/c/|/ss/c/|/trk/`)
 )
 
 // ClassifyLink returns the mailmsg kind of a link from its URL and text.
 func ClassifyLink(rawURL, text string) string {
 	k, _ := classifyLink(rawURL, text, false)
 	return k
+}
+
+// How strongly a link is of its kind (links of one tier rank by it): what
+// its text says counts more than what its URL says, and a URL that agrees
+// with the text or carries a token adds to it.
+const (
+	linkScoreNone              = 0
+	linkTextSaysUnsubOrPrivacy = 2 // the text says unsubscribe or privacy
+	linkURLSaysUnsubOrPrivacy  = 1 // only the URL does
+	linkTextSaysVerify         = 4 // the text says verify, confirm, activate
+	linkTextSaysReset          = 3 // the text says reset or forgot a password
+	linkTextSaysLogin          = 3 // the text says sign in, and the URL carries a token
+	linkURLSaysVerify          = 3 // only the URL says verify
+	linkURLSaysReset           = 2 // only the URL says reset
+	linkURLSaysLogin           = 2 // only the URL says sign in, and it carries a token
+	linkURLAgreesVerify        = 3 // the URL says verify too
+	linkURLAgreesReset         = 2 // the URL says reset too
+	linkURLAgreesLogin         = 1 // the URL says sign in or verify too
+	linkCarriesToken           = 2 // the URL carries a token: a link for this reader alone
+	linkURLSaysPixel           = 1 // an open-tracking pixel by its URL, with no text
+	linkURLSaysClickOnly       = 0 // a click redirect with no words of its own
+)
+
+// linkEvidence is what classifyLink reads of a link.
+type linkEvidence struct {
+	text  string // lower-cased
+	url   string // urlWords
+	token bool   // hasToken
+}
+
+// classifyLink returns a link's kind and, within the kind, how strongly it
+// is one: by what its text says, else by what its URL says.
+func classifyLink(u, text string, pixel bool) (string, int) {
+	if pixel {
+		return mailmsg.LinkTracking, linkScoreNone
+	}
+	l := linkEvidence{text: strings.ToLower(text), url: urlWords(u), token: hasToken(u)}
+	if kind, score, ok := l.byText(); ok {
+		return kind, score
+	}
+	return l.byURL()
+}
+
+// byText classifies a link by what its text says, when it says something.
+func (l linkEvidence) byText() (kind string, score int, ok bool) {
+	switch {
+	case unsubWordsRe.MatchString(l.text):
+		return mailmsg.LinkUnsubscribe, linkTextSaysUnsubOrPrivacy, true
+	case verifyWordsRe.MatchString(l.text) && !resetTextRe.MatchString(l.text):
+		score = linkTextSaysVerify + weightIf(verifyWordsRe.MatchString(l.url), linkURLAgreesVerify)
+		return mailmsg.LinkVerify, score + l.tokenScore(), true
+	case resetTextRe.MatchString(l.text):
+		score = linkTextSaysReset + weightIf(resetURLRe.MatchString(l.url), linkURLAgreesReset)
+		return mailmsg.LinkReset, score + l.tokenScore(), true
+	case loginWordsRe.MatchString(l.text) && l.token:
+		agrees := loginWordsRe.MatchString(l.url) || verifyWordsRe.MatchString(l.url)
+		return mailmsg.LinkVerify, linkTextSaysLogin + weightIf(agrees, linkURLAgreesLogin), true
+	case privacyWordsRe.MatchString(l.text):
+		return mailmsg.LinkPrivacy, linkTextSaysUnsubOrPrivacy, true
+	}
+	return "", linkScoreNone, false
+}
+
+// byURL classifies a link by what its URL says.
+func (l linkEvidence) byURL() (kind string, score int) {
+	switch {
+	case unsubWordsRe.MatchString(l.url):
+		return mailmsg.LinkUnsubscribe, linkURLSaysUnsubOrPrivacy
+	case privacyWordsRe.MatchString(pathOf(l.url)):
+		return mailmsg.LinkPrivacy, linkURLSaysUnsubOrPrivacy
+	case resetURLRe.MatchString(l.url) && !verifyWordsRe.MatchString(pathOf(l.url)):
+		return mailmsg.LinkReset, linkURLSaysReset + l.tokenScore()
+	case verifyWordsRe.MatchString(l.url):
+		return mailmsg.LinkVerify, linkURLSaysVerify + l.tokenScore()
+	case loginWordsRe.MatchString(l.url) && l.token:
+		return mailmsg.LinkVerify, linkURLSaysLogin
+	case pixelURLRe.MatchString(l.url) && strings.TrimSpace(l.text) == "":
+		return mailmsg.LinkTracking, linkURLSaysPixel
+	case clickURLRe.MatchString(l.url) && alnumCount(l.text, 1) == 0:
+		return mailmsg.LinkTracking, linkURLSaysClickOnly
+	}
+	return mailmsg.LinkOther, linkScoreNone
+}
+
+// weightIf is w when yes holds, else nothing.
+func weightIf(yes bool, w int) int {
+	if yes {
+		return w
+	}
+	return linkScoreNone
+}
+
+// tokenScore is what a token in the URL adds.
+func (l linkEvidence) tokenScore() int {
+	return weightIf(l.token, linkCarriesToken)
 }
 
 // urlWords is the lower-cased, unescaped text of a URL, with any URL it
@@ -84,75 +193,6 @@ func hasToken(u string) bool {
 		}
 	}
 	return false
-}
-
-// classifyLink returns a link's kind and, within the kind, how strongly it
-// is one.
-func classifyLink(u, text string, pixel bool) (string, int) {
-	if pixel {
-		return mailmsg.LinkTracking, 0
-	}
-	tw := strings.ToLower(text)
-	uw := urlWords(u)
-	token := hasToken(u)
-
-	// What the link says it is comes first.
-	switch {
-	case unsubWordsRe.MatchString(tw):
-		return mailmsg.LinkUnsubscribe, 2
-	case verifyWordsRe.MatchString(tw) && !resetTextRe.MatchString(tw):
-		score := 4
-		if verifyWordsRe.MatchString(uw) {
-			score += 3
-		}
-		if token {
-			score += 2
-		}
-		return mailmsg.LinkVerify, score
-	case resetTextRe.MatchString(tw):
-		score := 3
-		if resetURLRe.MatchString(uw) {
-			score += 2
-		}
-		if token {
-			score += 2
-		}
-		return mailmsg.LinkReset, score
-	case loginWordsRe.MatchString(tw) && token:
-		score := 3
-		if loginWordsRe.MatchString(uw) || verifyWordsRe.MatchString(uw) {
-			score++
-		}
-		return mailmsg.LinkVerify, score
-	case privacyWordsRe.MatchString(tw):
-		return mailmsg.LinkPrivacy, 2
-	}
-	// Then what its URL says.
-	switch {
-	case unsubWordsRe.MatchString(uw):
-		return mailmsg.LinkUnsubscribe, 1
-	case privacyWordsRe.MatchString(pathOf(uw)):
-		return mailmsg.LinkPrivacy, 1
-	case resetURLRe.MatchString(uw) && !verifyWordsRe.MatchString(pathOf(uw)):
-		score := 2
-		if token {
-			score += 2
-		}
-		return mailmsg.LinkReset, score
-	case verifyWordsRe.MatchString(uw):
-		score := 3
-		if token {
-			score += 2
-		}
-		return mailmsg.LinkVerify, score
-	case loginWordsRe.MatchString(uw) && token:
-		return mailmsg.LinkVerify, 2
-	case pixelURLRe.MatchString(uw) && strings.TrimSpace(tw) == "":
-		return mailmsg.LinkTracking, 1
-	case clickURLRe.MatchString(uw) && alnumCount(tw, 1) == 0:
-		return mailmsg.LinkTracking, 0
-	}
-	return mailmsg.LinkOther, 0
 }
 
 // pathOf is a URL's text after its host, so that a host name (legal.x.com,
@@ -251,11 +291,54 @@ func extractLinks(htmlLinks []rawLink, text, listUnsubscribe, senderDomain strin
 	return out
 }
 
+// Link tiers, in ranking order: an unaligned link never ranks first as the
+// verification link, and a suspicious one always comes last.
+const (
+	tierAlignedVerify = iota
+	tierAlignedReset
+	tierAlignedOther
+	tierUnalignedOther
+	tierUnalignedVerify
+	tierUnalignedReset
+	tierUnsubscribe
+	tierPrivacy
+	tierTracking
+	tierSuspicious
+)
+
+// linkTier is where a link ranks.
+func linkTier(l mailmsg.Link) int {
+	switch l.Kind {
+	case mailmsg.LinkVerify:
+		if l.Aligned {
+			return tierAlignedVerify
+		}
+		return tierUnalignedVerify
+	case mailmsg.LinkReset:
+		if l.Aligned {
+			return tierAlignedReset
+		}
+		return tierUnalignedReset
+	case mailmsg.LinkUnsubscribe:
+		return tierUnsubscribe
+	case mailmsg.LinkPrivacy:
+		return tierPrivacy
+	case mailmsg.LinkTracking:
+		return tierTracking
+	case mailmsg.LinkSuspicious:
+		return tierSuspicious
+	}
+	if l.Aligned {
+		return tierAlignedOther
+	}
+	return tierUnalignedOther
+}
+
 // textLinks finds the URLs of a text body; a URL's text is what precedes
 // it on its line, or the line before when it stands alone.
 func textLinks(text string) []rawLink {
-	// textURLRe needs "://": most texts have no URL at all.
-	if !strings.Contains(text, "://") {
+	// Most texts have no URL at all.
+	if !mayHaveURL(text) {
 		return nil
 	}
 	var out []rawLink
@@ -263,7 +346,7 @@ func textLinks(text string) []rawLink {
 	prev := ""
 	for _, line := range lines {
 		var locs [][]int
-		if strings.Contains(line, "://") {
+		if mayHaveURL(line) {
 			locs = textURLRe.FindAllStringIndex(line, 50)
 		}
 		for _, loc := range locs {
@@ -281,6 +364,11 @@ func textLinks(text string) []rawLink {
 	return out
 }
 
+// mayHaveURL: textURLRe needs "://".
+func mayHaveURL(s string) bool {
+	return strings.Contains(s, "://")
+}
+
 // trimURLPunct removes the sentence punctuation a URL in text is followed
 // by, and a closing parenthesis that does not belong to it.
 func trimURLPunct(u string) string {
@@ -296,4 +384,32 @@ func trimURLPunct(u string) string {
 		}
 	}
 	return u
+}
+
+func isHTTP(u string) bool {
+	l := strings.ToLower(u)
+	return (strings.HasPrefix(l, "http://") && len(u) > len("http://")) ||
+		(strings.HasPrefix(l, "https://") && len(u) > len("https://"))
+}
+
+// cleanURL trims an href the way browsers do (surrounding space, and tabs
+// and newlines inside) and lower-cases an http(s) scheme.
+func cleanURL(u string) string {
+	u = strings.TrimSpace(u)
+	if strings.ContainsAny(u, "\t\n\r") {
+		u = strings.Map(func(r rune) rune {
+			if r == '\t' || r == '\n' || r == '\r' {
+				return -1
+			}
+			return r
+		}, u)
+	}
+	l := strings.ToLower(u)
+	switch {
+	case strings.HasPrefix(l, "https://"):
+		u = "https://" + u[len("https://"):]
+	case strings.HasPrefix(l, "http://"):
+		u = "http://" + u[len("http://"):]
+	}
+	return toValidUTF8(u)
 }

@@ -29,16 +29,6 @@ type rendered struct {
 	links []rawLink
 }
 
-// rawLink is a link as found, before ranking.
-type rawLink struct {
-	url   string
-	text  string
-	pixel bool
-	// hidden: nothing of the link can be seen (its text is in the
-	// background's colour or too small); dropped before ranking.
-	hidden bool
-}
-
 // RenderHTML renders an HTML email body to plain text: what a reader sees.
 // <head>, <style>, <script>, comments and hidden elements are dropped —
 // hidden by their style attribute or by the rules of the <style> blocks
@@ -393,89 +383,6 @@ func hasAttr(n *html.Node, key string) bool {
 	return false
 }
 
-// normStyle lower-cases a style attribute and removes its white space.
-func normStyle(s string) string {
-	if s == "" {
-		return ""
-	}
-	return strings.Map(func(r rune) rune {
-		if unicode.IsSpace(r) {
-			return -1
-		}
-		return unicode.ToLower(r)
-	}, s)
-}
-
-// styleDecls splits a normalised style into property → value (the last
-// declaration wins, !important dropped).
-func styleDecls(style string) map[string]string {
-	if style == "" {
-		return nil
-	}
-	m := map[string]string{}
-	for _, d := range strings.Split(style, ";") {
-		k, v, ok := strings.Cut(d, ":")
-		if !ok || k == "" {
-			continue
-		}
-		m[k] = strings.TrimSuffix(v, "!important")
-	}
-	return m
-}
-
-// isZeroLength tells a CSS length of zero ("0", "0px", "0.0em", "0%").
-func isZeroLength(v string) bool {
-	num := strings.TrimRightFunc(v, unicode.IsLetter)
-	num = strings.TrimSuffix(num, "%")
-	if num == "" {
-		return false
-	}
-	f, err := strconv.ParseFloat(num, 64)
-	return err == nil && f == 0
-}
-
-// fontSizeOf returns the font-size of an element's declarations in px,
-// when set.
-func fontSizeOf(d map[string]string) (float64, bool) {
-	v, ok := d["font-size"]
-	if !ok {
-		// The font shorthand: "font:bold 24px Arial".
-		if f, ok := d["font"]; ok {
-			for _, tok := range strings.FieldsFunc(f, func(r rune) bool { return r == ',' || r == '/' }) {
-				if px, ok := cssLengthPx(tok); ok {
-					return px, true
-				}
-			}
-		}
-		return 0, false
-	}
-	return cssLengthPx(v)
-}
-
-func cssLengthPx(v string) (float64, bool) {
-	unit := ""
-	num := v
-	for _, u := range []string{"px", "pt", "rem", "em", "%"} {
-		if strings.HasSuffix(v, u) {
-			unit, num = u, strings.TrimSuffix(v, u)
-			break
-		}
-	}
-	f, err := strconv.ParseFloat(num, 64)
-	if err != nil || f < 0 {
-		return 0, false
-	}
-	switch unit {
-	case "pt":
-		f *= 4.0 / 3.0
-	case "em", "rem":
-		f *= 16
-	case "%":
-		f = f * 16 / 100
-	}
-	return f, true
-}
-
 func isEmphStyle(style string) bool {
 	d := styleDecls(style)
 	if d == nil {
@@ -558,32 +465,4 @@ func isPixel(n *html.Node, style string) bool {
 		h = sh
 	}
 	return w != "" && h != "" && small(w) && small(h)
-}
-
-func isHTTP(u string) bool {
-	l := strings.ToLower(u)
-	return (strings.HasPrefix(l, "http://") && len(u) > len("http://")) ||
-		(strings.HasPrefix(l, "https://") && len(u) > len("https://"))
-}
-
-// cleanURL trims an href the way browsers do (surrounding space, and tabs
-// and newlines inside) and lower-cases an http(s) scheme.
-func cleanURL(u string) string {
-	u = strings.TrimSpace(u)
-	if strings.ContainsAny(u, "\t\n\r") {
-		u = strings.Map(func(r rune) rune {
-			if r == '\t' || r == '\n' || r == '\r' {
-				return -1
-			}
-			return r
-		}, u)
-	}
-	l := strings.ToLower(u)
-	switch {
-	case strings.HasPrefix(l, "https://"):
-		u = "https://" + u[len("https://"):]
-	case strings.HasPrefix(l, "http://"):
-		u = "http://" + u[len("http://"):]
-	}
-	return toValidUTF8(u)
 }

@@ -1,0 +1,130 @@
+package mailparse
+
+import (
+	"bytes"
+	"regexp"
+	"strings"
+)
+
+// A postal address in a line marks it as a footer (the sender's address
+// under a newsletter) and the numbers in it as no code. addressRe is the
+// rule; matchAddress is a faster way to the same answer, and mayBeAddress
+// rules out the lines it cannot match (fastpath_test.go holds both to it).
+
+// addressAlts are the forms of a postal address: a number and a street
+// ("12b Oak Lane"), a suite, floor or post box, a German street name and
+// number, a Spanish, French or Italian street word and name, a US state
+// and ZIP code or a German post code and town. matchAddress tries each
+// alone behind a necessary condition that is cheap to test in ASCII text.
+var addressAlts = []string{
+	`\d+[a-z]?\s+(?:[\p{L}.'-]+\s+){0,4}(?:street|st\.?|avenue|ave\.?|blvd\.?|boulevard|road|rd\.?|drive|dr\.?|lane|ln\.?|way|parkway|pkwy|place|pl\.?|plaza|square|court|ct\.?|terrace|highway|hwy)\b`,
+	`\b(?:suite|ste\.?|floor|fl\.?|p\.?\s?o\.?\s?box|postfach|apartado)\s*\d`,
+	`[\p{L}]+(?:straße|strasse|str\.|platz|weg|allee|gasse|ring|damm)\s*\d`,
+	`\b(?:calle|c/|avenida|avda\.?|av\.|plaza|paseo|rue|boulevard|via|piazza)\s+[\p{L}]`,
+	`(?-i:\b[A-Z]{2}\s+\d{5}(?:-\d{4})?\b|^\d{5}\s+\p{Lu}[\p{L}-]+(?:,|$)|,\s*\d{5}\s+\p{Lu}[\p{L}-]+)`,
+}
+
+// addressRe matches a line that holds a postal address.
+var addressRe = regexp.MustCompile(`(?i)` + strings.Join(addressAlts, "|"))
+
+// isAddressLine is addressRe.MatchString behind its prefilter.
+func isAddressLine(l string) bool {
+	return mayBeAddress(l) && matchAddress(l)
+}
+
+// Every alternative of addressRe needs an ASCII digit except the street
+// words of the Spanish, French and Italian forms.
+var addressLiterals = []string{"calle", "c/", "avenida", "avda", "av.", "plaza", "paseo", "rue", "boulevard", "via", "piazza"}
+
+func mayBeAddress(l string) bool {
+	if hasASCIIDigit(l) {
+		return true
+	}
+	lower, _, ok := foldLower(l)
+	return !ok || containsAny(lower, addressLiterals)
+}
+
+var addressAltRes = func() (res []*regexp.Regexp) {
+	for _, a := range addressAlts {
+		res = append(res, regexp.MustCompile(`(?i)`+a))
+	}
+	return res
+}()
+
+var (
+	addressSuiteWords  = [][]byte{[]byte("suite"), []byte("ste"), []byte("floor"), []byte("fl"), []byte("box"), []byte("postfach"), []byte("apartado")}
+	addressStreetWords = [][]byte{[]byte("strasse"), []byte("str."), []byte("platz"), []byte("weg"), []byte("allee"), []byte("gasse"), []byte("ring"), []byte("damm")}
+	addressSpanish     = func() (b [][]byte) {
+		for _, w := range addressLiterals {
+			b = append(b, []byte(w))
+		}
+		return b
+	}()
+)
+
+// matchAddress is addressRe.MatchString(l).
+func matchAddress(l string) bool {
+	if !isASCII(l) || len(l) > 2048 {
+		return addressRe.MatchString(l)
+	}
+	var buf [2048]byte
+	lower := lowerASCII(buf[:0], l)
+	digit := hasASCIIDigit(l)
+	// A number, an optional letter and a space.
+	if digit && numberThenSpace(l) && addressAltRes[0].MatchString(l) {
+		return true
+	}
+	if digit && containsAnyBytes(lower, addressSuiteWords) && addressAltRes[1].MatchString(l) {
+		return true
+	}
+	if digit && containsAnyBytes(lower, addressStreetWords) && addressAltRes[2].MatchString(l) {
+		return true
+	}
+	if containsAnyBytes(lower, addressSpanish) && addressAltRes[3].MatchString(l) {
+		return true
+	}
+	// Five digits in a row.
+	return digitRun(l, 5) && addressAltRes[4].MatchString(l)
+}
+
+func containsAnyBytes(s []byte, words [][]byte) bool {
+	for _, w := range words {
+		if bytes.Contains(s, w) {
+			return true
+		}
+	}
+	return false
+}
+
+func isASCIIDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+func isASCIILetter(c byte) bool { return (c|0x20) >= 'a' && (c|0x20) <= 'z' }
+
+// numberThenSpace: an ASCII digit followed by \s, or by a letter and \s.
+func numberThenSpace(l string) bool {
+	for i := 0; i+1 < len(l); i++ {
+		if !isASCIIDigit(l[i]) {
+			continue
+		}
+		if isReSpace(l[i+1]) || (isASCIILetter(l[i+1]) && i+2 < len(l) && isReSpace(l[i+2])) {
+			return true
+		}
+	}
+	return false
+}
+
+// digitRun tells whether l has n ASCII digits in a row.
+func digitRun(l string, n int) bool {
+	run := 0
+	for i := 0; i < len(l); i++ {
+		if isASCIIDigit(l[i]) {
+			run++
+			if run >= n {
+				return true
+			}
+		} else {
+			run = 0
+		}
+	}
+	return false
+}

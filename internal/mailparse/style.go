@@ -1,0 +1,168 @@
+package mailparse
+
+import (
+	"strconv"
+	"strings"
+	"unicode"
+
+	"golang.org/x/net/html"
+)
+
+// computed returns the declarations that apply to n: its style attribute
+// (normalised) with the rules of the message's <style> blocks cascaded in.
+// An inline declaration beats a rule's, unless only the rule's is
+// !important; without a style sheet this is the style attribute alone.
+func (w *htmlWriter) computed(n *html.Node, style string) map[string]string {
+	d := styleDecls(style)
+	sheet := w.sheet.cascade(n)
+	if len(sheet) == 0 {
+		return d
+	}
+	var important map[string]bool
+	if d == nil {
+		d = make(map[string]string, len(sheet))
+	} else {
+		important = map[string]bool{}
+		for _, id := range parseDecls(style) {
+			if id.important {
+				important[id.prop] = true
+			}
+		}
+	}
+	for p, sd := range sheet {
+		if _, ok := d[p]; !ok || (sd.important && !important[p]) {
+			d[p] = sd.val
+		}
+	}
+	return d
+}
+
+// normStyle lower-cases a style attribute and removes its white space.
+func normStyle(s string) string {
+	if s == "" {
+		return ""
+	}
+	return strings.Map(func(r rune) rune {
+		if unicode.IsSpace(r) {
+			return -1
+		}
+		return unicode.ToLower(r)
+	}, s)
+}
+
+// styleDecls splits a normalised style into property → value (the last
+// declaration wins, !important dropped).
+func styleDecls(style string) map[string]string {
+	if style == "" {
+		return nil
+	}
+	m := map[string]string{}
+	for _, d := range strings.Split(style, ";") {
+		k, v, ok := strings.Cut(d, ":")
+		if !ok || k == "" {
+			continue
+		}
+		m[k] = strings.TrimSuffix(v, "!important")
+	}
+	return m
+}
+
+// parseDecls reads the declarations of a block or style attribute that set
+// a property of cssProps, normalised as normStyle does (lower case, no
+// white space).
+func parseDecls(block string) []cssDecl {
+	var out []cssDecl
+	for _, d := range strings.Split(block, ";") {
+		k, v, ok := strings.Cut(d, ":")
+		if !ok {
+			continue
+		}
+		k = strings.ToLower(strings.TrimSpace(k))
+		if !cssProps[k] {
+			continue
+		}
+		v = normStyle(v)
+		imp := strings.HasSuffix(v, "!important")
+		out = append(out, cssDecl{prop: k, val: strings.TrimSuffix(v, "!important"), important: imp})
+	}
+	return out
+}
+
+// fontSizeOf returns the font-size of an element's declarations in px,
+// when set.
+func fontSizeOf(d map[string]string) (float64, bool) {
+	v, ok := d["font-size"]
+	if !ok {
+		// The font shorthand: "font:bold 24px Arial".
+		if f, ok := d["font"]; ok {
+			for _, tok := range strings.FieldsFunc(f, func(r rune) bool { return r == ',' || r == '/' }) {
+				if px, ok := cssLengthPx(tok); ok {
+					return px, true
+				}
+			}
+		}
+		return 0, false
+	}
+	return cssLengthPx(v)
+}
+
+func cssLengthPx(v string) (float64, bool) {
+	unit := ""
+	num := v
+	for _, u := range []string{"px", "pt", "rem", "em", "%"} {
+		if strings.HasSuffix(v, u) {
+			unit, num = u, strings.TrimSuffix(v, u)
+			break
+		}
+	}
+	f, err := strconv.ParseFloat(num, 64)
+	if err != nil || f < 0 {
+		return 0, false
+	}
+	switch unit {
+	case "pt":
+		f *= 4.0 / 3.0
+	case "em", "rem":
+		f *= 16
+	case "%":
+		f = f * 16 / 100
+	}
+	return f, true
+}
+
+// signedLengthPx reads a CSS length, negative ones too, in px.
+func signedLengthPx(v string) (float64, bool) {
+	if v == "" {
+		return 0, false
+	}
+	neg := strings.HasPrefix(v, "-")
+	px, ok := cssLengthPx(strings.TrimPrefix(v, "-"))
+	if neg {
+		px = -px
+	}
+	return px, ok
+}
+
+// isZeroLength tells a CSS length of zero ("0", "0px", "0.0em", "0%").
+func isZeroLength(v string) bool {
+	num := strings.TrimRightFunc(v, unicode.IsLetter)
+	num = strings.TrimSuffix(num, "%")
+	if num == "" {
+		return false
+	}
+	f, err := strconv.ParseFloat(num, 64)
+	return err == nil && f == 0
+}
+
+// cssNumber reads a number or a percentage of full.
+func cssNumber(s string, full float64) (float64, bool) {
+	pct := strings.HasSuffix(s, "%")
+	f, err := strconv.ParseFloat(strings.TrimSuffix(s, "%"), 64)
+	if err != nil {
+		return 0, false
+	}
+	if pct {
+		f = f * full / 100
+	}
+	return f, true
+}
