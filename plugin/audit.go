@@ -29,25 +29,42 @@ const (
 	subjectOrg   = "org"
 )
 
-// Audit operations.
+// Audit operations: every one the plugin records, by what it is about.
 const (
-	opOrgCreate     = "org.create"
-	opOrgUpdate     = "org.update"
-	opOrgDelete     = "org.delete"
-	opAgentCreate   = "agent.create"
-	opAgentUpdate   = "agent.update"
-	opAgentRevoke   = "agent.revoke"
-	opCredWrite     = "cred.write"
-	opCredRead      = "cred.read"
-	opCredDelete    = "cred.delete"
-	opTOTPGenerate  = "totp.generate"
-	opLoginReport   = "login.report"
-	outcomeSuccess  = "success"
-	outcomeFailure  = "failure" // a login the agent reported as failed
-	outcomeDenied   = "denied"  // refused: the agent is revoked
-	outcomeError    = "error"   // failed inside: e.g. a credential that does not decrypt
-	auditMaxPerPage = 1000
+	opOrgCreate = "org.create"
+	opOrgUpdate = "org.update"
+	opOrgDelete = "org.delete"
+
+	opAgentCreate = "agent.create"
+	opAgentUpdate = "agent.update"
+	opAgentRevoke = "agent.revoke"
+
+	opCredWrite    = "cred.write"
+	opCredRead     = "cred.read"
+	opCredDelete   = "cred.delete"
+	opTOTPGenerate = "totp.generate"
+	opLoginReport  = "login.report"
+
+	opMessageReceive    = "message.receive"
+	opMessageList       = "message.list"
+	opMessageRead       = "message.read"
+	opMessageWait       = "message.wait"
+	opMessageDelete     = "message.delete"
+	opMessageRaw        = "message.raw"
+	opMessageAttachment = "message.attachment"
+	opMessageSend       = "message.send"
 )
+
+// Audit outcomes.
+const (
+	outcomeSuccess = "success"
+	outcomeFailure = "failure" // a login the agent reported as failed
+	outcomeDenied  = "denied"  // refused: the agent is revoked, the mail forged, the rate limit reached
+	outcomeError   = "error"   // failed inside: e.g. a credential that does not decrypt
+)
+
+// auditMaxPerPage bounds one page of an audit listing.
+const auditMaxPerPage = 1000
 
 // auditEvent is one entry of an audit trail. It never holds a secret: no
 // password, seed, code or field value — only names, versions and outcomes.

@@ -17,16 +17,6 @@ import (
 	"github.com/mailgent/mailgent/internal/bus"
 )
 
-// Operations of the inbox in the audit trail.
-const (
-	opMessageReceive    = "message.receive"
-	opMessageRead       = "message.read"
-	opMessageWait       = "message.wait"
-	opMessageDelete     = "message.delete"
-	opMessageRaw        = "message.raw"
-	opMessageAttachment = "message.attachment"
-)
-
 // relayActor is the requester recorded for mail the relay delivered.
 var relayActor = actor{DisplayName: "mailgent-relay"}
 

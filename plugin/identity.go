@@ -2,13 +2,11 @@ package plugin
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 	"time"
 
-	"github.com/hashicorp/go-uuid"
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
@@ -270,40 +268,4 @@ func (b *backend) activeAgent(ctx context.Context, req *logical.Request, name st
 		return st, nil, errRevoked(st.entry)
 	}
 	return st, nil, nil
-}
-
-// getJSON reads and decodes one storage entry; (nil, nil) when absent.
-func getJSON[T any](ctx context.Context, s logical.Storage, key string) (*T, error) {
-	entry, err := s.Get(ctx, key)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", key, err)
-	}
-	if entry == nil {
-		return nil, nil
-	}
-	v := new(T)
-	if err := entry.DecodeJSON(v); err != nil {
-		return nil, fmt.Errorf("decode %s: %w", key, err)
-	}
-	return v, nil
-}
-
-// putJSON encodes and writes one storage entry.
-func putJSON(ctx context.Context, s logical.Storage, key string, v any) error {
-	entry, err := logical.StorageEntryJSON(key, v)
-	if err != nil {
-		return fmt.Errorf("encode %s: %w", key, err)
-	}
-	if err := s.Put(ctx, entry); err != nil {
-		return fmt.Errorf("write %s: %w", key, err)
-	}
-	return nil
-}
-
-func newID() (string, error) {
-	id, err := uuid.GenerateUUID()
-	if err != nil {
-		return "", errors.New("generate id: " + err.Error())
-	}
-	return id, nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -459,51 +458,6 @@ func readNATSConfig(d *framework.FieldData, cfg *mailgentConfig) *logical.Respon
 func (c *mailgentConfig) busOptions() bus.Options {
 	return bus.Options{URL: c.NATSURL, Username: c.NATSUsername, Password: c.NATSPassword,
 		CACert: []byte(c.NATSCACert), AllowPlaintext: c.NATSAllowPlaintext}
-}
-
-// rejectUnknownFields turns Vault's "ignored unrecognized parameters"
-// warning into a 400: a misspelt limit must not be silently dropped.
-func rejectUnknownFields(d *framework.FieldData) *logical.Response {
-	var unknown []string
-	for k := range d.Raw {
-		if _, ok := d.Schema[k]; !ok {
-			unknown = append(unknown, k)
-		}
-	}
-	if len(unknown) == 0 {
-		return nil
-	}
-	sort.Strings(unknown)
-	return logical.ErrorResponse("%s: unknown field", strings.Join(unknown, ", "))
-}
-
-// validateDomain accepts a lower-case DNS host name with at least two
-// labels, as used on the right of an email address.
-func validateDomain(domain string) error {
-	if domain == "" {
-		return fmt.Errorf("must not be empty")
-	}
-	if len(domain) > 253 {
-		return fmt.Errorf("longer than 253 characters")
-	}
-	labels := strings.Split(domain, ".")
-	if len(labels) < 2 {
-		return fmt.Errorf("%q must have at least two labels, like agents.example.com", domain)
-	}
-	for _, l := range labels {
-		if l == "" || len(l) > 63 {
-			return fmt.Errorf("%q has an empty or over-long label", domain)
-		}
-		if l[0] == '-' || l[len(l)-1] == '-' {
-			return fmt.Errorf("%q has a label that starts or ends with a hyphen", domain)
-		}
-		for _, c := range l {
-			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
-				return fmt.Errorf("%q may contain only letters, digits, hyphens and dots", domain)
-			}
-		}
-	}
-	return nil
 }
 
 const pathConfigHelpSyn = `Configure the email domain, the NATS connection and the mount's limits.`

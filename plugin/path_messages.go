@@ -21,7 +21,6 @@ import (
 )
 
 const (
-	opMessageList       = "message.list"
 	defaultMessagesPage = 50
 	maxMessagesPage     = 500
 	defaultWaitTimeout  = 30 * time.Second
@@ -31,10 +30,6 @@ const (
 
 // messageIDRe is the shape of an inbox key, the API's message ID.
 var messageIDRe = regexp.MustCompile(`^[0-9]{19}-[a-z2-7]{32}$`)
-
-func agentField() *framework.FieldSchema {
-	return &framework.FieldSchema{Type: framework.TypeString, Description: "Agent name.", Required: true}
-}
 
 func (b *backend) pathMessages() []*framework.Path {
 	filters := func() map[string]*framework.FieldSchema {

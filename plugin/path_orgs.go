@@ -3,6 +3,7 @@ package plugin
 import (
 	"context"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
@@ -192,7 +193,7 @@ func (b *backend) agentsOfOrg(ctx context.Context, s logical.Storage, org string
 
 func joinMax(items []string, max int) string {
 	if len(items) <= max {
-		return joinComma(items)
+		return strings.Join(items, ", ")
 	}
-	return joinComma(items[:max]) + ", …"
+	return strings.Join(items[:max], ", ") + ", …"
 }

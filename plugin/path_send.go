@@ -33,7 +33,6 @@ const (
 	maxBodyBytes      = 512 << 10 // below Vault's own JSON string limit, so the plugin answers
 	maxAttachBytes    = 10 << 20  // all attachments, decoded
 	maxAttachments    = 20
-	opMessageSend     = "message.send"
 	sentPrefix        = "sent/"     // sent/<agent>/<key> → sealed sentRecord
 	sendRatePrefix    = "sendrate/" // sendrate/<agent>/<hour> → count
 )

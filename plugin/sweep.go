@@ -134,30 +134,6 @@ func (b *backend) sweepAudit(ctx context.Context, s logical.Storage) error {
 	return nil
 }
 
-// deleteTree deletes every entry under prefix, recursively.
-func deleteTree(ctx context.Context, s logical.Storage, prefix string) (int, error) {
-	keys, err := s.List(ctx, prefix)
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, k := range keys {
-		if strings.HasSuffix(k, "/") {
-			m, err := deleteTree(ctx, s, prefix+k)
-			if err != nil {
-				return n, err
-			}
-			n += m
-			continue
-		}
-		if err := s.Delete(ctx, prefix+k); err != nil {
-			return n, err
-		}
-		n++
-	}
-	return n, nil
-}
-
 // sweepInboxes enforces message retention (age and count) per agent.
 func (b *backend) sweepInboxes(ctx context.Context, s logical.Storage) error {
 	cfg, err := b.config(ctx, s)
