@@ -83,8 +83,8 @@ const maxCachedCreds = 50_000
 
 type credCache struct {
 	mu    sync.RWMutex
-	metas map[string]*credMeta       // agent/cred → metadata
-	boxes map[string]map[int]*sealed // agent/cred → version → ciphertext
+	metas map[string]*credMeta          // agent/cred → metadata
+	boxes map[string]map[int]*sealedBox // agent/cred → version → ciphertext
 	// epoch counts drops. A reader notes it before its storage read and
 	// fills the cache only if no drop happened meanwhile, so a read that
 	// raced a write never caches what the write replaced.
@@ -92,7 +92,7 @@ type credCache struct {
 }
 
 func newCredCache() *credCache {
-	return &credCache{metas: map[string]*credMeta{}, boxes: map[string]map[int]*sealed{}}
+	return &credCache{metas: map[string]*credMeta{}, boxes: map[string]map[int]*sealedBox{}}
 }
 
 func (c *credCache) currentEpoch() uint64 {
@@ -109,7 +109,7 @@ func (c *credCache) meta(key string) *credMeta {
 	return c.metas[key]
 }
 
-func (c *credCache) box(key string, v int) *sealed {
+func (c *credCache) box(key string, v int) *sealedBox {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return c.boxes[key][v]
@@ -122,19 +122,19 @@ func (c *credCache) putMeta(key string, m *credMeta, epoch uint64) {
 		return
 	}
 	if len(c.metas) >= maxCachedCreds {
-		c.metas, c.boxes = map[string]*credMeta{}, map[string]map[int]*sealed{}
+		c.metas, c.boxes = map[string]*credMeta{}, map[string]map[int]*sealedBox{}
 	}
 	c.metas[key] = m
 }
 
-func (c *credCache) putBox(key string, v int, s *sealed, epoch uint64) {
+func (c *credCache) putBox(key string, v int, s *sealedBox, epoch uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if epoch != c.epoch {
 		return
 	}
 	if c.boxes[key] == nil {
-		c.boxes[key] = map[int]*sealed{}
+		c.boxes[key] = map[int]*sealedBox{}
 	}
 	c.boxes[key][v] = s
 }
@@ -170,7 +170,7 @@ func (c *credCache) reset() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.epoch++
-	c.metas, c.boxes = map[string]*credMeta{}, map[string]map[int]*sealed{}
+	c.metas, c.boxes = map[string]*credMeta{}, map[string]map[int]*sealedBox{}
 }
 
 // readCredMeta returns a credential's metadata, from the cache when it can.
@@ -190,13 +190,13 @@ func (b *backend) readCredMeta(ctx context.Context, s logical.Storage, agent, cr
 }
 
 // readSealed returns one sealed version, from the cache when it can.
-func (b *backend) readSealed(ctx context.Context, s logical.Storage, agent, cred string, v int) (*sealed, error) {
+func (b *backend) readSealed(ctx context.Context, s logical.Storage, agent, cred string, v int) (*sealedBox, error) {
 	key := credCacheKey(agent, cred)
 	if box := b.creds.box(key, v); box != nil {
 		return box, nil
 	}
 	epoch := b.creds.currentEpoch()
-	box, err := getJSON[sealed](ctx, s, credVersionKey(agent, cred, v))
+	box, err := getJSON[sealedBox](ctx, s, credVersionKey(agent, cred, v))
 	if err != nil || box == nil {
 		return box, err
 	}

@@ -15,7 +15,6 @@ import (
 	"github.com/hashicorp/vault/sdk/helper/locksutil"
 	"github.com/hashicorp/vault/sdk/logical"
 
-	"github.com/mailgent/mailgent/internal/domain"
 	"github.com/mailgent/mailgent/internal/mailmsg"
 	"github.com/mailgent/mailgent/internal/mailparse"
 )
@@ -48,12 +47,6 @@ const (
 	inboxSumPrefix = "inboxsum/"
 	inboxRecPrefix = "inboxrec/"
 	inboxRawPrefix = "inboxraw/"
-	// Written by earlier versions (dedup markers, counts, unread marks);
-	// no longer read, and removed with a revoked agent.
-	inboxDedupPrefix  = "inboxdedup/"
-	inboxStatPrefix   = "inboxstat/"
-	inboxUnreadPrefix = "inboxunread/"
-
 	// inboxChunk keeps every sealed entry well under Vault's storage entry
 	// limit (512 KiB by default with integrated storage), after base64.
 	inboxChunk = 256 << 10
@@ -69,7 +62,8 @@ type inboxSummary struct {
 	FromAddress string    `json:"from_address"`
 	Subject     string    `json:"subject"`
 	// The sender verdict of the relay that accepted the message (see
-	// mailauth.Verdict); empty in summaries stored before it existed.
+	// mailauth.Verdict); read through senderDomain, trust and
+	// trustReason (upgrade.go).
 	SenderDomain string    `json:"sender_domain,omitempty"`
 	Trust        string    `json:"trust,omitempty"`
 	TrustReason  string    `json:"trust_reason,omitempty"`
@@ -85,30 +79,6 @@ type inboxSummary struct {
 	Combined bool `json:"combined,omitempty"`
 	// Embedded: that entry holds this summary too (as first stored).
 	Embedded bool `json:"embedded,omitempty"`
-}
-
-// senderDomain is the normalised domain of the sender.
-func (s *inboxSummary) senderDomain() string {
-	if s.SenderDomain != "" {
-		return s.SenderDomain
-	}
-	return domain.OfAddress(s.FromAddress) // stored before the verdict existed
-}
-
-// trust is the sender verdict; mail stored before verdicts existed was
-// never verified.
-func (s *inboxSummary) trust() string {
-	if s.Trust == mailmsg.TrustVerified {
-		return mailmsg.TrustVerified
-	}
-	return mailmsg.TrustUnverified
-}
-
-func (s *inboxSummary) trustReason() string {
-	if s.Trust == "" {
-		return "stored before sender verification was recorded"
-	}
-	return s.TrustReason
 }
 
 // Caps on the summary fields kept in the index (per message, in memory);
@@ -144,43 +114,12 @@ func (b *backend) inboxLock(agent string) *locksutil.LockEntry {
 	return locksutil.LockForKey(b.locks, "inbox/"+agent)
 }
 
-// sealPut and openGet put and get one sealed inbox (or sent-mail) entry.
-func (b *backend) sealPut(ctx context.Context, s logical.Storage, kek *agentKEK, key string, ad, plain []byte) error {
-	box, err := sealCredential(kek, ad, plain)
-	if err != nil {
-		return err
-	}
-	if err := s.Put(ctx, &logical.StorageEntry{Key: key, Value: box.marshalBinary()}); err != nil {
-		return fmt.Errorf("write %s: %w", key, err)
-	}
-	return nil
-}
-
-func (b *backend) openGet(ctx context.Context, s logical.Storage, kek *agentKEK, key string, ad []byte) ([]byte, error) {
-	e, err := s.Get(ctx, key)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", key, err)
-	}
-	if e == nil {
-		return nil, nil
-	}
-	box, err := unmarshalSealed(e.Value)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", key, err)
-	}
-	plain, err := openCredential(kek, ad, box)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", key, err)
-	}
-	return plain, nil
-}
-
 // readSummary returns a message's summary: its summary entry, which exists
 // once the message was read (or marked unread again) and for a large
 // message, or else the summary embedded in its body. nil if there is no
 // such message.
 func (b *backend) readSummary(ctx context.Context, s logical.Storage, st *agentState, key string) (*inboxSummary, error) {
-	plain, err := b.openGet(ctx, s, st.kek, inboxSumPrefix+st.entry.Name+"/"+key, inboxAD(b.mountID, st.entry.Name, key, "summary"))
+	plain, err := getSealed(ctx, s, st.kek, inboxSumPrefix+st.entry.Name+"/"+key, inboxAD(b.mountID, st.entry.Name, key, "summary"))
 	if err != nil {
 		return nil, err
 	}
@@ -198,7 +137,7 @@ func (b *backend) readSummary(ctx context.Context, s logical.Storage, st *agentS
 // readEmbedded reads a body with its summary embedded (see putBody): the
 // summary, the record and the raw source; all nil if there is none.
 func (b *backend) readEmbedded(ctx context.Context, s logical.Storage, st *agentState, key string) (*inboxSummary, []byte, []byte, error) {
-	body, err := b.openGet(ctx, s, st.kek, inboxRecPrefix+st.entry.Name+"/"+key+"/0", inboxAD(b.mountID, st.entry.Name, key, embeddedPart))
+	body, err := getSealed(ctx, s, st.kek, inboxRecPrefix+st.entry.Name+"/"+key+"/0", inboxAD(b.mountID, st.entry.Name, key, embeddedPart))
 	if err != nil || body == nil {
 		return nil, nil, nil, err
 	}
@@ -225,7 +164,7 @@ func (b *backend) writeSummary(ctx context.Context, s logical.Storage, st *agent
 	if err != nil {
 		return err
 	}
-	return b.sealPut(ctx, s, st.kek, inboxSumPrefix+st.entry.Name+"/"+sum.Key, inboxAD(b.mountID, st.entry.Name, sum.Key, "summary"), plain)
+	return putSealed(ctx, s, st.kek, inboxSumPrefix+st.entry.Name+"/"+sum.Key, inboxAD(b.mountID, st.entry.Name, sum.Key, "summary"), plain)
 }
 
 // putChunks seals data in inboxChunk pieces under prefix/<n>.
@@ -234,7 +173,7 @@ func (b *backend) putChunks(ctx context.Context, s logical.Storage, st *agentSta
 	for off := 0; off < len(data) || n == 0; off += inboxChunk {
 		end := min(off+inboxChunk, len(data))
 		idx := strconv.Itoa(n)
-		if err := b.sealPut(ctx, s, st.kek, prefix+st.entry.Name+"/"+key+"/"+idx, inboxAD(b.mountID, st.entry.Name, key, part+"/"+idx), data[off:end]); err != nil {
+		if err := putSealed(ctx, s, st.kek, prefix+st.entry.Name+"/"+key+"/"+idx, inboxAD(b.mountID, st.entry.Name, key, part+"/"+idx), data[off:end]); err != nil {
 			return n, err
 		}
 		n++
@@ -246,7 +185,7 @@ func (b *backend) getChunks(ctx context.Context, s logical.Storage, st *agentSta
 	var out []byte
 	for i := 0; i < n; i++ {
 		idx := strconv.Itoa(i)
-		plain, err := b.openGet(ctx, s, st.kek, prefix+st.entry.Name+"/"+key+"/"+idx, inboxAD(b.mountID, st.entry.Name, key, part+"/"+idx))
+		plain, err := getSealed(ctx, s, st.kek, prefix+st.entry.Name+"/"+key+"/"+idx, inboxAD(b.mountID, st.entry.Name, key, part+"/"+idx))
 		if err != nil {
 			return nil, err
 		}
@@ -353,7 +292,7 @@ func (b *backend) putBody(ctx context.Context, s logical.Storage, st *agentState
 			body = append(body, sj...)
 			body = binary.AppendUvarint(body, uint64(len(rec)))
 			body = append(append(body, rec...), raw...)
-			return b.sealPut(ctx, s, st.kek, inboxRecPrefix+st.entry.Name+"/"+sum.Key+"/0", inboxAD(b.mountID, st.entry.Name, sum.Key, embeddedPart), body)
+			return putSealed(ctx, s, st.kek, inboxRecPrefix+st.entry.Name+"/"+sum.Key+"/0", inboxAD(b.mountID, st.entry.Name, sum.Key, embeddedPart), body)
 		}
 		sum.Combined, sum.Embedded = false, false // a long subject: chunks after all
 	}
@@ -472,7 +411,7 @@ func (b *backend) inboxIndexLocked(ctx context.Context, s logical.Storage, st *a
 			// A body without a summary entry: a message with its
 			// summary embedded, or what an interrupted store of a large
 			// message left (not a message; the sweep removes it).
-			if sum, _, _, err = b.readEmbedded(ctx, s, st, k); errors.Is(err, ErrDecrypt) {
+			if sum, _, _, err = b.readEmbedded(ctx, s, st, k); errors.Is(err, ErrDoesNotOpen) {
 				sum, err = nil, nil
 			}
 		}

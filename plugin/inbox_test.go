@@ -302,31 +302,31 @@ func TestInboxBodiesCombinedAndChunked(t *testing.T) {
 func TestSealedEntryForms(t *testing.T) {
 	kek := &agentKEK{ID: "k1", Key: make([]byte, keySize)}
 	ad := inboxAD("m", "bot", "key", "summary")
-	box, err := sealCredential(kek, ad, []byte("hello"))
+	box, err := seal(kek, ad, []byte("hello"))
 	require.NoError(t, err)
-	bin := box.marshalBinary()
+	bin := box.binary()
 	js, err := json.Marshal(box)
 	require.NoError(t, err)
 	for _, form := range [][]byte{bin, js} {
-		got, err := unmarshalSealed(form)
+		got, err := parseSealedBox(form)
 		require.NoError(t, err)
-		plain, err := openCredential(kek, ad, got)
+		plain, err := open(kek, ad, got)
 		require.NoError(t, err)
 		require.Equal(t, "hello", string(plain))
 	}
 	for i := range len(bin) {
-		got, err := unmarshalSealed(bin[:i])
+		got, err := parseSealedBox(bin[:i])
 		if err == nil {
-			_, err = openCredential(kek, ad, got)
+			_, err = open(kek, ad, got)
 		}
-		require.ErrorIs(t, err, ErrDecrypt, "cut at %d", i)
+		require.ErrorIs(t, err, ErrDoesNotOpen, "cut at %d", i)
 	}
 	altered := bytes.Clone(bin)
 	altered[len(altered)-1] ^= 1
-	got, err := unmarshalSealed(altered)
+	got, err := parseSealedBox(altered)
 	require.NoError(t, err)
-	_, err = openCredential(kek, ad, got)
-	require.ErrorIs(t, err, ErrDecrypt)
+	_, err = open(kek, ad, got)
+	require.ErrorIs(t, err, ErrDoesNotOpen)
 }
 
 // Many messages stored at once, each delivered twice concurrently (a

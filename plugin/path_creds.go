@@ -3,6 +3,7 @@ package plugin
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -440,7 +441,7 @@ func (b *backend) pathCredWrite(ctx context.Context, req *logical.Request, d *fr
 		meta.MaxVersions = *in.maxVersions
 	}
 	version := current + 1
-	box, err := sealCredential(st.kek, credAD(b.mountID, agent, cred, version), plaintext)
+	box, err := seal(st.kek, credAD(b.mountID, agent, cred, version), plaintext)
 	clear(plaintext)
 	if err != nil {
 		return nil, err
@@ -491,7 +492,11 @@ func (b *backend) openVersion(ctx context.Context, s logical.Storage, st *agentS
 	if box == nil {
 		return nil, logical.CodedError(http.StatusNotFound, fmt.Sprintf("version %d of credential %q does not exist", version, cred))
 	}
-	plaintext, err := openCredential(st.kek, credAD(b.mountID, st.entry.Name, cred, version), box)
+	plaintext, err := open(st.kek, credAD(b.mountID, st.entry.Name, cred, version), box)
+	if errors.Is(err, ErrDoesNotOpen) {
+		// The text docs/api.md quotes, and clients see in the 500.
+		return nil, fmt.Errorf("credential %q version %d: credential %w", cred, version, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("credential %q version %d: %w", cred, version, err)
 	}

@@ -453,20 +453,16 @@ func addrStrings(in []*mail.Address) []string {
 	return out
 }
 
-func sentAD(mountID, agent, key string) []byte {
-	return bindAD("mailgent-sent-v1", mountID, agent, key)
-}
-
 func (b *backend) writeSent(ctx context.Context, s logical.Storage, st *agentState, rec *sentRecord) error {
 	plain, err := json.Marshal(rec)
 	if err != nil {
 		return err
 	}
-	return b.sealPut(ctx, s, st.kek, sentPrefix+st.entry.Name+"/"+rec.ID, sentAD(b.mountID, st.entry.Name, rec.ID), plain)
+	return putSealed(ctx, s, st.kek, sentPrefix+st.entry.Name+"/"+rec.ID, sentAD(b.mountID, st.entry.Name, rec.ID), plain)
 }
 
 func (b *backend) readSent(ctx context.Context, s logical.Storage, st *agentState, key string) (*sentRecord, error) {
-	plain, err := b.openGet(ctx, s, st.kek, sentPrefix+st.entry.Name+"/"+key, sentAD(b.mountID, st.entry.Name, key))
+	plain, err := getSealed(ctx, s, st.kek, sentPrefix+st.entry.Name+"/"+key, sentAD(b.mountID, st.entry.Name, key))
 	if err != nil || plain == nil {
 		return nil, err
 	}

@@ -83,16 +83,18 @@ func (b *backend) sweepRevoked(ctx context.Context, s logical.Storage) error {
 		if err != nil {
 			return err
 		}
-		for _, p := range []string{inboxSumPrefix, inboxRecPrefix, inboxRawPrefix, inboxDedupPrefix, inboxUnreadPrefix, sentPrefix, sendRatePrefix} {
+		for _, p := range []string{inboxSumPrefix, inboxRecPrefix, inboxRawPrefix, sentPrefix, sendRatePrefix} {
 			k, err := deleteTree(ctx, s, p+name+"/")
 			if err != nil {
 				return err
 			}
 			m += k
 		}
-		if err := s.Delete(ctx, inboxStatPrefix+name); err != nil {
+		k, err := deleteLegacyInbox(ctx, s, name)
+		if err != nil {
 			return err
 		}
+		m += k
 		b.inboxIdx.drop(name)
 		a.Swept = true
 		if err := putJSON(ctx, s, agentPrefix+name, a); err != nil {
