@@ -3,7 +3,6 @@ package plugin
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -324,39 +323,6 @@ func (b *backend) loadMessage(ctx context.Context, req *logical.Request, d *fram
 	return st, sum, nil, nil
 }
 
-// readRecord returns the parsed message.
-func (b *backend) readRecord(ctx context.Context, s logical.Storage, st *agentState, sum *inboxSummary) (*mailmsg.Message, error) {
-	plain, _, err := b.readBody(ctx, s, st, sum, false)
-	if err != nil {
-		return nil, err
-	}
-	msg := &mailmsg.Message{}
-	if err := json.Unmarshal(plain, msg); err != nil {
-		return nil, fmt.Errorf("decode message %s: %w", sum.Key, err)
-	}
-	return msg, nil
-}
-
-// markRead marks a message read, keeping the counts exact. It reports
-// false when the message was already read (or is gone).
-func (b *backend) markRead(ctx context.Context, s logical.Storage, st *agentState, key string) (*inboxSummary, bool, error) {
-	idx, unlock, err := b.lockIndex(ctx, s, st)
-	if err != nil {
-		return nil, false, err
-	}
-	defer unlock()
-	sum := idx.summary(key)
-	if sum == nil || !sum.Unread {
-		return sum, false, nil
-	}
-	sum.Unread, sum.ReadAt = false, b.now().UTC()
-	if err := b.writeSummary(ctx, s, st, sum); err != nil {
-		return nil, false, err
-	}
-	idx.add(sum)
-	return sum, true, nil
-}
-
 func messageData(agent string, sum *inboxSummary, msg *mailmsg.Message) map[string]interface{} {
 	m := summaryData(sum)
 	m["agent"] = agent
@@ -440,25 +406,6 @@ func (b *backend) respondMessage(ctx context.Context, req *logical.Request, st *
 		return nil, false, err
 	}
 	return &logical.Response{Data: messageData(st.entry.Name, sum, msg)}, marked, nil
-}
-
-// markUnread undoes markRead.
-func (b *backend) markUnread(ctx context.Context, s logical.Storage, st *agentState, key string) error {
-	idx, unlock, err := b.lockIndex(ctx, s, st)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	sum := idx.summary(key)
-	if sum == nil || sum.Unread {
-		return nil
-	}
-	sum.Unread, sum.ReadAt = true, time.Time{}
-	if err := b.writeSummary(ctx, s, st, sum); err != nil {
-		return err
-	}
-	idx.add(sum)
-	return nil
 }
 
 func (b *backend) pathMessageDelete(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
