@@ -158,6 +158,7 @@ func newBackend(logger hclog.Logger) *backend {
 			b.pathAudit(),
 			b.pathMessages(),
 			b.pathSend(),
+			b.pathSent(),
 		),
 		PeriodicFunc:   b.periodic,
 		InitializeFunc: b.initialize,

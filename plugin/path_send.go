@@ -7,13 +7,10 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"mime"
 	"net/http"
 	"net/mail"
-	"regexp"
-	"sort"
 	"strings"
 	"time"
 
@@ -33,27 +30,8 @@ const (
 	maxBodyBytes      = 512 << 10 // below Vault's own JSON string limit, so the plugin answers
 	maxAttachBytes    = 10 << 20  // all attachments, decoded
 	maxAttachments    = 20
-	sentPrefix        = "sent/"     // sent/<agent>/<key> → sealed sentRecord
 	sendRatePrefix    = "sendrate/" // sendrate/<agent>/<hour> → count
 )
-
-// sentRecord is one message an agent sent, and what became of it.
-type sentRecord struct {
-	ID          string    `json:"id"`
-	MessageID   string    `json:"message_id"`
-	To          []string  `json:"to"`
-	Cc          []string  `json:"cc"`
-	Bcc         []string  `json:"bcc"`
-	Subject     string    `json:"subject"`
-	Size        int       `json:"size"`
-	Attachments int       `json:"attachments"`
-	InReplyTo   string    `json:"in_reply_to,omitempty"`
-	Status      string    `json:"status"`
-	Reply       string    `json:"reply,omitempty"`
-	Attempts    int       `json:"attempts"`
-	QueuedAt    time.Time `json:"queued_at"`
-	UpdatedAt   time.Time `json:"updated_at"`
-}
 
 func (b *backend) pathSend() []*framework.Path {
 	return []*framework.Path{
@@ -78,31 +56,6 @@ func (b *backend) pathSend() []*framework.Path {
 				logical.UpdateOperation: &framework.PathOperation{Callback: b.pathSendWrite},
 			},
 			HelpSynopsis: "Send mail from the agent's own address, DKIM-signed inside Vault and delivered by the relay.",
-		},
-		{
-			Pattern: "agents/" + namePattern("agent") + "/sent/?$",
-			Fields: map[string]*framework.FieldSchema{
-				"agent":  agentField(),
-				"status": {Type: framework.TypeString, Description: "Only messages in this status (queued, deferred, sent, failed, cancelled)."},
-				"limit":  {Type: framework.TypeInt, Description: fmt.Sprintf("Messages per page (1-%d, default %d).", maxMessagesPage, defaultMessagesPage)},
-				"after":  {Type: framework.TypeString, Description: "Paging cursor: next_cursor of the previous page."},
-			},
-			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.ReadOperation: &framework.PathOperation{Callback: b.pathSentList},
-				logical.ListOperation: &framework.PathOperation{Callback: b.pathSentList},
-			},
-			HelpSynopsis: "Mail the agent sent, newest first, with its delivery status.",
-		},
-		{
-			Pattern: "agents/" + namePattern("agent") + "/sent/" + namePattern("id") + "$",
-			Fields: map[string]*framework.FieldSchema{
-				"agent": agentField(),
-				"id":    {Type: framework.TypeString, Description: "Sent message ID.", Required: true},
-			},
-			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.ReadOperation: &framework.PathOperation{Callback: b.pathSentRead},
-			},
-			HelpSynopsis: "One sent message: queued, deferred, sent (with the smarthost's reply), failed (with the reason) or cancelled.",
 		},
 	}
 }
@@ -451,138 +404,6 @@ func addrStrings(in []*mail.Address) []string {
 		out[i] = a.Address
 	}
 	return out
-}
-
-func (b *backend) writeSent(ctx context.Context, s logical.Storage, st *agentState, rec *sentRecord) error {
-	plain, err := json.Marshal(rec)
-	if err != nil {
-		return err
-	}
-	return putSealed(ctx, s, st.kek, sentPrefix+st.entry.Name+"/"+rec.ID, sentAD(b.mountID, st.entry.Name, rec.ID), plain)
-}
-
-func (b *backend) readSent(ctx context.Context, s logical.Storage, st *agentState, key string) (*sentRecord, error) {
-	plain, err := getSealed(ctx, s, st.kek, sentPrefix+st.entry.Name+"/"+key, sentAD(b.mountID, st.entry.Name, key))
-	if err != nil || plain == nil {
-		return nil, err
-	}
-	rec := &sentRecord{}
-	return rec, json.Unmarshal(plain, rec)
-}
-
-func sentData(agent, from string, r *sentRecord) map[string]interface{} {
-	return map[string]interface{}{
-		"agent": agent, "id": r.ID, "message_id": r.MessageID, "from": from,
-		"to": nonNil(r.To), "cc": nonNil(r.Cc), "bcc": nonNil(r.Bcc), "subject": r.Subject,
-		"size": r.Size, "attachments": r.Attachments, "in_reply_to": r.InReplyTo,
-		"status": r.Status, "reply": r.Reply, "attempts": r.Attempts,
-		"queued_at": r.QueuedAt.Format(time.RFC3339Nano), "updated_at": r.UpdatedAt.Format(time.RFC3339Nano),
-	}
-}
-
-// sentIDRe is the shape of a sent-mail key: reverse time, then 12 hex digits.
-var sentIDRe = regexp.MustCompile(`^[0-9]{19}-[0-9a-f]{12}$`)
-
-func (b *backend) pathSentList(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	if resp := rejectUnknownFields(d); resp != nil {
-		return resp, nil
-	}
-	status := d.Get("status").(string)
-	switch status {
-	case "", bus.StatusQueued, bus.StatusDeferred, bus.StatusSent, bus.StatusFailed, bus.StatusCancelled:
-	default:
-		return logical.ErrorResponse("status: %q is not queued, deferred, sent, failed or cancelled", status), nil
-	}
-	limit, after, resp := readPage(d, defaultMessagesPage, maxMessagesPage, sentIDRe.MatchString)
-	if resp != nil {
-		return resp, nil
-	}
-	st, resp, err := b.activeAgent(ctx, req, d.Get("agent").(string))
-	if resp != nil || err != nil {
-		return resp, err
-	}
-	cfg, err := b.config(ctx, req.Storage)
-	if err != nil {
-		return nil, err
-	}
-	keys, err := req.Storage.List(ctx, sentPrefix+st.entry.Name+"/")
-	if err != nil {
-		return nil, err
-	}
-	sort.Strings(keys)
-	var out []map[string]interface{}
-	next := ""
-	for _, k := range keys {
-		if after != "" && k <= after {
-			continue
-		}
-		rec, err := b.readSent(ctx, req.Storage, st, k)
-		if err != nil {
-			return nil, err
-		}
-		if rec == nil || status != "" && rec.Status != status {
-			continue
-		}
-		if len(out) == limit {
-			next = out[len(out)-1]["id"].(string)
-			break
-		}
-		out = append(out, sentData(st.entry.Name, address(cfg, st.entry.Name), rec))
-	}
-	ids := make([]string, len(out))
-	for i, m := range out {
-		ids[i] = m["id"].(string)
-	}
-	return pageResponse(req, ids, out, "messages", next, map[string]interface{}{"agent": st.entry.Name}), nil
-}
-
-func (b *backend) pathSentRead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	id := d.Get("id").(string)
-	if !sentIDRe.MatchString(id) {
-		return logical.ErrorResponse("id: %q is not a sent message ID", id), nil
-	}
-	st, resp, err := b.activeAgent(ctx, req, d.Get("agent").(string))
-	if resp != nil || err != nil {
-		return resp, err
-	}
-	rec, err := b.readSent(ctx, req.Storage, st, id)
-	if err != nil {
-		return nil, err
-	}
-	if rec == nil {
-		return nil, logical.CodedError(http.StatusNotFound, fmt.Sprintf("agent %q sent no message %q", st.entry.Name, id))
-	}
-	cfg, err := b.config(ctx, req.Storage)
-	if err != nil {
-		return nil, err
-	}
-	return &logical.Response{Data: sentData(st.entry.Name, address(cfg, st.entry.Name), rec)}, nil
-}
-
-// statusRank orders statuses so a late "deferred" never overwrites "sent".
-var statusRank = map[string]int{bus.StatusQueued: 0, bus.StatusDeferred: 1, bus.StatusSent: 2, bus.StatusFailed: 2, bus.StatusCancelled: 2}
-
-// applyStatus records a relay's delivery result on the sent message.
-func (b *backend) applyStatus(ctx context.Context, s logical.Storage, ds *bus.DeliveryStatus) error {
-	st, err := b.loadAgent(ctx, s, ds.Agent)
-	if err != nil {
-		return err
-	}
-	if st == nil || !st.active() {
-		return nil // revoked: its records are being swept
-	}
-	lock := locksutil.LockForKey(b.locks, "sent/"+ds.Agent+"/"+ds.ID)
-	lock.Lock()
-	defer lock.Unlock()
-	rec, err := b.readSent(ctx, s, st, ds.ID)
-	if err != nil || rec == nil {
-		return err
-	}
-	if statusRank[ds.Status] < statusRank[rec.Status] || statusRank[rec.Status] == 2 && rec.Status != ds.Status {
-		return nil // out of order: a final status stands
-	}
-	rec.Status, rec.Reply, rec.Attempts, rec.UpdatedAt = ds.Status, ds.Reply, max(rec.Attempts, ds.Attempt), b.now().UTC()
-	return b.writeSent(ctx, s, st, rec)
 }
 
 // outboundJS is the JetStream handle of the bus work, nil when not connected.
