@@ -431,3 +431,22 @@ func pruneEvents(ctx context.Context, s logical.Storage, kind, name string, cuto
 	}
 	return n, nil
 }
+
+// relayActor is the requester recorded for mail a relay delivered.
+func relayActor() actor { return actor{DisplayName: "mailgent-relay"} }
+
+// receiveEvent is an event about inbound mail for an agent: requested by
+// the relay, identified by the bus message ID.
+func receiveEvent(a *agentEntry, msgID, outcome, detail string) *auditEvent {
+	return &auditEvent{
+		Operation:       opMessageReceive,
+		Outcome:         outcome,
+		Agent:           a.Name,
+		AgentID:         a.ID,
+		Org:             a.Org,
+		DelegationChain: a.chain(),
+		Requester:       relayActor(),
+		RequestID:       msgID,
+		Detail:          detail,
+	}
+}

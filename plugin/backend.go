@@ -15,7 +15,6 @@ import (
 	"github.com/hashicorp/vault/sdk/helper/consts"
 	"github.com/hashicorp/vault/sdk/helper/locksutil"
 	"github.com/hashicorp/vault/sdk/logical"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/mailgent/mailgent/internal/bus"
 	"github.com/mailgent/mailgent/internal/version"
@@ -75,9 +74,9 @@ type backend struct {
 	// configLock guards read-modify-write of the config entry.
 	configLock sync.RWMutex
 
-	// workers is the background work on the active node: started in
+	// supervisor runs the bus on the active node (bus.go): started in
 	// InitializeFunc, stopped in Clean.
-	workers *workers
+	supervisor *busSupervisor
 
 	// mountID is the mount's UUID, bound into every credential's
 	// additional data so an entry copied to another mount does not open.
@@ -109,10 +108,10 @@ type backend struct {
 	// cfgCache holds the decoded config (path_config.go).
 	cfgCache         configCache
 	directoryChanged chan struct{}
-	// busJS is the bus work's JetStream, for queueing outbound mail.
-	busMu  sync.Mutex
-	busJS  jetstream.JetStream
-	busObs jetstream.ObjectStore
+	// bus is the connected bus the send path queues outbound mail to;
+	// nil while not connected (bus.go).
+	busMu sync.Mutex
+	bus   mailBus
 	// relayReg is the registered relays (path_relays.go); opener the bus
 	// work's inbound Opener, told to forget its sessions when they change.
 	relayReg relayRegistry
@@ -136,8 +135,8 @@ func newBackend(logger hclog.Logger) *backend {
 		directoryChanged: make(chan struct{}, 1),
 		now:              time.Now,
 	}
-	b.workers = newWorkers(logger.Named("bus"))
-	b.workers.serve = b.serveBus
+	b.supervisor = newBusSupervisor(logger.Named("bus"))
+	b.supervisor.serve = b.serveBus
 	b.Backend = &framework.Backend{
 		Help:        strings.TrimSpace(backendHelp),
 		BackendType: logical.TypeLogical,
@@ -176,12 +175,12 @@ func (b *backend) initialize(ctx context.Context, req *logical.InitializationReq
 		b.logger.Debug("not the active node; background work stays off")
 		return nil
 	}
-	b.workers.start(req.Storage)
+	b.supervisor.start(req.Storage)
 	return nil
 }
 
 func (b *backend) clean(ctx context.Context) {
-	b.workers.stop()
+	b.supervisor.stop()
 	b.agents.reset()
 	b.creds.reset()
 	b.inboxIdx.reset()
@@ -194,7 +193,7 @@ func (b *backend) invalidate(ctx context.Context, key string) {
 	switch {
 	case key == configStorageKey:
 		b.cfgCache.drop()
-		b.workers.configChanged()
+		b.supervisor.configChanged()
 	case strings.HasPrefix(key, agentPrefix), strings.HasPrefix(key, kekPrefix):
 		// A revocation on another node: its waiters here re-check.
 		name := strings.TrimPrefix(strings.TrimPrefix(key, agentPrefix), kekPrefix)

@@ -207,7 +207,7 @@ func (b *backend) pathConfigRead(ctx context.Context, req *logical.Request, _ *f
 // configResponseData is the one place config is turned into a response,
 // and so the place where the NATS password is left out.
 func (b *backend) configResponseData(cfg *mailgentConfig) map[string]interface{} {
-	status, lastErr := b.workers.Status()
+	status, lastErr := b.supervisor.status()
 	data := map[string]interface{}{
 		"domain":                  cfg.Domain,
 		"nats_url":                cfg.NATSURL,
@@ -343,7 +343,7 @@ func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *
 		return nil, fmt.Errorf("store config: %w", err)
 	}
 	b.cfgCache.drop()
-	b.workers.configChanged()
+	b.supervisor.configChanged()
 	return nil, nil
 }
 

@@ -18,7 +18,6 @@ import (
 	"github.com/hashicorp/vault/sdk/helper/locksutil"
 	"github.com/hashicorp/vault/sdk/logical"
 	"github.com/jhillyerd/enmime/v2"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/mailgent/mailgent/internal/bus"
 )
@@ -233,8 +232,8 @@ func (b *backend) pathSendWrite(ctx context.Context, req *logical.Request, d *fr
 	if keys == nil {
 		return logical.ErrorResponse("config: write the mount's config before sending"), nil
 	}
-	js, obs := b.outboundJS()
-	if js == nil {
+	queue := b.connectedBus()
+	if queue == nil {
 		return nil, logical.CodedError(http.StatusServiceUnavailable, "the mail bus is not connected (see config bus_status); nothing was queued, try again")
 	}
 
@@ -368,7 +367,7 @@ func (b *backend) pathSendWrite(ctx context.Context, req *logical.Request, d *fr
 	var perr error
 	for try := 0; try < 3; try++ {
 		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		perr = bus.PublishOutbound(qctx, js, obs, cfg.Domain, out, signer, relays)
+		perr = queue.queueOutbound(qctx, cfg.Domain, out, signer, relays)
 		cancel()
 		if perr == nil {
 			break
@@ -406,7 +405,6 @@ func addrStrings(in []*mail.Address) []string {
 	return out
 }
 
-// outboundJS is the JetStream handle of the bus work, nil when not connected.
 // outboundKeys are what a queued message is signed with and sealed to; no
 // registered relay is a 503 (nothing could deliver it).
 func (b *backend) outboundKeys(ctx context.Context, s logical.Storage) (ed25519.PrivateKey, []bus.RelayPublic, error) {
@@ -422,16 +420,4 @@ func (b *backend) outboundKeys(ctx context.Context, s logical.Storage) (ed25519.
 		return nil, nil, err
 	}
 	return signer, set.publics(), nil
-}
-
-func (b *backend) outboundJS() (jetstream.JetStream, jetstream.ObjectStore) {
-	b.busMu.Lock()
-	defer b.busMu.Unlock()
-	return b.busJS, b.busObs
-}
-
-func (b *backend) setOutboundJS(js jetstream.JetStream, obs jetstream.ObjectStore) {
-	b.busMu.Lock()
-	defer b.busMu.Unlock()
-	b.busJS, b.busObs = js, obs
 }
