@@ -335,8 +335,7 @@ type auditQuery struct {
 	operation  string
 	credential string
 	since      time.Time
-	after      string // event ID cursor: list events older than it
-	limit      int
+	page       // after: an event ID cursor, list events older than it
 }
 
 func (q auditQuery) match(e *auditEvent) bool {

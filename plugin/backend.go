@@ -155,6 +155,7 @@ func newBackend(logger hclog.Logger) *backend {
 			b.pathTOTP(),
 			b.pathLogin(),
 			b.pathAudit(),
+			b.pathWait(), // before messages/:id
 			b.pathMessages(),
 			b.pathSend(),
 			b.pathSent(),

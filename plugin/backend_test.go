@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"context"
+	"net/http"
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
@@ -112,4 +113,20 @@ func TestReplicationStateIsCached(t *testing.T) {
 	}
 	require.Equal(t, 1, sys.calls)
 	require.True(t, b.(*backend).System().ReplicationState().HasState(consts.ReplicationPerformanceStandby), "the cached answer is Vault's")
+}
+
+// vaultStatus is the HTTP status and error text Vault's HTTP layer answers
+// a handler's result with (as http/handler.go does: RespondErrorCommon,
+// then AdjustErrorStatusCode), so a test asserts the status a client sees
+// whether the handler answered a 400 response or a coded error.
+func vaultStatus(op logical.Operation, resp *logical.Response, err error) (int, string) {
+	status, err := logical.RespondErrorCommon(&logical.Request{Operation: op}, resp, err)
+	if err == nil {
+		if status == 0 {
+			status = http.StatusOK
+		}
+		return status, ""
+	}
+	logical.AdjustErrorStatusCode(&status, err)
+	return status, err.Error()
 }

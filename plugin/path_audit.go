@@ -119,7 +119,7 @@ func (b *backend) readAuditQuery(d *framework.FieldData) (auditQuery, *logical.R
 		}
 	}
 	var resp *logical.Response
-	if q.limit, q.after, resp = readPage(d, defaultAuditPage, auditMaxPerPage, validCursor); resp != nil {
+	if q.page, resp = readPage(d, defaultAuditPage, auditMaxPerPage, validCursor); resp != nil {
 		return q, resp
 	}
 	return q, nil

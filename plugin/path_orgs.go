@@ -10,6 +10,9 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
+// orgPrefix holds the orgs: orgs/<org> → orgEntry.
+const orgPrefix = "orgs/"
+
 func (b *backend) pathOrgs() []*framework.Path {
 	return []*framework.Path{
 		{
@@ -196,4 +199,17 @@ func joinMax(items []string, max int) string {
 		return strings.Join(items, ", ")
 	}
 	return strings.Join(items[:max], ", ") + ", …"
+}
+
+// orgEntry is an organisation, stored at orgs/<org>.
+type orgEntry struct {
+	// Name is the org's name.
+	Name string `json:"name"`
+	// Description is free text.
+	Description string `json:"description"`
+	// Metadata is free-form key/value data.
+	Metadata map[string]string `json:"metadata"`
+	// CreatedAt and CreatedBy record the creation.
+	CreatedAt time.Time `json:"created_at"`
+	CreatedBy actor     `json:"created_by"`
 }
