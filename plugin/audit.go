@@ -163,6 +163,18 @@ func (b *backend) agentEvent(req *logical.Request, a *agentEntry, op, outcome st
 	}
 }
 
+// orgEvent is an event about an org (its change, by the requester).
+func (b *backend) orgEvent(req *logical.Request, org, op string) *auditEvent {
+	return &auditEvent{
+		Operation:  op,
+		Outcome:    outcomeSuccess,
+		Org:        org,
+		Requester:  b.requestActor(req),
+		RequestID:  req.ID,
+		RemoteAddr: remoteAddr(req),
+	}
+}
+
 // sanitize escapes, in every free-text field, what could forge or hide
 // lines when the event is shown on a terminal or in a log: C0 and C1
 // controls, DEL, Unicode line and paragraph separators, bidi controls and

@@ -185,13 +185,49 @@ func (b *backend) agentResponseData(cfg *mailgentConfig, a *agentEntry) map[stri
 // agentInput is a validated agent write; a field not given stays as it is
 // on an update.
 type agentInput struct {
-	name                              string
-	org                               string
-	orgGiven                          bool
-	description                       string
-	hasDescription, hasMeta, hasAllow bool
-	metadata                          map[string]string
-	allowlist                         []string
+	name     string
+	org      string
+	orgGiven bool
+	identityFields
+	hasAllow  bool
+	allowlist []string
+}
+
+// identityFields are the free-form fields of an org or an agent.
+type identityFields struct {
+	description             string
+	metadata                map[string]string
+	hasDescription, hasMeta bool
+}
+
+// read reads description and metadata, within bounds.
+func (in *identityFields) read(d *framework.FieldData) *logical.Response {
+	if v, ok := d.GetOk("description"); ok {
+		in.description, in.hasDescription = v.(string), true
+		if err := checkText("description", in.description, maxDescription); err != nil {
+			return logical.ErrorResponse(err.Error())
+		}
+	}
+	var err error
+	if in.metadata, in.hasMeta, err = kvField(d, "metadata"); err != nil {
+		return logical.ErrorResponse(err.Error())
+	}
+	if in.hasMeta {
+		if err := checkKV("metadata", in.metadata, maxMetadataEntries, maxMetadataKey, maxMetadataValue); err != nil {
+			return logical.ErrorResponse(err.Error())
+		}
+	}
+	return nil
+}
+
+// apply sets the fields given.
+func (in *identityFields) apply(description *string, metadata *map[string]string) {
+	if in.hasDescription {
+		*description = in.description
+	}
+	if in.hasMeta {
+		*metadata = in.metadata
+	}
 }
 
 // readAgentWrite validates every field of a write before anything is read
@@ -204,22 +240,11 @@ func readAgentWrite(d *framework.FieldData) (*agentInput, *logical.Response) {
 	if err := validateAgentName(in.name); err != nil {
 		return nil, logical.ErrorResponse(err.Error())
 	}
-	if v, ok := d.GetOk("description"); ok {
-		in.description, in.hasDescription = v.(string), true
-		if err := checkText("description", in.description, maxDescription); err != nil {
-			return nil, logical.ErrorResponse(err.Error())
-		}
-	}
-	var err error
-	if in.metadata, in.hasMeta, err = kvField(d, "metadata"); err != nil {
-		return nil, logical.ErrorResponse(err.Error())
-	}
-	if in.hasMeta {
-		if err := checkKV("metadata", in.metadata, maxMetadataEntries, maxMetadataKey, maxMetadataValue); err != nil {
-			return nil, logical.ErrorResponse(err.Error())
-		}
+	if resp := in.identityFields.read(d); resp != nil {
+		return nil, resp
 	}
 	if v, ok := d.GetOk("send_allowlist"); ok {
+		var err error
 		in.hasAllow = true
 		if in.allowlist, err = readAllowlist(v.([]string)); err != nil {
 			return nil, logical.ErrorResponse(err.Error())
@@ -381,12 +406,7 @@ func (b *backend) updateAgent(ctx context.Context, req *logical.Request, st *age
 	if in.orgGiven && in.org != e.Org {
 		return logical.ErrorResponse("org: an agent's org is fixed at creation (it is part of its delegation chain)"), nil
 	}
-	if in.hasDescription {
-		e.Description = in.description
-	}
-	if in.hasMeta {
-		e.Metadata = in.metadata
-	}
+	in.apply(&e.Description, &e.Metadata)
 	if in.hasAllow {
 		e.SendAllowlist = in.allowlist
 	}
