@@ -20,9 +20,10 @@ import (
 	"github.com/mailgent/mailgent/internal/version"
 )
 
-// Factory returns a configured backend. It does no I/O (invariant 8): the
-// mount must come up and serve credential paths with NATS down, so
-// connecting to the bus waits for InitializeFunc.
+// Factory returns a configured backend. It does no I/O
+// (docs/architecture.md, invariant 8): the mount must come up and serve
+// credential paths with NATS down, so connecting to the bus waits for
+// InitializeFunc.
 func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend, error) {
 	b := newBackend(conf.Logger)
 	b.mountID = conf.BackendUUID
@@ -38,13 +39,13 @@ func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend,
 }
 
 // replicationStateCache is the system view with ReplicationState answered
-// from memory for up to a second. The framework asks for it on every request
-// (to refuse writes on performance standbys and secondaries), and for an
-// external plugin every ask is a gRPC call back into Vault: on the TOTP path
-// about 7% of the plugin's CPU and one more round trip per request. A node's
-// replication state changes only when it changes role, and Vault sets its
-// mounts up again then; meanwhile a second-old answer would at worst let a
-// write reach storage that refuses it as read-only.
+// from memory for up to a second. The framework asks for it on every
+// request (to refuse writes on performance standbys and secondaries), and
+// for an external plugin every ask is a gRPC call back into Vault, a round
+// trip on the hottest paths (docs/benchmarks.md). A node's replication
+// state changes only when it changes role, and Vault sets its mounts up
+// again then; meanwhile a second-old answer would at worst let a write
+// reach storage that refuses it as read-only.
 type replicationStateCache struct {
 	logical.SystemView
 	cached atomic.Pointer[replicationStateAt]

@@ -5,12 +5,14 @@ import (
 )
 
 // Caches on the hot path (a TOTP code, a credential read). Each storage
-// read is a gRPC call from the plugin back into Vault, which costs about as
-// much as the request itself; these caches keep a TOTP request to the one
-// storage write it must make, its audit event. They hold only what storage
-// holds — sealed ciphertext and secret-free metadata, never plaintext —
-// and are dropped for a credential whenever this node writes it and in
-// Invalidate when another node did.
+// read is a gRPC call from the plugin back into Vault, a large part of
+// what such a request costs; the caches — of agents and inbox indexes
+// here (lockedMap), of credentials (creds.go), of the config
+// (path_config.go) and of entities (requester.go) — keep a TOTP request
+// to the one storage write it must make, its audit event. They hold only
+// what storage holds — sealed ciphertext and secret-free metadata, never
+// plaintext — and are dropped whenever this node writes what they hold
+// and in Invalidate when another node did.
 
 // lockedMap is a map safe for concurrent use, for the per-mount caches of
 // whole entries (agents, inbox indexes). get returns the zero value (nil)
@@ -48,15 +50,6 @@ func (c *lockedMap[V]) get(k string) V {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return c.m[k]
-}
-
-func (c *lockedMap[V]) put(k string, v V) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil {
-		c.m = map[string]V{}
-	}
-	c.m[k] = v
 }
 
 func (c *lockedMap[V]) drop(k string) {
