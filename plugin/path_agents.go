@@ -65,23 +65,13 @@ func (b *backend) pathAgents() []*framework.Path {
 
 func agentFields() map[string]*framework.FieldSchema {
 	return map[string]*framework.FieldSchema{
-		"agent": {
-			Type:        framework.TypeString,
-			Description: "Agent name: the local part of its address (lower-case letters, digits, '.', '_', '-'; at most 64).",
-			Required:    true,
-		},
+		"agent": requiredString("Agent name: the local part of its address (lower-case letters, digits, '.', '_', '-'; at most 64)."),
 		"org": {
 			Type:        framework.TypeString,
 			Description: "Organisation of the agent; must exist. Set at creation, fixed after.",
 		},
-		"description": {
-			Type:        framework.TypeString,
-			Description: "Free text.",
-		},
-		"metadata": {
-			Type:        framework.TypeKVPairs,
-			Description: "Free-form key/value metadata.",
-		},
+		"description": descriptionField(),
+		"metadata":    metadataField(),
 		"send_allowlist": {
 			Type:        framework.TypeCommaStringSlice,
 			Description: "Whom the agent may send mail to: addresses (a@b.example) and domains (b.example). Empty: anyone.",
@@ -198,6 +188,22 @@ type identityFields struct {
 	description             string
 	metadata                map[string]string
 	hasDescription, hasMeta bool
+}
+
+// descriptionField and metadataField are an org's or an agent's
+// free-form fields.
+func descriptionField() *framework.FieldSchema {
+	return &framework.FieldSchema{
+		Type:        framework.TypeString,
+		Description: "Free text.",
+	}
+}
+
+func metadataField() *framework.FieldSchema {
+	return &framework.FieldSchema{
+		Type:        framework.TypeKVPairs,
+		Description: "Free-form key/value metadata.",
+	}
 }
 
 // read reads description and metadata, within bounds.

@@ -33,11 +33,7 @@ func (b *backend) pathAudit() []*framework.Path {
 	agentFields := auditQueryFields()
 	agentFields["agent"] = agentField()
 	orgFields := auditQueryFields()
-	orgFields["org"] = &framework.FieldSchema{
-		Type:        framework.TypeString,
-		Description: "Org name.",
-		Required:    true,
-	}
+	orgFields["org"] = requiredString("Org name.")
 	return []*framework.Path{
 		{
 			Pattern:      "agents/" + namePattern("agent") + "/audit/?$",

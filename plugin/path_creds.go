@@ -581,14 +581,10 @@ func (in *credInput) apply(prev *credRecord) (*credRecord, *logical.Response) {
 			r.TOTP = &t
 		}
 	}
-	if in.username != nil {
-		r.Username = *in.username
-	}
-	if in.password != nil {
-		r.Password = *in.password
-	}
-	if in.url != nil {
-		r.URL = *in.url
+	for _, f := range []struct{ given, dst *string }{{in.username, &r.Username}, {in.password, &r.Password}, {in.url, &r.URL}} {
+		if f.given != nil {
+			*f.dst = *f.given
+		}
 	}
 	if in.hasFields {
 		r.Fields = in.fields

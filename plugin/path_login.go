@@ -20,28 +20,15 @@ func (b *backend) pathLogin() []*framework.Path {
 		Pattern:      "agents/" + namePattern("agent") + "/creds/" + namePattern("cred") + "/login$",
 		DisplayAttrs: pathDisplay("login"),
 		Fields: map[string]*framework.FieldSchema{
-			"agent": agentField(),
-			"cred":  credField(),
-			"outcome": {
-				Type:        framework.TypeString,
-				Description: "success or failure.",
-				Required:    true,
-			},
+			"agent":   agentField(),
+			"cred":    credField(),
+			"outcome": requiredString("success or failure."),
 			"detail": {
 				Type:        framework.TypeString,
 				Description: "Short free text, e.g. the page reached or the error seen. Must not contain a secret.",
 			},
 		},
-		Operations: map[logical.Operation]framework.OperationHandler{
-			logical.UpdateOperation: &framework.PathOperation{
-				Callback:     withAgent(b, opLoginReport, readLoginReport, b.pathLoginReport),
-				DisplayAttrs: opVerb("report"),
-			},
-			logical.CreateOperation: &framework.PathOperation{
-				Callback:     withAgent(b, opLoginReport, readLoginReport, b.pathLoginReport),
-				DisplayAttrs: opVerb("report"),
-			},
-		},
+		Operations:      writeOperations(withAgent(b, opLoginReport, readLoginReport, b.pathLoginReport), opVerb("report")),
 		ExistenceCheck:  func(context.Context, *logical.Request, *framework.FieldData) (bool, error) { return false, nil },
 		HelpSynopsis:    "Report a login attempt with this credential: it goes into the agent's audit trail.",
 		HelpDescription: "The outcome is what the agent observed; the event records who reported it, when and from where.",

@@ -122,21 +122,13 @@ func messageListFields() map[string]*framework.FieldSchema {
 func messageIDFields() map[string]*framework.FieldSchema {
 	return map[string]*framework.FieldSchema{
 		"agent": agentField(),
-		"id": {
-			Type:        framework.TypeString,
-			Description: "Message ID.",
-			Required:    true,
-		},
+		"id":    requiredString("Message ID."),
 	}
 }
 
 func messageAttachmentFields() map[string]*framework.FieldSchema {
 	f := messageIDFields()
-	f["index"] = &framework.FieldSchema{
-		Type:        framework.TypeString,
-		Description: "Attachment index.",
-		Required:    true,
-	}
+	f["index"] = requiredString("Attachment index.")
 	return f
 }
 
@@ -146,8 +138,10 @@ type messageFilter struct {
 	// address, split into local part and normalised domain.
 	fromDomain, fromLocal string
 	fromContains, subject string
-	// trust is "" (any), verified or unverified.
+	// trust is "" (any), verified or unverified; trustSet tells whether
+	// the request named it.
 	trust           string
+	trustSet        bool
 	since           time.Time
 	unread, hasCode *bool
 }
@@ -219,10 +213,14 @@ func readTrust(d *framework.FieldData, allowed ...string) (trust string, set boo
 	return "", false, fmt.Errorf("trust: must be %s, got %q", strings.Join(allowed, " or "), raw)
 }
 
-// readMessageFilter reads the filters of a listing or a wait (which has
-// no from_contains, unread or has_code).
-func (b *backend) readMessageFilter(d *framework.FieldData) (messageFilter, *logical.Response) {
+// readMessageFilter reads the fields of a listing or a wait (which has
+// no from_contains, unread or has_code): unknown fields are refused, and
+// trust must be one of allowed.
+func (b *backend) readMessageFilter(d *framework.FieldData, allowed ...string) (messageFilter, *logical.Response) {
 	f := messageFilter{}
+	if resp := rejectUnknownFields(d); resp != nil {
+		return f, resp
+	}
 	var err error
 	if f.fromDomain, f.fromLocal, err = readFrom(d.Get("from").(string)); err != nil {
 		return f, logical.ErrorResponse(err.Error())
@@ -250,6 +248,9 @@ func (b *backend) readMessageFilter(d *framework.FieldData) (messageFilter, *log
 			*bf.dst = &bv
 		}
 	}
+	if f.trust, f.trustSet, err = readTrust(d, allowed...); err != nil {
+		return f, logical.ErrorResponse(err.Error())
+	}
 	return f, nil
 }
 
@@ -261,16 +262,9 @@ type messageListInput struct {
 
 func (b *backend) readMessageList(d *framework.FieldData) (messageListInput, *logical.Response) {
 	in := messageListInput{}
-	if resp := rejectUnknownFields(d); resp != nil {
-		return in, resp
-	}
 	var resp *logical.Response
-	if in.filter, resp = b.readMessageFilter(d); resp != nil {
+	if in.filter, resp = b.readMessageFilter(d, mailmsg.TrustVerified, mailmsg.TrustUnverified, trustAny); resp != nil {
 		return in, resp
-	}
-	var err error
-	if in.filter.trust, _, err = readTrust(d, mailmsg.TrustVerified, mailmsg.TrustUnverified, trustAny); err != nil {
-		return in, logical.ErrorResponse(err.Error())
 	}
 	in.page, resp = readPage(d, defaultMessagesPage, maxMessagesPage, messageIDRe.MatchString)
 	return in, resp

@@ -27,19 +27,9 @@ func (b *backend) pathOrgs() []*framework.Path {
 			Pattern:      "orgs/" + namePattern("org") + "$",
 			DisplayAttrs: pathDisplay("org"),
 			Fields: map[string]*framework.FieldSchema{
-				"org": {
-					Type:        framework.TypeString,
-					Description: "Organisation name (lower-case letters, digits, '.', '_', '-').",
-					Required:    true,
-				},
-				"description": {
-					Type:        framework.TypeString,
-					Description: "Free text.",
-				},
-				"metadata": {
-					Type:        framework.TypeKVPairs,
-					Description: "Free-form key/value metadata.",
-				},
+				"org":         requiredString("Organisation name (lower-case letters, digits, '.', '_', '-')."),
+				"description": descriptionField(),
+				"metadata":    metadataField(),
 			},
 			ExistenceCheck: b.orgExists,
 			Operations: map[logical.Operation]framework.OperationHandler{

@@ -100,12 +100,8 @@ func (b *backend) pathPolicies() []*framework.Path {
 			Pattern:      "agent-policy$",
 			DisplayAttrs: pathDisplay("templated-agent-policy"),
 			Fields: map[string]*framework.FieldSchema{
-				"approle_accessor": {
-					Type:        framework.TypeString,
-					Description: "Accessor of the AppRole auth mount the agents log in with (vault read -field=accessor sys/auth/approle).",
-					Required:    true,
-				},
-				"mount_accessor": mountAccessorField(),
+				"approle_accessor": requiredString("Accessor of the AppRole auth mount the agents log in with (vault read -field=accessor sys/auth/approle)."),
+				"mount_accessor":   mountAccessorField(),
 			},
 			Operations: map[logical.Operation]framework.OperationHandler{
 				logical.ReadOperation: &framework.PathOperation{Callback: b.pathAgentsPolicyRead},

@@ -157,11 +157,7 @@ func (b *backend) pathRelays() []*framework.Path {
 			Pattern:      "config/relays/" + namePattern("name") + "$",
 			DisplayAttrs: pathDisplay("relay"),
 			Fields: map[string]*framework.FieldSchema{
-				"name": {
-					Type:        framework.TypeString,
-					Description: "The relay's name (same rules as an agent name).",
-					Required:    true,
-				},
+				"name": requiredString("The relay's name (same rules as an agent name)."),
 				"signing_key": {
 					Type:        framework.TypeString,
 					Description: "The relay's Ed25519 public key, base64 (mailgent-relay -print-registration).",

@@ -57,17 +57,8 @@ func (b *backend) pathSend() []*framework.Path {
 		DisplayAttrs:   pathDisplay("message"),
 		Fields:         sendFields(),
 		ExistenceCheck: func(context.Context, *logical.Request, *framework.FieldData) (bool, error) { return false, nil },
-		Operations: map[logical.Operation]framework.OperationHandler{
-			logical.CreateOperation: &framework.PathOperation{
-				Callback:     withAgent(b, opMessageSend, readSend, b.pathSendWrite),
-				DisplayAttrs: opVerb("send"),
-			},
-			logical.UpdateOperation: &framework.PathOperation{
-				Callback:     withAgent(b, opMessageSend, readSend, b.pathSendWrite),
-				DisplayAttrs: opVerb("send"),
-			},
-		},
-		HelpSynopsis: "Send mail from the agent's own address, DKIM-signed inside Vault and delivered by the relay.",
+		Operations:     writeOperations(withAgent(b, opMessageSend, readSend, b.pathSendWrite), opVerb("send")),
+		HelpSynopsis:   "Send mail from the agent's own address, DKIM-signed inside Vault and delivered by the relay.",
 	}}
 }
 

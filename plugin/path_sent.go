@@ -40,11 +40,7 @@ func (b *backend) pathSent() []*framework.Path {
 			DisplayAttrs: pathDisplay("sent-message"),
 			Fields: map[string]*framework.FieldSchema{
 				"agent": agentField(),
-				"id": {
-					Type:        framework.TypeString,
-					Description: "Sent message ID.",
-					Required:    true,
-				},
+				"id":    requiredString("Sent message ID."),
 			},
 			Operations: map[logical.Operation]framework.OperationHandler{
 				logical.ReadOperation: &framework.PathOperation{Callback: withAgent(b, "", readSentID, b.pathSentRead)},

@@ -53,24 +53,15 @@ func (b *backend) pathWait() []*framework.Path {
 // defaults and bounds when the wait starts.
 type waitInput struct {
 	filter     messageFilter
-	trust      string
-	trustSet   bool
 	timeout    int // seconds
 	timeoutSet bool
 }
 
 func (b *backend) readWait(d *framework.FieldData) (waitInput, *logical.Response) {
 	in := waitInput{}
-	if resp := rejectUnknownFields(d); resp != nil {
-		return in, resp
-	}
 	var resp *logical.Response
-	if in.filter, resp = b.readMessageFilter(d); resp != nil {
+	if in.filter, resp = b.readMessageFilter(d, mailmsg.TrustVerified, trustAny); resp != nil {
 		return in, resp
-	}
-	var err error
-	if in.trust, in.trustSet, err = readTrust(d, mailmsg.TrustVerified, trustAny); err != nil {
-		return in, logical.ErrorResponse(err.Error())
 	}
 	v, ok, err := d.GetOkErr("timeout")
 	if err != nil {
@@ -98,7 +89,7 @@ func (b *backend) pathMessageWait(ctx context.Context, req *logical.Request, st 
 	if cfg == nil {
 		cfg = defaultConfig()
 	}
-	in.filter.trust = waitTrust(in, cfg)
+	in.filter.trust = waitTrust(in.filter, cfg)
 	timeout := min(defaultWaitTimeout, cfg.MaxWaitTimeout)
 	if in.timeoutSet {
 		if in.timeout < 0 || time.Duration(in.timeout)*time.Second > cfg.MaxWaitTimeout {
@@ -116,11 +107,11 @@ func (b *backend) pathMessageWait(ctx context.Context, req *logical.Request, st 
 // waitTrust is the sender verdict a wait asks for: what the caller said,
 // else verified when it names a sender and the mount requires verified
 // senders — an agent asking for "GitHub's code" never gets a spoofer's.
-func waitTrust(in waitInput, cfg *mailgentConfig) string {
-	if in.trustSet {
-		return in.trust
+func waitTrust(f messageFilter, cfg *mailgentConfig) string {
+	if f.trustSet {
+		return f.trust
 	}
-	if in.filter.fromDomain != "" && cfg.RequireVerifiedSender {
+	if f.fromDomain != "" && cfg.RequireVerifiedSender {
 		return mailmsg.TrustVerified
 	}
 	return ""

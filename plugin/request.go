@@ -135,14 +135,18 @@ func pageResponse(req *logical.Request, ids []string, items []map[string]interfa
 	return &logical.Response{Data: data}
 }
 
-// agentField is the agent segment of the agent-scoped paths.
-func agentField() *framework.FieldSchema {
+// nameField is a path segment that names what the path is about (an
+// agent, a credential, a message…): required, checked by the handler.
+func requiredString(description string) *framework.FieldSchema {
 	return &framework.FieldSchema{
 		Type:        framework.TypeString,
-		Description: "Agent name.",
+		Description: description,
 		Required:    true,
 	}
 }
+
+// agentField is the agent segment of the agent-scoped paths.
+func agentField() *framework.FieldSchema { return requiredString("Agent name.") }
 
 // The gate of the agent-scoped paths (kv's upgradeCheck pattern): one
 // wrapper loads the agent a path names, or answers for it.
@@ -272,6 +276,16 @@ func pathDisplay(suffix string) *framework.DisplayAttributes {
 	return &framework.DisplayAttributes{OperationPrefix: operationPrefix, OperationSuffix: suffix}
 }
 
+// writeOperations is one handler of a path's writes, whether Vault calls
+// the write a create or an update.
+func writeOperations(handler framework.OperationFunc, attrs *framework.DisplayAttributes) map[logical.Operation]framework.OperationHandler {
+	op := &framework.PathOperation{Callback: handler, DisplayAttrs: attrs}
+	return map[logical.Operation]framework.OperationHandler{
+		logical.CreateOperation: op,
+		logical.UpdateOperation: op,
+	}
+}
+
 // opVerb names one operation's verb, where read/write/list/delete would
 // not say what it does.
 func opVerb(verb string) *framework.DisplayAttributes {
@@ -279,13 +293,7 @@ func opVerb(verb string) *framework.DisplayAttributes {
 }
 
 // credField is the cred segment of a credential's paths.
-func credField() *framework.FieldSchema {
-	return &framework.FieldSchema{
-		Type:        framework.TypeString,
-		Description: "Credential name, e.g. github.com.",
-		Required:    true,
-	}
-}
+func credField() *framework.FieldSchema { return requiredString("Credential name, e.g. github.com.") }
 
 // limitField is a listing's page size.
 func limitField(what string, max, def int) *framework.FieldSchema {

@@ -22,20 +22,32 @@ const sentPrefix = "sent/"
 
 // sentRecord is one message an agent sent, and what became of it.
 type sentRecord struct {
-	ID          string    `json:"id"`
-	MessageID   string    `json:"message_id"`
-	To          []string  `json:"to"`
-	Cc          []string  `json:"cc"`
-	Bcc         []string  `json:"bcc"`
-	Subject     string    `json:"subject"`
-	Size        int       `json:"size"`
-	Attachments int       `json:"attachments"`
-	InReplyTo   string    `json:"in_reply_to,omitempty"`
-	Status      string    `json:"status"`
-	Reply       string    `json:"reply,omitempty"`
-	Attempts    int       `json:"attempts"`
-	QueuedAt    time.Time `json:"queued_at"`
-	UpdatedAt   time.Time `json:"updated_at"`
+	// ID is the record's key: the API's sent-message ID and the bus's
+	// Nats-Msg-Id.
+	ID string `json:"id"`
+	// MessageID is the Message-ID header, without angle brackets.
+	MessageID string `json:"message_id"`
+	// To, Cc and Bcc are the bare recipient addresses.
+	To  []string `json:"to"`
+	Cc  []string `json:"cc"`
+	Bcc []string `json:"bcc"`
+	// Subject is the subject sent (a derived "Re: …" included).
+	Subject string `json:"subject"`
+	// Size is the signed message's size in bytes.
+	Size int `json:"size"`
+	// Attachments counts the attachments.
+	Attachments int `json:"attachments"`
+	// InReplyTo is the inbox message this answers, if any.
+	InReplyTo string `json:"in_reply_to,omitempty"`
+	// Status is queued, deferred, sent, failed or cancelled.
+	Status string `json:"status"`
+	// Reply is the smarthost's last reply, or the reason of a failure.
+	Reply string `json:"reply,omitempty"`
+	// Attempts counts delivery attempts so far.
+	Attempts int `json:"attempts"`
+	// QueuedAt and UpdatedAt are when it was queued and last changed.
+	QueuedAt  time.Time `json:"queued_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 func (b *backend) writeSent(ctx context.Context, s logical.Storage, st *agentState, rec *sentRecord) error {
