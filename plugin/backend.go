@@ -79,11 +79,12 @@ type backend struct {
 	// InitializeFunc, stopped in Clean.
 	supervisor *busSupervisor
 
-	// mountID is the mount's UUID, bound into every credential's
+	// mountID is the mount's UUID, bound into every sealed entry's
 	// additional data so an entry copied to another mount does not open.
 	mountID string
 	// locks serialise read-modify-write of one storage entry; msgLocks one
-	// inbound message's store (taken before, never after, a lock of locks).
+	// inbound message's store (taken before, never after, a lock of locks);
+	// sendLocks one agent's sends (held across the publish).
 	locks     []*locksutil.LockEntry
 	msgLocks  []*locksutil.LockEntry
 	sendLocks []*locksutil.LockEntry
@@ -104,7 +105,7 @@ type backend struct {
 	// inboxNotify wakes messages/wait callers; directoryChanged asks the
 	// bus work to republish the address directory.
 	inboxNotify *inboxNotifier
-	// inboxIdx is the in-memory index of each agent's inbox (inbox.go).
+	// inboxIdx is the in-memory index of each agent's inbox (inbox_index.go).
 	inboxIdx inboxIndexes
 	// cfgCache holds the decoded config (path_config.go).
 	cfgCache         configCache
