@@ -120,7 +120,7 @@ type sendInput struct {
 
 // recipientFields are the address-list fields, in the order they are
 // checked and sent.
-var recipientFields = [...]string{"to", "cc", "bcc"}
+func recipientFields() [3]string { return [3]string{"to", "cc", "bcc"} }
 
 // readSend validates every field of a send before anything is read or
 // written (steps 1–9 of docs/api.md's table): unknown fields, from,
@@ -154,7 +154,7 @@ func (in *sendInput) readRecipients(d *framework.FieldData) error {
 	in.rcpts = map[string][]*mail.Address{}
 	seen := map[string]bool{}
 	total := 0
-	for _, f := range recipientFields {
+	for _, f := range recipientFields() {
 		list, err := parseAddresses(f, d.Get(f).([]string))
 		if err != nil {
 			return err
@@ -213,7 +213,7 @@ func (in *sendInput) readReplyTo(d *framework.FieldData) error {
 // allRecipients are the envelope recipients, to then cc then bcc.
 func (in *sendInput) allRecipients() []string {
 	var out []string
-	for _, f := range recipientFields {
+	for _, f := range recipientFields() {
 		out = append(out, addrStrings(in.rcpts[f])...)
 	}
 	return out
@@ -298,7 +298,7 @@ func (b *backend) pathSendWrite(ctx context.Context, req *logical.Request, st *a
 // checkAllowlist answers 403 for the first recipient (to, cc, bcc, in
 // that order) outside the agent's send allowlist.
 func checkAllowlist(a *agentEntry, in *sendInput) error {
-	for _, f := range recipientFields {
+	for _, f := range recipientFields() {
 		for _, r := range in.rcpts[f] {
 			if !allowed(a.SendAllowlist, r.Address) {
 				return logical.CodedError(http.StatusForbidden, fmt.Sprintf("%s: %s is not in agent %q's send allowlist", f, r.Address, a.Name))

@@ -80,8 +80,24 @@ func sentData(agent, from string, r *sentRecord) map[string]interface{} {
 // sentIDRe is the shape of a sent-mail key: reverse time, then 12 hex digits.
 var sentIDRe = regexp.MustCompile(`^[0-9]{19}-[0-9a-f]{12}$`)
 
-// statusRank orders statuses so a late "deferred" never overwrites "sent".
-var statusRank = map[string]int{bus.StatusQueued: 0, bus.StatusDeferred: 1, bus.StatusSent: 2, bus.StatusFailed: 2, bus.StatusCancelled: 2}
+// The ranks of delivery statuses: a result is applied only when it ranks
+// at least as high as the record's, and a final status stands — a late
+// "deferred" never overwrites "sent".
+const (
+	rankQueued = iota
+	rankDeferred
+	rankFinal // sent, failed, cancelled
+)
+
+func statusRank(status string) int {
+	switch status {
+	case bus.StatusDeferred:
+		return rankDeferred
+	case bus.StatusSent, bus.StatusFailed, bus.StatusCancelled:
+		return rankFinal
+	}
+	return rankQueued
+}
 
 // applyStatus records a relay's delivery result on the sent message.
 func (b *backend) applyStatus(ctx context.Context, s logical.Storage, ds *bus.DeliveryStatus) error {
@@ -99,7 +115,7 @@ func (b *backend) applyStatus(ctx context.Context, s logical.Storage, ds *bus.De
 	if err != nil || rec == nil {
 		return err
 	}
-	if statusRank[ds.Status] < statusRank[rec.Status] || statusRank[rec.Status] == 2 && rec.Status != ds.Status {
+	if statusRank(ds.Status) < statusRank(rec.Status) || statusRank(rec.Status) == rankFinal && rec.Status != ds.Status {
 		return nil // out of order: a final status stands
 	}
 	rec.Status, rec.Reply, rec.Attempts, rec.UpdatedAt = ds.Status, ds.Reply, max(rec.Attempts, ds.Attempt), b.now().UTC()
