@@ -15,8 +15,12 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
-// Helpers for reading requests, shared by the paths: unknown fields,
-// free text and maps, paging, and the fields many paths have.
+// Requests, as every path handles them: unknown fields refused, free text
+// and maps bounded, paging; the gate of the agent-scoped paths (withAgent);
+// the one rule for user errors (a 400 is logical.ErrorResponse naming the
+// field — errBadRequest and respond for helpers — and logical.CodedError
+// is for the other statuses: 403, 404, 408, 410, 429, 503); and the fields
+// and operation names many paths share.
 
 // rejectUnknownFields turns Vault's "ignored unrecognized parameters"
 // warning into a 400: a misspelt limit must not be silently dropped.
