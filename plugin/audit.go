@@ -29,25 +29,42 @@ const (
 	subjectOrg   = "org"
 )
 
-// Audit operations.
+// Audit operations: every one the plugin records, by what it is about.
 const (
-	opOrgCreate     = "org.create"
-	opOrgUpdate     = "org.update"
-	opOrgDelete     = "org.delete"
-	opAgentCreate   = "agent.create"
-	opAgentUpdate   = "agent.update"
-	opAgentRevoke   = "agent.revoke"
-	opCredWrite     = "cred.write"
-	opCredRead      = "cred.read"
-	opCredDelete    = "cred.delete"
-	opTOTPGenerate  = "totp.generate"
-	opLoginReport   = "login.report"
-	outcomeSuccess  = "success"
-	outcomeFailure  = "failure" // a login the agent reported as failed
-	outcomeDenied   = "denied"  // refused: the agent is revoked
-	outcomeError    = "error"   // failed inside: e.g. a credential that does not decrypt
-	auditMaxPerPage = 1000
+	opOrgCreate = "org.create"
+	opOrgUpdate = "org.update"
+	opOrgDelete = "org.delete"
+
+	opAgentCreate = "agent.create"
+	opAgentUpdate = "agent.update"
+	opAgentRevoke = "agent.revoke"
+
+	opCredWrite    = "cred.write"
+	opCredRead     = "cred.read"
+	opCredDelete   = "cred.delete"
+	opTOTPGenerate = "totp.generate"
+	opLoginReport  = "login.report"
+
+	opMessageReceive    = "message.receive"
+	opMessageList       = "message.list"
+	opMessageRead       = "message.read"
+	opMessageWait       = "message.wait"
+	opMessageDelete     = "message.delete"
+	opMessageRaw        = "message.raw"
+	opMessageAttachment = "message.attachment"
+	opMessageSend       = "message.send"
 )
+
+// Audit outcomes.
+const (
+	outcomeSuccess = "success"
+	outcomeFailure = "failure" // a login the agent reported as failed
+	outcomeDenied  = "denied"  // refused: the agent is revoked, the mail forged, the rate limit reached
+	outcomeError   = "error"   // failed inside: e.g. a credential that does not decrypt
+)
+
+// auditMaxPerPage bounds one page of an audit listing.
+const auditMaxPerPage = 1000
 
 // auditEvent is one entry of an audit trail. It never holds a secret: no
 // password, seed, code or field value — only names, versions and outcomes.
@@ -143,6 +160,18 @@ func (b *backend) agentEvent(req *logical.Request, a *agentEntry, op, outcome st
 		RequesterIsAgent: &byAgent,
 		RequestID:        req.ID,
 		RemoteAddr:       remoteAddr(req),
+	}
+}
+
+// orgEvent is an event about an org (its change, by the requester).
+func (b *backend) orgEvent(req *logical.Request, org, op string) *auditEvent {
+	return &auditEvent{
+		Operation:  op,
+		Outcome:    outcomeSuccess,
+		Org:        org,
+		Requester:  b.requestActor(req),
+		RequestID:  req.ID,
+		RemoteAddr: remoteAddr(req),
 	}
 }
 
@@ -318,8 +347,7 @@ type auditQuery struct {
 	operation  string
 	credential string
 	since      time.Time
-	after      string // event ID cursor: list events older than it
-	limit      int
+	page       // after: an event ID cursor, list events older than it
 }
 
 func (q auditQuery) match(e *auditEvent) bool {
@@ -413,4 +441,23 @@ func pruneEvents(ctx context.Context, s logical.Storage, kind, name string, cuto
 		}
 	}
 	return n, nil
+}
+
+// relayActor is the requester recorded for mail a relay delivered.
+func relayActor() actor { return actor{DisplayName: "mailgent-relay"} }
+
+// receiveEvent is an event about inbound mail for an agent: requested by
+// the relay, identified by the bus message ID.
+func receiveEvent(a *agentEntry, msgID, outcome, detail string) *auditEvent {
+	return &auditEvent{
+		Operation:       opMessageReceive,
+		Outcome:         outcome,
+		Agent:           a.Name,
+		AgentID:         a.ID,
+		Org:             a.Org,
+		DelegationChain: a.chain(),
+		Requester:       relayActor(),
+		RequestID:       msgID,
+		Detail:          detail,
+	}
 }

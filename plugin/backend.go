@@ -15,15 +15,15 @@ import (
 	"github.com/hashicorp/vault/sdk/helper/consts"
 	"github.com/hashicorp/vault/sdk/helper/locksutil"
 	"github.com/hashicorp/vault/sdk/logical"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/mailgent/mailgent/internal/bus"
 	"github.com/mailgent/mailgent/internal/version"
 )
 
-// Factory returns a configured backend. It does no I/O (invariant 8): the
-// mount must come up and serve credential paths with NATS down, so
-// connecting to the bus waits for InitializeFunc.
+// Factory returns a configured backend. It does no I/O
+// (docs/architecture.md, invariant 8): the mount must come up and serve
+// credential paths with NATS down, so connecting to the bus waits for
+// InitializeFunc.
 func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend, error) {
 	b := newBackend(conf.Logger)
 	b.mountID = conf.BackendUUID
@@ -39,13 +39,13 @@ func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend,
 }
 
 // replicationStateCache is the system view with ReplicationState answered
-// from memory for up to a second. The framework asks for it on every request
-// (to refuse writes on performance standbys and secondaries), and for an
-// external plugin every ask is a gRPC call back into Vault: on the TOTP path
-// about 7% of the plugin's CPU and one more round trip per request. A node's
-// replication state changes only when it changes role, and Vault sets its
-// mounts up again then; meanwhile a second-old answer would at worst let a
-// write reach storage that refuses it as read-only.
+// from memory for up to a second. The framework asks for it on every
+// request (to refuse writes on performance standbys and secondaries), and
+// for an external plugin every ask is a gRPC call back into Vault, a round
+// trip on the hottest paths (docs/benchmarks.md). A node's replication
+// state changes only when it changes role, and Vault sets its mounts up
+// again then; meanwhile a second-old answer would at worst let a write
+// reach storage that refuses it as read-only.
 type replicationStateCache struct {
 	logical.SystemView
 	cached atomic.Pointer[replicationStateAt]
@@ -75,15 +75,16 @@ type backend struct {
 	// configLock guards read-modify-write of the config entry.
 	configLock sync.RWMutex
 
-	// workers is the background work on the active node: started in
+	// supervisor runs the bus on the active node (bus.go): started in
 	// InitializeFunc, stopped in Clean.
-	workers *workers
+	supervisor *busSupervisor
 
-	// mountID is the mount's UUID, bound into every credential's
+	// mountID is the mount's UUID, bound into every sealed entry's
 	// additional data so an entry copied to another mount does not open.
 	mountID string
 	// locks serialise read-modify-write of one storage entry; msgLocks one
-	// inbound message's store (taken before, never after, a lock of locks).
+	// inbound message's store (taken before, never after, a lock of locks);
+	// sendLocks one agent's sends (held across the publish).
 	locks     []*locksutil.LockEntry
 	msgLocks  []*locksutil.LockEntry
 	sendLocks []*locksutil.LockEntry
@@ -104,15 +105,15 @@ type backend struct {
 	// inboxNotify wakes messages/wait callers; directoryChanged asks the
 	// bus work to republish the address directory.
 	inboxNotify *inboxNotifier
-	// inboxIdx is the in-memory index of each agent's inbox (inbox.go).
+	// inboxIdx is the in-memory index of each agent's inbox (inbox_index.go).
 	inboxIdx inboxIndexes
 	// cfgCache holds the decoded config (path_config.go).
 	cfgCache         configCache
 	directoryChanged chan struct{}
-	// busJS is the bus work's JetStream, for queueing outbound mail.
-	busMu  sync.Mutex
-	busJS  jetstream.JetStream
-	busObs jetstream.ObjectStore
+	// bus is the connected bus the send path queues outbound mail to;
+	// nil while not connected (bus.go).
+	busMu sync.Mutex
+	bus   mailBus
 	// relayReg is the registered relays (path_relays.go); opener the bus
 	// work's inbound Opener, told to forget its sessions when they change.
 	relayReg relayRegistry
@@ -136,8 +137,8 @@ func newBackend(logger hclog.Logger) *backend {
 		directoryChanged: make(chan struct{}, 1),
 		now:              time.Now,
 	}
-	b.workers = newWorkers(logger.Named("bus"))
-	b.workers.serve = b.serveBus
+	b.supervisor = newBusSupervisor(logger.Named("bus"))
+	b.supervisor.serve = b.serveBus
 	b.Backend = &framework.Backend{
 		Help:        strings.TrimSpace(backendHelp),
 		BackendType: logical.TypeLogical,
@@ -156,8 +157,10 @@ func newBackend(logger hclog.Logger) *backend {
 			b.pathTOTP(),
 			b.pathLogin(),
 			b.pathAudit(),
+			b.pathWait(), // before messages/:id
 			b.pathMessages(),
 			b.pathSend(),
+			b.pathSent(),
 		),
 		PeriodicFunc:   b.periodic,
 		InitializeFunc: b.initialize,
@@ -175,12 +178,12 @@ func (b *backend) initialize(ctx context.Context, req *logical.InitializationReq
 		b.logger.Debug("not the active node; background work stays off")
 		return nil
 	}
-	b.workers.start(req.Storage)
+	b.supervisor.start(req.Storage)
 	return nil
 }
 
 func (b *backend) clean(ctx context.Context) {
-	b.workers.stop()
+	b.supervisor.stop()
 	b.agents.reset()
 	b.creds.reset()
 	b.inboxIdx.reset()
@@ -193,7 +196,7 @@ func (b *backend) invalidate(ctx context.Context, key string) {
 	switch {
 	case key == configStorageKey:
 		b.cfgCache.drop()
-		b.workers.configChanged()
+		b.supervisor.configChanged()
 	case strings.HasPrefix(key, agentPrefix), strings.HasPrefix(key, kekPrefix):
 		// A revocation on another node: its waiters here re-check.
 		name := strings.TrimPrefix(strings.TrimPrefix(key, agentPrefix), kekPrefix)

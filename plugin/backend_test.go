@@ -2,9 +2,12 @@ package plugin
 
 import (
 	"context"
+	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/helper/consts"
 	"github.com/hashicorp/vault/sdk/logical"
 	"github.com/stretchr/testify/require"
@@ -112,4 +115,94 @@ func TestReplicationStateIsCached(t *testing.T) {
 	}
 	require.Equal(t, 1, sys.calls)
 	require.True(t, b.(*backend).System().ReplicationState().HasState(consts.ReplicationPerformanceStandby), "the cached answer is Vault's")
+}
+
+// vaultStatus is the HTTP status and error text Vault's HTTP layer answers
+// a handler's result with (as http/handler.go does: RespondErrorCommon,
+// then AdjustErrorStatusCode), so a test asserts the status a client sees
+// whether the handler answered a 400 response or a coded error.
+func vaultStatus(op logical.Operation, resp *logical.Response, err error) (int, string) {
+	status, err := logical.RespondErrorCommon(&logical.Request{Operation: op}, resp, err)
+	if err == nil {
+		if status == 0 {
+			status = http.StatusOK
+		}
+		return status, ""
+	}
+	logical.AdjustErrorStatusCode(&status, err)
+	return status, err.Error()
+}
+
+// The OpenAPI document Vault serves for the mount (sys/internal/specs/
+// openapi merges each backend's, made by the framework from the paths'
+// DisplayAttrs): every operation has an ID of its own, mailgent-<verb>-<what>.
+func TestOpenAPIOperationIDsAreDistinct(t *testing.T) {
+	conf := logical.TestBackendConfig()
+	conf.StorageView = &logical.InmemStorage{}
+	conf.System = logical.StaticSystemView{PluginEnvironment: &logical.PluginEnvironment{VaultVersion: "1.21.0"}}
+	b, err := Factory(context.Background(), conf)
+	require.NoError(t, err)
+	resp, err := b.HandleRequest(context.Background(), &logical.Request{Operation: logical.HelpOperation, Path: "", Storage: conf.StorageView})
+	require.NoError(t, err)
+	doc, ok := resp.Data["openapi"].(*framework.OASDocument)
+	require.True(t, ok, "no OpenAPI document in the root help: %T", resp.Data["openapi"])
+
+	ids := map[string]string{} // operation ID → method and path
+	for path, item := range doc.Paths {
+		for method, op := range map[string]*framework.OASOperation{"GET": item.Get, "POST": item.Post, "DELETE": item.Delete, "PATCH": item.Patch} {
+			if op == nil {
+				continue
+			}
+			where := method + " " + path
+			require.NotEmpty(t, op.OperationID, where)
+			require.True(t, strings.HasPrefix(op.OperationID, "mailgent-"), "%s: %s", where, op.OperationID)
+			if other, dup := ids[op.OperationID]; dup {
+				t.Errorf("operation ID %s names both %s and %s", op.OperationID, other, where)
+			}
+			ids[op.OperationID] = where
+		}
+	}
+	want := map[string]string{
+		"mailgent-read-configuration":          "GET /config",
+		"mailgent-write-configuration":         "POST /config",
+		"mailgent-read-dkim-records":           "GET /config/dkim",
+		"mailgent-rotate-dkim-keys":            "POST /config/dkim/rotate",
+		"mailgent-list-relays":                 "GET /config/relays/",
+		"mailgent-read-relay":                  "GET /config/relays/{name}",
+		"mailgent-register-relay":              "POST /config/relays/{name}",
+		"mailgent-deregister-relay":            "DELETE /config/relays/{name}",
+		"mailgent-list-orgs":                   "GET /orgs/",
+		"mailgent-read-org":                    "GET /orgs/{org}",
+		"mailgent-write-org":                   "POST /orgs/{org}",
+		"mailgent-delete-org":                  "DELETE /orgs/{org}",
+		"mailgent-read-org-audit-events":       "GET /orgs/{org}/audit",
+		"mailgent-list-org-audit-events":       "GET /orgs/{org}/audit/",
+		"mailgent-list-agents":                 "GET /agents/",
+		"mailgent-read-agent":                  "GET /agents/{agent}",
+		"mailgent-write-agent":                 "POST /agents/{agent}",
+		"mailgent-revoke-agent":                "DELETE /agents/{agent}",
+		"mailgent-read-agent-policy":           "GET /agents/{agent}/policy",
+		"mailgent-read-templated-agent-policy": "GET /agent-policy",
+		"mailgent-read-admin-policy":           "GET /admin-policy",
+		"mailgent-list-credentials":            "GET /agents/{agent}/creds/",
+		"mailgent-read-credential":             "GET /agents/{agent}/creds/{cred}",
+		"mailgent-write-credential":            "POST /agents/{agent}/creds/{cred}",
+		"mailgent-delete-credential":           "DELETE /agents/{agent}/creds/{cred}",
+		"mailgent-generate-totp-code":          "GET /agents/{agent}/creds/{cred}/totp",
+		"mailgent-report-login":                "POST /agents/{agent}/creds/{cred}/login",
+		"mailgent-read-agent-audit-events":     "GET /agents/{agent}/audit",
+		"mailgent-list-agent-audit-events":     "GET /agents/{agent}/audit/",
+		"mailgent-read-messages":               "GET /agents/{agent}/messages",
+		"mailgent-list-messages":               "GET /agents/{agent}/messages/",
+		"mailgent-wait-for-message":            "GET /agents/{agent}/messages/wait",
+		"mailgent-read-message":                "GET /agents/{agent}/messages/{id}",
+		"mailgent-delete-message":              "DELETE /agents/{agent}/messages/{id}",
+		"mailgent-read-message-raw-source":     "GET /agents/{agent}/messages/{id}/raw",
+		"mailgent-read-message-attachment":     "GET /agents/{agent}/messages/{id}/attachments/{index}",
+		"mailgent-send-message":                "POST /agents/{agent}/send",
+		"mailgent-read-sent-messages":          "GET /agents/{agent}/sent",
+		"mailgent-list-sent-messages":          "GET /agents/{agent}/sent/",
+		"mailgent-read-sent-message":           "GET /agents/{agent}/sent/{id}",
+	}
+	require.Equal(t, want, ids)
 }

@@ -2,7 +2,6 @@ package plugin
 
 import (
 	"context"
-	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,166 +9,118 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/vault/sdk/logical"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/mailgent/mailgent/internal/bus"
 )
 
-// Operations of the inbox in the audit trail.
+// The consumers of the active node: inbound mail into the agents' inboxes
+// (consumeInbound, handleInbound), and the relays' delivery results into
+// the sent records (consumeStatus, handleStatus). A message is acked only
+// after its Vault storage write returned nil (docs/architecture.md,
+// invariant 1).
+
 const (
-	opMessageReceive    = "message.receive"
-	opMessageRead       = "message.read"
-	opMessageWait       = "message.wait"
-	opMessageDelete     = "message.delete"
-	opMessageRaw        = "message.raw"
-	opMessageAttachment = "message.attachment"
+	// inboundWorkers is how many inbound messages are stored at once: each
+	// is several storage writes (gRPC calls into Vault), and only the
+	// per-agent index serialises them.
+	inboundWorkers = 8
+	// inboundRetry is when JetStream offers a message again after a
+	// transient failure.
+	inboundRetry = 2 * time.Second
+	// inboxFullRetry is when JetStream offers a message again that a full
+	// inbox deferred; by then older mail has aged past max_wait_timeout.
+	inboxFullRetry = 15 * time.Second
+	// inboundFinishTimeout bounds the storing of one message, and so how
+	// long stopping the bus work waits for the messages in hand.
+	inboundFinishTimeout = 10 * time.Second
+	// statusRetry is when a delivery result that could not be recorded
+	// comes again.
+	statusRetry = time.Second
 )
 
-// relayActor is the requester recorded for mail the relay delivered.
-var relayActor = actor{DisplayName: "mailgent-relay"}
+// payloadOpener opens a sealed inbound payload; a *bus.Opener is one.
+type payloadOpener interface {
+	Open(domain, agent, id, version string, sealed []byte) (*bus.Payload, error)
+}
 
-// serveBus is the active node's bus work while connected: publish the
-// inbound public key and the address directory for the relays, and consume
-// inbound mail into the agents' inboxes. It returns when ctx ends.
-func (b *backend) serveBus(ctx context.Context, s logical.Storage, nc *nats.Conn, cfg *mailgentConfig) error {
-	js, err := jetstream.New(nc)
+// consumeStatus records the relays' delivery results as they come, until
+// the returned stop is called.
+func (b *backend) consumeStatus(ctx context.Context, s logical.Storage, cons jetstream.Consumer) (stop func(), err error) {
+	cc, err := cons.Consume(func(m jetstream.Msg) { b.handleStatus(ctx, s, m) })
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("delivery status consumer: %w", err)
 	}
-	kv, obs, err := bus.EnsureInbound(ctx, js)
-	if err != nil {
-		return err
-	}
-	key, err := readInboundKey(ctx, s)
-	if err != nil {
-		return err
-	}
-	if key == nil {
-		return errors.New("no inbound key yet: write config")
-	}
-	if _, err := kv.Put(ctx, bus.DirectoryPublicKeyKey(cfg.Domain), key.Public); err != nil {
-		return fmt.Errorf("publish inbound public key: %w", err)
-	}
-	signer, err := b.readBusSigningKey(ctx, s)
-	if err != nil {
-		return err
-	}
-	if _, err := kv.Put(ctx, bus.DirectorySignerKey(cfg.Domain), signer.Public().(ed25519.PublicKey)); err != nil {
-		return fmt.Errorf("publish outbound signing key: %w", err)
-	}
-	if err := b.syncDirectory(ctx, s, kv, cfg.Domain); err != nil {
-		return err
-	}
-	_, outBlobs, err := bus.EnsureOutbound(ctx, js)
-	if err != nil {
-		return err
-	}
-	// The relays' consumer too: they bind to it, and change nothing.
-	if _, err := js.CreateOrUpdateConsumer(ctx, bus.OutboundStream, bus.RelayConsumerConfig(cfg.Domain)); err != nil {
-		return fmt.Errorf("relay consumer: %w", err)
-	}
-	statusCons, err := js.CreateOrUpdateConsumer(ctx, bus.StatusStream, bus.StatusConsumerConfig(cfg.Domain))
-	if err != nil {
-		return fmt.Errorf("delivery status consumer: %w", err)
-	}
-	statusCtx, err := statusCons.Consume(func(m jetstream.Msg) {
-		var ds bus.DeliveryStatus
-		if err := json.Unmarshal(m.Data(), &ds); err != nil {
-			_ = m.TermWithReason("undecodable delivery status")
-			return
-		}
-		if err := b.applyStatus(ctx, s, &ds); err != nil {
-			b.logger.Warn("record delivery status; retrying", "id", ds.ID, "error", err)
-			_ = m.NakWithDelay(time.Second)
-			return
-		}
-		_ = m.Ack()
-	})
-	if err != nil {
-		return fmt.Errorf("delivery status consumer: %w", err)
-	}
-	defer statusCtx.Stop()
-	b.setOutboundJS(js, outBlobs)
-	defer b.setOutboundJS(nil, nil)
+	return cc.Stop, nil
+}
 
-	cons, err := js.CreateOrUpdateConsumer(ctx, bus.InboundStream, bus.InboundConsumerConfig(cfg.Domain))
-	if err != nil {
-		return fmt.Errorf("inbound consumer: %w", err)
+// handleStatus records one delivery result on its sent record: acked once
+// stored, retried on a storage error, terminated if it does not decode.
+func (b *backend) handleStatus(ctx context.Context, s logical.Storage, m busMsg) {
+	var ds bus.DeliveryStatus
+	if err := json.Unmarshal(m.Data(), &ds); err != nil {
+		_ = m.TermWithReason("undecodable delivery status")
+		return
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(2 * inboundWorkers))
+	if err := b.applyStatus(ctx, s, &ds); err != nil {
+		b.logger.Warn("record delivery status; retrying", "id", ds.ID, "error", err)
+		_ = m.NakWithDelay(statusRetry)
+		return
+	}
+	_ = m.Ack()
+}
+
+// consumeInbound pulls inbound mail and stores it with inboundWorkers
+// workers until ctx ends. Stopping, it stops pulling but stores what it
+// pulled already (see inboundFinishTimeout), rather than leave it to be
+// delivered again after AckWait.
+func (b *backend) consumeInbound(ctx context.Context, s logical.Storage, ob *openedBuses, inboundPrivate []byte, cfg *mailgentConfig) error {
+	it, err := ob.inbound.Messages(jetstream.PullMaxMessages(2 * inboundWorkers))
 	if err != nil {
 		return fmt.Errorf("inbound consumer: %w", err)
 	}
 	defer it.Stop()
 	go func() {
-		// Stop pulling, but hand over what was already pulled: the loop
-		// below stores it (see inboundFinishTimeout) instead of leaving it
-		// to be delivered again after AckWait.
 		<-ctx.Done()
 		it.Drain()
 	}()
-
-	// The directory follows agent changes; the consumer runs alongside.
-	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-b.directoryChanged:
-				// The registry first: a change on another node left it empty.
-				_, err := b.relays(ctx, s)
-				if err == nil {
-					err = b.syncDirectory(ctx, s, kv, cfg.Domain)
-				}
-				if err != nil && ctx.Err() == nil {
-					b.logger.Error("sync address directory", "error", err)
-					// Try again shortly: a revoked agent must stop receiving.
-					time.AfterFunc(time.Second, b.signalDirectory)
-				}
-			}
-		}
-	}()
-
 	if _, err := b.relays(ctx, s); err != nil {
 		return err
 	}
-	opener, err := bus.NewOpener(key.Private, &b.relayReg)
+	opener, err := bus.NewOpener(inboundPrivate, &b.relayReg)
 	if err != nil {
 		return err
 	}
 	b.opener.Store(opener)
 	defer b.opener.Store(nil)
-	// Messages are stored concurrently: each is several storage writes
-	// (gRPC calls into Vault), and only the per-agent counts serialise.
-	work := make(chan jetstream.Msg)
+	b.logger.Info("inbound consumer started", "domain", cfg.Domain, "consumer", bus.ConsumerName(cfg.Domain))
+	next := func() (busMsg, error) { return it.Next() }
+	return b.storeInbound(ctx, s, ob.bus, opener, cfg, next)
+}
+
+// storeInbound hands each message next pulls to a worker, until next
+// fails: the end of the pull (nil) or an error of the consumer.
+func (b *backend) storeInbound(ctx context.Context, s logical.Storage, mb mailBus, opener payloadOpener, cfg *mailgentConfig, next func() (busMsg, error)) error {
+	work := make(chan busMsg)
 	var wg sync.WaitGroup
 	for range inboundWorkers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for m := range work {
-				live := b.workers.live.Load()
-				if live == nil {
-					live = cfg
-				}
-				// A message being stored when the bus work stops (a config
-				// change, step-down, Clean) is finished rather than cut off:
-				// cut off, it would wait out AckWait (a minute) before
-				// JetStream delivers it again.
+				// A message in hand when the bus work stops (a config
+				// change, step-down, Clean) is finished, not cut off: cut
+				// off, it would wait out AckWait before coming again.
 				hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), inboundFinishTimeout)
-				b.handleInbound(hctx, s, obs, opener, live, m)
+				b.handleInbound(hctx, s, mb, opener, b.supervisor.liveConfig(cfg), m)
 				cancel()
 			}
-		}()
+		})
 	}
 	defer wg.Wait()
 	defer close(work)
-
-	b.logger.Info("inbound consumer started", "domain", cfg.Domain, "consumer", bus.ConsumerName(cfg.Domain))
 	for {
-		m, err := it.Next()
+		m, err := next()
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
 				return nil
@@ -180,112 +131,142 @@ func (b *backend) serveBus(ctx context.Context, s logical.Storage, nc *nats.Conn
 	}
 }
 
-// inboundWorkers is how many inbound messages are stored at once.
-const inboundWorkers = 8
+// inboundMsg is one inbound message being handled: the headers the
+// plugin acts on, and its settling, each logged.
+type inboundMsg struct {
+	m                       busMsg
+	id, agent, domain, blob string
+	log                     hclog.Logger
+}
 
-// inboxFullRetry is when JetStream offers a message again that a full
-// inbox deferred; by then older mail has aged past max_wait_timeout.
-const inboxFullRetry = 15 * time.Second
+// term refuses a message for good: it is not mail a relay accepted.
+func (in *inboundMsg) term(reason string) {
+	in.log.Error("inbound message terminated", "reason", reason)
+	_ = in.m.TermWithReason(reason)
+}
 
-// inboundFinishTimeout bounds the storing of one message, and so how long
-// stopping the bus work waits for the messages in hand.
-const inboundFinishTimeout = 10 * time.Second
+// retry has JetStream offer the message again after a transient failure.
+func (in *inboundMsg) retry(err error) {
+	in.log.Warn("inbound message will be retried", "error", err)
+	_ = in.m.NakWithDelay(inboundRetry)
+}
 
-// handleInbound stores one message and acks it only after the Vault write
-// returned; a transient failure is retried, a poison message terminated.
-func (b *backend) handleInbound(ctx context.Context, s logical.Storage, obs jetstream.ObjectStore, opener *bus.Opener, cfg *mailgentConfig, m jetstream.Msg) {
+// deferFull has JetStream keep the message a full inbox cannot take yet:
+// nothing is lost, nothing is evicted.
+func (in *inboundMsg) deferFull(err error) {
+	in.log.Warn("inbound message deferred", "reason", err, "retry_in", inboxFullRetry)
+	_ = in.m.NakWithDelay(inboxFullRetry)
+}
+
+// handleInbound stores one inbound message. The steps:
+//
+//  1. check the headers it acts on: refused (terminated) if any is wrong;
+//  2. load the agent: mail for an unknown agent, or one revoked since the
+//     relay took it, is acked and dropped — a revoked agent's on its audit
+//     trail as denied (dropInbound);
+//  3. fetch and open the sealed payload (openInbound): a forged, unsigned
+//     or altered one is terminated and recorded as denied;
+//  4. store it in the inbox: a full inbox defers it (inboxFullRetry);
+//  5. record the receive event (a first delivery only) and ack.
+//
+// A transient failure at any step naks the message for inboundRetry.
+// Once the message is settled for good, its blob (if any) is deleted.
+func (b *backend) handleInbound(ctx context.Context, s logical.Storage, mb mailBus, opener payloadOpener, cfg *mailgentConfig, m busMsg) {
 	h := m.Headers()
-	id, agent, domain, blob := h.Get(jetstream.MsgIDHeader), h.Get(bus.HeaderAgent), h.Get(bus.HeaderDomain), h.Get(bus.HeaderBlob)
-	log := b.logger.With("message_id", id, "agent", agent)
-	term := func(reason string) {
-		log.Error("inbound message terminated", "reason", reason)
-		_ = m.TermWithReason(reason)
-	}
-	retry := func(err error) {
-		log.Warn("inbound message will be retried", "error", err)
-		_ = m.NakWithDelay(2 * time.Second)
-	}
-	if reason := checkInboundHeaders(id, agent, domain, blob, cfg.Domain); reason != "" {
-		term(reason)
+	in := &inboundMsg{m: m, id: h.Get(jetstream.MsgIDHeader), agent: h.Get(bus.HeaderAgent), domain: h.Get(bus.HeaderDomain), blob: h.Get(bus.HeaderBlob)}
+	in.log = b.logger.With("message_id", in.id, "agent", in.agent)
+	if reason := checkInboundHeaders(in.id, in.agent, in.domain, in.blob, cfg.Domain); reason != "" {
+		in.term(reason)
 		return
 	}
-
-	st, err := b.loadAgent(ctx, s, agent)
+	st, err := b.loadAgent(ctx, s, in.agent)
 	if err != nil {
-		retry(err)
+		in.retry(err)
 		return
 	}
 	if st == nil || !st.active() {
-		// Mail that raced a revocation, or for a name that never existed:
-		// dropped, on the record.
-		if st != nil {
-			ev := &auditEvent{Operation: opMessageReceive, Outcome: outcomeDenied, Agent: agent, AgentID: st.entry.ID, Org: st.entry.Org,
-				DelegationChain: st.entry.chain(), Requester: relayActor, RequestID: id, Detail: "agent is revoked; message dropped"}
-			if err := b.record(ctx, s, subjectAgent, agent, ev); err != nil {
-				retry(err)
-				return
-			}
-		}
-		log.Warn("inbound message for an unknown or revoked agent dropped")
-		_ = m.Ack()
-		b.deleteBlob(ctx, obs, blob)
+		b.dropInbound(ctx, s, mb, in, st)
 		return
 	}
-
-	sealedPayload := m.Data()
-	if blob != "" {
-		if sealedPayload, err = obs.GetBytes(ctx, blob); err != nil {
-			if errors.Is(err, jetstream.ErrObjectNotFound) {
-				term("blob " + blob + " is missing")
-				return
-			}
-			retry(err)
-			return
-		}
-	}
-	p, err := opener.Open(domain, agent, id, h.Get(bus.HeaderSeal), sealedPayload)
-	if err != nil {
-		if errors.Is(err, bus.ErrPoison) {
-			// Forged, unsigned or altered: not mail a relay accepted. On
-			// the agent's record, then gone.
-			ev := &auditEvent{Operation: opMessageReceive, Outcome: outcomeDenied, Agent: agent, AgentID: st.entry.ID, Org: st.entry.Org,
-				DelegationChain: st.entry.chain(), Requester: relayActor, RequestID: id, Detail: "refused: " + err.Error()}
-			if rerr := b.record(ctx, s, subjectAgent, agent, ev); rerr != nil {
-				retry(rerr)
-				return
-			}
-			term(err.Error())
-			b.deleteBlob(ctx, obs, blob)
-			return
-		}
-		retry(err)
-		return
+	p := b.openInbound(ctx, s, mb, opener, in, st)
+	if p == nil {
+		return // settled by openInbound
 	}
 	sum, fresh, err := b.storeMessage(ctx, s, st, &p.Head, p.MessageJSON, p.Raw, cfg)
 	if errors.Is(err, errInboxFull) {
-		log.Warn("inbound message deferred", "reason", err, "retry_in", inboxFullRetry)
-		_ = m.NakWithDelay(inboxFullRetry)
+		in.deferFull(err)
 		return
 	}
 	if err != nil {
-		retry(err)
+		in.retry(err)
 		return
 	}
 	if fresh {
-		ev := &auditEvent{Operation: opMessageReceive, Outcome: outcomeSuccess, Agent: agent, AgentID: st.entry.ID, Org: st.entry.Org,
-			DelegationChain: st.entry.chain(), Requester: relayActor, RequestID: id, RemoteAddr: p.Head.RemoteAddr,
-			Detail: "from " + p.Head.FromAddress + " (" + sum.trust() + "), message " + sum.Key + ", relay key " + p.RelayKeyID}
-		if err := b.record(ctx, s, subjectAgent, agent, ev); err != nil {
-			log.Error("audit event for a received message", "error", err)
+		detail := "from " + p.Head.FromAddress + " (" + sum.trust() + "), message " + sum.Key + ", relay key " + p.RelayKeyID
+		ev := receiveEvent(st.entry, in.id, outcomeSuccess, detail)
+		ev.RemoteAddr = p.Head.RemoteAddr
+		if err := b.record(ctx, s, subjectAgent, in.agent, ev); err != nil {
+			in.log.Error("audit event for a received message", "error", err)
 		}
 	}
 	// A plain ack: if it is lost, the message comes back after AckWait and
 	// storeMessage finds it stored (the index), so nothing waits for the
 	// server's confirmation.
 	if err := m.Ack(); err != nil {
-		log.Warn("ack", "error", err)
+		in.log.Warn("ack", "error", err)
 	}
-	b.deleteBlob(ctx, obs, blob)
+	b.deleteBlob(ctx, mb, in.blob)
+}
+
+// dropInbound acks mail for an unknown agent, or for one revoked since the
+// relay took it (the relays stop accepting its mail moments after): gone,
+// and for a revoked agent on its record.
+func (b *backend) dropInbound(ctx context.Context, s logical.Storage, mb mailBus, in *inboundMsg, st *agentState) {
+	if st != nil {
+		ev := receiveEvent(st.entry, in.id, outcomeDenied, "agent is revoked; message dropped")
+		if err := b.record(ctx, s, subjectAgent, in.agent, ev); err != nil {
+			in.retry(err)
+			return
+		}
+	}
+	in.log.Warn("inbound message for an unknown or revoked agent dropped")
+	_ = in.m.Ack()
+	b.deleteBlob(ctx, mb, in.blob)
+}
+
+// openInbound fetches a message's sealed payload (inline, or from its
+// blob) and opens it. When it returns no payload it has settled the
+// message: terminated a missing blob or a poison payload (forged,
+// unsigned or altered — not mail a relay accepted: on the agent's record
+// as denied), or naked a transient failure.
+func (b *backend) openInbound(ctx context.Context, s logical.Storage, mb mailBus, opener payloadOpener, in *inboundMsg, st *agentState) *bus.Payload {
+	sealed := in.m.Data()
+	if in.blob != "" {
+		var err error
+		if sealed, err = mb.inboundBlob(ctx, in.blob); errors.Is(err, jetstream.ErrObjectNotFound) {
+			in.term("blob " + in.blob + " is missing")
+			return nil
+		} else if err != nil {
+			in.retry(err)
+			return nil
+		}
+	}
+	p, err := opener.Open(in.domain, in.agent, in.id, in.m.Headers().Get(bus.HeaderSeal), sealed)
+	if errors.Is(err, bus.ErrPoison) {
+		ev := receiveEvent(st.entry, in.id, outcomeDenied, "refused: "+err.Error())
+		if rerr := b.record(ctx, s, subjectAgent, in.agent, ev); rerr != nil {
+			in.retry(rerr)
+			return nil
+		}
+		in.term(err.Error())
+		b.deleteBlob(ctx, mb, in.blob)
+		return nil
+	}
+	if err != nil {
+		in.retry(err)
+		return nil
+	}
+	return p
 }
 
 // inboundIDRe is the shape of bus.MessageID.
@@ -308,82 +289,13 @@ func checkInboundHeaders(id, agent, domain, blob, ourDomain string) string {
 	return ""
 }
 
-func (b *backend) deleteBlob(ctx context.Context, obs jetstream.ObjectStore, blob string) {
+// deleteBlob removes a settled message's blob; the bucket's TTL removes
+// one this misses.
+func (b *backend) deleteBlob(ctx context.Context, mb mailBus, blob string) {
 	if blob == "" {
 		return
 	}
-	if err := obs.Delete(ctx, blob); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
+	if err := mb.deleteInboundBlob(ctx, blob); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
 		b.logger.Warn("delete inbound blob; the bucket's TTL will", "blob", blob, "error", err)
-	}
-}
-
-// syncDirectory makes the KV directory list exactly the domain's live agents.
-func (b *backend) syncDirectory(ctx context.Context, s logical.Storage, kv jetstream.KeyValue, domain string) error {
-	names, err := s.List(ctx, agentPrefix)
-	if err != nil {
-		return err
-	}
-	live := map[string]string{}
-	for _, n := range names {
-		st, err := b.loadAgent(ctx, s, n)
-		if err != nil {
-			return err
-		}
-		if st != nil && st.active() {
-			live[bus.DirectoryAgentKey(domain, n)] = "active"
-		}
-	}
-	if err := syncKeys(ctx, kv, bus.DirectoryAgentFilter(domain), live); err != nil {
-		return err
-	}
-	return b.syncRelayDirectory(ctx, s, kv, domain)
-}
-
-// syncKeys makes the directory's keys matching filter exactly want (key →
-// value): removals first, so a revoked agent or relay stops at once.
-func syncKeys(ctx context.Context, kv jetstream.KeyValue, filter string, want map[string]string) error {
-	lister, err := kv.ListKeysFiltered(ctx, filter)
-	if err != nil {
-		return fmt.Errorf("list directory: %w", err)
-	}
-	present := map[string]bool{}
-	for k := range lister.Keys() {
-		present[k] = true
-	}
-	for k := range present {
-		if _, ok := want[k]; !ok {
-			if err := kv.Delete(ctx, k); err != nil {
-				return fmt.Errorf("directory delete %s: %w", k, err)
-			}
-		}
-	}
-	for k, v := range want {
-		if !present[k] {
-			if _, err := kv.Put(ctx, k, []byte(v)); err != nil {
-				return fmt.Errorf("directory put %s: %w", k, err)
-			}
-		}
-	}
-	return nil
-}
-
-// syncRelayDirectory publishes the registered relays' key IDs.
-func (b *backend) syncRelayDirectory(ctx context.Context, s logical.Storage, kv jetstream.KeyValue, domain string) error {
-	set, err := b.relays(ctx, s)
-	if err != nil {
-		return err
-	}
-	want := map[string]string{}
-	for id, e := range set.byID {
-		want[bus.DirectoryRelayKey(domain, id)] = e.Name
-	}
-	return syncKeys(ctx, kv, bus.DirectoryRelayFilter(domain), want)
-}
-
-// signalDirectory asks the bus work to resync the directory.
-func (b *backend) signalDirectory() {
-	select {
-	case b.directoryChanged <- struct{}{}:
-	default:
 	}
 }

@@ -43,6 +43,20 @@ func readDKIMKeys(ctx context.Context, s logical.Storage) (*dkimKeys, error) {
 	return getJSON[dkimKeys](ctx, s, dkimStorageKey)
 }
 
+// ensureDKIMKeys makes the mount's DKIM keys, once, with the first config.
+func (b *backend) ensureDKIMKeys(ctx context.Context, s logical.Storage) error {
+	dk, err := readDKIMKeys(ctx, s)
+	if err != nil || dk != nil {
+		return err
+	}
+	now := b.now().UTC()
+	fresh, err := newDKIMKeys(now)
+	if err != nil {
+		return fmt.Errorf("generate DKIM keys: %w", err)
+	}
+	return putJSON(ctx, s, dkimStorageKey, &dkimKeys{Current: fresh, RotatedAt: now})
+}
+
 // newDKIMKeys makes a fresh Ed25519 and RSA-2048 pair with new selectors.
 func newDKIMKeys(now time.Time) ([]dkimKey, error) {
 	stamp := "mg" + strconv.FormatInt(now.Unix(), 36)

@@ -9,13 +9,12 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/helper/locksutil"
 	"github.com/hashicorp/vault/sdk/logical"
 
-	"github.com/mailgent/mailgent/internal/domain"
+	"github.com/mailgent/mailgent/internal/frame"
 	"github.com/mailgent/mailgent/internal/mailmsg"
 	"github.com/mailgent/mailgent/internal/mailparse"
 )
@@ -48,12 +47,6 @@ const (
 	inboxSumPrefix = "inboxsum/"
 	inboxRecPrefix = "inboxrec/"
 	inboxRawPrefix = "inboxraw/"
-	// Written by earlier versions (dedup markers, counts, unread marks);
-	// no longer read, and removed with a revoked agent.
-	inboxDedupPrefix  = "inboxdedup/"
-	inboxStatPrefix   = "inboxstat/"
-	inboxUnreadPrefix = "inboxunread/"
-
 	// inboxChunk keeps every sealed entry well under Vault's storage entry
 	// limit (512 KiB by default with integrated storage), after base64.
 	inboxChunk = 256 << 10
@@ -69,7 +62,8 @@ type inboxSummary struct {
 	FromAddress string    `json:"from_address"`
 	Subject     string    `json:"subject"`
 	// The sender verdict of the relay that accepted the message (see
-	// mailauth.Verdict); empty in summaries stored before it existed.
+	// mailauth.Verdict); read through senderDomain, trust and
+	// trustReason (upgrade.go).
 	SenderDomain string    `json:"sender_domain,omitempty"`
 	Trust        string    `json:"trust,omitempty"`
 	TrustReason  string    `json:"trust_reason,omitempty"`
@@ -85,30 +79,6 @@ type inboxSummary struct {
 	Combined bool `json:"combined,omitempty"`
 	// Embedded: that entry holds this summary too (as first stored).
 	Embedded bool `json:"embedded,omitempty"`
-}
-
-// senderDomain is the normalised domain of the sender.
-func (s *inboxSummary) senderDomain() string {
-	if s.SenderDomain != "" {
-		return s.SenderDomain
-	}
-	return domain.OfAddress(s.FromAddress) // stored before the verdict existed
-}
-
-// trust is the sender verdict; mail stored before verdicts existed was
-// never verified.
-func (s *inboxSummary) trust() string {
-	if s.Trust == mailmsg.TrustVerified {
-		return mailmsg.TrustVerified
-	}
-	return mailmsg.TrustUnverified
-}
-
-func (s *inboxSummary) trustReason() string {
-	if s.Trust == "" {
-		return "stored before sender verification was recorded"
-	}
-	return s.TrustReason
 }
 
 // Caps on the summary fields kept in the index (per message, in memory);
@@ -144,35 +114,36 @@ func (b *backend) inboxLock(agent string) *locksutil.LockEntry {
 	return locksutil.LockForKey(b.locks, "inbox/"+agent)
 }
 
-// sealPut and openGet put and get one sealed inbox (or sent-mail) entry.
-func (b *backend) sealPut(ctx context.Context, s logical.Storage, kek *agentKEK, key string, ad, plain []byte) error {
-	box, err := sealCredential(kek, ad, plain)
-	if err != nil {
-		return err
-	}
-	if err := s.Put(ctx, &logical.StorageEntry{Key: key, Value: box.marshalBinary()}); err != nil {
-		return fmt.Errorf("write %s: %w", key, err)
-	}
-	return nil
+// inboxEntry is one sealed entry of a message: where it is stored and the
+// additional data it is sealed with.
+type inboxEntry struct {
+	key string
+	ad  []byte
 }
 
-func (b *backend) openGet(ctx context.Context, s logical.Storage, kek *agentKEK, key string, ad []byte) ([]byte, error) {
-	e, err := s.Get(ctx, key)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", key, err)
-	}
-	if e == nil {
-		return nil, nil
-	}
-	box, err := unmarshalSealed(e.Value)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", key, err)
-	}
-	plain, err := openCredential(kek, ad, box)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", key, err)
-	}
-	return plain, nil
+// summaryEntry is a message's summary entry, inboxsum/<agent>/<key>.
+func (b *backend) summaryEntry(st *agentState, key string) inboxEntry {
+	agent := st.entry.Name
+	return inboxEntry{inboxSumPrefix + agent + "/" + key, inboxAD(b.mountID, agent, key, "summary")}
+}
+
+// chunkEntry is chunk i of a message's record ("record", under
+// inboxRecPrefix), raw source ("raw", inboxRawPrefix) or embedded body
+// ("message", inboxRecPrefix, i 0): <prefix><agent>/<key>/<i>.
+func (b *backend) chunkEntry(st *agentState, prefix, key, part string, i int) inboxEntry {
+	agent, n := st.entry.Name, strconv.Itoa(i)
+	return inboxEntry{prefix + agent + "/" + key + "/" + n, inboxAD(b.mountID, agent, key, part+"/"+n)}
+}
+
+// embeddedPart names a body with its summary embedded (see putBody).
+const embeddedPart = "message"
+
+func (e inboxEntry) put(ctx context.Context, s logical.Storage, st *agentState, plain []byte) error {
+	return putSealed(ctx, s, st.kek, e.key, e.ad, plain)
+}
+
+func (e inboxEntry) get(ctx context.Context, s logical.Storage, st *agentState) ([]byte, error) {
+	return getSealed(ctx, s, st.kek, e.key, e.ad)
 }
 
 // readSummary returns a message's summary: its summary entry, which exists
@@ -180,7 +151,7 @@ func (b *backend) openGet(ctx context.Context, s logical.Storage, kek *agentKEK,
 // message, or else the summary embedded in its body. nil if there is no
 // such message.
 func (b *backend) readSummary(ctx context.Context, s logical.Storage, st *agentState, key string) (*inboxSummary, error) {
-	plain, err := b.openGet(ctx, s, st.kek, inboxSumPrefix+st.entry.Name+"/"+key, inboxAD(b.mountID, st.entry.Name, key, "summary"))
+	plain, err := b.summaryEntry(st, key).get(ctx, s, st)
 	if err != nil {
 		return nil, err
 	}
@@ -198,43 +169,36 @@ func (b *backend) readSummary(ctx context.Context, s logical.Storage, st *agentS
 // readEmbedded reads a body with its summary embedded (see putBody): the
 // summary, the record and the raw source; all nil if there is none.
 func (b *backend) readEmbedded(ctx context.Context, s logical.Storage, st *agentState, key string) (*inboxSummary, []byte, []byte, error) {
-	body, err := b.openGet(ctx, s, st.kek, inboxRecPrefix+st.entry.Name+"/"+key+"/0", inboxAD(b.mountID, st.entry.Name, key, embeddedPart))
+	body, err := b.chunkEntry(st, inboxRecPrefix, key, embeddedPart, 0).get(ctx, s, st)
 	if err != nil || body == nil {
 		return nil, nil, nil, err
 	}
-	var fields [2][]byte
-	for i := range fields {
-		n, w := binary.Uvarint(body)
-		if w <= 0 || n > uint64(len(body)-w) {
-			return nil, nil, nil, fmt.Errorf("message %s: malformed body entry", key)
-		}
-		fields[i], body = body[w:w+int(n)], body[w+int(n):]
+	fields, raw, err := frame.Split(body, 2)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("message %s: malformed body entry", key)
 	}
 	sum := &inboxSummary{}
 	if err := json.Unmarshal(fields[0], sum); err != nil {
 		return nil, nil, nil, fmt.Errorf("message %s: decode summary: %w", key, err)
 	}
-	return sum, fields[1], body, nil
+	return sum, fields[1], raw, nil
 }
-
-// embeddedPart is the AD part of a body with its summary embedded.
-const embeddedPart = "message/0"
 
 func (b *backend) writeSummary(ctx context.Context, s logical.Storage, st *agentState, sum *inboxSummary) error {
 	plain, err := json.Marshal(sum)
 	if err != nil {
 		return err
 	}
-	return b.sealPut(ctx, s, st.kek, inboxSumPrefix+st.entry.Name+"/"+sum.Key, inboxAD(b.mountID, st.entry.Name, sum.Key, "summary"), plain)
+	return b.summaryEntry(st, sum.Key).put(ctx, s, st, plain)
 }
 
-// putChunks seals data in inboxChunk pieces under prefix/<n>.
+// putChunks seals data in inboxChunk pieces under prefix and reports how
+// many it wrote (at least one).
 func (b *backend) putChunks(ctx context.Context, s logical.Storage, st *agentState, prefix, key, part string, data []byte) (int, error) {
 	n := 0
 	for off := 0; off < len(data) || n == 0; off += inboxChunk {
 		end := min(off+inboxChunk, len(data))
-		idx := strconv.Itoa(n)
-		if err := b.sealPut(ctx, s, st.kek, prefix+st.entry.Name+"/"+key+"/"+idx, inboxAD(b.mountID, st.entry.Name, key, part+"/"+idx), data[off:end]); err != nil {
+		if err := b.chunkEntry(st, prefix, key, part, n).put(ctx, s, st, data[off:end]); err != nil {
 			return n, err
 		}
 		n++
@@ -245,8 +209,7 @@ func (b *backend) putChunks(ctx context.Context, s logical.Storage, st *agentSta
 func (b *backend) getChunks(ctx context.Context, s logical.Storage, st *agentState, prefix, key, part string, n int) ([]byte, error) {
 	var out []byte
 	for i := 0; i < n; i++ {
-		idx := strconv.Itoa(i)
-		plain, err := b.openGet(ctx, s, st.kek, prefix+st.entry.Name+"/"+key+"/"+idx, inboxAD(b.mountID, st.entry.Name, key, part+"/"+idx))
+		plain, err := b.chunkEntry(st, prefix, key, part, i).get(ctx, s, st)
 		if err != nil {
 			return nil, err
 		}
@@ -262,98 +225,117 @@ func (b *backend) getChunks(ctx context.Context, s logical.Storage, st *agentSta
 // idempotent: a redelivered message (same ID) is stored once, and a store
 // that was cut short resumes under the same key. It returns the summary
 // and whether the message is new. rec is the whole message as JSON (the
-// record), msg its head.
+// record), msg its head. The steps:
+//
+//  1. take the message ID's lock: a redelivery racing the first delivery
+//     waits; different messages of one agent store in parallel;
+//  2. reserve a key in the index (reserveKey): none if the message is
+//     stored already; the key of a store that was cut short; or a new one,
+//     once the inbox has room (errInboxFull if it cannot make any);
+//  3. write the body (putBody), outside the inbox lock;
+//  4. make it visible (commitMessage).
 func (b *backend) storeMessage(ctx context.Context, s logical.Storage, st *agentState, msg *mailmsg.Head, rec, raw []byte, cfg *mailgentConfig) (*inboxSummary, bool, error) {
-	agent := st.entry.Name
-	// One message at a time per ID (a redelivery racing the first
-	// delivery); different messages of one agent store in parallel, and
-	// serialise only on the index below.
-	// (A lock set of its own: a bucket shared with the inbox lock taken
-	// below would deadlock.)
-	msgLock := locksutil.LockForKey(b.msgLocks, agent+"/"+msg.ID)
+	// A lock set of its own: a bucket shared with the inbox lock taken
+	// inside would deadlock.
+	msgLock := locksutil.LockForKey(b.msgLocks, st.entry.Name+"/"+msg.ID)
 	msgLock.Lock()
 	defer msgLock.Unlock()
 
-	lock := b.inboxLock(agent)
-	lock.Lock()
-	idx, err := b.inboxIndexLocked(ctx, s, st)
+	key, stored, err := b.reserveKey(ctx, s, st, msg.ID, int64(len(raw)), cfg)
 	if err != nil {
-		lock.Unlock()
 		return nil, false, err
 	}
-	if key, ok := idx.ids[msg.ID]; ok {
-		lock.Unlock()
-		return &inboxSummary{Key: key, ID: msg.ID}, false, nil // already stored
+	if stored {
+		return &inboxSummary{Key: key, ID: msg.ID}, false, nil
 	}
-	// A store cut short (an error, then the redelivery) resumes its key, so
-	// the first attempt's entries are overwritten, not left behind. (After
-	// a crash, the retention sweep removes such leftovers.)
-	key, resuming := idx.pending[msg.ID]
-	now := b.now().UTC()
-	if resuming {
-		now = timeOfReverse(key).UTC()
-	} else {
-		if err := b.makeRoomLocked(ctx, s, st, idx, int64(len(raw)), cfg); err != nil {
-			lock.Unlock()
-			return nil, false, err
-		}
-		key = inboxKey(now, msg.ID)
-		idx.pending[msg.ID] = key
-		idx.pendingBytes[msg.ID] = int64(len(raw))
-	}
-	lock.Unlock()
-
-	sum := newSummary(key, now, msg, len(raw))
-	// A small message is one storage write, its summary embedded; it is
-	// visible once that write is done. A large one is body chunks, then the
-	// summary: visible once complete. The inbox lock makes what readers see
-	// and the index change together (markRead, delete and the sweep take it
-	// too).
+	sum := newSummary(key, timeOfReverse(key).UTC(), msg, len(raw))
 	if err := b.putBody(ctx, s, st, sum, rec, raw); err != nil {
 		return nil, false, err
 	}
+	if err := b.commitMessage(ctx, s, st, sum); err != nil {
+		return nil, false, err
+	}
+	return sum, true, nil
+}
+
+// reserveKey returns the key a message is stored under, and stored when
+// it is stored already. A store cut short (an error, then the redelivery)
+// resumes its key, so the first attempt's entries are overwritten, not
+// left behind; after a crash the retention sweep removes such leftovers
+// (sweepLeftoverBodies).
+func (b *backend) reserveKey(ctx context.Context, s logical.Storage, st *agentState, id string, size int64, cfg *mailgentConfig) (key string, stored bool, err error) {
+	idx, unlock, err := b.lockIndex(ctx, s, st)
+	if err != nil {
+		return "", false, err
+	}
+	defer unlock()
+	if key, ok := idx.ids[id]; ok {
+		return key, true, nil
+	}
+	if key, ok := idx.pending[id]; ok {
+		return key, false, nil
+	}
+	if err := b.makeRoomLocked(ctx, s, st, idx, size, cfg); err != nil {
+		return "", false, err
+	}
+	key = inboxKey(b.now().UTC(), id)
+	idx.pending[id], idx.pendingBytes[id] = key, size
+	return key, false, nil
+}
+
+// commitMessage makes a stored body a message: a large one's summary
+// entry is written (a small one's summary is in its body), and the index
+// learns of it, together under the inbox lock, so what readers see and the
+// index change together (markRead, delete and the sweep take it too).
+func (b *backend) commitMessage(ctx context.Context, s logical.Storage, st *agentState, sum *inboxSummary) error {
+	lock := b.inboxLock(st.entry.Name)
 	lock.Lock()
 	defer lock.Unlock()
 	if !sum.Embedded {
 		if err := b.writeSummary(ctx, s, st, sum); err != nil {
-			return nil, false, err
+			return err
 		}
 	}
 	// The index may have been dropped meanwhile (Invalidate on a standby,
 	// Clean): reload it, which finds this message.
-	if idx, err = b.inboxIndexLocked(ctx, s, st); err != nil {
-		return nil, false, err
+	idx, err := b.inboxIndexLocked(ctx, s, st)
+	if err != nil {
+		return err
 	}
-	delete(idx.pending, msg.ID)
-	delete(idx.pendingBytes, msg.ID)
-	if _, ok := idx.ids[msg.ID]; !ok {
+	delete(idx.pending, sum.ID)
+	delete(idx.pendingBytes, sum.ID)
+	if _, ok := idx.ids[sum.ID]; !ok {
 		idx.add(sum)
 	}
-	b.inboxNotify.notify(agent)
-	return sum, true, nil
+	b.inboxNotify.notify(st.entry.Name)
+	return nil
 }
 
+// What a small message's single entry may hold besides its record and raw
+// source: the two length prefixes (at most), and room for its summary.
+const (
+	maxFrameOverhead = 2 * binary.MaxVarintLen64
+	summaryRoom      = 1024
+)
+
 // putBody writes a message's record and raw source. A small message is one
-// entry that holds its summary too:
+// entry (chunkEntry part embeddedPart, 0) that holds its summary too:
 //
 //	uvarint len(summary JSON) | summary JSON | uvarint len(record) | record | raw source
 //
-// (AD part embeddedPart); a large one is chunks of each, and its summary is
-// written by the caller. It sets the summary's layout fields.
+// A large one is chunks of each, and its summary is written by the caller.
+// It sets the summary's layout fields.
 func (b *backend) putBody(ctx context.Context, s logical.Storage, st *agentState, sum *inboxSummary, rec, raw []byte) error {
-	if len(rec)+len(raw)+2*binary.MaxVarintLen64+1024 <= inboxChunk {
+	if len(rec)+len(raw)+maxFrameOverhead+summaryRoom <= inboxChunk {
 		sum.RecChunks, sum.RawChunks, sum.Combined, sum.Embedded = 1, 0, true, true
 		sj, err := json.Marshal(sum)
 		if err != nil {
 			return err
 		}
-		if len(sj)+len(rec)+len(raw)+2*binary.MaxVarintLen64 <= inboxChunk {
-			body := make([]byte, 0, 2*binary.MaxVarintLen64+len(sj)+len(rec)+len(raw))
-			body = binary.AppendUvarint(body, uint64(len(sj)))
-			body = append(body, sj...)
-			body = binary.AppendUvarint(body, uint64(len(rec)))
-			body = append(append(body, rec...), raw...)
-			return b.sealPut(ctx, s, st.kek, inboxRecPrefix+st.entry.Name+"/"+sum.Key+"/0", inboxAD(b.mountID, st.entry.Name, sum.Key, embeddedPart), body)
+		if len(sj)+len(rec)+len(raw)+maxFrameOverhead <= inboxChunk {
+			body := make([]byte, 0, frame.Size(sj, rec)+len(raw))
+			body = append(frame.Append(body, sj, rec), raw...)
+			return b.chunkEntry(st, inboxRecPrefix, sum.Key, embeddedPart, 0).put(ctx, s, st, body)
 		}
 		sum.Combined, sum.Embedded = false, false // a long subject: chunks after all
 	}
@@ -384,183 +366,52 @@ func (b *backend) readBody(ctx context.Context, s logical.Storage, st *agentStat
 	return rec, raw, err
 }
 
-// inboxIndex is what a node keeps in memory of an agent's inbox so that
-// storing a message needs no reads, and listing, filtering, reading and
-// messages/wait need no storage reads for summaries: the stored message IDs
-// (for deduplication and the total), every message's summary (a few
-// hundred bytes each), and the unread keys. It is loaded from storage on first use — a List of summaries and of
-// bodies, and a read of each message's summary entry or, where it has none
-// (a small message not yet read), of its body — once per agent per active
-// term (measured: 1.2–1.6 s for an inbox of 5,000 unread 4 KiB messages on
-// the 2-core dev machine; larger unread messages take longer, up to a
-// 256 KiB read each; max_inbox_messages bounds the count). It is changed
-// only under the agent's inbox lock together with storage, and dropped when
-// another node changes the inbox (Invalidate) or on Clean.
-type inboxIndex struct {
-	ids     map[string]string        // message ID → key, of every message
-	sums    map[string]*inboxSummary // key → summary; replaced, never changed in place
-	unread  map[string]bool          // keys of unread messages
-	pending map[string]string        // message ID → key of a store in progress
-	// bytes is the raw size of every message; pendingBytes that of each
-	// store in progress (both count against max_inbox_bytes).
-	bytes        int64
-	pendingBytes map[string]int64
-}
-
-func newInboxIndex(n int) *inboxIndex {
-	return &inboxIndex{ids: make(map[string]string, n), sums: make(map[string]*inboxSummary, n),
-		unread: map[string]bool{}, pending: map[string]string{}, pendingBytes: map[string]int64{}}
-}
-
-// add records a stored (or changed) message.
-func (x *inboxIndex) add(sum *inboxSummary) {
-	cp := *sum
-	if old, ok := x.sums[sum.Key]; ok {
-		x.bytes -= old.Size
-	}
-	x.bytes += sum.Size
-	x.ids[sum.ID] = sum.Key
-	x.sums[sum.Key] = &cp
-	if sum.Unread {
-		x.unread[sum.Key] = true
-	} else {
-		delete(x.unread, sum.Key)
-	}
-}
-
-// remove forgets a deleted message.
-func (x *inboxIndex) remove(sum *inboxSummary) {
-	if old, ok := x.sums[sum.Key]; ok {
-		x.bytes -= old.Size
-	}
-	delete(x.ids, sum.ID)
-	delete(x.sums, sum.Key)
-	delete(x.unread, sum.Key)
-}
-
-// summary returns a copy of a message's summary, nil if there is none.
-func (x *inboxIndex) summary(key string) *inboxSummary {
-	sum, ok := x.sums[key]
-	if !ok {
-		return nil
-	}
-	cp := *sum
-	return &cp
-}
-
-// inboxIndexes holds the loaded indexes, by agent.
-type inboxIndexes = lockedMap[*inboxIndex]
-
-// inboxIndexLocked returns the agent's index, loading it if needed. The
-// caller holds the agent's inbox lock.
-func (b *backend) inboxIndexLocked(ctx context.Context, s logical.Storage, st *agentState) (*inboxIndex, error) {
-	agent := st.entry.Name
-	if idx := b.inboxIdx.get(agent); idx != nil {
-		return idx, nil
-	}
-	epoch := b.inboxIdx.currentEpoch()
-	keys, err := inboxKeys(ctx, s, agent)
+// readRecord returns the parsed message.
+func (b *backend) readRecord(ctx context.Context, s logical.Storage, st *agentState, sum *inboxSummary) (*mailmsg.Message, error) {
+	plain, _, err := b.readBody(ctx, s, st, sum, false)
 	if err != nil {
 		return nil, err
 	}
-	idx := newInboxIndex(len(keys))
-	for k, hasSummary := range keys {
-		var sum *inboxSummary
-		if hasSummary {
-			sum, err = b.readSummary(ctx, s, st, k)
-		} else {
-			// A body without a summary entry: a message with its
-			// summary embedded, or what an interrupted store of a large
-			// message left (not a message; the sweep removes it).
-			if sum, _, _, err = b.readEmbedded(ctx, s, st, k); errors.Is(err, ErrDecrypt) {
-				sum, err = nil, nil
-			}
-		}
-		if err != nil {
-			return nil, err
-		}
-		if sum == nil {
-			continue // deleted meanwhile, or not a message
-		}
-		idx.add(sum)
+	msg := &mailmsg.Message{}
+	if err := json.Unmarshal(plain, msg); err != nil {
+		return nil, fmt.Errorf("decode message %s: %w", sum.Key, err)
 	}
-	b.inboxIdx.putAt(agent, idx, epoch)
-	return idx, nil
+	return msg, nil
 }
 
-// inboxKeys lists the keys of an agent's messages: those with a summary
-// entry (true) and bodies without one (false) — a message with its summary
-// embedded, or the leftover of an interrupted store.
-func inboxKeys(ctx context.Context, s logical.Storage, agent string) (map[string]bool, error) {
-	sums, err := s.List(ctx, inboxSumPrefix+agent+"/")
-	if err != nil {
-		return nil, err
-	}
-	bodies, err := s.List(ctx, inboxRecPrefix+agent+"/")
-	if err != nil {
-		return nil, err
-	}
-	keys := make(map[string]bool, len(bodies))
-	for _, d := range bodies {
-		keys[strings.TrimSuffix(d, "/")] = false
-	}
-	for _, k := range sums {
-		keys[k] = true
-	}
-	return keys, nil
+// markRead marks a message read, keeping the counts exact. It reports
+// false when the message was already read (or is gone).
+func (b *backend) markRead(ctx context.Context, s logical.Storage, st *agentState, key string) (*inboxSummary, bool, error) {
+	return b.setUnread(ctx, s, st, key, false)
 }
 
-// summaries returns copies of the summaries of the agent's messages,
-// newest first (only the unread ones with unreadOnly), from the index.
-func (b *backend) summaries(ctx context.Context, s logical.Storage, st *agentState, unreadOnly bool) ([]*inboxSummary, error) {
+// markUnread undoes markRead.
+func (b *backend) markUnread(ctx context.Context, s logical.Storage, st *agentState, key string) error {
+	_, _, err := b.setUnread(ctx, s, st, key, true)
+	return err
+}
+
+// setUnread marks a message unread or read (then with the time), writing
+// its summary entry, and reports whether that changed anything.
+func (b *backend) setUnread(ctx context.Context, s logical.Storage, st *agentState, key string, unread bool) (*inboxSummary, bool, error) {
 	idx, unlock, err := b.lockIndex(ctx, s, st)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	defer unlock()
-	out := make([]*inboxSummary, 0, len(idx.sums))
-	for k, sum := range idx.sums {
-		if unreadOnly && !idx.unread[k] {
-			continue
-		}
-		cp := *sum
-		out = append(out, &cp)
+	sum := idx.summary(key)
+	if sum == nil || sum.Unread == unread {
+		return sum, false, nil
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
-	return out, nil
-}
-
-// summary returns a message's summary from the index; nil if there is no
-// such message.
-func (b *backend) summary(ctx context.Context, s logical.Storage, st *agentState, key string) (*inboxSummary, error) {
-	idx, unlock, err := b.lockIndex(ctx, s, st)
-	if err != nil {
-		return nil, err
+	sum.Unread, sum.ReadAt = unread, time.Time{}
+	if !unread {
+		sum.ReadAt = b.now().UTC()
 	}
-	defer unlock()
-	return idx.summary(key), nil
-}
-
-// lockIndex takes the agent's inbox lock and returns the agent's index;
-// the caller releases the lock with unlock.
-func (b *backend) lockIndex(ctx context.Context, s logical.Storage, st *agentState) (idx *inboxIndex, unlock func(), err error) {
-	lock := b.inboxLock(st.entry.Name)
-	lock.Lock()
-	if idx, err = b.inboxIndexLocked(ctx, s, st); err != nil {
-		lock.Unlock()
-		return nil, nil, err
+	if err := b.writeSummary(ctx, s, st, sum); err != nil {
+		return nil, false, err
 	}
-	return idx, lock.Unlock, nil
-}
-
-// inboxCounts returns the agent's message counts, exact.
-func (b *backend) inboxCounts(ctx context.Context, s logical.Storage, st *agentState) (total, unread int, err error) {
-	idx, unlock, err := b.lockIndex(ctx, s, st)
-	if err != nil {
-		return 0, 0, err
-	}
-	defer unlock()
-	return len(idx.ids), len(idx.unread), nil
+	idx.add(sum)
+	return sum, true, nil
 }
 
 // deleteMessageLocked removes one message; the caller holds the inbox lock.
@@ -705,39 +556,6 @@ func (b *backend) sweepLeftoverBodies(ctx context.Context, s logical.Storage, st
 		}
 	}
 	return nil
-}
-
-// inboxNotifier wakes the long-polls of one agent: messages/wait callers
-// when mail for it is stored on this node (or, on a standby, when
-// Invalidate sees it), and those and TOTP min_remaining waits when it is
-// revoked.
-type inboxNotifier struct {
-	mu sync.Mutex
-	ch map[string]chan struct{}
-}
-
-func newInboxNotifier() *inboxNotifier { return &inboxNotifier{ch: map[string]chan struct{}{}} }
-
-// channel returns the channel closed at the agent's next new message. Take
-// it before looking at storage, so nothing arriving in between is missed.
-func (n *inboxNotifier) channel(agent string) <-chan struct{} {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	c, ok := n.ch[agent]
-	if !ok {
-		c = make(chan struct{})
-		n.ch[agent] = c
-	}
-	return c
-}
-
-func (n *inboxNotifier) notify(agent string) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if c, ok := n.ch[agent]; ok {
-		close(c)
-		delete(n.ch, agent)
-	}
 }
 
 // agentFromInboxKey returns the agent of an inbox storage key, for Invalidate.

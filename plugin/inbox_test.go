@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math"
 	"net/http"
 	"strings"
 	"sync"
@@ -126,45 +125,6 @@ func TestInboxRetention(t *testing.T) {
 	require.Equal(t, 1, resp.Data["messages_unread"])
 }
 
-func TestWaitReturnsFirstMatchingAndLooksBack(t *testing.T) {
-	tb := newTestBackend(t)
-	tb.setup(t, "bot")
-	tb.ok(t, logical.UpdateOperation, "config", map[string]interface{}{"max_wait_timeout": "10s"})
-
-	// Arrived a moment before the call: it counts.
-	tb.deliver(t, "bot", msgID(1), "noreply@early.example", "early", "123123")
-	resp := tb.ok(t, logical.ReadOperation, "agents/bot/messages/wait", map[string]interface{}{"timeout": 1})
-	require.Equal(t, "123123", resp.Data["code"])
-
-	// Nothing left: 408.
-	_, err := tb.do(logical.ReadOperation, "agents/bot/messages/wait", map[string]interface{}{"timeout": 1})
-	requireCoded(t, err, http.StatusRequestTimeout)
-
-	// A waiter wakes when matching mail arrives; a non-matching one doesn't satisfy it.
-	var wg sync.WaitGroup
-	wg.Add(1)
-	var got *logical.Response
-	var werr error
-	go func() {
-		defer wg.Done()
-		got, werr = tb.do(logical.ReadOperation, "agents/bot/messages/wait", map[string]interface{}{"timeout": 5, "from": "bank.example"})
-	}()
-	time.Sleep(100 * time.Millisecond)
-	tb.deliver(t, "bot", msgID(2), "news@shop.example", "newsletter", "")
-	time.Sleep(100 * time.Millisecond)
-	tb.deliver(t, "bot", msgID(3), "otp@bank.example", "login", "998877")
-	wg.Wait()
-	require.NoError(t, werr)
-	require.Equal(t, "998877", got.Data["code"])
-
-	// Bad input.
-	for _, bad := range []map[string]interface{}{{"timeout": 60}, {"timeout": -1}, {"since": "x"}, {"limit": 3}} {
-		resp, err := tb.do(logical.ReadOperation, "agents/bot/messages/wait", bad)
-		require.NoError(t, err)
-		require.True(t, resp.IsError(), "%v", bad)
-	}
-}
-
 func TestRevocationMakesMailUnreadableAndSweepsIt(t *testing.T) {
 	tb := newTestBackend(t)
 	tb.setup(t, "bot")
@@ -176,31 +136,6 @@ func TestRevocationMakesMailUnreadableAndSweepsIt(t *testing.T) {
 	for k := range snapshot(t, tb.storage) {
 		require.False(t, strings.HasPrefix(k, "inbox"), "left behind: %s", k)
 	}
-}
-
-func TestSentAndRateCountersAreSwept(t *testing.T) {
-	tb := newTestBackend(t)
-	tb.setup(t, "bot")
-	tb.ok(t, logical.UpdateOperation, "config", map[string]interface{}{"message_retention": "1h"})
-	ctx := context.Background()
-	now := time.Date(2026, 11, 26, 12, 30, 0, 0, time.UTC)
-	tb.now = func() time.Time { return now }
-	st, err := tb.loadAgent(ctx, tb.storage, "bot")
-	require.NoError(t, err)
-	old := &sentRecord{ID: fmt.Sprintf("%019d-%s", math.MaxInt64-now.Add(-2*time.Hour).UnixNano(), "aaaaaaaaaaaa"), Status: "sent"}
-	fresh := &sentRecord{ID: fmt.Sprintf("%019d-%s", math.MaxInt64-now.Add(-time.Minute).UnixNano(), "bbbbbbbbbbbb"), Status: "sent"}
-	require.NoError(t, tb.writeSent(ctx, tb.storage, st, old))
-	require.NoError(t, tb.writeSent(ctx, tb.storage, st, fresh))
-	for _, h := range []string{"2026112610", "2026112612"} {
-		require.NoError(t, tb.storage.Put(ctx, &logical.StorageEntry{Key: sendRatePrefix + "bot/" + h, Value: []byte("3")}))
-	}
-	require.NoError(t, tb.periodic(ctx, &logical.Request{Storage: tb.storage}))
-	keys, err := tb.storage.List(ctx, sentPrefix+"bot/")
-	require.NoError(t, err)
-	require.Equal(t, []string{fresh.ID}, keys)
-	keys, err = tb.storage.List(ctx, sendRatePrefix+"bot/")
-	require.NoError(t, err)
-	require.Equal(t, []string{"2026112612"}, keys)
 }
 
 // The in-memory index (dedup and counts) is only a cache of storage: after
@@ -302,31 +237,31 @@ func TestInboxBodiesCombinedAndChunked(t *testing.T) {
 func TestSealedEntryForms(t *testing.T) {
 	kek := &agentKEK{ID: "k1", Key: make([]byte, keySize)}
 	ad := inboxAD("m", "bot", "key", "summary")
-	box, err := sealCredential(kek, ad, []byte("hello"))
+	box, err := seal(kek, ad, []byte("hello"))
 	require.NoError(t, err)
-	bin := box.marshalBinary()
+	bin := box.binary()
 	js, err := json.Marshal(box)
 	require.NoError(t, err)
 	for _, form := range [][]byte{bin, js} {
-		got, err := unmarshalSealed(form)
+		got, err := parseSealedBox(form)
 		require.NoError(t, err)
-		plain, err := openCredential(kek, ad, got)
+		plain, err := open(kek, ad, got)
 		require.NoError(t, err)
 		require.Equal(t, "hello", string(plain))
 	}
 	for i := range len(bin) {
-		got, err := unmarshalSealed(bin[:i])
+		got, err := parseSealedBox(bin[:i])
 		if err == nil {
-			_, err = openCredential(kek, ad, got)
+			_, err = open(kek, ad, got)
 		}
-		require.ErrorIs(t, err, ErrDecrypt, "cut at %d", i)
+		require.ErrorIs(t, err, ErrDoesNotOpen, "cut at %d", i)
 	}
 	altered := bytes.Clone(bin)
 	altered[len(altered)-1] ^= 1
-	got, err := unmarshalSealed(altered)
+	got, err := parseSealedBox(altered)
 	require.NoError(t, err)
-	_, err = openCredential(kek, ad, got)
-	require.ErrorIs(t, err, ErrDecrypt)
+	_, err = open(kek, ad, got)
+	require.ErrorIs(t, err, ErrDoesNotOpen)
 }
 
 // Many messages stored at once, each delivered twice concurrently (a

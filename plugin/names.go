@@ -4,9 +4,6 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
-	"unicode/utf8"
-
-	"github.com/hashicorp/vault/sdk/framework"
 )
 
 // Path segments are captured broadly ([^/]+) and validated in the handler,
@@ -64,54 +61,31 @@ func validateCredName(v string) error {
 	return nil
 }
 
-// checkText bounds a free-text field: valid UTF-8, no NUL, at most max bytes.
-func checkText(field, v string, max int) error {
-	if len(v) > max {
-		return fmt.Errorf("%s: %d bytes, at most %d allowed", field, len(v), max)
+// validateDomain accepts a lower-case DNS host name with at least two
+// labels, as used on the right of an email address.
+func validateDomain(domain string) error {
+	if domain == "" {
+		return fmt.Errorf("must not be empty")
 	}
-	if !utf8.ValidString(v) || strings.ContainsRune(v, 0) {
-		return fmt.Errorf("%s: must be valid UTF-8 text", field)
+	if len(domain) > 253 {
+		return fmt.Errorf("longer than 253 characters")
+	}
+	labels := strings.Split(domain, ".")
+	if len(labels) < 2 {
+		return fmt.Errorf("%q must have at least two labels, like agents.example.com", domain)
+	}
+	for _, l := range labels {
+		if l == "" || len(l) > 63 {
+			return fmt.Errorf("%q has an empty or over-long label", domain)
+		}
+		if l[0] == '-' || l[len(l)-1] == '-' {
+			return fmt.Errorf("%q has a label that starts or ends with a hyphen", domain)
+		}
+		for _, c := range l {
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+				return fmt.Errorf("%q may contain only letters, digits, hyphens and dots", domain)
+			}
+		}
 	}
 	return nil
 }
-
-// checkKV bounds a map field such as metadata or fields.
-func checkKV(field string, m map[string]string, maxEntries, maxKey, maxValue int) error {
-	if len(m) > maxEntries {
-		return fmt.Errorf("%s: %d entries, at most %d allowed", field, len(m), maxEntries)
-	}
-	for k, v := range m {
-		if k == "" {
-			return fmt.Errorf("%s: keys must not be empty", field)
-		}
-		if err := checkText(field+" key", k, maxKey); err != nil {
-			return err
-		}
-		if err := checkText(fmt.Sprintf("%s.%s", field, k), v, maxValue); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// kvField reads a TypeKVPairs field, turning a conversion error into a
-// message that names the field.
-func kvField(d *framework.FieldData, field string) (map[string]string, bool, error) {
-	raw, ok := d.Raw[field]
-	if !ok {
-		return nil, false, nil
-	}
-	if raw == nil {
-		return map[string]string{}, true, nil
-	}
-	v, ok, err := d.GetOkErr(field)
-	if err != nil {
-		return nil, false, fmt.Errorf("%s: %v", field, err)
-	}
-	if !ok || v == nil {
-		return map[string]string{}, true, nil
-	}
-	return v.(map[string]string), true, nil
-}
-
-func joinComma(items []string) string { return strings.Join(items, ", ") }

@@ -11,55 +11,77 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
+// agents/ and agents/:agent: agent identities — their entries and keys,
+// creation, update and revocation. An agent's policy is in
+// path_policies.go.
+
+// Storage of agents and their keys.
+const (
+	agentPrefix = "agents/" // agents/<agent> → agentEntry
+	kekPrefix   = "keks/"   // keks/<agent> → agentKEK (seal-wrapped)
+)
+
+// Agent status values.
+const (
+	statusActive  = "active"
+	statusRevoked = "revoked"
+)
+
 // Bounds of free-form identity fields.
 const (
 	maxDescription     = 1024
 	maxMetadataEntries = 32
+	maxMetadataKey     = 128
 	maxMetadataValue   = 1024
+	maxAllowlist       = 1000
 )
 
 func (b *backend) pathAgents() []*framework.Path {
 	return []*framework.Path{
 		{
-			Pattern: "agents/?$",
+			Pattern:      "agents/?$",
+			DisplayAttrs: pathDisplay("agents"),
 			Operations: map[logical.Operation]framework.OperationHandler{
 				logical.ListOperation: &framework.PathOperation{Callback: b.pathAgentList},
 			},
 			HelpSynopsis: "List agents, with their org, address and status.",
 		},
 		{
-			Pattern: "agents/" + namePattern("agent") + "$",
-			Fields: map[string]*framework.FieldSchema{
-				"agent":          {Type: framework.TypeString, Description: "Agent name: the local part of its address (lower-case letters, digits, '.', '_', '-'; at most 64).", Required: true},
-				"org":            {Type: framework.TypeString, Description: "Organisation of the agent; must exist. Set at creation, fixed after."},
-				"description":    {Type: framework.TypeString, Description: "Free text."},
-				"metadata":       {Type: framework.TypeKVPairs, Description: "Free-form key/value metadata."},
-				"send_allowlist": {Type: framework.TypeCommaStringSlice, Description: "Whom the agent may send mail to: addresses (a@b.example) and domains (b.example). Empty: anyone."},
-			},
+			Pattern:        "agents/" + namePattern("agent") + "$",
+			DisplayAttrs:   pathDisplay("agent"),
+			Fields:         agentFields(),
 			ExistenceCheck: b.agentExists,
 			Operations: map[logical.Operation]framework.OperationHandler{
 				logical.CreateOperation: &framework.PathOperation{Callback: b.pathAgentWrite},
 				logical.UpdateOperation: &framework.PathOperation{Callback: b.pathAgentWrite},
 				logical.ReadOperation:   &framework.PathOperation{Callback: b.pathAgentRead},
-				logical.DeleteOperation: &framework.PathOperation{Callback: b.pathAgentDelete},
+				logical.DeleteOperation: &framework.PathOperation{Callback: b.pathAgentDelete, DisplayAttrs: opVerb("revoke")},
 			},
 			HelpSynopsis:    "Create, read, update or revoke an agent identity.",
 			HelpDescription: pathAgentHelpDesc,
 		},
-		{
-			Pattern: "agents/" + namePattern("agent") + "/policy$",
-			Fields: map[string]*framework.FieldSchema{
-				"agent":          {Type: framework.TypeString, Description: "Agent name.", Required: true},
-				"mount_accessor": mountAccessorField(),
-			},
-			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.ReadOperation: &framework.PathOperation{Callback: b.pathAgentPolicy},
-			},
-			HelpSynopsis: "The agent's Vault ACL policy, as HCL: its own paths only.",
+	}
+}
+
+func agentFields() map[string]*framework.FieldSchema {
+	return map[string]*framework.FieldSchema{
+		"agent": requiredString("Agent name: the local part of its address (lower-case letters, digits, '.', '_', '-'; at most 64)."),
+		"org": {
+			Type:        framework.TypeString,
+			Description: "Organisation of the agent; must exist. Set at creation, fixed after.",
+		},
+		"description": descriptionField(),
+		"metadata":    metadataField(),
+		"send_allowlist": {
+			Type:        framework.TypeCommaStringSlice,
+			Description: "Whom the agent may send mail to: addresses (a@b.example) and domains (b.example). Empty: anyone.",
 		},
 	}
 }
 
+// agentExists tells Vault whether a write creates or updates: an active
+// agent is updated; none, or a revoked one (whose name is not reused), is
+// "created" — and refused.
 func (b *backend) agentExists(ctx context.Context, req *logical.Request, d *framework.FieldData) (bool, error) {
 	name := d.Get("agent").(string)
 	if validateAgentName(name) != nil {
@@ -150,105 +172,158 @@ func (b *backend) agentResponseData(cfg *mailgentConfig, a *agentEntry) map[stri
 	return m
 }
 
-func (b *backend) pathAgentWrite(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+// agentInput is a validated agent write; a field not given stays as it is
+// on an update.
+type agentInput struct {
+	name     string
+	org      string
+	orgGiven bool
+	identityFields
+	hasAllow  bool
+	allowlist []string
+}
+
+// identityFields are the free-form fields of an org or an agent.
+type identityFields struct {
+	description             string
+	metadata                map[string]string
+	hasDescription, hasMeta bool
+}
+
+// descriptionField and metadataField are an org's or an agent's
+// free-form fields.
+func descriptionField() *framework.FieldSchema {
+	return &framework.FieldSchema{
+		Type:        framework.TypeString,
+		Description: "Free text.",
+	}
+}
+
+func metadataField() *framework.FieldSchema {
+	return &framework.FieldSchema{
+		Type:        framework.TypeKVPairs,
+		Description: "Free-form key/value metadata.",
+	}
+}
+
+// read reads description and metadata, within bounds.
+func (in *identityFields) read(d *framework.FieldData) *logical.Response {
+	if v, ok := d.GetOk("description"); ok {
+		in.description, in.hasDescription = v.(string), true
+		if err := checkText("description", in.description, maxDescription); err != nil {
+			return logical.ErrorResponse(err.Error())
+		}
+	}
+	var err error
+	if in.metadata, in.hasMeta, err = kvField(d, "metadata"); err != nil {
+		return logical.ErrorResponse(err.Error())
+	}
+	if in.hasMeta {
+		if err := checkKV("metadata", in.metadata, maxMetadataEntries, maxMetadataKey, maxMetadataValue); err != nil {
+			return logical.ErrorResponse(err.Error())
+		}
+	}
+	return nil
+}
+
+// apply sets the fields given.
+func (in *identityFields) apply(description *string, metadata *map[string]string) {
+	if in.hasDescription {
+		*description = in.description
+	}
+	if in.hasMeta {
+		*metadata = in.metadata
+	}
+}
+
+// readAgentWrite validates every field of a write before anything is read
+// or written.
+func readAgentWrite(d *framework.FieldData) (*agentInput, *logical.Response) {
 	if resp := rejectUnknownFields(d); resp != nil {
+		return nil, resp
+	}
+	in := &agentInput{name: d.Get("agent").(string)}
+	if err := validateAgentName(in.name); err != nil {
+		return nil, logical.ErrorResponse(err.Error())
+	}
+	if resp := in.identityFields.read(d); resp != nil {
+		return nil, resp
+	}
+	if v, ok := d.GetOk("send_allowlist"); ok {
+		var err error
+		in.hasAllow = true
+		if in.allowlist, err = readAllowlist(v.([]string)); err != nil {
+			return nil, logical.ErrorResponse(err.Error())
+		}
+	}
+	if v, ok := d.GetOk("org"); ok {
+		in.org, in.orgGiven = v.(string), true
+	}
+	return in, nil
+}
+
+// readAllowlist normalises send_allowlist: lower-case addresses ("Bob
+// <bob@x>" matches as bob@x) and domains (with or without a leading @).
+func readAllowlist(list []string) ([]string, error) {
+	var out []string
+	for _, a := range list {
+		a = strings.ToLower(strings.TrimSpace(a))
+		if a == "" {
+			continue
+		}
+		if strings.Contains(a, "@") && !strings.HasPrefix(a, "@") {
+			parsed, err := parseAddresses("send_allowlist", []string{a})
+			if err != nil {
+				return nil, err
+			}
+			a = strings.ToLower(parsed[0].Address)
+		} else if err := validateDomain(strings.TrimPrefix(a, "@")); err != nil {
+			return nil, fmt.Errorf("send_allowlist: %q: %v", a, err)
+		}
+		out = append(out, a)
+	}
+	if len(out) > maxAllowlist {
+		return nil, fmt.Errorf("send_allowlist: at most %d entries", maxAllowlist)
+	}
+	return out, nil
+}
+
+// pathAgentWrite creates or updates an agent, by what storage holds under
+// the identity lock (Vault's create/update choice was made before it):
+// a revoked agent's name is refused, an active agent is updated
+// (updateAgent), and otherwise the agent is created (createAgent).
+func (b *backend) pathAgentWrite(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	in, resp := readAgentWrite(d)
+	if resp != nil {
 		return resp, nil
 	}
-	name := d.Get("agent").(string)
-	if err := validateAgentName(name); err != nil {
-		return logical.ErrorResponse(err.Error()), nil
-	}
-	description, hasDescription := d.GetOk("description")
-	if hasDescription {
-		if err := checkText("description", description.(string), maxDescription); err != nil {
-			return logical.ErrorResponse(err.Error()), nil
-		}
-	}
-	md, hasMetadata, err := kvField(d, "metadata")
-	if err != nil {
-		return logical.ErrorResponse(err.Error()), nil
-	}
-	if hasMetadata {
-		if err := checkKV("metadata", md, maxMetadataEntries, 128, maxMetadataValue); err != nil {
-			return logical.ErrorResponse(err.Error()), nil
-		}
-	}
-	allow, hasAllow := d.GetOk("send_allowlist")
-	var allowlist []string
-	if hasAllow {
-		for _, a := range allow.([]string) {
-			a = strings.ToLower(strings.TrimSpace(a))
-			if a == "" {
-				continue
-			}
-			if strings.Contains(a, "@") && !strings.HasPrefix(a, "@") {
-				parsed, err := parseAddresses("send_allowlist", []string{a})
-				if err != nil {
-					return logical.ErrorResponse(err.Error()), nil
-				}
-				a = strings.ToLower(parsed[0].Address) // "Bob <bob@x>" matches as bob@x
-			} else if err := validateDomain(strings.TrimPrefix(a, "@")); err != nil {
-				return logical.ErrorResponse("send_allowlist: %q: %v", a, err), nil
-			}
-			allowlist = append(allowlist, a)
-		}
-		if len(allowlist) > 1000 {
-			return logical.ErrorResponse("send_allowlist: at most 1000 entries"), nil
-		}
-	}
-
 	b.identityLock.Lock()
 	defer b.identityLock.Unlock()
-
-	st, err := b.loadAgent(ctx, req.Storage, name)
-	if err != nil {
+	st, err := b.loadAgent(ctx, req.Storage, in.name)
+	switch {
+	case err != nil:
 		return nil, err
-	}
-	if st != nil && !st.active() {
+	case st == nil:
+		return b.createAgent(ctx, req, in)
+	case !st.active():
 		// Never reused: policies, AppRole roles and tokens issued for the
 		// revoked agent name its paths, and its audit trail keeps its name.
-		return logical.ErrorResponse("agent: %q was revoked; agent names are not reused, choose another", name), nil
+		return logical.ErrorResponse("agent: %q was revoked; agent names are not reused, choose another", in.name), nil
 	}
+	return b.updateAgent(ctx, req, st, in)
+}
 
-	// Update: description and metadata only; org and chain are fixed.
-	if st != nil && st.active() {
-		e := *st.entry
-		if org, ok := d.GetOk("org"); ok && org.(string) != e.Org {
-			return logical.ErrorResponse("org: an agent's org is fixed at creation (it is part of its delegation chain)"), nil
-		}
-		if hasDescription {
-			e.Description = description.(string)
-		}
-		if hasMetadata {
-			e.Metadata = md
-		}
-		if hasAllow {
-			e.SendAllowlist = allowlist
-		}
-		if err := putJSON(ctx, req.Storage, agentPrefix+name, &e); err != nil {
-			return nil, err
-		}
-		b.agents.drop(name)
-		if err := b.record(ctx, req.Storage, subjectAgent, name, b.agentEvent(req, &e, opAgentUpdate, outcomeSuccess)); err != nil {
-			return nil, err
-		}
-		return nil, nil
-	}
-
-	// Create.
-	orgName, _ := d.Get("org").(string)
-	if orgName == "" {
-		return logical.ErrorResponse("org: is required to create an agent"), nil
-	}
-	if err := validateOrgName(orgName); err != nil {
-		return logical.ErrorResponse(err.Error()), nil
-	}
-	org, err := getJSON[orgEntry](ctx, req.Storage, orgPrefix+orgName)
-	if err != nil {
-		return nil, err
-	}
-	if org == nil {
-		return logical.ErrorResponse("org: %q does not exist; create it first at orgs/%s", orgName, orgName), nil
+// createAgent makes an agent. The steps:
+//
+//  1. its org: required, and it must exist;
+//  2. the mount's domain, which gives it its address;
+//  3. its KEK, stored first (an agent entry never exists without its key),
+//     then its entry, with the delegation chain's human: the requester;
+//  4. the relays accept mail for it within moments (signalDirectory);
+//  5. record agent.create, and answer with the agent.
+func (b *backend) createAgent(ctx context.Context, req *logical.Request, in *agentInput) (*logical.Response, error) {
+	if err := b.checkAgentOrg(ctx, req.Storage, in.org); err != nil {
+		return respond(err)
 	}
 	cfg, err := b.config(ctx, req.Storage)
 	if err != nil {
@@ -257,7 +332,40 @@ func (b *backend) pathAgentWrite(ctx context.Context, req *logical.Request, d *f
 	if cfg == nil || cfg.Domain == "" {
 		return logical.ErrorResponse("config: set the mount's domain (write config) before creating agents"), nil
 	}
+	e, err := b.storeNewAgent(ctx, req, in)
+	if err != nil {
+		return nil, err
+	}
+	b.signalDirectory()
+	if err := b.record(ctx, req.Storage, subjectAgent, e.Name, b.agentEvent(req, e, opAgentCreate, outcomeSuccess)); err != nil {
+		return nil, err
+	}
+	data := b.agentResponseData(cfg, e)
+	data["messages_total"], data["messages_unread"] = 0, 0
+	return &logical.Response{Data: data}, nil
+}
 
+// checkAgentOrg checks the org a new agent names: given, valid, existing.
+func (b *backend) checkAgentOrg(ctx context.Context, s logical.Storage, org string) error {
+	if org == "" {
+		return errBadRequest("org: is required to create an agent")
+	}
+	if err := validateOrgName(org); err != nil {
+		return errBadRequest("%s", err.Error())
+	}
+	e, err := getJSON[orgEntry](ctx, s, orgPrefix+org)
+	if err != nil {
+		return err
+	}
+	if e == nil {
+		return errBadRequest("org: %q does not exist; create it first at orgs/%s", org, org)
+	}
+	return nil
+}
+
+// storeNewAgent stores a new agent: its KEK first, then its entry (and,
+// if that fails, no KEK either).
+func (b *backend) storeNewAgent(ctx context.Context, req *logical.Request, in *agentInput) (*agentEntry, error) {
 	id, err := newID()
 	if err != nil {
 		return nil, err
@@ -271,14 +379,13 @@ func (b *backend) pathAgentWrite(ctx context.Context, req *logical.Request, d *f
 		return nil, err
 	}
 	now := b.now().UTC()
-	desc, _ := description.(string)
 	e := &agentEntry{
-		Name:          name,
+		Name:          in.name,
 		ID:            id,
-		Org:           orgName,
-		Description:   desc,
-		Metadata:      md,
-		SendAllowlist: allowlist,
+		Org:           in.org,
+		Description:   in.description,
+		Metadata:      in.metadata,
+		SendAllowlist: in.allowlist,
 		CreatedBy:     b.requestActor(req),
 		CreatedAt:     now,
 		Status:        statusActive,
@@ -286,22 +393,34 @@ func (b *backend) pathAgentWrite(ctx context.Context, req *logical.Request, d *f
 	if e.Metadata == nil {
 		e.Metadata = map[string]string{}
 	}
-	// The KEK first: an agent entry never exists without its key.
-	if err := putJSON(ctx, req.Storage, kekPrefix+name, &agentKEK{ID: kekID, Key: key, CreatedAt: now}); err != nil {
+	if err := putJSON(ctx, req.Storage, kekPrefix+in.name, &agentKEK{ID: kekID, Key: key, CreatedAt: now}); err != nil {
 		return nil, err
 	}
-	if err := putJSON(ctx, req.Storage, agentPrefix+name, e); err != nil {
-		_ = req.Storage.Delete(ctx, kekPrefix+name)
+	if err := putJSON(ctx, req.Storage, agentPrefix+in.name, e); err != nil {
+		_ = req.Storage.Delete(ctx, kekPrefix+in.name)
 		return nil, err
 	}
-	b.agents.drop(name)
-	b.signalDirectory() // the relays accept mail for it within moments
-	if err := b.record(ctx, req.Storage, subjectAgent, name, b.agentEvent(req, e, opAgentCreate, outcomeSuccess)); err != nil {
+	b.agents.drop(in.name)
+	return e, nil
+}
+
+// updateAgent changes what an update may change — description, metadata,
+// send_allowlist — and records agent.update. The org (and so the
+// delegation chain) is fixed at creation.
+func (b *backend) updateAgent(ctx context.Context, req *logical.Request, st *agentState, in *agentInput) (*logical.Response, error) {
+	e := *st.entry
+	if in.orgGiven && in.org != e.Org {
+		return logical.ErrorResponse("org: an agent's org is fixed at creation (it is part of its delegation chain)"), nil
+	}
+	in.apply(&e.Description, &e.Metadata)
+	if in.hasAllow {
+		e.SendAllowlist = in.allowlist
+	}
+	if err := putJSON(ctx, req.Storage, agentPrefix+e.Name, &e); err != nil {
 		return nil, err
 	}
-	data := b.agentResponseData(cfg, e)
-	data["messages_total"], data["messages_unread"] = 0, 0
-	return &logical.Response{Data: data}, nil
+	b.agents.drop(e.Name)
+	return nil, b.record(ctx, req.Storage, subjectAgent, e.Name, b.agentEvent(req, &e, opAgentUpdate, outcomeSuccess))
 }
 
 // pathAgentDelete revokes the agent: see revokeAgent.
@@ -348,55 +467,83 @@ func (b *backend) revokeAgent(ctx context.Context, req *logical.Request, name, r
 	return b.record(ctx, req.Storage, subjectAgent, name, ev)
 }
 
-func (b *backend) pathAgentPolicy(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	st, resp, err := b.activeAgent(ctx, req, d.Get("agent").(string))
-	if resp != nil || err != nil {
-		return resp, err
-	}
-	acc, err := mountAccessor(req, d)
-	if err != nil {
-		return logical.ErrorResponse(err.Error()), nil
-	}
-	return &logical.Response{Data: map[string]interface{}{
-		"agent":  st.entry.Name,
-		"name":   agentPolicyName(acc, st.entry.Name),
-		"policy": agentPolicy(req.MountPoint, acc, st.entry.Name),
-		"role":   agentRoleName(acc, st.entry.Name),
-	}}, nil
+// agentEntry is an agent identity, stored at agents/<agent>. After
+// revocation it stays as a tombstone so its paths answer "revoked" and its
+// audit trail keeps its context.
+type agentEntry struct {
+	// Name is the agent's name, the local part of its address.
+	Name string `json:"name"`
+	// ID is unique per incarnation: a name reused after revocation gets a new ID.
+	ID string `json:"id"`
+	// Org is the agent's organisation.
+	Org string `json:"org"`
+	// Description is free text.
+	Description string `json:"description"`
+	// Metadata is free-form key/value data.
+	Metadata map[string]string `json:"metadata"`
+	// SendAllowlist limits whom the agent may send to: addresses and
+	// domains; empty means anyone.
+	SendAllowlist []string `json:"send_allowlist,omitempty"`
+	// CreatedBy is the requester that created the agent: the chain's human.
+	CreatedBy actor `json:"created_by"`
+	// CreatedAt is the creation time.
+	CreatedAt time.Time `json:"created_at"`
+	// Status is active or revoked.
+	Status string `json:"status"`
+	// RevokedAt and RevokedBy record the revocation.
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+	RevokedBy *actor     `json:"revoked_by,omitempty"`
+	// Swept is set once a revoked agent's ciphertext has been removed.
+	Swept bool `json:"swept,omitempty"`
 }
 
-// agentPolicy renders a standalone policy that confines a token to one
-// agent's paths, for operators who prefer a policy per agent to the
-// templated one (agent-policy).
-func agentPolicy(mount, accessor, agent string) string {
-	return fmt.Sprintf("# Mailgent agent %q on mount %q (accessor %s): its own paths only.\n", agent, mount, accessor) +
-		agentPaths(mount, agent)
+// chain is the delegation chain human > org > agent.
+func (a *agentEntry) chain() []string {
+	return []string{"human:" + a.CreatedBy.name(), "org:" + a.Org, "agent:" + a.Name}
 }
 
-// agentPaths are an agent's own paths: its identity (read), its
-// credentials, codes, login reports, inbox, outbound mail and audit trail.
-// Nothing about other agents, orgs, config or policies. agent is a name or
-// an ACL template that resolves to one.
-func agentPaths(mount, agent string) string {
-	p := strings.TrimSuffix(mount, "/") + "/agents/" + agent
-	rules := []struct{ path, caps string }{
-		{p, `"read"`},
-		{p + "/creds", `"list"`},
-		{p + "/creds/*", `"create", "read", "update", "delete", "list"`},
-		{p + "/creds/+/totp", `"read"`},
-		{p + "/creds/+/login", `"create", "update"`},
-		{p + "/messages", `"read", "list"`},
-		{p + "/messages/*", `"read", "list", "delete"`},
-		{p + "/send", `"create", "update"`},
-		{p + "/audit", `"read", "list"`},
-		{p + "/sent", `"read", "list"`},
-		{p + "/sent/*", `"read"`},
+// agentKEK is an agent's key-encryption key, stored at keks/<agent>.
+type agentKEK struct {
+	// ID identifies this KEK; sealed entries name the KEK that wrapped them.
+	ID string `json:"id"`
+	// Key is the 256-bit AES key.
+	Key []byte `json:"key"`
+	// CreatedAt is when the key was made.
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// agentState is what request handlers need of an agent.
+type agentState struct {
+	entry *agentEntry
+	kek   *agentKEK // nil once revoked
+}
+
+func (s *agentState) active() bool { return s.kek != nil && s.entry.Status == statusActive }
+
+// agentCache holds agent entries and KEKs in memory, so a TOTP request does
+// not read them from storage each time. It is dropped for an agent whenever
+// this node changes it and in Invalidate when another node did.
+type agentCache = lockedMap[*agentState]
+
+// loadAgent returns the agent's entry and KEK, or nil if there is no such
+// agent. A revoked agent comes back with a nil KEK.
+func (b *backend) loadAgent(ctx context.Context, s logical.Storage, name string) (*agentState, error) {
+	if st := b.agents.get(name); st != nil {
+		return st, nil
 	}
-	var s strings.Builder
-	for _, r := range rules {
-		fmt.Fprintf(&s, "path %q { capabilities = [%s] }\n", r.path, r.caps)
+	epoch := b.agents.currentEpoch()
+	entry, err := getJSON[agentEntry](ctx, s, agentPrefix+name)
+	if err != nil || entry == nil {
+		return nil, err
 	}
-	return s.String()
+	st := &agentState{entry: entry}
+	if entry.Status == statusActive {
+		if st.kek, err = getJSON[agentKEK](ctx, s, kekPrefix+name); err != nil {
+			return nil, err
+		}
+	}
+	b.agents.putAt(name, st, epoch)
+	return st, nil
 }
 
 const pathAgentHelpDesc = `

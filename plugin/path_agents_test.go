@@ -140,24 +140,3 @@ func TestRevocationIsInstantAndSwept(t *testing.T) {
 	resp = tb.ok(t, logical.ReadOperation, "agents/bot", nil)
 	require.Equal(t, statusRevoked, resp.Data["status"])
 }
-
-func TestOrgDeleteRevokesItsAgents(t *testing.T) {
-	tb := newTestBackend(t)
-	tb.setup(t, "a1", "a2")
-	tb.ok(t, logical.CreateOperation, "orgs/beta", nil)
-	tb.ok(t, logical.CreateOperation, "agents/b1", map[string]interface{}{"org": "beta"})
-	tb.ok(t, logical.CreateOperation, "agents/a1/creds/x", map[string]interface{}{"password": "p"})
-
-	resp := tb.ok(t, logical.DeleteOperation, "orgs/acme", nil)
-	require.ElementsMatch(t, []string{"a1", "a2"}, resp.Data["revoked_agents"])
-	_, err := tb.do(logical.ReadOperation, "agents/a1/creds/x", nil)
-	requireCoded(t, err, http.StatusGone)
-	resp = tb.ok(t, logical.ReadOperation, "agents/b1", nil)
-	require.Equal(t, statusActive, resp.Data["status"])
-	require.Nil(t, tb.request(t, logical.ReadOperation, "orgs/acme", nil))
-
-	resp = tb.ok(t, logical.ReadOperation, "orgs/acme/audit", nil)
-	events := resp.Data["events"].([]map[string]interface{})
-	require.Equal(t, opOrgDelete, events[0]["operation"])
-	require.Contains(t, events[0]["detail"], "a1")
-}

@@ -2,12 +2,9 @@ package plugin
 
 import (
 	"context"
-	"fmt"
 	"strings"
-	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
-	"github.com/hashicorp/vault/sdk/helper/parseutil"
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
@@ -15,23 +12,33 @@ const defaultAuditPage = 100
 
 func auditQueryFields() map[string]*framework.FieldSchema {
 	return map[string]*framework.FieldSchema{
-		"operation":  {Type: framework.TypeString, Description: "Only this operation (e.g. totp.generate), or a family (cred.*)."},
-		"credential": {Type: framework.TypeString, Description: "Only events about this credential."},
-		"since":      {Type: framework.TypeString, Description: "Only events at or after this time: RFC 3339, or a duration back from now (e.g. 1h)."},
-		"limit":      {Type: framework.TypeInt, Description: fmt.Sprintf("Events per page (1-%d, default %d).", auditMaxPerPage, defaultAuditPage)},
-		"after":      {Type: framework.TypeString, Description: "Paging cursor: the next_cursor of the previous page."},
+		"operation": {
+			Type:        framework.TypeString,
+			Description: "Only this operation (e.g. totp.generate), or a family (cred.*).",
+		},
+		"credential": {
+			Type:        framework.TypeString,
+			Description: "Only events about this credential.",
+		},
+		"since": {
+			Type:        framework.TypeString,
+			Description: "Only events at or after this time: RFC 3339, or a duration back from now (e.g. 1h).",
+		},
+		"limit": limitField("Events", auditMaxPerPage, defaultAuditPage),
+		"after": afterField(),
 	}
 }
 
 func (b *backend) pathAudit() []*framework.Path {
 	agentFields := auditQueryFields()
-	agentFields["agent"] = &framework.FieldSchema{Type: framework.TypeString, Description: "Agent name.", Required: true}
+	agentFields["agent"] = agentField()
 	orgFields := auditQueryFields()
-	orgFields["org"] = &framework.FieldSchema{Type: framework.TypeString, Description: "Org name.", Required: true}
+	orgFields["org"] = requiredString("Org name.")
 	return []*framework.Path{
 		{
-			Pattern: "agents/" + namePattern("agent") + "/audit/?$",
-			Fields:  agentFields,
+			Pattern:      "agents/" + namePattern("agent") + "/audit/?$",
+			DisplayAttrs: pathDisplay("agent-audit-events"),
+			Fields:       agentFields,
 			Operations: map[logical.Operation]framework.OperationHandler{
 				logical.ReadOperation: &framework.PathOperation{Callback: b.pathAgentAudit},
 				logical.ListOperation: &framework.PathOperation{Callback: b.pathAgentAudit},
@@ -40,8 +47,9 @@ func (b *backend) pathAudit() []*framework.Path {
 			HelpDescription: auditHelpDesc,
 		},
 		{
-			Pattern: "orgs/" + namePattern("org") + "/audit/?$",
-			Fields:  orgFields,
+			Pattern:      "orgs/" + namePattern("org") + "/audit/?$",
+			DisplayAttrs: pathDisplay("org-audit-events"),
+			Fields:       orgFields,
 			Operations: map[logical.Operation]framework.OperationHandler{
 				logical.ReadOperation: &framework.PathOperation{Callback: b.pathOrgAudit},
 				logical.ListOperation: &framework.PathOperation{Callback: b.pathOrgAudit},
@@ -52,6 +60,8 @@ func (b *backend) pathAudit() []*framework.Path {
 	}
 }
 
+// pathAgentAudit lists an agent's events; a revoked agent's trail stays
+// readable: that is when it matters.
 func (b *backend) pathAgentAudit(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	name := d.Get("agent").(string)
 	if err := validateAgentName(name); err != nil {
@@ -61,7 +71,6 @@ func (b *backend) pathAgentAudit(ctx context.Context, req *logical.Request, d *f
 	if resp != nil {
 		return resp, nil
 	}
-	// A revoked agent's trail stays readable: that is when it matters.
 	st, err := b.loadAgent(ctx, req.Storage, name)
 	if err != nil {
 		return nil, err
@@ -109,17 +118,12 @@ func (b *backend) readAuditQuery(d *framework.FieldData) (auditQuery, *logical.R
 			return q, logical.ErrorResponse(strings.Replace(err.Error(), "cred:", "credential:", 1))
 		}
 	}
-	if s := d.Get("since").(string); s != "" {
-		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-			q.since = t
-		} else if dur, err := parseutil.ParseDurationSecond(s); err == nil && dur > 0 {
-			q.since = b.now().Add(-dur)
-		} else {
-			return q, logical.ErrorResponse("since: %q is neither an RFC 3339 time nor a positive duration", s)
-		}
+	var err error
+	if q.since, err = readSince(d, b.now()); err != nil {
+		return q, logical.ErrorResponse(err.Error())
 	}
 	var resp *logical.Response
-	if q.limit, q.after, resp = readPage(d, defaultAuditPage, auditMaxPerPage, validCursor); resp != nil {
+	if q.page, resp = readPage(d, defaultAuditPage, auditMaxPerPage, validCursor); resp != nil {
 		return q, resp
 	}
 	return q, nil

@@ -112,32 +112,6 @@ func TestAuditRetentionSweep(t *testing.T) {
 	}
 }
 
-func TestLoginReports(t *testing.T) {
-	tb := newTestBackend(t)
-	tb.setup(t, "bot")
-	tb.ok(t, logical.CreateOperation, "agents/bot/creds/a", map[string]interface{}{"password": "hunter22", "totp_secret": rfcSeed})
-	resp := tb.ok(t, logical.UpdateOperation, "agents/bot/creds/a/login", map[string]interface{}{"outcome": "success", "detail": "dashboard reached"})
-	require.NotEmpty(t, resp.Data["event_id"])
-	resp = tb.ok(t, logical.ReadOperation, "agents/bot/creds/a", nil)
-	require.Equal(t, "success", resp.Data["last_login"].(map[string]interface{})["outcome"])
-
-	for _, tc := range []struct {
-		data  map[string]interface{}
-		field string
-	}{
-		{map[string]interface{}{"outcome": "maybe"}, "outcome"},
-		{map[string]interface{}{}, "outcome"},
-		{map[string]interface{}{"outcome": "failure", "detail": "tried hunter22"}, "detail"},
-		{map[string]interface{}{"outcome": "failure", "detail": "seed " + strings.ToLower(rfcSeed)}, "detail"},
-		{map[string]interface{}{"outcome": "failure", "detail": strings.Repeat("x", 5000)}, "detail"},
-	} {
-		resp, err := tb.do(logical.UpdateOperation, "agents/bot/creds/a/login", tc.data)
-		require.NoError(t, err)
-		require.True(t, resp.IsError(), "%v", tc.data)
-		require.Contains(t, resp.Error().Error(), tc.field)
-	}
-}
-
 func TestAuditGroupCommitLosesNothing(t *testing.T) {
 	tb := newTestBackend(t)
 	tb.setup(t, "bot", "other")

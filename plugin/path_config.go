@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -102,10 +101,8 @@ func defaultConfig() *mailgentConfig {
 
 func (b *backend) pathConfig() []*framework.Path {
 	return []*framework.Path{{
-		Pattern: "config",
-		DisplayAttrs: &framework.DisplayAttributes{
-			OperationPrefix: "mailgent",
-		},
+		Pattern:      "config",
+		DisplayAttrs: pathDisplay("configuration"),
 		Fields: map[string]*framework.FieldSchema{
 			"domain": {
 				Type:        framework.TypeString,
@@ -208,7 +205,7 @@ func (b *backend) pathConfigRead(ctx context.Context, req *logical.Request, _ *f
 // configResponseData is the one place config is turned into a response,
 // and so the place where the NATS password is left out.
 func (b *backend) configResponseData(cfg *mailgentConfig) map[string]interface{} {
-	status, lastErr := b.workers.Status()
+	status, lastErr := b.supervisor.status()
 	data := map[string]interface{}{
 		"domain":                  cfg.Domain,
 		"nats_url":                cfg.NATSURL,
@@ -231,14 +228,22 @@ func (b *backend) configResponseData(cfg *mailgentConfig) map[string]interface{}
 	return data
 }
 
+// pathConfigWrite merges a write into the mount's config. The steps:
+//
+//  1. unknown fields are refused;
+//  2. under the config lock, the stored config (or the defaults) is
+//     changed field by field: the domain (required), the bus
+//     (readNATSConfig), the limits and retention (readLimits) — a bad
+//     value is a 400 and changes nothing;
+//  3. the keys made with the first config: the inbound key pair
+//     (ensureInboundKey) and the DKIM keys (ensureDKIMKeys);
+//  4. the config is stored, the cache dropped, and the bus told.
 func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	if resp := rejectUnknownFields(d); resp != nil {
 		return resp, nil
 	}
-
 	b.configLock.Lock()
 	defer b.configLock.Unlock()
-
 	cfg, err := readConfig(ctx, req.Storage)
 	if err != nil {
 		return nil, err
@@ -246,45 +251,67 @@ func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *
 	if cfg == nil {
 		cfg = defaultConfig()
 	}
+	for _, read := range []func(*framework.FieldData, *mailgentConfig) *logical.Response{readDomain, readNATSConfig, readLimits} {
+		if resp := read(d, cfg); resp != nil {
+			return resp, nil
+		}
+	}
+	if err := b.ensureInboundKey(ctx, req.Storage); err != nil {
+		return nil, err
+	}
+	if err := b.ensureDKIMKeys(ctx, req.Storage); err != nil {
+		return nil, err
+	}
+	entry, err := logical.StorageEntryJSON(configStorageKey, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := req.Storage.Put(ctx, entry); err != nil {
+		return nil, fmt.Errorf("store config: %w", err)
+	}
+	b.cfgCache.drop()
+	b.supervisor.configChanged()
+	return nil, nil
+}
 
+// readDomain applies domain, which the first write must give.
+func readDomain(d *framework.FieldData, cfg *mailgentConfig) *logical.Response {
 	if v, ok := d.GetOk("domain"); ok {
 		domain := strings.ToLower(strings.TrimSpace(v.(string)))
 		if err := validateDomain(domain); err != nil {
-			return logical.ErrorResponse("domain: %s", err), nil
+			return logical.ErrorResponse("domain: %s", err)
 		}
 		cfg.Domain = domain
 	}
 	if cfg.Domain == "" {
-		return logical.ErrorResponse("domain: is required"), nil
+		return logical.ErrorResponse("domain: is required")
 	}
+	return nil
+}
 
-	if resp := readNATSConfig(d, cfg); resp != nil {
-		return resp, nil
+// readLimits applies the inbox limits, the send rate limit, the sender
+// rule of messages/wait, and the retention periods, each within bounds.
+func readLimits(d *framework.FieldData, cfg *mailgentConfig) *logical.Response {
+	ints := []struct {
+		field    string
+		min, max int64
+		set      func(int64)
+	}{
+		{"max_inbox_messages", 1, maxMaxInboxMessages, func(n int64) { cfg.MaxInboxMessages = int(n) }},
+		{"max_inbox_bytes", minMaxInboxBytes, maxMaxInboxBytes, func(n int64) { cfg.MaxInboxBytes = n }},
+		{"send_rate_limit", 1, maxSendRateLimit, func(n int64) { cfg.SendRateLimit = int(n) }},
 	}
-
-	if v, ok := d.GetOk("max_inbox_messages"); ok {
-		n := v.(int)
-		if n < 1 || n > maxMaxInboxMessages {
-			return logical.ErrorResponse("max_inbox_messages: must be between 1 and %d, got %d", maxMaxInboxMessages, n), nil
+	for _, f := range ints {
+		if v, ok := d.GetOk(f.field); ok {
+			n := int64(v.(int))
+			if n < f.min || n > f.max {
+				return logical.ErrorResponse("%s: must be between %d and %d, got %d", f.field, f.min, f.max, n)
+			}
+			f.set(n)
 		}
-		cfg.MaxInboxMessages = n
-	}
-	if v, ok := d.GetOk("max_inbox_bytes"); ok {
-		n := int64(v.(int))
-		if n < minMaxInboxBytes || n > maxMaxInboxBytes {
-			return logical.ErrorResponse("max_inbox_bytes: must be between %d and %d, got %d", minMaxInboxBytes, int64(maxMaxInboxBytes), n), nil
-		}
-		cfg.MaxInboxBytes = n
-	}
-	if v, ok := d.GetOk("send_rate_limit"); ok {
-		n := v.(int)
-		if n < 1 || n > maxSendRateLimit {
-			return logical.ErrorResponse("send_rate_limit: must be between 1 and %d, got %d", maxSendRateLimit, n), nil
-		}
-		cfg.SendRateLimit = n
 	}
 	if v, ok, err := d.GetOkErr("require_verified_sender"); err != nil {
-		return logical.ErrorResponse("require_verified_sender: %v", err), nil
+		return logical.ErrorResponse("require_verified_sender: %v", err)
 	} else if ok {
 		cfg.RequireVerifiedSender = v.(bool)
 	}
@@ -298,54 +325,29 @@ func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *
 		{"max_wait_timeout", time.Second, maxMaxWaitTimeout, &cfg.MaxWaitTimeout},
 	}
 	for _, f := range durations {
-		v, ok := d.GetOk(f.field)
-		if !ok {
-			continue
+		if v, ok := d.GetOk(f.field); ok {
+			dur := time.Duration(v.(int)) * time.Second
+			if dur < f.min || dur > f.max {
+				return logical.ErrorResponse("%s: must be between %s and %s, got %s", f.field, f.min, f.max, dur)
+			}
+			*f.dst = dur
 		}
-		dur := time.Duration(v.(int)) * time.Second
-		if dur < f.min || dur > f.max {
-			return logical.ErrorResponse("%s: must be between %s and %s, got %s", f.field, f.min, f.max, dur), nil
-		}
-		*f.dst = dur
 	}
+	return nil
+}
 
-	// The inbound key pair is made once, with the first config.
-	key, err := readInboundKey(ctx, req.Storage)
+// ensureInboundKey makes the inbound key pair, once, with the first
+// config.
+func (b *backend) ensureInboundKey(ctx context.Context, s logical.Storage) error {
+	key, err := readInboundKey(ctx, s)
+	if err != nil || key != nil {
+		return err
+	}
+	priv, pub, err := bus.GenerateInboundKey()
 	if err != nil {
-		return nil, err
+		return fmt.Errorf("generate inbound key: %w", err)
 	}
-	if key == nil {
-		priv, pub, err := bus.GenerateInboundKey()
-		if err != nil {
-			return nil, fmt.Errorf("generate inbound key: %w", err)
-		}
-		if err := putJSON(ctx, req.Storage, inboundKeyStorageKey, &inboundKey{Private: priv, Public: pub, CreatedAt: b.now().UTC()}); err != nil {
-			return nil, err
-		}
-	}
-	// So are the DKIM keys.
-	if dk, err := readDKIMKeys(ctx, req.Storage); err != nil {
-		return nil, err
-	} else if dk == nil {
-		now := b.now().UTC()
-		fresh, err := newDKIMKeys(now)
-		if err != nil {
-			return nil, fmt.Errorf("generate DKIM keys: %w", err)
-		}
-		if err := putJSON(ctx, req.Storage, dkimStorageKey, &dkimKeys{Current: fresh, RotatedAt: now}); err != nil {
-			return nil, err
-		}
-	}
-	entry, err := logical.StorageEntryJSON(configStorageKey, cfg)
-	if err != nil {
-		return nil, err
-	}
-	if err := req.Storage.Put(ctx, entry); err != nil {
-		return nil, fmt.Errorf("store config: %w", err)
-	}
-	b.cfgCache.drop()
-	b.workers.configChanged()
-	return nil, nil
+	return putJSON(ctx, s, inboundKeyStorageKey, &inboundKey{Private: priv, Public: pub, CreatedAt: b.now().UTC()})
 }
 
 // configCache holds the decoded config: most request paths read it
@@ -459,51 +461,6 @@ func readNATSConfig(d *framework.FieldData, cfg *mailgentConfig) *logical.Respon
 func (c *mailgentConfig) busOptions() bus.Options {
 	return bus.Options{URL: c.NATSURL, Username: c.NATSUsername, Password: c.NATSPassword,
 		CACert: []byte(c.NATSCACert), AllowPlaintext: c.NATSAllowPlaintext}
-}
-
-// rejectUnknownFields turns Vault's "ignored unrecognized parameters"
-// warning into a 400: a misspelt limit must not be silently dropped.
-func rejectUnknownFields(d *framework.FieldData) *logical.Response {
-	var unknown []string
-	for k := range d.Raw {
-		if _, ok := d.Schema[k]; !ok {
-			unknown = append(unknown, k)
-		}
-	}
-	if len(unknown) == 0 {
-		return nil
-	}
-	sort.Strings(unknown)
-	return logical.ErrorResponse("%s: unknown field", strings.Join(unknown, ", "))
-}
-
-// validateDomain accepts a lower-case DNS host name with at least two
-// labels, as used on the right of an email address.
-func validateDomain(domain string) error {
-	if domain == "" {
-		return fmt.Errorf("must not be empty")
-	}
-	if len(domain) > 253 {
-		return fmt.Errorf("longer than 253 characters")
-	}
-	labels := strings.Split(domain, ".")
-	if len(labels) < 2 {
-		return fmt.Errorf("%q must have at least two labels, like agents.example.com", domain)
-	}
-	for _, l := range labels {
-		if l == "" || len(l) > 63 {
-			return fmt.Errorf("%q has an empty or over-long label", domain)
-		}
-		if l[0] == '-' || l[len(l)-1] == '-' {
-			return fmt.Errorf("%q has a label that starts or ends with a hyphen", domain)
-		}
-		for _, c := range l {
-			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
-				return fmt.Errorf("%q may contain only letters, digits, hyphens and dots", domain)
-			}
-		}
-	}
-	return nil
 }
 
 const pathConfigHelpSyn = `Configure the email domain, the NATS connection and the mount's limits.`

@@ -206,26 +206,26 @@ func TestTamperedOrMovedCiphertextFailsClearly(t *testing.T) {
 	key := credVersionKey("bot", "a", 2)
 	e, err := tb.storage.Get(ctx, key)
 	require.NoError(t, err)
-	var box sealed
+	var box sealedBox
 	require.NoError(t, json.Unmarshal(e.Value, &box))
 	box.Ciphertext[len(box.Ciphertext)-1] ^= 1
 	require.NoError(t, putJSON(ctx, tb.storage, key, &box))
 	err = readErr("agents/bot/creds/a", nil)
-	require.ErrorIs(t, err, ErrDecrypt)
+	require.ErrorIs(t, err, ErrDoesNotOpen)
 	require.Contains(t, err.Error(), "does not decrypt")
 
 	// Version 1 copied over version 2 of the same credential.
 	copyEntry(credVersionKey("bot", "a", 1), credVersionKey("bot", "a", 2))
-	require.ErrorIs(t, readErr("agents/bot/creds/a", nil), ErrDecrypt)
+	require.ErrorIs(t, readErr("agents/bot/creds/a", nil), ErrDoesNotOpen)
 
 	// Another credential's entry under this one.
 	copyEntry(credVersionKey("bot", "b", 1), credVersionKey("bot", "a", 1))
-	require.ErrorIs(t, readErr("agents/bot/creds/a", map[string]interface{}{"version": 1}), ErrDecrypt)
+	require.ErrorIs(t, readErr("agents/bot/creds/a", map[string]interface{}{"version": 1}), ErrDoesNotOpen)
 
 	// Another agent's entry (and its metadata) under this agent.
 	copyEntry(credMetaKey("other", "a"), credMetaKey("bot", "c"))
 	copyEntry(credVersionKey("other", "a", 1), credVersionKey("bot", "c", 1))
-	require.ErrorIs(t, readErr("agents/bot/creds/c", nil), ErrDecrypt)
+	require.ErrorIs(t, readErr("agents/bot/creds/c", nil), ErrDoesNotOpen)
 
 	// The failures are in the audit trail as errors.
 	resp := tb.ok(t, logical.ReadOperation, "agents/bot/audit", map[string]interface{}{"operation": "cred.read"})
@@ -243,7 +243,7 @@ func TestEntryFromAnotherMountDoesNotOpen(t *testing.T) {
 		require.NoError(t, b.storage.Put(context.Background(), &logical.StorageEntry{Key: k, Value: []byte(v)}))
 	}
 	_, err := b.do(logical.ReadOperation, "agents/bot/creds/x", nil)
-	require.ErrorIs(t, err, ErrDecrypt)
+	require.ErrorIs(t, err, ErrDoesNotOpen)
 }
 
 // snapshot returns every storage entry except the audit trail.

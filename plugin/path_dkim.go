@@ -12,7 +12,8 @@ import (
 func (b *backend) pathDKIM() []*framework.Path {
 	return []*framework.Path{
 		{
-			Pattern: "config/dkim",
+			Pattern:      "config/dkim",
+			DisplayAttrs: pathDisplay("dkim-records"),
 			Operations: map[logical.Operation]framework.OperationHandler{
 				logical.ReadOperation: &framework.PathOperation{Callback: b.pathDKIMRead},
 			},
@@ -22,9 +23,10 @@ knows RSA); keys lists every current key, Ed25519 included. Publish each
 dns_txt as a TXT record at its dns_name.`,
 		},
 		{
-			Pattern: "config/dkim/rotate",
+			Pattern:      "config/dkim/rotate",
+			DisplayAttrs: pathDisplay("dkim-keys"),
 			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.UpdateOperation: &framework.PathOperation{Callback: b.pathDKIMRotate},
+				logical.UpdateOperation: &framework.PathOperation{Callback: b.pathDKIMRotate, DisplayAttrs: opVerb("rotate")},
 			},
 			HelpSynopsis: "Generate new DKIM keys under new selectors; sign with them from now on.",
 			HelpDescription: `The previous keys are listed under previous_keys: keep their DNS records

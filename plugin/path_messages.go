@@ -3,7 +3,6 @@ package plugin
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -12,7 +11,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
-	"github.com/hashicorp/vault/sdk/helper/parseutil"
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/mailgent/mailgent/internal/domain"
@@ -20,96 +18,118 @@ import (
 	"github.com/mailgent/mailgent/internal/mailparse"
 )
 
+// agents/:agent/messages, messages/:id, :id/raw and :id/attachments/:index:
+// an agent's inbox as the API shows it (its storage is inbox.go; the wait
+// is path_wait.go).
+
 const (
-	opMessageList       = "message.list"
 	defaultMessagesPage = 50
 	maxMessagesPage     = 500
-	defaultWaitTimeout  = 30 * time.Second
-	// waitLookback lets an agent that asks a moment late still get its code.
-	waitLookback = 60 * time.Second
 )
 
 // messageIDRe is the shape of an inbox key, the API's message ID.
 var messageIDRe = regexp.MustCompile(`^[0-9]{19}-[a-z2-7]{32}$`)
 
-func agentField() *framework.FieldSchema {
-	return &framework.FieldSchema{Type: framework.TypeString, Description: "Agent name.", Required: true}
-}
-
 func (b *backend) pathMessages() []*framework.Path {
-	filters := func() map[string]*framework.FieldSchema {
-		return map[string]*framework.FieldSchema{
-			"agent":   agentField(),
-			"from":    {Type: framework.TypeString, Description: "Only mail from this sender: a domain (matches it and its subdomains: github.com matches noreply@github.com and x@mail.github.com, never github.com.evil.example) or an exact address (user@host). Display names never match."},
-			"subject": {Type: framework.TypeString, Description: "Only messages whose subject contains this (case-insensitive)."},
-			"since":   {Type: framework.TypeString, Description: "Only messages stored at or after this: RFC 3339, or a duration back from now (e.g. 10m)."},
-		}
-	}
-	list := filters()
-	list["from_contains"] = &framework.FieldSchema{Type: framework.TypeString, Description: "Only messages whose From (display name or address) contains this, case-insensitive. A search aid: anyone can put any text in a display name, so never use it to decide whom to trust."}
-	list["trust"] = &framework.FieldSchema{Type: framework.TypeString, Description: "Only verified or only unverified senders (verified, unverified, any; default any)."}
-	list["unread"] = &framework.FieldSchema{Type: framework.TypeBool, Description: "Only unread (true) or only read (false) messages."}
-	list["has_code"] = &framework.FieldSchema{Type: framework.TypeBool, Description: "Only messages with (true) or without (false) a candidate code."}
-	list["limit"] = &framework.FieldSchema{Type: framework.TypeInt, Description: fmt.Sprintf("Messages per page (1-%d, default %d).", maxMessagesPage, defaultMessagesPage)}
-	list["after"] = &framework.FieldSchema{Type: framework.TypeString, Description: "Paging cursor: next_cursor of the previous page."}
-	wait := filters()
-	wait["trust"] = &framework.FieldSchema{Type: framework.TypeString, Description: "verified or any. With from set, the default is verified (only mail whose sender domain an aligned DKIM/SPF/DMARC pass authenticated) unless the mount's require_verified_sender is false; any also returns unverified mail, marked."}
-	wait["timeout"] = &framework.FieldSchema{Type: framework.TypeInt, Description: "Seconds to wait (default 30, at most the mount's max_wait_timeout)."}
-	idFields := func() map[string]*framework.FieldSchema {
-		return map[string]*framework.FieldSchema{
-			"agent": agentField(),
-			"id":    {Type: framework.TypeString, Description: "Message ID.", Required: true},
-		}
-	}
-	att := idFields()
-	att["index"] = &framework.FieldSchema{Type: framework.TypeString, Description: "Attachment index.", Required: true}
 	base := "agents/" + namePattern("agent") + "/messages"
 	return []*framework.Path{
 		{
-			Pattern: base + "/?$",
-			Fields:  list,
+			Pattern:      base + "/?$",
+			DisplayAttrs: pathDisplay("messages"),
+			Fields:       messageListFields(),
 			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.ReadOperation: &framework.PathOperation{Callback: b.pathMessageList},
-				logical.ListOperation: &framework.PathOperation{Callback: b.pathMessageList},
+				logical.ReadOperation: &framework.PathOperation{Callback: withAgent(b, opMessageList, b.readMessageList, b.pathMessageList)},
+				logical.ListOperation: &framework.PathOperation{Callback: withAgent(b, opMessageList, b.readMessageList, b.pathMessageList)},
 			},
 			HelpSynopsis: "The agent's inbox, newest first, with each message's best code.",
 		},
 		{
-			// Before messages/:id, which would otherwise take "wait" as an ID.
-			Pattern: base + "/wait$",
-			Fields:  wait,
+			Pattern:      base + "/" + namePattern("id") + "$",
+			DisplayAttrs: pathDisplay("message"),
+			Fields:       messageIDFields(),
 			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.ReadOperation: &framework.PathOperation{Callback: b.pathMessageWait},
-			},
-			HelpSynopsis:    "Wait for the first matching unread message, read it and return it.",
-			HelpDescription: messageWaitHelp,
-		},
-		{
-			Pattern: base + "/" + namePattern("id") + "$",
-			Fields:  idFields(),
-			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.ReadOperation:   &framework.PathOperation{Callback: b.pathMessageRead},
-				logical.DeleteOperation: &framework.PathOperation{Callback: b.pathMessageDelete},
+				logical.ReadOperation:   &framework.PathOperation{Callback: withAgent(b, opMessageRead, readMessageID, b.pathMessageRead)},
+				logical.DeleteOperation: &framework.PathOperation{Callback: withAgent(b, opMessageDelete, readMessageID, b.pathMessageDelete)},
 			},
 			HelpSynopsis: "Read (and mark read) or delete one message.",
 		},
 		{
-			Pattern: base + "/" + namePattern("id") + "/raw$",
-			Fields:  idFields(),
+			Pattern:      base + "/" + namePattern("id") + "/raw$",
+			DisplayAttrs: pathDisplay("message-raw-source"),
+			Fields:       messageIDFields(),
 			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.ReadOperation: &framework.PathOperation{Callback: b.pathMessageRaw},
+				logical.ReadOperation: &framework.PathOperation{Callback: withAgent(b, opMessageRaw, readMessageID, b.pathMessageRaw)},
 			},
 			HelpSynopsis: "The message's raw source, byte-exact, base64.",
 		},
 		{
-			Pattern: base + "/" + namePattern("id") + "/attachments/" + namePattern("index") + "$",
-			Fields:  att,
+			Pattern:      base + "/" + namePattern("id") + "/attachments/" + namePattern("index") + "$",
+			DisplayAttrs: pathDisplay("message-attachment"),
+			Fields:       messageAttachmentFields(),
 			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.ReadOperation: &framework.PathOperation{Callback: b.pathMessageAttachment},
+				logical.ReadOperation: &framework.PathOperation{Callback: withAgent(b, opMessageAttachment, readAttachmentRef, b.pathMessageAttachment)},
 			},
 			HelpSynopsis: "One attachment's content, base64.",
 		},
 	}
+}
+
+// messageFilterFields are the filters the listing and the wait share.
+func messageFilterFields() map[string]*framework.FieldSchema {
+	return map[string]*framework.FieldSchema{
+		"agent": agentField(),
+		"from": {
+			Type: framework.TypeString,
+			Description: "Only mail from this sender: a domain (matches it and its subdomains: github.com matches " +
+				"noreply@github.com and x@mail.github.com, never github.com.evil.example) or an exact address " +
+				"(user@host). Display names never match.",
+		},
+		"subject": {
+			Type:        framework.TypeString,
+			Description: "Only messages whose subject contains this (case-insensitive).",
+		},
+		"since": {
+			Type:        framework.TypeString,
+			Description: "Only messages stored at or after this: RFC 3339, or a duration back from now (e.g. 10m).",
+		},
+	}
+}
+
+func messageListFields() map[string]*framework.FieldSchema {
+	f := messageFilterFields()
+	f["from_contains"] = &framework.FieldSchema{
+		Type: framework.TypeString,
+		Description: "Only messages whose From (display name or address) contains this, case-insensitive. A search " +
+			"aid: anyone can put any text in a display name, so never use it to decide whom to trust.",
+	}
+	f["trust"] = &framework.FieldSchema{
+		Type:        framework.TypeString,
+		Description: "Only verified or only unverified senders (verified, unverified, any; default any).",
+	}
+	f["unread"] = &framework.FieldSchema{
+		Type:        framework.TypeBool,
+		Description: "Only unread (true) or only read (false) messages.",
+	}
+	f["has_code"] = &framework.FieldSchema{
+		Type:        framework.TypeBool,
+		Description: "Only messages with (true) or without (false) a candidate code.",
+	}
+	f["limit"] = limitField("Messages", maxMessagesPage, defaultMessagesPage)
+	f["after"] = afterField()
+	return f
+}
+
+func messageIDFields() map[string]*framework.FieldSchema {
+	return map[string]*framework.FieldSchema{
+		"agent": agentField(),
+		"id":    requiredString("Message ID."),
+	}
+}
+
+func messageAttachmentFields() map[string]*framework.FieldSchema {
+	f := messageIDFields()
+	f["index"] = requiredString("Attachment index.")
+	return f
 }
 
 // messageFilter selects messages.
@@ -118,8 +138,10 @@ type messageFilter struct {
 	// address, split into local part and normalised domain.
 	fromDomain, fromLocal string
 	fromContains, subject string
-	// trust is "" (any), verified or unverified.
+	// trust is "" (any), verified or unverified; trustSet tells whether
+	// the request named it.
 	trust           string
+	trustSet        bool
 	since           time.Time
 	unread, hasCode *bool
 }
@@ -150,7 +172,7 @@ func localPart(addr string) string {
 }
 
 // readFrom parses from=: a domain, or an address whose domain normalises.
-func readFrom(v string) (dom, local string, resp *logical.Response) {
+func readFrom(v string) (dom, local string, err error) {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return "", "", nil
@@ -158,19 +180,23 @@ func readFrom(v string) (dom, local string, resp *logical.Response) {
 	if at := strings.LastIndexByte(v, '@'); at >= 0 {
 		local, dom = v[:at], domain.OfAddress(v)
 		if local == "" || dom == "" || strings.ContainsAny(local, " \t<>\"") {
-			return "", "", logical.ErrorResponse("from: %q is not an email address (user@host) or a domain", v)
+			return "", "", fmt.Errorf("from: %q is not an email address (user@host) or a domain", v)
 		}
 		return dom, local, nil
 	}
-	dom, err := domain.Normalize(v)
+	dom, err = domain.Normalize(v)
 	if err != nil || !strings.Contains(dom, ".") {
-		return "", "", logical.ErrorResponse("from: %q is not a domain (e.g. github.com) or an email address", v)
+		return "", "", fmt.Errorf("from: %q is not a domain (e.g. github.com) or an email address", v)
 	}
 	return dom, "", nil
 }
 
-// readTrust parses trust=; allowed lists what the path accepts.
-func readTrust(d *framework.FieldData, allowed ...string) (string, bool, *logical.Response) {
+// trustAny asks for mail whatever its sender verdict.
+const trustAny = "any"
+
+// readTrust parses trust= ("" for any); allowed lists what the path
+// accepts, and set tells whether the request gave it.
+func readTrust(d *framework.FieldData, allowed ...string) (trust string, set bool, err error) {
 	raw, ok := d.GetOk("trust")
 	if !ok {
 		return "", false, nil
@@ -184,30 +210,27 @@ func readTrust(d *framework.FieldData, allowed ...string) (string, bool, *logica
 			return v, true, nil
 		}
 	}
-	return "", false, logical.ErrorResponse("trust: must be %s, got %q", strings.Join(allowed, " or "), raw)
+	return "", false, fmt.Errorf("trust: must be %s, got %q", strings.Join(allowed, " or "), raw)
 }
 
-// trustAny asks for mail whatever its sender verdict.
-const trustAny = "any"
-
-func (b *backend) readMessageFilter(d *framework.FieldData) (messageFilter, *logical.Response) {
+// readMessageFilter reads the fields of a listing or a wait (which has
+// no from_contains, unread or has_code): unknown fields are refused, and
+// trust must be one of allowed.
+func (b *backend) readMessageFilter(d *framework.FieldData, allowed ...string) (messageFilter, *logical.Response) {
 	f := messageFilter{}
-	var resp *logical.Response
-	if f.fromDomain, f.fromLocal, resp = readFrom(d.Get("from").(string)); resp != nil {
+	if resp := rejectUnknownFields(d); resp != nil {
 		return f, resp
+	}
+	var err error
+	if f.fromDomain, f.fromLocal, err = readFrom(d.Get("from").(string)); err != nil {
+		return f, logical.ErrorResponse(err.Error())
 	}
 	if _, ok := d.Schema["from_contains"]; ok {
 		f.fromContains = strings.ToLower(strings.TrimSpace(d.Get("from_contains").(string)))
 	}
 	f.subject = strings.ToLower(strings.TrimSpace(d.Get("subject").(string)))
-	if s := d.Get("since").(string); s != "" {
-		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-			f.since = t
-		} else if dur, err := parseutil.ParseDurationSecond(s); err == nil && dur > 0 {
-			f.since = b.now().Add(-dur)
-		} else {
-			return f, logical.ErrorResponse("since: %q is neither an RFC 3339 time nor a positive duration", s)
-		}
+	if f.since, err = readSince(d, b.now()); err != nil {
+		return f, logical.ErrorResponse(err.Error())
 	}
 	for _, bf := range []struct {
 		name string
@@ -225,7 +248,69 @@ func (b *backend) readMessageFilter(d *framework.FieldData) (messageFilter, *log
 			*bf.dst = &bv
 		}
 	}
+	if f.trust, f.trustSet, err = readTrust(d, allowed...); err != nil {
+		return f, logical.ErrorResponse(err.Error())
+	}
 	return f, nil
+}
+
+// messageListInput is a listing's filter and page.
+type messageListInput struct {
+	filter messageFilter
+	page
+}
+
+func (b *backend) readMessageList(d *framework.FieldData) (messageListInput, *logical.Response) {
+	in := messageListInput{}
+	var resp *logical.Response
+	if in.filter, resp = b.readMessageFilter(d, mailmsg.TrustVerified, mailmsg.TrustUnverified, trustAny); resp != nil {
+		return in, resp
+	}
+	in.page, resp = readPage(d, defaultMessagesPage, maxMessagesPage, messageIDRe.MatchString)
+	return in, resp
+}
+
+// pathMessageList lists matching messages from the index, newest first,
+// and records message.list.
+func (b *backend) pathMessageList(ctx context.Context, req *logical.Request, st *agentState, in messageListInput) (*logical.Response, error) {
+	all, err := b.summaries(ctx, req.Storage, st, false) // newest first
+	if err != nil {
+		return nil, err
+	}
+	picked, next := in.pick(all)
+	ev := b.agentEvent(req, st.entry, opMessageList, outcomeSuccess)
+	ev.Detail = fmt.Sprintf("%d messages listed", len(picked))
+	if err := b.record(ctx, req.Storage, subjectAgent, st.entry.Name, ev); err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(picked))
+	list := make([]map[string]interface{}, len(picked))
+	for i, s := range picked {
+		ids[i], list[i] = s.Key, summaryData(s)
+	}
+	return pageResponse(req, ids, list, "messages", next, map[string]interface{}{"agent": st.entry.Name}), nil
+}
+
+// pick is the listing's page of all (newest first), and the cursor of
+// the next page.
+func (in messageListInput) pick(all []*inboxSummary) (picked []*inboxSummary, next string) {
+	for _, sum := range all {
+		k := sum.Key
+		if in.after != "" && k <= in.after {
+			continue
+		}
+		if !in.filter.since.IsZero() && timeOfReverse(k).Before(in.filter.since) {
+			break
+		}
+		if !in.filter.match(sum) {
+			continue
+		}
+		if len(picked) == in.limit {
+			return picked, picked[len(picked)-1].Key
+		}
+		picked = append(picked, sum)
+	}
+	return picked, ""
 }
 
 func summaryData(s *inboxSummary) map[string]interface{} {
@@ -248,118 +333,6 @@ func summaryData(s *inboxSummary) map[string]interface{} {
 		m["read_at"] = s.ReadAt.Format(time.RFC3339Nano)
 	}
 	return m
-}
-
-func (b *backend) pathMessageList(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	if resp := rejectUnknownFields(d); resp != nil {
-		return resp, nil
-	}
-	f, resp := b.readMessageFilter(d)
-	if resp != nil {
-		return resp, nil
-	}
-	if f.trust, _, resp = readTrust(d, mailmsg.TrustVerified, mailmsg.TrustUnverified, trustAny); resp != nil {
-		return resp, nil
-	}
-	limit, after, resp := readPage(d, defaultMessagesPage, maxMessagesPage, messageIDRe.MatchString)
-	if resp != nil {
-		return resp, nil
-	}
-	st, resp, err := b.activeAgent(ctx, req, d.Get("agent").(string))
-	if resp != nil || err != nil {
-		return resp, b.deniedOnRevoked(ctx, req, st, opMessageList, "", err)
-	}
-	agent := st.entry.Name
-	all, err := b.summaries(ctx, req.Storage, st, false) // newest first
-	if err != nil {
-		return nil, err
-	}
-	var out []*inboxSummary
-	next := ""
-	for _, sum := range all {
-		k := sum.Key
-		if after != "" && k <= after {
-			continue
-		}
-		if !f.since.IsZero() && timeOfReverse(k).Before(f.since) {
-			break
-		}
-		if !f.match(sum) {
-			continue
-		}
-		if len(out) == limit {
-			next = out[len(out)-1].Key
-			break
-		}
-		out = append(out, sum)
-	}
-	ev := b.agentEvent(req, st.entry, opMessageList, outcomeSuccess)
-	ev.Detail = fmt.Sprintf("%d messages listed", len(out))
-	if err := b.record(ctx, req.Storage, subjectAgent, agent, ev); err != nil {
-		return nil, err
-	}
-	ids := make([]string, len(out))
-	list := make([]map[string]interface{}, len(out))
-	for i, s := range out {
-		ids[i], list[i] = s.Key, summaryData(s)
-	}
-	return pageResponse(req, ids, list, "messages", next, map[string]interface{}{"agent": agent}), nil
-}
-
-// loadMessage resolves agent and message ID for the :id paths.
-func (b *backend) loadMessage(ctx context.Context, req *logical.Request, d *framework.FieldData, op string) (*agentState, *inboxSummary, *logical.Response, error) {
-	id := d.Get("id").(string)
-	if !messageIDRe.MatchString(id) {
-		if err := validateAgentName(d.Get("agent").(string)); err != nil {
-			return nil, nil, logical.ErrorResponse(err.Error()), nil
-		}
-		return nil, nil, logical.ErrorResponse("id: %q is not a message ID", id), nil
-	}
-	st, resp, err := b.activeAgent(ctx, req, d.Get("agent").(string))
-	if resp != nil || err != nil {
-		return nil, nil, resp, b.deniedOnRevoked(ctx, req, st, op, "", err)
-	}
-	sum, err := b.summary(ctx, req.Storage, st, id)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	if sum == nil {
-		return st, nil, nil, logical.CodedError(http.StatusNotFound, fmt.Sprintf("agent %q has no message %q", st.entry.Name, id))
-	}
-	return st, sum, nil, nil
-}
-
-// readRecord returns the parsed message.
-func (b *backend) readRecord(ctx context.Context, s logical.Storage, st *agentState, sum *inboxSummary) (*mailmsg.Message, error) {
-	plain, _, err := b.readBody(ctx, s, st, sum, false)
-	if err != nil {
-		return nil, err
-	}
-	msg := &mailmsg.Message{}
-	if err := json.Unmarshal(plain, msg); err != nil {
-		return nil, fmt.Errorf("decode message %s: %w", sum.Key, err)
-	}
-	return msg, nil
-}
-
-// markRead marks a message read, keeping the counts exact. It reports
-// false when the message was already read (or is gone).
-func (b *backend) markRead(ctx context.Context, s logical.Storage, st *agentState, key string) (*inboxSummary, bool, error) {
-	idx, unlock, err := b.lockIndex(ctx, s, st)
-	if err != nil {
-		return nil, false, err
-	}
-	defer unlock()
-	sum := idx.summary(key)
-	if sum == nil || !sum.Unread {
-		return sum, false, nil
-	}
-	sum.Unread, sum.ReadAt = false, b.now().UTC()
-	if err := b.writeSummary(ctx, s, st, sum); err != nil {
-		return nil, false, err
-	}
-	idx.add(sum)
-	return sum, true, nil
 }
 
 func messageData(agent string, sum *inboxSummary, msg *mailmsg.Message) map[string]interface{} {
@@ -395,40 +368,61 @@ func messageData(agent string, sum *inboxSummary, msg *mailmsg.Message) map[stri
 	return m
 }
 
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
+// readMessageID reads the message a :id path names. A bad agent name is
+// answered before a bad ID.
+func readMessageID(d *framework.FieldData) (string, *logical.Response) {
+	id := d.Get("id").(string)
+	if !messageIDRe.MatchString(id) {
+		return "", agentNameFirst(d, logical.ErrorResponse("id: %q is not a message ID", id))
 	}
-	return s
+	return id, nil
 }
 
-func (b *backend) pathMessageRead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	st, sum, resp, err := b.loadMessage(ctx, req, d, opMessageRead)
-	if resp != nil || err != nil {
-		return resp, err
-	}
-	resp, _, err = b.respondMessage(ctx, req, st, sum, opMessageRead, false)
-	return resp, err
+// errNoMessage is the 404 of a message that is not (or no longer) there.
+func errNoMessage(agent, id string) error {
+	return logical.CodedError(http.StatusNotFound, fmt.Sprintf("agent %q has no message %q", agent, id))
 }
 
-// respondMessage marks read, audits and returns the full message. With
-// claim set it returns (nil, false, nil) when the message was no longer
-// unread: another waiter took it.
-func (b *backend) respondMessage(ctx context.Context, req *logical.Request, st *agentState, sum *inboxSummary, op string, claim bool) (*logical.Response, bool, error) {
+// message returns the summary of a message of the agent, or a 404.
+func (b *backend) message(ctx context.Context, s logical.Storage, st *agentState, id string) (*inboxSummary, error) {
+	sum, err := b.summary(ctx, s, st, id)
+	if err != nil {
+		return nil, err
+	}
+	if sum == nil {
+		return nil, errNoMessage(st.entry.Name, id)
+	}
+	return sum, nil
+}
+
+// pathMessageRead returns the whole message and marks it read.
+func (b *backend) pathMessageRead(ctx context.Context, req *logical.Request, st *agentState, id string) (*logical.Response, error) {
+	sum, err := b.message(ctx, req.Storage, st, id)
+	if err != nil {
+		return nil, err
+	}
+	return b.deliverMessage(ctx, req, st, sum, opMessageRead, false)
+}
+
+// deliverMessage returns the whole message once it is marked read and its
+// event (op) recorded; if the event cannot be stored, the message is
+// unread again. With claim set it returns nil, nil when the message was
+// no longer unread: another waiter took it.
+func (b *backend) deliverMessage(ctx context.Context, req *logical.Request, st *agentState, sum *inboxSummary, op string, claim bool) (*logical.Response, error) {
 	msg, err := b.readRecord(ctx, req.Storage, st, sum)
 	if err != nil {
 		// Deleted (or trimmed) while we read it: a 404, not a 500.
 		if again, rerr := b.summary(ctx, req.Storage, st, sum.Key); rerr == nil && again == nil {
-			return nil, false, logical.CodedError(http.StatusNotFound, fmt.Sprintf("agent %q has no message %q", st.entry.Name, sum.Key))
+			return nil, errNoMessage(st.entry.Name, sum.Key)
 		}
-		return nil, false, err
+		return nil, err
 	}
 	updated, marked, err := b.markRead(ctx, req.Storage, st, sum.Key)
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	if claim && !marked {
-		return nil, false, nil
+		return nil, nil
 	}
 	if updated != nil {
 		sum = updated
@@ -442,39 +436,17 @@ func (b *backend) respondMessage(ctx context.Context, req *logical.Request, st *
 				b.logger.Error("restore unread after a failed read", "message", sum.Key, "error", uerr)
 			}
 		}
-		return nil, false, err
+		return nil, err
 	}
-	return &logical.Response{Data: messageData(st.entry.Name, sum, msg)}, marked, nil
+	return &logical.Response{Data: messageData(st.entry.Name, sum, msg)}, nil
 }
 
-// markUnread undoes markRead.
-func (b *backend) markUnread(ctx context.Context, s logical.Storage, st *agentState, key string) error {
-	idx, unlock, err := b.lockIndex(ctx, s, st)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	sum := idx.summary(key)
-	if sum == nil || sum.Unread {
-		return nil
-	}
-	sum.Unread, sum.ReadAt = true, time.Time{}
-	if err := b.writeSummary(ctx, s, st, sum); err != nil {
-		return err
-	}
-	idx.add(sum)
-	return nil
-}
-
-func (b *backend) pathMessageDelete(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	st, sum, resp, err := b.loadMessage(ctx, req, d, opMessageDelete)
-	if resp != nil || err != nil {
-		if st != nil && sum == nil {
-			if coded, ok := err.(logical.HTTPCodedError); ok && coded.Code() == http.StatusNotFound {
-				return nil, nil // the agent exists; its message is gone already
-			}
-		}
-		return resp, err
+// pathMessageDelete deletes a message; one that is gone already is a 204
+// too.
+func (b *backend) pathMessageDelete(ctx context.Context, req *logical.Request, st *agentState, id string) (*logical.Response, error) {
+	sum, err := b.summary(ctx, req.Storage, st, id)
+	if err != nil || sum == nil {
+		return nil, err
 	}
 	lock := b.inboxLock(st.entry.Name)
 	lock.Lock()
@@ -488,10 +460,12 @@ func (b *backend) pathMessageDelete(ctx context.Context, req *logical.Request, d
 	return nil, b.record(ctx, req.Storage, subjectAgent, st.entry.Name, ev)
 }
 
-func (b *backend) pathMessageRaw(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	st, sum, resp, err := b.loadMessage(ctx, req, d, opMessageRaw)
-	if resp != nil || err != nil {
-		return resp, err
+// pathMessageRaw returns the message's raw source; it does not mark it
+// read.
+func (b *backend) pathMessageRaw(ctx context.Context, req *logical.Request, st *agentState, id string) (*logical.Response, error) {
+	sum, err := b.message(ctx, req.Storage, st, id)
+	if err != nil {
+		return nil, err
 	}
 	_, raw, err := b.readBody(ctx, req.Storage, st, sum, true)
 	if err != nil {
@@ -508,153 +482,48 @@ func (b *backend) pathMessageRaw(ctx context.Context, req *logical.Request, d *f
 	}}, nil
 }
 
-func (b *backend) pathMessageAttachment(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+// attachmentRef names one attachment of a message.
+type attachmentRef struct {
+	id    string
+	index int
+}
+
+// readAttachmentRef reads the index first, then the message ID.
+func readAttachmentRef(d *framework.FieldData) (attachmentRef, *logical.Response) {
 	index, err := strconv.Atoi(d.Get("index").(string))
 	if err != nil || index < 0 {
-		return logical.ErrorResponse("index: %q is not an attachment index", d.Get("index")), nil
+		return attachmentRef{}, logical.ErrorResponse("index: %q is not an attachment index", d.Get("index"))
 	}
-	st, sum, resp, err := b.loadMessage(ctx, req, d, opMessageAttachment)
-	if resp != nil || err != nil {
-		return resp, err
+	id, resp := readMessageID(d)
+	return attachmentRef{id: id, index: index}, resp
+}
+
+// pathMessageAttachment returns one attachment's content, decoded from
+// the stored raw source; it does not mark the message read.
+func (b *backend) pathMessageAttachment(ctx context.Context, req *logical.Request, st *agentState, ref attachmentRef) (*logical.Response, error) {
+	sum, err := b.message(ctx, req.Storage, st, ref.id)
+	if err != nil {
+		return nil, err
 	}
-	if index >= sum.Attachments {
-		return nil, logical.CodedError(http.StatusNotFound, fmt.Sprintf("message %s has %d attachments; no index %d", sum.Key, sum.Attachments, index))
+	if ref.index >= sum.Attachments {
+		return nil, logical.CodedError(http.StatusNotFound, fmt.Sprintf("message %s has %d attachments; no index %d", sum.Key, sum.Attachments, ref.index))
 	}
 	_, raw, err := b.readBody(ctx, req.Storage, st, sum, true)
 	if err != nil {
 		return nil, err
 	}
-	att, content, err := mailparse.AttachmentContent(raw, mailparse.DefaultLimits(), index)
+	att, content, err := mailparse.AttachmentContent(raw, mailparse.DefaultLimits(), ref.index)
 	if err != nil {
-		return nil, fmt.Errorf("attachment %d of %s: %w", index, sum.Key, err)
+		return nil, fmt.Errorf("attachment %d of %s: %w", ref.index, sum.Key, err)
 	}
 	ev := b.agentEvent(req, st.entry, opMessageAttachment, outcomeSuccess)
-	ev.Detail = fmt.Sprintf("message %s attachment %d", sum.Key, index)
+	ev.Detail = fmt.Sprintf("message %s attachment %d", sum.Key, ref.index)
 	if err := b.record(ctx, req.Storage, subjectAgent, st.entry.Name, ev); err != nil {
 		return nil, err
 	}
 	return &logical.Response{Data: map[string]interface{}{
-		"agent": st.entry.Name, "id": sum.Key, "index": index,
+		"agent": st.entry.Name, "id": sum.Key, "index": ref.index,
 		"filename": att.Filename, "content_type": att.ContentType, "size": len(content),
 		"content": base64.StdEncoding.EncodeToString(content),
 	}}, nil
 }
-
-func (b *backend) pathMessageWait(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	if resp := rejectUnknownFields(d); resp != nil {
-		return resp, nil
-	}
-	f, resp := b.readMessageFilter(d)
-	if resp != nil {
-		return resp, nil
-	}
-	cfg, err := b.config(ctx, req.Storage)
-	if err != nil {
-		return nil, err
-	}
-	if cfg == nil {
-		cfg = defaultConfig()
-	}
-	if f.trust, resp = waitTrust(d, f, cfg); resp != nil {
-		return resp, nil
-	}
-	maxWait := cfg.MaxWaitTimeout
-	timeout := min(defaultWaitTimeout, maxWait)
-	if v, ok, err := d.GetOkErr("timeout"); err != nil {
-		return logical.ErrorResponse("timeout: %v", err), nil
-	} else if ok {
-		sec := v.(int)
-		if sec < 0 || time.Duration(sec)*time.Second > maxWait {
-			return logical.ErrorResponse("timeout: must be between 0 and %d seconds (the mount's max_wait_timeout), got %d", int(maxWait.Seconds()), sec), nil
-		}
-		timeout = time.Duration(sec) * time.Second
-	}
-	st, resp, err := b.activeAgent(ctx, req, d.Get("agent").(string))
-	if resp != nil || err != nil {
-		return resp, b.deniedOnRevoked(ctx, req, st, opMessageWait, "", err)
-	}
-	// Answer 408 before Vault's own request deadline cuts the wait short.
-	if dl, ok := ctx.Deadline(); ok {
-		timeout = min(timeout, time.Until(dl)-time.Second)
-	}
-	start := b.now()
-	threshold := f.since
-	if threshold.IsZero() {
-		threshold = start.Add(-waitLookback)
-	}
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	for {
-		arrived := b.inboxNotify.channel(st.entry.Name)
-		if err := b.stillActive(ctx, req, st, opMessageWait, ""); err != nil {
-			return nil, err
-		}
-		sum, err := b.firstUnread(ctx, req.Storage, st, f, threshold)
-		if err != nil {
-			return nil, err
-		}
-		if sum != nil {
-			// respondMessage claims it (marks it read, undoing that if it
-			// cannot deliver); a waiter that lost the race looks again.
-			resp, claimed, err := b.respondMessage(ctx, req, st, sum, opMessageWait, true)
-			if err != nil {
-				return nil, err
-			}
-			if !claimed {
-				continue
-			}
-			return resp, nil
-		}
-		select {
-		case <-arrived:
-		case <-deadline.C:
-			return nil, logical.CodedError(http.StatusRequestTimeout, fmt.Sprintf("no matching unread message arrived within %s", timeout))
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
-}
-
-// waitTrust is the sender verdict a wait asks for: what the caller said,
-// else verified when it names a sender and the mount requires verified
-// senders — an agent asking for "GitHub's code" never gets a spoofer's.
-func waitTrust(d *framework.FieldData, f messageFilter, cfg *mailgentConfig) (string, *logical.Response) {
-	trust, set, resp := readTrust(d, mailmsg.TrustVerified, trustAny)
-	if resp != nil || set {
-		return trust, resp
-	}
-	if f.fromDomain != "" && cfg.RequireVerifiedSender {
-		return mailmsg.TrustVerified, nil
-	}
-	return "", nil
-}
-
-// firstUnread returns the earliest unread matching message stored at or
-// after threshold. It walks the unread messages of the index, not the
-// whole inbox.
-func (b *backend) firstUnread(ctx context.Context, s logical.Storage, st *agentState, f messageFilter, threshold time.Time) (*inboxSummary, error) {
-	unread, err := b.summaries(ctx, s, st, true) // newest first
-	if err != nil {
-		return nil, err
-	}
-	var found *inboxSummary
-	for _, sum := range unread {
-		if timeOfReverse(sum.Key).Before(threshold) {
-			break
-		}
-		if f.match(sum) {
-			found = sum // keep going: the earliest match wins
-		}
-	}
-	return found, nil
-}
-
-const messageWaitHelp = `
-The call an agent makes right after pressing "send me a code": it returns
-(and marks read) the first unread message matching from/subject that was
-stored after since — by default the moment of the call, but a matching
-unread message stored in the last 60 seconds also counts, so an agent that
-asks a moment late still gets its code. It waits up to timeout seconds
-(default 30, capped by the mount's max_wait_timeout) and answers 408 if
-nothing came.
-`

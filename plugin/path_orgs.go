@@ -3,27 +3,33 @@ package plugin
 import (
 	"context"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
+// orgPrefix holds the orgs: orgs/<org> → orgEntry.
+const orgPrefix = "orgs/"
+
 func (b *backend) pathOrgs() []*framework.Path {
 	return []*framework.Path{
 		{
-			Pattern: "orgs/?$",
+			Pattern:      "orgs/?$",
+			DisplayAttrs: pathDisplay("orgs"),
 			Operations: map[logical.Operation]framework.OperationHandler{
 				logical.ListOperation: &framework.PathOperation{Callback: b.pathOrgList},
 			},
 			HelpSynopsis: "List organisations.",
 		},
 		{
-			Pattern: "orgs/" + namePattern("org") + "$",
+			Pattern:      "orgs/" + namePattern("org") + "$",
+			DisplayAttrs: pathDisplay("org"),
 			Fields: map[string]*framework.FieldSchema{
-				"org":         {Type: framework.TypeString, Description: "Organisation name (lower-case letters, digits, '.', '_', '-').", Required: true},
-				"description": {Type: framework.TypeString, Description: "Free text."},
-				"metadata":    {Type: framework.TypeKVPairs, Description: "Free-form key/value metadata."},
+				"org":         requiredString("Organisation name (lower-case letters, digits, '.', '_', '-')."),
+				"description": descriptionField(),
+				"metadata":    metadataField(),
 			},
 			ExistenceCheck: b.orgExists,
 			Operations: map[logical.Operation]framework.OperationHandler{
@@ -85,6 +91,8 @@ func (b *backend) pathOrgRead(ctx context.Context, req *logical.Request, d *fram
 	}}, nil
 }
 
+// pathOrgWrite creates or updates an org: description and metadata, as
+// given; a new org records who created it.
 func (b *backend) pathOrgWrite(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	if resp := rejectUnknownFields(d); resp != nil {
 		return resp, nil
@@ -93,9 +101,12 @@ func (b *backend) pathOrgWrite(ctx context.Context, req *logical.Request, d *fra
 	if err := validateOrgName(name); err != nil {
 		return logical.ErrorResponse(err.Error()), nil
 	}
+	var in identityFields
+	if resp := in.read(d); resp != nil {
+		return resp, nil
+	}
 	b.identityLock.Lock()
 	defer b.identityLock.Unlock()
-
 	e, err := getJSON[orgEntry](ctx, req.Storage, orgPrefix+name)
 	if err != nil {
 		return nil, err
@@ -105,30 +116,11 @@ func (b *backend) pathOrgWrite(ctx context.Context, req *logical.Request, d *fra
 		op = opOrgCreate
 		e = &orgEntry{Name: name, CreatedAt: b.now().UTC(), CreatedBy: b.requestActor(req), Metadata: map[string]string{}}
 	}
-	if v, ok := d.GetOk("description"); ok {
-		if err := checkText("description", v.(string), maxDescription); err != nil {
-			return logical.ErrorResponse(err.Error()), nil
-		}
-		e.Description = v.(string)
-	}
-	md, ok, err := kvField(d, "metadata")
-	if err != nil {
-		return logical.ErrorResponse(err.Error()), nil
-	}
-	if ok {
-		if err := checkKV("metadata", md, maxMetadataEntries, 128, maxMetadataValue); err != nil {
-			return logical.ErrorResponse(err.Error()), nil
-		}
-		e.Metadata = md
-	}
+	in.apply(&e.Description, &e.Metadata)
 	if err := putJSON(ctx, req.Storage, orgPrefix+name, e); err != nil {
 		return nil, err
 	}
-	ev := &auditEvent{Operation: op, Outcome: outcomeSuccess, Org: name, Requester: b.requestActor(req), RequestID: req.ID, RemoteAddr: remoteAddr(req)}
-	if err := b.record(ctx, req.Storage, subjectOrg, name, ev); err != nil {
-		return nil, err
-	}
-	return nil, nil
+	return nil, b.record(ctx, req.Storage, subjectOrg, name, b.orgEvent(req, name, op))
 }
 
 // pathOrgDelete revokes every agent of the org, then deletes the org.
@@ -161,7 +153,7 @@ func (b *backend) pathOrgDelete(ctx context.Context, req *logical.Request, d *fr
 	if err := req.Storage.Delete(ctx, orgPrefix+name); err != nil {
 		return nil, err
 	}
-	ev := &auditEvent{Operation: opOrgDelete, Outcome: outcomeSuccess, Org: name, Requester: b.requestActor(req), RequestID: req.ID, RemoteAddr: remoteAddr(req)}
+	ev := b.orgEvent(req, name, opOrgDelete)
 	if len(revoked) > 0 {
 		ev.Detail = "revoked agents: " + joinMax(revoked, 20)
 	}
@@ -192,7 +184,20 @@ func (b *backend) agentsOfOrg(ctx context.Context, s logical.Storage, org string
 
 func joinMax(items []string, max int) string {
 	if len(items) <= max {
-		return joinComma(items)
+		return strings.Join(items, ", ")
 	}
-	return joinComma(items[:max]) + ", …"
+	return strings.Join(items[:max], ", ") + ", …"
+}
+
+// orgEntry is an organisation, stored at orgs/<org>.
+type orgEntry struct {
+	// Name is the org's name.
+	Name string `json:"name"`
+	// Description is free text.
+	Description string `json:"description"`
+	// Metadata is free-form key/value data.
+	Metadata map[string]string `json:"metadata"`
+	// CreatedAt and CreatedBy record the creation.
+	CreatedAt time.Time `json:"created_at"`
+	CreatedBy actor     `json:"created_by"`
 }

@@ -66,10 +66,9 @@ func mountAccessorField() *framework.FieldSchema {
 	}
 }
 
-// mountAccessor is the caller's mount_accessor, checked for shape and, when
-// Vault sent one with the request, against it.
-func mountAccessor(req *logical.Request, d *framework.FieldData) (string, error) {
-	acc, _ := d.Get("mount_accessor").(string)
+// mountAccessor is the caller's mount_accessor (acc), checked for shape
+// and, when Vault sent one with the request, against it.
+func mountAccessor(req *logical.Request, acc string) (string, error) {
 	switch {
 	case acc == "" && req.MountAccessor != "":
 		return req.MountAccessor, nil
@@ -86,9 +85,22 @@ func mountAccessor(req *logical.Request, d *framework.FieldData) (string, error)
 func (b *backend) pathPolicies() []*framework.Path {
 	return []*framework.Path{
 		{
-			Pattern: "agent-policy$",
+			Pattern:      "agents/" + namePattern("agent") + "/policy$",
+			DisplayAttrs: pathDisplay("agent-policy"),
 			Fields: map[string]*framework.FieldSchema{
-				"approle_accessor": {Type: framework.TypeString, Description: "Accessor of the AppRole auth mount the agents log in with (vault read -field=accessor sys/auth/approle).", Required: true},
+				"agent":          agentField(),
+				"mount_accessor": mountAccessorField(),
+			},
+			Operations: map[logical.Operation]framework.OperationHandler{
+				logical.ReadOperation: &framework.PathOperation{Callback: withAgent(b, "", readMountAccessor, b.pathAgentPolicy)},
+			},
+			HelpSynopsis: "The agent's Vault ACL policy, as HCL: its own paths only.",
+		},
+		{
+			Pattern:      "agent-policy$",
+			DisplayAttrs: pathDisplay("templated-agent-policy"),
+			Fields: map[string]*framework.FieldSchema{
+				"approle_accessor": requiredString("Accessor of the AppRole auth mount the agents log in with (vault read -field=accessor sys/auth/approle)."),
 				"mount_accessor":   mountAccessorField(),
 			},
 			Operations: map[logical.Operation]framework.OperationHandler{
@@ -98,10 +110,18 @@ func (b *backend) pathPolicies() []*framework.Path {
 			HelpDescription: pathAgentsPolicyHelp,
 		},
 		{
-			Pattern: "admin-policy$",
+			Pattern:      "admin-policy$",
+			DisplayAttrs: pathDisplay("admin-policy"),
 			Fields: map[string]*framework.FieldSchema{
-				"approle_mount":  {Type: framework.TypeString, Default: defaultAppRoleMount, Description: "Path of the AppRole auth mount the admin creates agents' roles on."},
-				"strict":         {Type: framework.TypeBool, Description: "The stricter policy: no password reads, no secret IDs."},
+				"approle_mount": {
+					Type:        framework.TypeString,
+					Default:     defaultAppRoleMount,
+					Description: "Path of the AppRole auth mount the admin creates agents' roles on.",
+				},
+				"strict": {
+					Type:        framework.TypeBool,
+					Description: "The stricter policy: no password reads, no secret IDs.",
+				},
 				"mount_accessor": mountAccessorField(),
 			},
 			Operations: map[logical.Operation]framework.OperationHandler{
@@ -121,7 +141,7 @@ func (b *backend) pathAgentsPolicyRead(_ context.Context, req *logical.Request, 
 	if !accessorRe.MatchString(approle) {
 		return logical.ErrorResponse("approle_accessor: %q is not a mount accessor (e.g. auth_approle_1a2b3c4d: vault read -field=accessor sys/auth/approle)", approle), nil
 	}
-	acc, err := mountAccessor(req, d)
+	acc, err := mountAccessor(req, d.Get("mount_accessor").(string))
 	if err != nil {
 		return logical.ErrorResponse(err.Error()), nil
 	}
@@ -143,7 +163,7 @@ func (b *backend) pathAdminPolicyRead(_ context.Context, req *logical.Request, d
 	if !authMountRe.MatchString(approle) || strings.Contains(approle, "..") {
 		return logical.ErrorResponse("approle_mount: %q is not an auth mount path (e.g. approle)", approle), nil
 	}
-	acc, err := mountAccessor(req, d)
+	acc, err := mountAccessor(req, d.Get("mount_accessor").(string))
 	if err != nil {
 		return logical.ErrorResponse(err.Error()), nil
 	}
@@ -256,3 +276,57 @@ mount's agent policy. It writes no ACL policy. With strict=true it can
 neither read nor write credentials (TOTP codes stay allowed) nor mint secret
 IDs that name an agent.
 `
+
+// readMountAccessor reads mount_accessor as given; it is checked after
+// the agent.
+func readMountAccessor(d *framework.FieldData) (string, *logical.Response) {
+	return d.Get("mount_accessor").(string), nil
+}
+
+// pathAgentPolicy renders the agent's standalone policy.
+func (b *backend) pathAgentPolicy(_ context.Context, req *logical.Request, st *agentState, given string) (*logical.Response, error) {
+	acc, err := mountAccessor(req, given)
+	if err != nil {
+		return logical.ErrorResponse(err.Error()), nil
+	}
+	return &logical.Response{Data: map[string]interface{}{
+		"agent":  st.entry.Name,
+		"name":   agentPolicyName(acc, st.entry.Name),
+		"policy": agentPolicy(req.MountPoint, acc, st.entry.Name),
+		"role":   agentRoleName(acc, st.entry.Name),
+	}}, nil
+}
+
+// agentPolicy renders a standalone policy that confines a token to one
+// agent's paths, for operators who prefer a policy per agent to the
+// templated one (agent-policy).
+func agentPolicy(mount, accessor, agent string) string {
+	return fmt.Sprintf("# Mailgent agent %q on mount %q (accessor %s): its own paths only.\n", agent, mount, accessor) +
+		agentPaths(mount, agent)
+}
+
+// agentPaths are an agent's own paths: its identity (read), its
+// credentials, codes, login reports, inbox, outbound mail and audit trail.
+// Nothing about other agents, orgs, config or policies. agent is a name or
+// an ACL template that resolves to one.
+func agentPaths(mount, agent string) string {
+	p := strings.TrimSuffix(mount, "/") + "/agents/" + agent
+	rules := []struct{ path, caps string }{
+		{p, `"read"`},
+		{p + "/creds", `"list"`},
+		{p + "/creds/*", `"create", "read", "update", "delete", "list"`},
+		{p + "/creds/+/totp", `"read"`},
+		{p + "/creds/+/login", `"create", "update"`},
+		{p + "/messages", `"read", "list"`},
+		{p + "/messages/*", `"read", "list", "delete"`},
+		{p + "/send", `"create", "update"`},
+		{p + "/audit", `"read", "list"`},
+		{p + "/sent", `"read", "list"`},
+		{p + "/sent/*", `"read"`},
+	}
+	var s strings.Builder
+	for _, r := range rules {
+		fmt.Fprintf(&s, "path %q { capabilities = [%s] }\n", r.path, r.caps)
+	}
+	return s.String()
+}

@@ -147,26 +147,32 @@ func (b *backend) pathRelays() []*framework.Path {
 	return []*framework.Path{
 		{
 			Pattern:      "config/relays/?$",
-			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: "mailgent", OperationSuffix: "relays"},
+			DisplayAttrs: pathDisplay("relays"),
 			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.ListOperation: &framework.PathOperation{Callback: b.pathRelayList, DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "list"}},
+				logical.ListOperation: &framework.PathOperation{Callback: b.pathRelayList},
 			},
 			HelpSynopsis: "The relays whose mail this mount accepts and to which it seals outbound mail.",
 		},
 		{
 			Pattern:      "config/relays/" + namePattern("name") + "$",
-			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: "mailgent", OperationSuffix: "relay"},
+			DisplayAttrs: pathDisplay("relay"),
 			Fields: map[string]*framework.FieldSchema{
-				"name":        {Type: framework.TypeString, Required: true, Description: "The relay's name (same rules as an agent name)."},
-				"signing_key": {Type: framework.TypeString, Description: "The relay's Ed25519 public key, base64 (mailgent-relay -print-registration)."},
-				"sealing_key": {Type: framework.TypeString, Description: "The relay's HPKE (ML-KEM-768+X25519) public key, base64 (mailgent-relay -print-registration)."},
+				"name": requiredString("The relay's name (same rules as an agent name)."),
+				"signing_key": {
+					Type:        framework.TypeString,
+					Description: "The relay's Ed25519 public key, base64 (mailgent-relay -print-registration).",
+				},
+				"sealing_key": {
+					Type:        framework.TypeString,
+					Description: "The relay's HPKE (ML-KEM-768+X25519) public key, base64 (mailgent-relay -print-registration).",
+				},
 			},
 			ExistenceCheck: b.relayExists,
 			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.CreateOperation: &framework.PathOperation{Callback: b.pathRelayWrite, DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "register"}},
-				logical.UpdateOperation: &framework.PathOperation{Callback: b.pathRelayWrite, DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "register"}},
-				logical.ReadOperation:   &framework.PathOperation{Callback: b.pathRelayRead, DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "read"}},
-				logical.DeleteOperation: &framework.PathOperation{Callback: b.pathRelayDelete, DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "deregister"}},
+				logical.CreateOperation: &framework.PathOperation{Callback: b.pathRelayWrite, DisplayAttrs: opVerb("register")},
+				logical.UpdateOperation: &framework.PathOperation{Callback: b.pathRelayWrite, DisplayAttrs: opVerb("register")},
+				logical.ReadOperation:   &framework.PathOperation{Callback: b.pathRelayRead},
+				logical.DeleteOperation: &framework.PathOperation{Callback: b.pathRelayDelete, DisplayAttrs: opVerb("deregister")},
 			},
 			HelpSynopsis:    "Register a relay's public keys, read or deregister it.",
 			HelpDescription: relayHelp,

@@ -7,13 +7,11 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"mime"
 	"net/http"
 	"net/mail"
-	"regexp"
-	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,10 +19,13 @@ import (
 	"github.com/hashicorp/vault/sdk/helper/locksutil"
 	"github.com/hashicorp/vault/sdk/logical"
 	"github.com/jhillyerd/enmime/v2"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/mailgent/mailgent/internal/bus"
 )
+
+// agents/:agent/send: mail from the agent's own address, DKIM-signed
+// inside Vault, signed by the plugin and sealed to the registered relays,
+// which deliver it. What became of it is in its sent record (sent.go).
 
 // Bounds of outbound mail.
 const (
@@ -33,79 +34,452 @@ const (
 	maxBodyBytes      = 512 << 10 // below Vault's own JSON string limit, so the plugin answers
 	maxAttachBytes    = 10 << 20  // all attachments, decoded
 	maxAttachments    = 20
-	opMessageSend     = "message.send"
-	sentPrefix        = "sent/"     // sent/<agent>/<key> → sealed sentRecord
-	sendRatePrefix    = "sendrate/" // sendrate/<agent>/<hour> → count
 )
 
-// sentRecord is one message an agent sent, and what became of it.
-type sentRecord struct {
-	ID          string    `json:"id"`
-	MessageID   string    `json:"message_id"`
-	To          []string  `json:"to"`
-	Cc          []string  `json:"cc"`
-	Bcc         []string  `json:"bcc"`
-	Subject     string    `json:"subject"`
-	Size        int       `json:"size"`
-	Attachments int       `json:"attachments"`
-	InReplyTo   string    `json:"in_reply_to,omitempty"`
-	Status      string    `json:"status"`
-	Reply       string    `json:"reply,omitempty"`
-	Attempts    int       `json:"attempts"`
-	QueuedAt    time.Time `json:"queued_at"`
-	UpdatedAt   time.Time `json:"updated_at"`
-}
+// The queue: a publish whose ack was lost is tried again, with the same
+// Nats-Msg-Id, so JetStream keeps one copy and a retry never sends twice.
+const (
+	publishTries   = 3
+	publishTimeout = 5 * time.Second
+)
+
+// The rate limit: a count per agent and clock hour.
+//
+//	sendrate/<agent>/<YYYYMMDDHH>    the count, decimal
+const (
+	sendRatePrefix = "sendrate/"
+	rateHourLayout = "2006010215"
+)
 
 func (b *backend) pathSend() []*framework.Path {
-	return []*framework.Path{
-		{
-			Pattern: "agents/" + namePattern("agent") + "/send$",
-			Fields: map[string]*framework.FieldSchema{
-				"agent":       agentField(),
-				"to":          {Type: framework.TypeCommaStringSlice, Description: "Recipients."},
-				"cc":          {Type: framework.TypeCommaStringSlice, Description: "Copy recipients."},
-				"bcc":         {Type: framework.TypeCommaStringSlice, Description: "Blind copy recipients (not in the headers)."},
-				"subject":     {Type: framework.TypeString, Description: "Subject (UTF-8)."},
-				"text":        {Type: framework.TypeString, Description: "Plain-text body."},
-				"html":        {Type: framework.TypeString, Description: "HTML body."},
-				"reply_to":    {Type: framework.TypeString, Description: "Reply-To address."},
-				"in_reply_to": {Type: framework.TypeString, Description: "ID of a message in the agent's inbox this answers: sets In-Reply-To and References (and Re: subject if none given)."},
-				"attachments": {Type: framework.TypeSlice, Description: `Attachments: [{"filename": "…", "content_type": "…", "content": "<base64>"}].`},
-				"from":        {Type: framework.TypeString, Description: "Refused: the sender is always the agent's own address."},
-			},
-			ExistenceCheck: func(context.Context, *logical.Request, *framework.FieldData) (bool, error) { return false, nil },
-			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.CreateOperation: &framework.PathOperation{Callback: b.pathSendWrite},
-				logical.UpdateOperation: &framework.PathOperation{Callback: b.pathSendWrite},
-			},
-			HelpSynopsis: "Send mail from the agent's own address, DKIM-signed inside Vault and delivered by the relay.",
+	return []*framework.Path{{
+		Pattern:        "agents/" + namePattern("agent") + "/send$",
+		DisplayAttrs:   pathDisplay("message"),
+		Fields:         sendFields(),
+		ExistenceCheck: func(context.Context, *logical.Request, *framework.FieldData) (bool, error) { return false, nil },
+		Operations:     writeOperations(withAgent(b, opMessageSend, readSend, b.pathSendWrite), opVerb("send")),
+		HelpSynopsis:   "Send mail from the agent's own address, DKIM-signed inside Vault and delivered by the relay.",
+	}}
+}
+
+func sendFields() map[string]*framework.FieldSchema {
+	return map[string]*framework.FieldSchema{
+		"agent": agentField(),
+		"to": {
+			Type:        framework.TypeCommaStringSlice,
+			Description: "Recipients.",
 		},
-		{
-			Pattern: "agents/" + namePattern("agent") + "/sent/?$",
-			Fields: map[string]*framework.FieldSchema{
-				"agent":  agentField(),
-				"status": {Type: framework.TypeString, Description: "Only messages in this status (queued, deferred, sent, failed, cancelled)."},
-				"limit":  {Type: framework.TypeInt, Description: fmt.Sprintf("Messages per page (1-%d, default %d).", maxMessagesPage, defaultMessagesPage)},
-				"after":  {Type: framework.TypeString, Description: "Paging cursor: next_cursor of the previous page."},
-			},
-			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.ReadOperation: &framework.PathOperation{Callback: b.pathSentList},
-				logical.ListOperation: &framework.PathOperation{Callback: b.pathSentList},
-			},
-			HelpSynopsis: "Mail the agent sent, newest first, with its delivery status.",
+		"cc": {
+			Type:        framework.TypeCommaStringSlice,
+			Description: "Copy recipients.",
 		},
-		{
-			Pattern: "agents/" + namePattern("agent") + "/sent/" + namePattern("id") + "$",
-			Fields: map[string]*framework.FieldSchema{
-				"agent": agentField(),
-				"id":    {Type: framework.TypeString, Description: "Sent message ID.", Required: true},
-			},
-			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.ReadOperation: &framework.PathOperation{Callback: b.pathSentRead},
-			},
-			HelpSynopsis: "One sent message: queued, deferred, sent (with the smarthost's reply), failed (with the reason) or cancelled.",
+		"bcc": {
+			Type:        framework.TypeCommaStringSlice,
+			Description: "Blind copy recipients (not in the headers).",
+		},
+		"subject": {
+			Type:        framework.TypeString,
+			Description: "Subject (UTF-8).",
+		},
+		"text": {
+			Type:        framework.TypeString,
+			Description: "Plain-text body.",
+		},
+		"html": {
+			Type:        framework.TypeString,
+			Description: "HTML body.",
+		},
+		"reply_to": {
+			Type:        framework.TypeString,
+			Description: "Reply-To address.",
+		},
+		"in_reply_to": {
+			Type:        framework.TypeString,
+			Description: "ID of a message in the agent's inbox this answers: sets In-Reply-To and References (and Re: subject if none given).",
+		},
+		"attachments": {
+			Type:        framework.TypeSlice,
+			Description: `Attachments: [{"filename": "…", "content_type": "…", "content": "<base64>"}].`,
+		},
+		"from": {
+			Type:        framework.TypeString,
+			Description: "Refused: the sender is always the agent's own address.",
 		},
 	}
+}
+
+// sendInput is a validated send.
+type sendInput struct {
+	// rcpts are the recipients by field (to, cc, bcc), one copy each.
+	rcpts               map[string][]*mail.Address
+	subject, text, html string
+	replyTo             *mail.Address
+	inReplyTo           string
+	attachments         []attachmentIn
+}
+
+// recipientFields are the address-list fields, in the order they are
+// checked and sent.
+func recipientFields() [3]string { return [3]string{"to", "cc", "bcc"} }
+
+// readSend validates every field of a send before anything is read or
+// written (steps 1–9 of docs/api.md's table): unknown fields, from,
+// recipients, subject, body, reply_to, in_reply_to, attachments.
+func readSend(d *framework.FieldData) (*sendInput, *logical.Response) {
+	if resp := rejectUnknownFields(d); resp != nil {
+		return nil, resp
+	}
+	if _, ok := d.Raw["from"]; ok {
+		return nil, logical.ErrorResponse("from: refused: an agent sends only as itself, from its own address")
+	}
+	in := &sendInput{subject: d.Get("subject").(string), text: d.Get("text").(string), html: d.Get("html").(string), inReplyTo: d.Get("in_reply_to").(string)}
+	for _, read := range []func(*framework.FieldData) error{in.readRecipients, in.readContent, in.readReplyTo} {
+		if err := read(d); err != nil {
+			return nil, logical.ErrorResponse(err.Error())
+		}
+	}
+	if in.inReplyTo != "" && !messageIDRe.MatchString(in.inReplyTo) {
+		return nil, logical.ErrorResponse("in_reply_to: %q is not a message ID of the agent's inbox", in.inReplyTo)
+	}
+	var err error
+	if in.attachments, err = readAttachments(d); err != nil {
+		return nil, logical.ErrorResponse(err.Error())
+	}
+	return in, nil
+}
+
+// readRecipients reads to, cc and bcc: valid addresses, one copy of each
+// recipient, at least one and at most maxSendRecipients in all.
+func (in *sendInput) readRecipients(d *framework.FieldData) error {
+	in.rcpts = map[string][]*mail.Address{}
+	seen := map[string]bool{}
+	total := 0
+	for _, f := range recipientFields() {
+		list, err := parseAddresses(f, d.Get(f).([]string))
+		if err != nil {
+			return err
+		}
+		for _, a := range list {
+			if k := strings.ToLower(a.Address); !seen[k] {
+				seen[k] = true
+				in.rcpts[f] = append(in.rcpts[f], a)
+				total++
+			}
+		}
+	}
+	if total == 0 {
+		return fmt.Errorf("to: at least one recipient is required")
+	}
+	if total > maxSendRecipients {
+		return fmt.Errorf("to: %d recipients in all, at most %d", total, maxSendRecipients)
+	}
+	return nil
+}
+
+// readContent checks the subject and the body.
+func (in *sendInput) readContent(*framework.FieldData) error {
+	if hasCRLF(in.subject) {
+		return fmt.Errorf("subject: must not contain a line break")
+	}
+	if err := checkText("subject", in.subject, maxSubject); err != nil {
+		return err
+	}
+	if in.text == "" && in.html == "" {
+		return fmt.Errorf("text: text or html is required")
+	}
+	if err := checkText("text", in.text, maxBodyBytes); err != nil {
+		return err
+	}
+	return checkText("html", in.html, maxBodyBytes)
+}
+
+// readReplyTo reads reply_to: one address.
+func (in *sendInput) readReplyTo(d *framework.FieldData) error {
+	v := d.Get("reply_to").(string)
+	if v == "" {
+		return nil
+	}
+	r, err := parseAddresses("reply_to", []string{v})
+	if err != nil {
+		return err
+	}
+	if len(r) != 1 {
+		return fmt.Errorf("reply_to: must be one email address")
+	}
+	in.replyTo = r[0]
+	return nil
+}
+
+// allRecipients are the envelope recipients, to then cc then bcc.
+func (in *sendInput) allRecipients() []string {
+	var out []string
+	for _, f := range recipientFields() {
+		out = append(out, addrStrings(in.rcpts[f])...)
+	}
+	return out
+}
+
+// pathSendWrite sends a message. Steps 1–10 of docs/api.md's table are the
+// reader's and withAgent's; then:
+//
+//  11. every recipient in the agent's send allowlist (403);
+//  12. the mount's config and DKIM keys (400 before the first config);
+//  13. the bus connected (503);
+//  14. threading from in_reply_to (threadFrom; 400 if no such message);
+//  15. the rate limit, under the agent's send lock (takeRateSlot: 429,
+//     recorded as denied);
+//  16. build and DKIM-sign the message (buildMessage, signMessage);
+//  17. queue it (queueMessage: the keys it is signed with and sealed to —
+//     503 without a registered relay — its sent record, the publish —
+//     503, and no record, if JetStream does not take it);
+//  18. count it, record message.send, and answer with the sent record.
+func (b *backend) pathSendWrite(ctx context.Context, req *logical.Request, st *agentState, in *sendInput) (*logical.Response, error) {
+	if err := checkAllowlist(st.entry, in); err != nil {
+		return nil, err
+	}
+	cfg, keys, err := b.configAndDKIM(ctx, req.Storage)
+	if err != nil {
+		return nil, err
+	}
+	if keys == nil {
+		return logical.ErrorResponse("config: write the mount's config before sending"), nil
+	}
+	queue := b.connectedBus()
+	if queue == nil {
+		return nil, logical.CodedError(http.StatusServiceUnavailable, "the mail bus is not connected (see config bus_status); nothing was queued, try again")
+	}
+	var thread *thread
+	if in.inReplyTo != "" {
+		sum, err := b.summary(ctx, req.Storage, st, in.inReplyTo)
+		if err != nil {
+			return nil, err
+		}
+		if sum == nil {
+			return logical.ErrorResponse("in_reply_to: agent %q has no message %q", st.entry.Name, in.inReplyTo), nil
+		}
+		if thread, err = b.threadFrom(ctx, req.Storage, st, sum); err != nil {
+			return nil, err
+		}
+		in.subject = thread.replySubject(in.subject)
+	}
+	lock := locksutil.LockForKey(b.sendLocks, st.entry.Name) // held across the publish
+	lock.Lock()
+	defer lock.Unlock()
+	slot, err := b.takeRateSlot(ctx, req, st, cfg)
+	if err != nil {
+		return nil, err
+	}
+	out, err := newOutbound(cfg, st.entry.Name, slot.now)
+	if err != nil {
+		return nil, err
+	}
+	part, err := buildMessage(out, in, thread)
+	if err != nil {
+		return logical.ErrorResponse("message: %v", err), nil
+	}
+	if out.Raw, err = signMessage(part, cfg.Domain, keys); err != nil {
+		return nil, err
+	}
+	rec, err := b.queueMessage(ctx, req.Storage, st, queue, cfg.Domain, out, in)
+	if err != nil {
+		return nil, err
+	}
+	if err := slot.use(ctx, req.Storage); err != nil {
+		return nil, err
+	}
+	ev := b.agentEvent(req, st.entry, opMessageSend, outcomeSuccess)
+	ev.Detail = fmt.Sprintf("message %s (<%s>) to %d recipients", out.ID, out.MessageID, len(out.Rcpts))
+	if err := b.record(ctx, req.Storage, subjectAgent, st.entry.Name, ev); err != nil {
+		return nil, err
+	}
+	return &logical.Response{Data: sentData(st.entry.Name, out.MailFrom, rec)}, nil
+}
+
+// checkAllowlist answers 403 for the first recipient (to, cc, bcc, in
+// that order) outside the agent's send allowlist.
+func checkAllowlist(a *agentEntry, in *sendInput) error {
+	for _, f := range recipientFields() {
+		for _, r := range in.rcpts[f] {
+			if !allowed(a.SendAllowlist, r.Address) {
+				return logical.CodedError(http.StatusForbidden, fmt.Sprintf("%s: %s is not in agent %q's send allowlist", f, r.Address, a.Name))
+			}
+		}
+	}
+	return nil
+}
+
+// thread is what a reply takes from the message it answers.
+type thread struct {
+	// headers are In-Reply-To and References, when the original has a
+	// Message-ID.
+	headers [][2]string
+	// subject is the original's.
+	subject string
+}
+
+// threadFrom reads the message a reply answers (neither marking it read
+// nor recording message.read).
+func (b *backend) threadFrom(ctx context.Context, s logical.Storage, st *agentState, sum *inboxSummary) (*thread, error) {
+	orig, err := b.readRecord(ctx, s, st, sum)
+	if err != nil {
+		return nil, err
+	}
+	t := &thread{subject: orig.Subject}
+	if orig.MessageID != "" {
+		mid := "<" + orig.MessageID + ">"
+		refs := make([]string, 0, len(orig.References)+1)
+		for _, r := range orig.References {
+			refs = append(refs, "<"+strings.Trim(r, "<>")+">")
+		}
+		refs = append(refs, mid)
+		t.headers = [][2]string{{"In-Reply-To", mid}, {"References", strings.Join(refs, " ")}}
+	}
+	return t, nil
+}
+
+// replySubject is subject, or when it is empty the original's with "Re: "
+// in front (unless it starts with re: already), within maxSubject.
+func (t *thread) replySubject(subject string) string {
+	if subject != "" {
+		return subject
+	}
+	subject = t.subject
+	if !strings.HasPrefix(strings.ToLower(subject), "re:") {
+		subject = "Re: " + subject
+	}
+	if len(subject) > maxSubject || hasCRLF(subject) {
+		subject = "Re: " + strings.TrimSpace(strings.NewReplacer("\r", " ", "\n", " ").Replace(t.subject))[:min(len(t.subject), maxSubject-4)]
+	}
+	return subject
+}
+
+// rateSlot is a send the rate limit allows: this hour's count, to be
+// incremented once the message is queued.
+type rateSlot struct {
+	key  string
+	sent int
+	now  time.Time
+}
+
+// takeRateSlot checks the agent's count for this clock hour against the
+// mount's send_rate_limit: at the limit, a denied event and a 429. The
+// caller holds the agent's send lock.
+func (b *backend) takeRateSlot(ctx context.Context, req *logical.Request, st *agentState, cfg *mailgentConfig) (*rateSlot, error) {
+	now := b.now().UTC()
+	slot := &rateSlot{key: sendRatePrefix + st.entry.Name + "/" + now.Format(rateHourLayout), now: now}
+	e, err := req.Storage.Get(ctx, slot.key)
+	if err != nil {
+		return nil, err
+	}
+	if e != nil {
+		_, _ = fmt.Sscanf(string(e.Value), "%d", &slot.sent)
+	}
+	if slot.sent < cfg.SendRateLimit {
+		return slot, nil
+	}
+	ev := b.agentEvent(req, st.entry, opMessageSend, outcomeDenied)
+	ev.Detail = "send rate limit reached"
+	if err := b.record(ctx, req.Storage, subjectAgent, st.entry.Name, ev); err != nil {
+		return nil, err
+	}
+	next := now.Truncate(time.Hour).Add(time.Hour)
+	return nil, logical.CodedError(http.StatusTooManyRequests, fmt.Sprintf("agent %q reached the mount's send_rate_limit of %d messages per hour; try again after %s", st.entry.Name, cfg.SendRateLimit, next.Format(time.RFC3339)))
+}
+
+// use counts the send.
+func (r *rateSlot) use(ctx context.Context, s logical.Storage) error {
+	return s.Put(ctx, &logical.StorageEntry{Key: r.key, Value: []byte(strconv.Itoa(r.sent + 1))})
+}
+
+// newOutbound starts a queued message: its IDs, sender and time.
+func newOutbound(cfg *mailgentConfig, agent string, now time.Time) (*bus.Outbound, error) {
+	var rnd [12]byte
+	if _, err := rand.Read(rnd[:]); err != nil {
+		return nil, err
+	}
+	return &bus.Outbound{
+		ID:        reverseTime(now) + "-" + hex.EncodeToString(rnd[:6]),
+		MessageID: hex.EncodeToString(rnd[:]) + "@" + cfg.Domain,
+		Agent:     agent,
+		MailFrom:  address(cfg, agent),
+		QueuedAt:  now,
+	}, nil
+}
+
+// buildMessage is the MIME message: headers (threading's too), body and
+// attachments.
+func buildMessage(out *bus.Outbound, in *sendInput, t *thread) (*enmime.Part, error) {
+	mb := enmime.Builder().From("", out.MailFrom).Subject(in.subject).Date(out.QueuedAt).Header("Message-ID", "<"+out.MessageID+">")
+	for f, set := range map[string]func(enmime.MailBuilder, []mail.Address) enmime.MailBuilder{
+		"to":  enmime.MailBuilder.ToAddrs,
+		"cc":  enmime.MailBuilder.CCAddrs,
+		"bcc": enmime.MailBuilder.BCCAddrs,
+	} {
+		if len(in.rcpts[f]) > 0 {
+			mb = set(mb, derefAddrs(in.rcpts[f]))
+		}
+	}
+	if in.replyTo != nil {
+		mb = mb.ReplyTo(in.replyTo.Name, in.replyTo.Address)
+	}
+	if t != nil {
+		for _, h := range t.headers {
+			mb = mb.Header(h[0], h[1])
+		}
+	}
+	if in.text != "" {
+		mb = mb.Text([]byte(in.text))
+	}
+	if in.html != "" {
+		mb = mb.HTML([]byte(in.html))
+	}
+	for _, a := range in.attachments {
+		// Through a reader enmime encodes base64, so the bytes arrive exact
+		// (a text/* attachment would otherwise get CRLF line ends).
+		mb = mb.AddAttachmentWithReader(bytes.NewReader(a.content), a.contentType, a.filename)
+	}
+	return mb.Build()
+}
+
+// signMessage encodes the message and DKIM-signs it with every current key.
+func signMessage(part *enmime.Part, domain string, keys *dkimKeys) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := part.Encode(&buf); err != nil {
+		return nil, fmt.Errorf("encode message: %w", err)
+	}
+	return signDKIM(buf.Bytes(), domain, keys.Current)
+}
+
+// queueMessage puts a signed message on the bus: the keys it is signed
+// with and sealed to (503 without a registered relay), then its sent
+// record (queued), then the publish, tried publishTries times. If
+// JetStream does not take it, the record is deleted and the answer is a
+// 503: nothing was sent.
+func (b *backend) queueMessage(ctx context.Context, s logical.Storage, st *agentState, queue mailBus, domain string, out *bus.Outbound, in *sendInput) (*sentRecord, error) {
+	signer, relays, err := b.outboundKeys(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	out.Rcpts = in.allRecipients()
+	rec := &sentRecord{
+		ID: out.ID, MessageID: out.MessageID, To: addrStrings(in.rcpts["to"]), Cc: addrStrings(in.rcpts["cc"]), Bcc: addrStrings(in.rcpts["bcc"]),
+		Subject: in.subject, Size: len(out.Raw), Attachments: len(in.attachments), InReplyTo: in.inReplyTo,
+		Status: bus.StatusQueued, QueuedAt: out.QueuedAt, UpdatedAt: out.QueuedAt,
+	}
+	if err := b.writeSent(ctx, s, st, rec); err != nil {
+		return nil, err
+	}
+	for try := 0; try < publishTries; try++ {
+		qctx, cancel := context.WithTimeout(ctx, publishTimeout)
+		err = queue.queueOutbound(qctx, domain, out, signer, relays)
+		cancel()
+		if err == nil {
+			return rec, nil
+		}
+	}
+	_ = s.Delete(ctx, sentPrefix+st.entry.Name+"/"+out.ID)
+	b.logger.Warn("queue outbound message", "agent", st.entry.Name, "error", err)
+	return nil, logical.CodedError(http.StatusServiceUnavailable, "the mail bus did not take the message; nothing was sent, try again")
 }
 
 // hasCRLF tells header injection attempts apart.
@@ -196,248 +570,6 @@ func readAttachments(d *framework.FieldData) ([]attachmentIn, error) {
 	return out, nil
 }
 
-func (b *backend) pathSendWrite(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	if resp := rejectUnknownFields(d); resp != nil {
-		return resp, nil
-	}
-	if _, ok := d.Raw["from"]; ok {
-		return logical.ErrorResponse("from: refused: an agent sends only as itself, from its own address"), nil
-	}
-	// Everything is validated before anything is read or written.
-	lists := map[string][]*mail.Address{}
-	seen := map[string]bool{}
-	total := 0
-	for _, f := range []string{"to", "cc", "bcc"} {
-		v, err := parseAddresses(f, d.Get(f).([]string))
-		if err != nil {
-			return logical.ErrorResponse(err.Error()), nil
-		}
-		for _, a := range v {
-			if k := strings.ToLower(a.Address); !seen[k] { // one copy per recipient
-				seen[k] = true
-				lists[f] = append(lists[f], a)
-				total++
-			}
-		}
-	}
-	if total == 0 {
-		return logical.ErrorResponse("to: at least one recipient is required"), nil
-	}
-	if total > maxSendRecipients {
-		return logical.ErrorResponse("to: %d recipients in all, at most %d", total, maxSendRecipients), nil
-	}
-	subject := d.Get("subject").(string)
-	if hasCRLF(subject) {
-		return logical.ErrorResponse("subject: must not contain a line break"), nil
-	}
-	if err := checkText("subject", subject, maxSubject); err != nil {
-		return logical.ErrorResponse(err.Error()), nil
-	}
-	text, html := d.Get("text").(string), d.Get("html").(string)
-	if text == "" && html == "" {
-		return logical.ErrorResponse("text: text or html is required"), nil
-	}
-	for f, v := range map[string]string{"text": text, "html": html} {
-		if err := checkText(f, v, maxBodyBytes); err != nil {
-			return logical.ErrorResponse(err.Error()), nil
-		}
-	}
-	var replyTo *mail.Address
-	if v := d.Get("reply_to").(string); v != "" {
-		r, err := parseAddresses("reply_to", []string{v})
-		if err != nil {
-			return logical.ErrorResponse(err.Error()), nil
-		}
-		if len(r) != 1 {
-			return logical.ErrorResponse("reply_to: must be one email address"), nil
-		}
-		replyTo = r[0]
-	}
-	inReplyTo := d.Get("in_reply_to").(string)
-	if inReplyTo != "" && !messageIDRe.MatchString(inReplyTo) {
-		return logical.ErrorResponse("in_reply_to: %q is not a message ID of the agent's inbox", inReplyTo), nil
-	}
-	atts, err := readAttachments(d)
-	if err != nil {
-		return logical.ErrorResponse(err.Error()), nil
-	}
-
-	st, resp, err := b.activeAgent(ctx, req, d.Get("agent").(string))
-	if resp != nil || err != nil {
-		return resp, b.deniedOnRevoked(ctx, req, st, opMessageSend, "", err)
-	}
-	agent := st.entry.Name
-	for _, f := range []string{"to", "cc", "bcc"} {
-		for _, a := range lists[f] {
-			if !allowed(st.entry.SendAllowlist, a.Address) {
-				return nil, logical.CodedError(http.StatusForbidden, fmt.Sprintf("%s: %s is not in agent %q's send allowlist", f, a.Address, agent))
-			}
-		}
-	}
-	cfg, keys, err := b.configAndDKIM(ctx, req.Storage)
-	if err != nil {
-		return nil, err
-	}
-	if keys == nil {
-		return logical.ErrorResponse("config: write the mount's config before sending"), nil
-	}
-	js, obs := b.outboundJS()
-	if js == nil {
-		return nil, logical.CodedError(http.StatusServiceUnavailable, "the mail bus is not connected (see config bus_status); nothing was queued, try again")
-	}
-
-	// Threading.
-	var threadHeaders [][2]string
-	if inReplyTo != "" {
-		sum, err := b.summary(ctx, req.Storage, st, inReplyTo)
-		if err != nil {
-			return nil, err
-		}
-		if sum == nil {
-			return logical.ErrorResponse("in_reply_to: agent %q has no message %q", agent, inReplyTo), nil
-		}
-		orig, err := b.readRecord(ctx, req.Storage, st, sum)
-		if err != nil {
-			return nil, err
-		}
-		if orig.MessageID != "" {
-			mid := "<" + orig.MessageID + ">"
-			refs := make([]string, 0, len(orig.References)+1)
-			for _, r := range orig.References {
-				refs = append(refs, "<"+strings.Trim(r, "<>")+">")
-			}
-			refs = append(refs, mid)
-			threadHeaders = append(threadHeaders, [2]string{"In-Reply-To", mid}, [2]string{"References", strings.Join(refs, " ")})
-		}
-		if subject == "" {
-			subject = orig.Subject
-			if !strings.HasPrefix(strings.ToLower(subject), "re:") {
-				subject = "Re: " + subject
-			}
-			if len(subject) > maxSubject || hasCRLF(subject) {
-				subject = "Re: " + strings.TrimSpace(strings.NewReplacer("\r", " ", "\n", " ").Replace(orig.Subject))[:min(len(orig.Subject), maxSubject-4)]
-			}
-		}
-	}
-
-	// Rate limit: per agent, per clock hour.
-	// A lock set of its own: it is held across the publish.
-	lock := locksutil.LockForKey(b.sendLocks, agent)
-	lock.Lock()
-	defer lock.Unlock()
-	now := b.now().UTC()
-	rateKey := sendRatePrefix + agent + "/" + now.Format("2006010215")
-	sentThisHour := 0
-	if e, err := req.Storage.Get(ctx, rateKey); err != nil {
-		return nil, err
-	} else if e != nil {
-		_, _ = fmt.Sscanf(string(e.Value), "%d", &sentThisHour)
-	}
-	if sentThisHour >= cfg.SendRateLimit {
-		next := now.Truncate(time.Hour).Add(time.Hour)
-		ev := b.agentEvent(req, st.entry, opMessageSend, outcomeDenied)
-		ev.Detail = "send rate limit reached"
-		if err := b.record(ctx, req.Storage, subjectAgent, agent, ev); err != nil {
-			return nil, err
-		}
-		return nil, logical.CodedError(http.StatusTooManyRequests, fmt.Sprintf("agent %q reached the mount's send_rate_limit of %d messages per hour; try again after %s", agent, cfg.SendRateLimit, next.Format(time.RFC3339)))
-	}
-
-	// Build, sign, record, queue.
-	from := address(cfg, agent)
-	var rnd [12]byte
-	if _, err := rand.Read(rnd[:]); err != nil {
-		return nil, err
-	}
-	messageID := hex.EncodeToString(rnd[:]) + "@" + cfg.Domain
-	mb := enmime.Builder().From("", from).Subject(subject).Date(now).Header("Message-ID", "<"+messageID+">")
-	for f, set := range map[string]func(enmime.MailBuilder, []mail.Address) enmime.MailBuilder{
-		"to":  enmime.MailBuilder.ToAddrs,
-		"cc":  enmime.MailBuilder.CCAddrs,
-		"bcc": enmime.MailBuilder.BCCAddrs,
-	} {
-		if len(lists[f]) > 0 {
-			mb = set(mb, derefAddrs(lists[f]))
-		}
-	}
-	if replyTo != nil {
-		mb = mb.ReplyTo(replyTo.Name, replyTo.Address)
-	}
-	for _, h := range threadHeaders {
-		mb = mb.Header(h[0], h[1])
-	}
-	if text != "" {
-		mb = mb.Text([]byte(text))
-	}
-	if html != "" {
-		mb = mb.HTML([]byte(html))
-	}
-	for _, a := range atts {
-		// Through a reader enmime encodes base64, so the bytes arrive exact
-		// (a text/* attachment would otherwise get CRLF line ends).
-		mb = mb.AddAttachmentWithReader(bytes.NewReader(a.content), a.contentType, a.filename)
-	}
-	part, err := mb.Build()
-	if err != nil {
-		return logical.ErrorResponse("message: %v", err), nil
-	}
-	var buf strings.Builder
-	if err := part.Encode(&buf); err != nil {
-		return nil, fmt.Errorf("encode message: %w", err)
-	}
-	signed, err := signDKIM([]byte(buf.String()), cfg.Domain, keys.Current)
-	if err != nil {
-		return nil, err
-	}
-
-	key := reverseTime(now) + "-" + hex.EncodeToString(rnd[:6])
-	rec := &sentRecord{
-		ID: key, MessageID: messageID, To: addrStrings(lists["to"]), Cc: addrStrings(lists["cc"]), Bcc: addrStrings(lists["bcc"]),
-		Subject: subject, Size: len(signed), Attachments: len(atts), InReplyTo: inReplyTo,
-		Status: bus.StatusQueued, QueuedAt: now, UpdatedAt: now,
-	}
-	if err := b.writeSent(ctx, req.Storage, st, rec); err != nil {
-		return nil, err
-	}
-	var rcpts []string
-	for _, f := range []string{"to", "cc", "bcc"} {
-		for _, a := range lists[f] {
-			rcpts = append(rcpts, a.Address)
-		}
-	}
-	// A publish whose ack was lost is retried with the same Nats-Msg-Id:
-	// JetStream keeps one copy, so a retry never sends twice.
-	out := &bus.Outbound{ID: key, MessageID: messageID, Agent: agent, MailFrom: from, Rcpts: rcpts, Raw: signed, QueuedAt: now}
-	signer, relays, err := b.outboundKeys(ctx, req.Storage)
-	if err != nil {
-		_ = req.Storage.Delete(ctx, sentPrefix+agent+"/"+key)
-		return nil, err
-	}
-	var perr error
-	for try := 0; try < 3; try++ {
-		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		perr = bus.PublishOutbound(qctx, js, obs, cfg.Domain, out, signer, relays)
-		cancel()
-		if perr == nil {
-			break
-		}
-	}
-	if err := perr; err != nil {
-		_ = req.Storage.Delete(ctx, sentPrefix+agent+"/"+key)
-		b.logger.Warn("queue outbound message", "agent", agent, "error", err)
-		return nil, logical.CodedError(http.StatusServiceUnavailable, "the mail bus did not take the message; nothing was sent, try again")
-	}
-	if err := req.Storage.Put(ctx, &logical.StorageEntry{Key: rateKey, Value: []byte(fmt.Sprint(sentThisHour + 1))}); err != nil {
-		return nil, err
-	}
-	ev := b.agentEvent(req, st.entry, opMessageSend, outcomeSuccess)
-	ev.Detail = fmt.Sprintf("message %s (<%s>) to %d recipients", key, messageID, len(rcpts))
-	if err := b.record(ctx, req.Storage, subjectAgent, agent, ev); err != nil {
-		return nil, err
-	}
-	return &logical.Response{Data: sentData(agent, from, rec)}, nil
-}
-
 func derefAddrs(in []*mail.Address) []mail.Address {
 	out := make([]mail.Address, len(in))
 	for i, a := range in {
@@ -454,143 +586,6 @@ func addrStrings(in []*mail.Address) []string {
 	return out
 }
 
-func sentAD(mountID, agent, key string) []byte {
-	return bindAD("mailgent-sent-v1", mountID, agent, key)
-}
-
-func (b *backend) writeSent(ctx context.Context, s logical.Storage, st *agentState, rec *sentRecord) error {
-	plain, err := json.Marshal(rec)
-	if err != nil {
-		return err
-	}
-	return b.sealPut(ctx, s, st.kek, sentPrefix+st.entry.Name+"/"+rec.ID, sentAD(b.mountID, st.entry.Name, rec.ID), plain)
-}
-
-func (b *backend) readSent(ctx context.Context, s logical.Storage, st *agentState, key string) (*sentRecord, error) {
-	plain, err := b.openGet(ctx, s, st.kek, sentPrefix+st.entry.Name+"/"+key, sentAD(b.mountID, st.entry.Name, key))
-	if err != nil || plain == nil {
-		return nil, err
-	}
-	rec := &sentRecord{}
-	return rec, json.Unmarshal(plain, rec)
-}
-
-func sentData(agent, from string, r *sentRecord) map[string]interface{} {
-	return map[string]interface{}{
-		"agent": agent, "id": r.ID, "message_id": r.MessageID, "from": from,
-		"to": nonNil(r.To), "cc": nonNil(r.Cc), "bcc": nonNil(r.Bcc), "subject": r.Subject,
-		"size": r.Size, "attachments": r.Attachments, "in_reply_to": r.InReplyTo,
-		"status": r.Status, "reply": r.Reply, "attempts": r.Attempts,
-		"queued_at": r.QueuedAt.Format(time.RFC3339Nano), "updated_at": r.UpdatedAt.Format(time.RFC3339Nano),
-	}
-}
-
-// sentIDRe is the shape of a sent-mail key: reverse time, then 12 hex digits.
-var sentIDRe = regexp.MustCompile(`^[0-9]{19}-[0-9a-f]{12}$`)
-
-func (b *backend) pathSentList(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	if resp := rejectUnknownFields(d); resp != nil {
-		return resp, nil
-	}
-	status := d.Get("status").(string)
-	switch status {
-	case "", bus.StatusQueued, bus.StatusDeferred, bus.StatusSent, bus.StatusFailed, bus.StatusCancelled:
-	default:
-		return logical.ErrorResponse("status: %q is not queued, deferred, sent, failed or cancelled", status), nil
-	}
-	limit, after, resp := readPage(d, defaultMessagesPage, maxMessagesPage, sentIDRe.MatchString)
-	if resp != nil {
-		return resp, nil
-	}
-	st, resp, err := b.activeAgent(ctx, req, d.Get("agent").(string))
-	if resp != nil || err != nil {
-		return resp, err
-	}
-	cfg, err := b.config(ctx, req.Storage)
-	if err != nil {
-		return nil, err
-	}
-	keys, err := req.Storage.List(ctx, sentPrefix+st.entry.Name+"/")
-	if err != nil {
-		return nil, err
-	}
-	sort.Strings(keys)
-	var out []map[string]interface{}
-	next := ""
-	for _, k := range keys {
-		if after != "" && k <= after {
-			continue
-		}
-		rec, err := b.readSent(ctx, req.Storage, st, k)
-		if err != nil {
-			return nil, err
-		}
-		if rec == nil || status != "" && rec.Status != status {
-			continue
-		}
-		if len(out) == limit {
-			next = out[len(out)-1]["id"].(string)
-			break
-		}
-		out = append(out, sentData(st.entry.Name, address(cfg, st.entry.Name), rec))
-	}
-	ids := make([]string, len(out))
-	for i, m := range out {
-		ids[i] = m["id"].(string)
-	}
-	return pageResponse(req, ids, out, "messages", next, map[string]interface{}{"agent": st.entry.Name}), nil
-}
-
-func (b *backend) pathSentRead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	id := d.Get("id").(string)
-	if !sentIDRe.MatchString(id) {
-		return logical.ErrorResponse("id: %q is not a sent message ID", id), nil
-	}
-	st, resp, err := b.activeAgent(ctx, req, d.Get("agent").(string))
-	if resp != nil || err != nil {
-		return resp, err
-	}
-	rec, err := b.readSent(ctx, req.Storage, st, id)
-	if err != nil {
-		return nil, err
-	}
-	if rec == nil {
-		return nil, logical.CodedError(http.StatusNotFound, fmt.Sprintf("agent %q sent no message %q", st.entry.Name, id))
-	}
-	cfg, err := b.config(ctx, req.Storage)
-	if err != nil {
-		return nil, err
-	}
-	return &logical.Response{Data: sentData(st.entry.Name, address(cfg, st.entry.Name), rec)}, nil
-}
-
-// statusRank orders statuses so a late "deferred" never overwrites "sent".
-var statusRank = map[string]int{bus.StatusQueued: 0, bus.StatusDeferred: 1, bus.StatusSent: 2, bus.StatusFailed: 2, bus.StatusCancelled: 2}
-
-// applyStatus records a relay's delivery result on the sent message.
-func (b *backend) applyStatus(ctx context.Context, s logical.Storage, ds *bus.DeliveryStatus) error {
-	st, err := b.loadAgent(ctx, s, ds.Agent)
-	if err != nil {
-		return err
-	}
-	if st == nil || !st.active() {
-		return nil // revoked: its records are being swept
-	}
-	lock := locksutil.LockForKey(b.locks, "sent/"+ds.Agent+"/"+ds.ID)
-	lock.Lock()
-	defer lock.Unlock()
-	rec, err := b.readSent(ctx, s, st, ds.ID)
-	if err != nil || rec == nil {
-		return err
-	}
-	if statusRank[ds.Status] < statusRank[rec.Status] || statusRank[rec.Status] == 2 && rec.Status != ds.Status {
-		return nil // out of order: a final status stands
-	}
-	rec.Status, rec.Reply, rec.Attempts, rec.UpdatedAt = ds.Status, ds.Reply, max(rec.Attempts, ds.Attempt), b.now().UTC()
-	return b.writeSent(ctx, s, st, rec)
-}
-
-// outboundJS is the JetStream handle of the bus work, nil when not connected.
 // outboundKeys are what a queued message is signed with and sealed to; no
 // registered relay is a 503 (nothing could deliver it).
 func (b *backend) outboundKeys(ctx context.Context, s logical.Storage) (ed25519.PrivateKey, []bus.RelayPublic, error) {
@@ -606,16 +601,4 @@ func (b *backend) outboundKeys(ctx context.Context, s logical.Storage) (ed25519.
 		return nil, nil, err
 	}
 	return signer, set.publics(), nil
-}
-
-func (b *backend) outboundJS() (jetstream.JetStream, jetstream.ObjectStore) {
-	b.busMu.Lock()
-	defer b.busMu.Unlock()
-	return b.busJS, b.busObs
-}
-
-func (b *backend) setOutboundJS(js jetstream.JetStream, obs jetstream.ObjectStore) {
-	b.busMu.Lock()
-	defer b.busMu.Unlock()
-	b.busJS, b.busObs = js, obs
 }

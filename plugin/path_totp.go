@@ -2,13 +2,14 @@ package plugin
 
 import (
 	"context"
-	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 )
+
+// agents/:agent/creds/:cred/totp: RFC 6238 codes (totp.go); the seed never
+// leaves.
 
 // maxMinRemaining keeps a waiting TOTP request well inside Vault's default
 // 90 s max_request_duration.
@@ -16,15 +17,22 @@ const maxMinRemaining = 60
 
 func (b *backend) pathTOTP() []*framework.Path {
 	return []*framework.Path{{
-		Pattern: "agents/" + namePattern("agent") + "/creds/" + namePattern("cred") + "/totp$",
+		Pattern:      "agents/" + namePattern("agent") + "/creds/" + namePattern("cred") + "/totp$",
+		DisplayAttrs: pathDisplay("totp-code"),
 		Fields: map[string]*framework.FieldSchema{
-			"agent": {Type: framework.TypeString, Description: "Agent name.", Required: true},
-			"cred":  {Type: framework.TypeString, Description: "Credential name.", Required: true},
-			"min_remaining": {Type: framework.TypeInt, Description: "If fewer seconds than this remain in the " +
-				"current time step, wait for the next step and return its code (0 to the period)."},
+			"agent": agentField(),
+			"cred":  credField(),
+			"min_remaining": {
+				Type: framework.TypeInt,
+				Description: "If fewer seconds than this remain in the current time step, wait for the next step " +
+					"and return its code (0 to the period).",
+			},
 		},
 		Operations: map[logical.Operation]framework.OperationHandler{
-			logical.ReadOperation: &framework.PathOperation{Callback: b.pathTOTPRead},
+			logical.ReadOperation: &framework.PathOperation{
+				Callback:     withAgent(b, opTOTPGenerate, readTOTPRequest, b.pathTOTPRead),
+				DisplayAttrs: opVerb("generate"),
+			},
 		},
 		HelpSynopsis: "Generate the current RFC 6238 TOTP code of a credential. The seed is never returned.",
 		HelpDescription: `Returns code, seconds_remaining, valid_until, period, digits and algorithm.
@@ -33,87 +41,72 @@ seconds are left, so the code does not expire while it is being typed.`,
 	}}
 }
 
-func (b *backend) pathTOTPRead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+// totpRequest is what a code request asks for.
+type totpRequest struct {
+	cred         string
+	minRemaining int
+}
+
+func readTOTPRequest(d *framework.FieldData) (totpRequest, *logical.Response) {
 	if resp := rejectUnknownFields(d); resp != nil {
-		return resp, nil
+		return totpRequest{}, resp
 	}
-	agent, cred := d.Get("agent").(string), d.Get("cred").(string)
-	if err := validateCredName(cred); err != nil {
-		return logical.ErrorResponse(err.Error()), nil
+	cred, resp := readCredName(d)
+	if resp != nil {
+		return totpRequest{}, resp
 	}
-	minRemaining := 0
+	in := totpRequest{cred: cred}
 	if v, ok, err := d.GetOkErr("min_remaining"); err != nil {
-		return logical.ErrorResponse("min_remaining: %v", err), nil
+		return in, logical.ErrorResponse("min_remaining: %v", err)
 	} else if ok {
-		minRemaining = v.(int)
-		if minRemaining < 0 || minRemaining > maxMinRemaining {
-			return logical.ErrorResponse("min_remaining: must be between 0 and %d (and at most the period), got %d", maxMinRemaining, minRemaining), nil
+		in.minRemaining = v.(int)
+		if in.minRemaining < 0 || in.minRemaining > maxMinRemaining {
+			return in, logical.ErrorResponse("min_remaining: must be between 0 and %d (and at most the period), got %d", maxMinRemaining, in.minRemaining)
 		}
 	}
-	st, resp, err := b.activeAgent(ctx, req, agent)
-	if resp != nil || err != nil {
-		return resp, b.deniedOnRevoked(ctx, req, st, opTOTPGenerate, cred, err)
-	}
-	_, rec, version, err := b.loadCred(ctx, req, st, cred, 0, opTOTPGenerate)
+	return in, nil
+}
+
+// pathTOTPRead returns a code. The steps:
+//
+//  1. open the credential's current version (a failure is recorded);
+//  2. a credential without a seed, or a min_remaining over its period: 400;
+//  3. generate the code; with fewer than min_remaining seconds left, wait
+//     for the next step and generate again (nextStepCode);
+//  4. record totp.generate, then answer.
+func (b *backend) pathTOTPRead(ctx context.Context, req *logical.Request, st *agentState, in totpRequest) (*logical.Response, error) {
+	c, err := b.loadCred(ctx, req, st, in.cred, 0, opTOTPGenerate)
 	if err != nil {
 		return nil, err
 	}
-	t := rec.TOTP
+	t := c.rec.TOTP
 	if t == nil {
-		return nil, logical.CodedError(http.StatusBadRequest, fmt.Sprintf("cred: %q has no TOTP seed; write totp_secret or totp_uri first", cred))
+		return logical.ErrorResponse("cred: %q has no TOTP seed; write totp_secret or totp_uri first", in.cred), nil
 	}
-	if minRemaining > t.Period {
-		return logical.ErrorResponse("min_remaining: must be at most the period (%d), got %d", t.Period, minRemaining), nil
+	if in.minRemaining > t.Period {
+		return logical.ErrorResponse("min_remaining: must be at most the period (%d), got %d", t.Period, in.minRemaining), nil
 	}
-
 	now := b.now()
 	code, err := t.generate(now)
 	if err != nil {
 		return nil, err
 	}
-	if code.SecondsRemaining < minRemaining {
-		// Wait for the next step: bounded by the period, cut short by the
-		// client or a revocation — re-checked before any code is returned.
-		revoked := b.inboxNotify.channel(agent)
-		timer := time.NewTimer(code.ValidUntil.Sub(now))
-		defer timer.Stop()
-		for waiting := true; waiting; {
-			select {
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			case <-revoked:
-				if err := b.stillActive(ctx, req, st, opTOTPGenerate, cred); err != nil {
-					return nil, err
-				}
-				revoked = b.inboxNotify.channel(agent) // new mail, not a revocation
-			case <-timer.C:
-				waiting = false
-			}
-		}
-		if err := b.stillActive(ctx, req, st, opTOTPGenerate, cred); err != nil {
-			return nil, err
-		}
-		// Count from the boundary just reached (the timer fires a few ms
-		// after it), so min_remaining equal to the period is satisfiable.
-		if now = b.now(); now.Sub(code.ValidUntil) < time.Second {
-			now = code.ValidUntil
-		}
-		if code, err = t.generate(now); err != nil {
+	if code.SecondsRemaining < in.minRemaining {
+		if code, err = b.nextStepCode(ctx, req, st, in.cred, t, code, now); err != nil {
 			return nil, err
 		}
 	}
-
 	ev := b.agentEvent(req, st.entry, opTOTPGenerate, outcomeSuccess)
-	ev.Credential, ev.Version = cred, version
-	if err := b.record(ctx, req.Storage, subjectAgent, agent, ev); err != nil {
+	ev.Credential, ev.Version = in.cred, c.version
+	if err := b.record(ctx, req.Storage, subjectAgent, st.entry.Name, ev); err != nil {
 		return nil, err
 	}
 	return &logical.Response{Data: map[string]interface{}{
 		// Only what a caller needs: Vault's audit device copies and walks
-		// every field of every response (a tenth of Vault's CPU on this, the
-		// hottest path). Who asked for which credential is in the request
-		// path of Vault's audit entry and in the plugin's own event, with
-		// the chain, joined by request ID.
+		// every field of every response, and this is the hottest path.
+		// Who asked for which credential is in the request path of Vault's
+		// audit entry and in the plugin's own event, with the chain,
+		// joined by request ID.
 		"code":              code.Code,
 		"seconds_remaining": code.SecondsRemaining,
 		"valid_until":       code.ValidUntil.Format(time.RFC3339),
@@ -121,4 +114,36 @@ func (b *backend) pathTOTPRead(ctx context.Context, req *logical.Request, d *fra
 		"digits":            t.Digits,
 		"algorithm":         t.Algorithm,
 	}}, nil
+}
+
+// nextStepCode waits out the step of code, generated at now, and returns
+// the next step's code. The wait is bounded by the period and cut short by
+// the client or a revocation, re-checked before any code is returned (a
+// 410 then).
+func (b *backend) nextStepCode(ctx context.Context, req *logical.Request, st *agentState, cred string, t *totpSecret, code totpCode, now time.Time) (totpCode, error) {
+	revoked := b.inboxNotify.channel(st.entry.Name)
+	timer := time.NewTimer(code.ValidUntil.Sub(now))
+	defer timer.Stop()
+	for waiting := true; waiting; {
+		select {
+		case <-ctx.Done():
+			return totpCode{}, ctx.Err()
+		case <-revoked:
+			if err := b.stillActive(ctx, req, st, opTOTPGenerate, cred); err != nil {
+				return totpCode{}, err
+			}
+			revoked = b.inboxNotify.channel(st.entry.Name) // new mail, not a revocation
+		case <-timer.C:
+			waiting = false
+		}
+	}
+	if err := b.stillActive(ctx, req, st, opTOTPGenerate, cred); err != nil {
+		return totpCode{}, err
+	}
+	// Count from the boundary just reached (the timer fires a few ms
+	// after it), so min_remaining equal to the period is satisfiable.
+	if now = b.now(); now.Sub(code.ValidUntil) < time.Second {
+		now = code.ValidUntil
+	}
+	return t.generate(now)
 }

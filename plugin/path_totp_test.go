@@ -101,9 +101,10 @@ func TestTOTPWithoutSeed(t *testing.T) {
 	tb := newTestBackend(t)
 	tb.setup(t, "bot")
 	tb.ok(t, logical.CreateOperation, "agents/bot/creds/nototp", map[string]interface{}{"password": "x"})
-	_, err := tb.do(logical.ReadOperation, "agents/bot/creds/nototp/totp", nil)
-	requireCoded(t, err, http.StatusBadRequest)
-	require.Contains(t, err.Error(), "no TOTP seed")
+	resp, err := tb.do(logical.ReadOperation, "agents/bot/creds/nototp/totp", nil)
+	status, msg := vaultStatus(logical.ReadOperation, resp, err)
+	require.Equal(t, http.StatusBadRequest, status)
+	require.Contains(t, msg, "no TOTP seed")
 }
 
 // A revocation while a TOTP min_remaining wait is in progress ends it with

@@ -10,18 +10,25 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
-// auditSweepEvery spaces out audit retention sweeps: PeriodicFunc runs
-// about once a minute, and retention is counted in hours or days.
-const auditSweepEvery = 10 * time.Minute
+// retentionSweepEvery spaces out the retention sweeps (audit events, inbox
+// messages, sent records): PeriodicFunc runs about once a minute, and
+// retention is counted in hours or days.
+const retentionSweepEvery = 10 * time.Minute
 
+// sweepState is when the retention sweeps last ran, and whether a run is
+// in progress.
 type sweepState struct {
-	mu         sync.Mutex
-	lastAudit  time.Time
-	inProgress bool
+	mu            sync.Mutex
+	lastRetention time.Time
+	inProgress    bool
 }
 
-// periodic removes what revocation left behind and enforces audit
-// retention. It runs on the active node only (Vault's rollback manager).
+// The periodic sweeps: what revocation left behind, every run; and every
+// retentionSweepEvery, retention of audit events, inbox messages and sent
+// records.
+
+// periodic is the backend's PeriodicFunc. It runs on the active node only
+// (Vault's rollback manager), one run at a time.
 func (b *backend) periodic(ctx context.Context, req *logical.Request) error {
 	if !b.WriteSafeReplicationState() {
 		return nil
@@ -32,7 +39,7 @@ func (b *backend) periodic(ctx context.Context, req *logical.Request) error {
 		return nil
 	}
 	b.sweeps.inProgress = true
-	auditDue := b.now().Sub(b.sweeps.lastAudit) >= auditSweepEvery
+	retentionDue := b.now().Sub(b.sweeps.lastRetention) >= retentionSweepEvery
 	b.sweeps.mu.Unlock()
 	defer func() {
 		b.sweeps.mu.Lock()
@@ -43,7 +50,7 @@ func (b *backend) periodic(ctx context.Context, req *logical.Request) error {
 	if err := b.sweepRevoked(ctx, req.Storage); err != nil {
 		return err
 	}
-	if auditDue {
+	if retentionDue {
 		if err := b.sweepAudit(ctx, req.Storage); err != nil {
 			return err
 		}
@@ -54,7 +61,7 @@ func (b *backend) periodic(ctx context.Context, req *logical.Request) error {
 			return err
 		}
 		b.sweeps.mu.Lock()
-		b.sweeps.lastAudit = b.now()
+		b.sweeps.lastRetention = b.now()
 		b.sweeps.mu.Unlock()
 	}
 	return nil
@@ -83,16 +90,18 @@ func (b *backend) sweepRevoked(ctx context.Context, s logical.Storage) error {
 		if err != nil {
 			return err
 		}
-		for _, p := range []string{inboxSumPrefix, inboxRecPrefix, inboxRawPrefix, inboxDedupPrefix, inboxUnreadPrefix, sentPrefix, sendRatePrefix} {
+		for _, p := range []string{inboxSumPrefix, inboxRecPrefix, inboxRawPrefix, sentPrefix, sendRatePrefix} {
 			k, err := deleteTree(ctx, s, p+name+"/")
 			if err != nil {
 				return err
 			}
 			m += k
 		}
-		if err := s.Delete(ctx, inboxStatPrefix+name); err != nil {
+		k, err := deleteLegacyInbox(ctx, s, name)
+		if err != nil {
 			return err
 		}
+		m += k
 		b.inboxIdx.drop(name)
 		a.Swept = true
 		if err := putJSON(ctx, s, agentPrefix+name, a); err != nil {
@@ -132,30 +141,6 @@ func (b *backend) sweepAudit(ctx context.Context, s logical.Storage) error {
 		}
 	}
 	return nil
-}
-
-// deleteTree deletes every entry under prefix, recursively.
-func deleteTree(ctx context.Context, s logical.Storage, prefix string) (int, error) {
-	keys, err := s.List(ctx, prefix)
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, k := range keys {
-		if strings.HasSuffix(k, "/") {
-			m, err := deleteTree(ctx, s, prefix+k)
-			if err != nil {
-				return n, err
-			}
-			n += m
-			continue
-		}
-		if err := s.Delete(ctx, prefix+k); err != nil {
-			return n, err
-		}
-		n++
-	}
-	return n, nil
 }
 
 // sweepInboxes enforces message retention (age and count) per agent.
