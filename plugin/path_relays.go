@@ -181,7 +181,11 @@ func (b *backend) pathRelays() []*framework.Path {
 }
 
 func (b *backend) relayExists(ctx context.Context, req *logical.Request, d *framework.FieldData) (bool, error) {
-	e, err := getJSON[relayEntry](ctx, req.Storage, relayPrefix+d.Get("name").(string))
+	name := d.Get("name").(string)
+	if validateName("name", name, agentNameRe, 64) != nil {
+		return false, nil // the handler answers the 400
+	}
+	e, err := getJSON[relayEntry](ctx, req.Storage, relayPrefix+name)
 	return e != nil, err
 }
 
@@ -211,7 +215,11 @@ func (b *backend) pathRelayList(ctx context.Context, req *logical.Request, _ *fr
 }
 
 func (b *backend) pathRelayRead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	e, err := getJSON[relayEntry](ctx, req.Storage, relayPrefix+d.Get("name").(string))
+	name := d.Get("name").(string)
+	if err := validateName("name", name, agentNameRe, 64); err != nil {
+		return logical.ErrorResponse(err.Error()), nil
+	}
+	e, err := getJSON[relayEntry](ctx, req.Storage, relayPrefix+name)
 	if err != nil || e == nil {
 		return nil, err
 	}
