@@ -125,14 +125,7 @@ type VaultCluster struct {
 func StartVaultCluster(tb testing.TB, n int) *VaultCluster {
 	tb.Helper()
 	dir := tb.TempDir()
-	pluginDir := filepath.Join(dir, "plugins")
-	if err := os.Mkdir(pluginDir, 0o755); err != nil {
-		tb.Fatal(err)
-	}
-	sha, err := copyFile(Own(tb, PluginName), filepath.Join(pluginDir, PluginName), 0o755)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	pluginDir, sha := pluginDirectory(tb, dir)
 	c := &VaultCluster{PluginSHA: sha, AuditLog: filepath.Join(LogDir(tb), "vault-audit.log")}
 	apiPorts, clusterPorts := make([]int, n), make([]int, n)
 	for i := range n {

@@ -139,12 +139,10 @@ type Vault struct {
 	PluginSHA string
 }
 
-// StartVault starts `vault server -dev` on a free loopback port, registers
-// the mailgent plugin in the catalog by SHA-256, and enables a file audit
-// device. Mount the plugin with MountMailgent.
-func StartVault(tb testing.TB) *Vault {
+// pluginDirectory makes dir/plugins holding a fresh build of the plugin
+// and returns it with the binary's SHA-256.
+func pluginDirectory(tb testing.TB, dir string) (string, string) {
 	tb.Helper()
-	dir := tb.TempDir()
 	pluginDir := filepath.Join(dir, "plugins")
 	if err := os.Mkdir(pluginDir, 0o755); err != nil {
 		tb.Fatal(err)
@@ -153,6 +151,16 @@ func StartVault(tb testing.TB) *Vault {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	return pluginDir, sha
+}
+
+// StartVault starts `vault server -dev` on a free loopback port, registers
+// the mailgent plugin in the catalog by SHA-256, and enables a file audit
+// device. Mount the plugin with MountMailgent.
+func StartVault(tb testing.TB) *Vault {
+	tb.Helper()
+	dir := tb.TempDir()
+	pluginDir, sha := pluginDirectory(tb, dir)
 	confPath := filepath.Join(dir, "vault.hcl")
 	if err := os.WriteFile(confPath, []byte(fmt.Sprintf("plugin_directory = %q\n", pluginDir)), 0o600); err != nil {
 		tb.Fatal(err)
@@ -172,14 +180,7 @@ func StartVault(tb testing.TB) *Vault {
 		"-log-level=debug",
 	}, []string{"VAULT_ADDR=", "VAULT_TOKEN=", "VAULT_DEV_ROOT_TOKEN_ID=" + v.Token}) // the root token by environment: a command line is world-readable
 
-	cfg := api.DefaultConfig()
-	cfg.Address = v.Addr
-	cfg.MaxRetries = 0
-	client, err := api.NewClient(cfg)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	client.SetToken(v.Token)
+	client := newVaultClient(tb, v.Addr, v.Token)
 	v.Client = client
 	v.waitReady(60*time.Second, func() error {
 		h, err := client.Sys().Health()
