@@ -53,6 +53,8 @@ type busMsg interface {
 	Ack() error
 	NakWithDelay(delay time.Duration) error
 	TermWithReason(reason string) error
+	// InProgress restarts the message's AckWait while it is being stored.
+	InProgress() error
 }
 
 // jetStreamBus is the mailBus of a live connection.
@@ -286,22 +288,28 @@ func (w *busSupervisor) connect(ctx context.Context, cfg *mailgentConfig) (*nats
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := bus.EnsureStreams(ctx, js); err != nil {
+	setup := w.setup(cfg)
+	if err := setup.EnsureInboundStream(ctx, js); err != nil {
 		nc.Close()
 		return nil, err
 	}
-	if _, _, err := bus.EnsureInbound(ctx, js); err != nil {
+	if _, _, err := setup.EnsureInbound(ctx, js); err != nil {
 		nc.Close()
 		return nil, err
 	}
 	return nc, nil
 }
 
+// setup is how the bus is made for cfg: its replicas, and drift logged.
+func (w *busSupervisor) setup(cfg *mailgentConfig) bus.Setup {
+	return bus.Setup{Replicas: cfg.replicas(), Warn: w.logger.Warn}
+}
+
 // sameBus tells whether two configs connect the same way for the same domain.
 func sameBus(a, b *mailgentConfig) bool {
 	return a.NATSURL == b.NATSURL && a.NATSUsername == b.NATSUsername &&
 		a.NATSPassword == b.NATSPassword && a.Domain == b.Domain &&
-		a.NATSCACert == b.NATSCACert && a.NATSAllowPlaintext == b.NATSAllowPlaintext
+		a.NATSCACert == b.NATSCACert && a.NATSAllowPlaintext == b.NATSAllowPlaintext && a.replicas() == b.replicas()
 }
 
 // serveBus is the active node's bus work while connected; it returns when
@@ -316,7 +324,7 @@ func sameBus(a, b *mailgentConfig) bool {
 //  4. let the send path queue outbound mail (setConnectedBus);
 //  5. consume inbound mail into the inboxes until ctx ends (consumeInbound).
 func (b *backend) serveBus(ctx context.Context, s logical.Storage, nc *nats.Conn, cfg *mailgentConfig) error {
-	ob, err := openBuses(ctx, nc, cfg.Domain)
+	ob, err := openBuses(ctx, nc, cfg.Domain, bus.Setup{Replicas: cfg.replicas(), Warn: b.logger.Warn})
 	if err != nil {
 		return err
 	}
@@ -352,16 +360,16 @@ type openedBuses struct {
 // openBuses makes sure of the inbound buckets, the outbound stream and
 // bucket, and the consumers — the relays' too: they bind to it and
 // change nothing.
-func openBuses(ctx context.Context, nc *nats.Conn, domain string) (*openedBuses, error) {
+func openBuses(ctx context.Context, nc *nats.Conn, domain string, setup bus.Setup) (*openedBuses, error) {
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, err
 	}
-	kv, inBlobs, err := bus.EnsureInbound(ctx, js)
+	kv, inBlobs, err := setup.EnsureInbound(ctx, js)
 	if err != nil {
 		return nil, err
 	}
-	_, outBlobs, err := bus.EnsureOutbound(ctx, js)
+	_, outBlobs, err := setup.EnsureOutbound(ctx, js)
 	if err != nil {
 		return nil, err
 	}

@@ -113,6 +113,7 @@ func (m *fakeMsg) Ack() error {
 }
 
 func (m *fakeMsg) NakWithDelay(d time.Duration) error { m.settle("nak " + d.String()); return nil }
+func (m *fakeMsg) InProgress() error                  { return nil }
 func (m *fakeMsg) TermWithReason(r string) error      { m.settle("term " + r); return nil }
 
 func (m *fakeMsg) settle(s string) {

@@ -77,7 +77,11 @@ func (b *backend) handleStatus(ctx context.Context, s logical.Storage, m busMsg)
 // pulled already (see inboundFinishTimeout), rather than leave it to be
 // delivered again after AckWait.
 func (b *backend) consumeInbound(ctx context.Context, s logical.Storage, ob *openedBuses, inboundPrivate []byte, cfg *mailgentConfig) error {
-	it, err := ob.inbound.Messages(jetstream.PullMaxMessages(2 * inboundWorkers))
+	// Heartbeats every inboundHeartbeat: a pull parked on a stream leader
+	// that died is noticed, and made again on the new leader, within two
+	// of them — not after the default 30 s pull expiry.
+	it, err := ob.inbound.Messages(jetstream.PullMaxMessages(2*inboundWorkers),
+		jetstream.PullExpiry(inboundPullExpiry), jetstream.PullHeartbeat(inboundHeartbeat))
 	if err != nil {
 		return fmt.Errorf("inbound consumer: %w", err)
 	}
@@ -99,6 +103,12 @@ func (b *backend) consumeInbound(ctx context.Context, s logical.Storage, ob *ope
 	next := func() (busMsg, error) { return it.Next() }
 	return b.storeInbound(ctx, s, ob.bus, opener, cfg, next)
 }
+
+// The inbound pull's lifetime and heartbeat (see consumeInbound).
+const (
+	inboundPullExpiry = 10 * time.Second
+	inboundHeartbeat  = 2 * time.Second
+)
 
 // storeInbound hands each message next pulls to a worker, until next
 // fails: the end of the pull (nil) or an error of the consumer.
@@ -175,6 +185,7 @@ func (b *backend) handleInbound(ctx context.Context, s logical.Storage, mb mailB
 	h := m.Headers()
 	in := &inboundMsg{m: m, id: h.Get(jetstream.MsgIDHeader), agent: h.Get(bus.HeaderAgent), domain: h.Get(bus.HeaderDomain), blob: h.Get(bus.HeaderBlob)}
 	in.log = b.logger.With("message_id", in.id, "agent", in.agent)
+	defer keepInProgress(m)()
 	if reason := checkInboundHeaders(in.id, in.agent, in.domain, in.blob, cfg.Domain); reason != "" {
 		in.term(reason)
 		return
@@ -217,6 +228,30 @@ func (b *backend) handleInbound(ctx context.Context, s logical.Storage, mb mailB
 	}
 	b.deleteBlob(ctx, mb, in.blob)
 }
+
+// keepInProgress tells JetStream every inProgressEvery that the message is
+// still being stored, so a short AckWait (a crashed plugin's messages come
+// back within seconds) does not cut a slow store of a large message short.
+// The returned function stops it.
+func keepInProgress(m busMsg) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(inProgressEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				_ = m.InProgress()
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+// inProgressEvery is well inside the inbound consumer's AckWait.
+const inProgressEvery = bus.InboundAckWait / 3
 
 // dropInbound acks mail for an unknown agent, or for one revoked since the
 // relay took it (the relays stop accepting its mail moments after): gone,

@@ -65,6 +65,10 @@ type mailgentConfig struct {
 	// NATSAllowPlaintext permits plain text to a host that is not loopback.
 	NATSCACert         string `json:"nats_ca_cert,omitempty"`
 	NATSAllowPlaintext bool   `json:"nats_allow_plaintext,omitempty"`
+	// NATSReplicas is how many replicas every stream, bucket and object
+	// store gets (3 on a NATS cluster); one an operator made bigger is never
+	// shrunk. Absent in configs written before it existed: 0, read as 1.
+	NATSReplicas int `json:"nats_replicas,omitempty"`
 	// MaxInboxMessages is how many messages one agent's inbox keeps; the
 	// oldest are removed first.
 	MaxInboxMessages int `json:"max_inbox_messages"`
@@ -130,6 +134,11 @@ func (b *backend) pathConfig() []*framework.Path {
 			"nats_allow_plaintext": {
 				Type:        framework.TypeBool,
 				Description: "Allow a plain-text nats:// URL to a host that is not loopback (refused by default).",
+			},
+			"nats_replicas": {
+				Type:        framework.TypeInt,
+				Description: "Replicas of every stream, KV bucket and object store the plugin makes: 1 (one server), 3 or 5 on a NATS cluster. One an operator made bigger is never shrunk.",
+				Default:     1,
 			},
 			"max_inbox_messages": {
 				Type:        framework.TypeInt,
@@ -220,6 +229,7 @@ func (b *backend) configResponseData(cfg *mailgentConfig) map[string]interface{}
 		"max_wait_timeout":        int64(cfg.MaxWaitTimeout.Seconds()),
 		"send_rate_limit":         cfg.SendRateLimit,
 		"require_verified_sender": cfg.RequireVerifiedSender,
+		"nats_replicas":           cfg.replicas(),
 		"bus_status":              status,
 	}
 	if lastErr != "" {
@@ -300,6 +310,7 @@ func readLimits(d *framework.FieldData, cfg *mailgentConfig) *logical.Response {
 		{"max_inbox_messages", 1, maxMaxInboxMessages, func(n int64) { cfg.MaxInboxMessages = int(n) }},
 		{"max_inbox_bytes", minMaxInboxBytes, maxMaxInboxBytes, func(n int64) { cfg.MaxInboxBytes = n }},
 		{"send_rate_limit", 1, maxSendRateLimit, func(n int64) { cfg.SendRateLimit = int(n) }},
+		{"nats_replicas", 1, 5, func(n int64) { cfg.NATSReplicas = int(n) }},
 	}
 	for _, f := range ints {
 		if v, ok := d.GetOk(f.field); ok {
@@ -456,6 +467,9 @@ func readNATSConfig(d *framework.FieldData, cfg *mailgentConfig) *logical.Respon
 	}
 	return nil
 }
+
+// replicas is nats_replicas, 1 when unset.
+func (c *mailgentConfig) replicas() int { return max(1, c.NATSReplicas) }
 
 // busOptions are the config's NATS connection settings.
 func (c *mailgentConfig) busOptions() bus.Options {

@@ -2,7 +2,9 @@ package bus
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"reflect"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -76,7 +78,10 @@ func outboundStreamConfig() jetstream.StreamConfig {
 }
 
 func statusStreamConfig() jetstream.StreamConfig {
-	return workQueue(StatusStream, "Delivery results of Mailgent outbound mail, for the plugin", StatusSubjectPrefix)
+	c := workQueue(StatusStream, "Delivery results of Mailgent outbound mail, for the plugin", StatusSubjectPrefix)
+	// Each result has its own Nats-Msg-Id: a relay's retried report is kept once.
+	c.Duplicates = DuplicateWindow
+	return c
 }
 
 // keyValueConfig is a file-backed KV bucket keeping each key's latest
@@ -96,9 +101,33 @@ func blobStoreConfig(bucket, description string) jetstream.ObjectStoreConfig {
 	}
 }
 
-// EnsureInboundStream creates or updates the inbound stream.
+// Setup is how the plugin makes the bus: Replicas for every stream, KV
+// bucket and object store (1, or 3 on a NATS cluster), and Warn for what it
+// finds an operator changed. It never shrinks what an operator made bigger
+// (replicas, size limits) and never touches what it does not own
+// (placement, sources, mirrors): it creates what is missing and updates
+// only its own fields (reconcile).
+type Setup struct {
+	Replicas int
+	Warn     func(msg string, args ...any)
+}
+
+func (o Setup) warn(msg string, args ...any) {
+	if o.Warn != nil {
+		o.Warn(msg, args...)
+	}
+}
+
+// EnsureInboundStream creates or reconciles the inbound stream.
+func (o Setup) EnsureInboundStream(ctx context.Context, js jetstream.JetStream) error {
+	_, err := o.ensureStream(ctx, js, InboundStreamConfig())
+	return err
+}
+
+// EnsureInboundStream creates or reconciles the inbound stream with one
+// replica.
 func EnsureInboundStream(ctx context.Context, js jetstream.JetStream) error {
-	return ensureStream(ctx, js, InboundStreamConfig())
+	return Setup{}.EnsureInboundStream(ctx, js)
 }
 
 // EnsureStreams is EnsureInboundStream: it creates the inbound stream only
@@ -109,45 +138,142 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream) error {
 	return EnsureInboundStream(ctx, js)
 }
 
-// EnsureInbound creates the address directory bucket and the inbound blob
-// store.
-func EnsureInbound(ctx context.Context, js jetstream.JetStream) (jetstream.KeyValue, jetstream.ObjectStore, error) {
-	return ensureBuckets(ctx, js,
+// EnsureInbound creates or reconciles the address directory bucket and the
+// inbound blob store.
+func (o Setup) EnsureInbound(ctx context.Context, js jetstream.JetStream) (jetstream.KeyValue, jetstream.ObjectStore, error) {
+	return o.ensureBuckets(ctx, js,
 		keyValueConfig(DirectoryBucket, "Mailgent address directory: live agents and inbound public keys, written by the plugin", 0),
 		blobStoreConfig(InboundBlobBucket, "Mailgent inbound payloads too large for one message, sealed to the plugin"))
 }
 
-// EnsureOutbound creates the outbound and status streams, the delivery
-// bucket and the outbound blob store.
-func EnsureOutbound(ctx context.Context, js jetstream.JetStream) (jetstream.KeyValue, jetstream.ObjectStore, error) {
+// EnsureInbound is Setup{}.EnsureInbound (one replica).
+func EnsureInbound(ctx context.Context, js jetstream.JetStream) (jetstream.KeyValue, jetstream.ObjectStore, error) {
+	return Setup{}.EnsureInbound(ctx, js)
+}
+
+// EnsureOutbound creates or reconciles the outbound and status streams,
+// the delivery bucket and the outbound blob store.
+func (o Setup) EnsureOutbound(ctx context.Context, js jetstream.JetStream) (jetstream.KeyValue, jetstream.ObjectStore, error) {
 	for _, cfg := range []jetstream.StreamConfig{outboundStreamConfig(), statusStreamConfig()} {
-		if err := ensureStream(ctx, js, cfg); err != nil {
+		if _, err := o.ensureStream(ctx, js, cfg); err != nil {
 			return nil, nil, err
 		}
 	}
-	return ensureBuckets(ctx, js,
+	return o.ensureBuckets(ctx, js,
 		keyValueConfig(DeliveryBucket, "Outbound messages a Mailgent relay delivered (never send twice)", 7*24*time.Hour),
 		blobStoreConfig(OutboundBlobBucket, "Mailgent outbound messages too large for one stream message, sealed to the relays"))
 }
 
-func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) error {
-	if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
-		return fmt.Errorf("ensure stream %s: %w", cfg.Name, err)
-	}
-	return nil
+// EnsureOutbound is Setup{}.EnsureOutbound (one replica).
+func EnsureOutbound(ctx context.Context, js jetstream.JetStream) (jetstream.KeyValue, jetstream.ObjectStore, error) {
+	return Setup{}.EnsureOutbound(ctx, js)
 }
 
-// ensureBuckets creates or updates one KV bucket and one object store.
-func ensureBuckets(ctx context.Context, js jetstream.JetStream, kvCfg jetstream.KeyValueConfig, obsCfg jetstream.ObjectStoreConfig) (jetstream.KeyValue, jetstream.ObjectStore, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, kvCfg)
+// ensureStream creates want if there is no such stream, else reconciles
+// the existing one with it.
+func (o Setup) ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.StreamConfig) (jetstream.Stream, error) {
+	want.Replicas = max(1, o.Replicas)
+	st, err := js.Stream(ctx, want.Name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		if st, err = js.CreateStream(ctx, want); err != nil {
+			return nil, fmt.Errorf("create stream %s: %w", want.Name, err)
+		}
+		return st, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", want.Name, err)
+	}
+	have := st.CachedInfo().Config
+	merged := o.reconcile(have, want)
+	if reflect.DeepEqual(merged, have) {
+		return st, nil
+	}
+	if st, err = js.UpdateStream(ctx, merged); err != nil {
+		return nil, fmt.Errorf("update stream %s: %w", want.Name, err)
+	}
+	return st, nil
+}
+
+// reconcile is have with the fields the plugin owns set as want has them —
+// except that replicas and size limits an operator raised stay raised, and
+// what cannot change (retention, storage) is only reported.
+func (o Setup) reconcile(have, want jetstream.StreamConfig) jetstream.StreamConfig {
+	m := have
+	if have.Retention != want.Retention || have.Storage != want.Storage {
+		o.warn("stream's retention or storage differs from Mailgent's and cannot be changed; leaving it", "stream", have.Name,
+			"retention", have.Retention.String(), "storage", have.Storage.String())
+	}
+	m.Description, m.Subjects = want.Description, want.Subjects
+	m.Duplicates, m.Discard, m.DiscardNewPerSubject, m.MaxAge = want.Duplicates, want.Discard, want.DiscardNewPerSubject, want.MaxAge
+	m.AllowDirect, m.AllowRollup = want.AllowDirect || have.AllowDirect, want.AllowRollup || have.AllowRollup
+	m.Replicas = max(have.Replicas, want.Replicas)
+	m.MaxBytes = larger(have.MaxBytes, want.MaxBytes)
+	m.MaxMsgs = larger(have.MaxMsgs, want.MaxMsgs)
+	m.MaxMsgsPerSubject = larger(have.MaxMsgsPerSubject, want.MaxMsgsPerSubject)
+	m.MaxMsgSize = int32(larger(int64(have.MaxMsgSize), int64(want.MaxMsgSize)))
+	if m.DiscardNewPerSubject && m.MaxMsgsPerSubject <= 0 {
+		m.DiscardNewPerSubject = false // the server refuses it without a per-subject limit
+	}
+	if have.Replicas > want.Replicas {
+		o.warn("stream has more replicas than nats_replicas; keeping them", "stream", have.Name, "replicas", have.Replicas, "nats_replicas", want.Replicas)
+	}
+	if !reflect.DeepEqual(m, have) {
+		o.warn("stream differs from Mailgent's settings; updating what Mailgent owns", "stream", have.Name)
+	}
+	return m
+}
+
+// larger is the larger of two limits, where 0 or less means no limit.
+func larger[T int64 | int](a, b T) T {
+	if a <= 0 || b <= 0 {
+		return -1
+	}
+	return max(a, b)
+}
+
+// ensureBuckets creates or reconciles one KV bucket and one object store
+// (streams KV_<bucket> and OBJ_<bucket> underneath).
+func (o Setup) ensureBuckets(ctx context.Context, js jetstream.JetStream, kvCfg jetstream.KeyValueConfig, obsCfg jetstream.ObjectStoreConfig) (jetstream.KeyValue, jetstream.ObjectStore, error) {
+	kvCfg.Replicas, obsCfg.Replicas = max(1, o.Replicas), max(1, o.Replicas)
+	kv, err := js.KeyValue(ctx, kvCfg.Bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		kv, err = js.CreateKeyValue(ctx, kvCfg)
+	} else if err == nil {
+		err = o.reconcileBucket(ctx, js, "KV_"+kvCfg.Bucket, kvCfg.Replicas, kvCfg.TTL)
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("ensure KV %s: %w", kvCfg.Bucket, err)
 	}
-	obs, err := js.CreateOrUpdateObjectStore(ctx, obsCfg)
+	obs, err := js.ObjectStore(ctx, obsCfg.Bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		obs, err = js.CreateObjectStore(ctx, obsCfg)
+	} else if err == nil {
+		err = o.reconcileBucket(ctx, js, "OBJ_"+obsCfg.Bucket, obsCfg.Replicas, obsCfg.TTL)
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("ensure object store %s: %w", obsCfg.Bucket, err)
 	}
 	return kv, obs, nil
+}
+
+// reconcileBucket raises a bucket's stream to replicas (never lowers it)
+// and sets its TTL, leaving everything else as the bucket was made.
+func (o Setup) reconcileBucket(ctx context.Context, js jetstream.JetStream, stream string, replicas int, ttl time.Duration) error {
+	st, err := js.Stream(ctx, stream)
+	if err != nil {
+		return err
+	}
+	have := st.CachedInfo().Config
+	m := have
+	m.Replicas, m.MaxAge = max(have.Replicas, replicas), ttl
+	if have.Replicas > replicas {
+		o.warn("bucket has more replicas than nats_replicas; keeping them", "stream", stream, "replicas", have.Replicas, "nats_replicas", replicas)
+	}
+	if reflect.DeepEqual(m, have) {
+		return nil
+	}
+	_, err = js.UpdateStream(ctx, m)
+	return err
 }
 
 // explicitAck is a durable pull consumer of filter whose messages are
@@ -163,6 +289,13 @@ func explicitAck(durable, description, filter string, ackWait time.Duration, max
 	}
 }
 
+// InboundAckWait is how long a message the plugin pulled may go without
+// an ack or an "in progress" before JetStream offers it again: short, so
+// the messages a crashed plugin (or Vault node) had in hand come back
+// within seconds — well inside a messages/wait — while a slow store keeps
+// its message by reporting progress.
+const InboundAckWait = 10 * time.Second
+
 // InboundConsumerConfig is the plugin's durable pull consumer: explicit
 // acks after the Vault write; a transient failure is NAKed with a delay by
 // the plugin; a message still failing after MaxDeliver attempts stays in
@@ -170,7 +303,7 @@ func explicitAck(durable, description, filter string, ackWait time.Duration, max
 // never dropped silently. No BackOff: it would shorten AckWait below the
 // time a large message may take to store.
 func InboundConsumerConfig(domain string) jetstream.ConsumerConfig {
-	c := explicitAck(InboundConsumerName(domain), "Mailgent plugin for @"+domain, InboundFilter(domain), 60*time.Second, 50)
+	c := explicitAck(InboundConsumerName(domain), "Mailgent plugin for @"+domain, InboundFilter(domain), InboundAckWait, 50)
 	c.MaxAckPending = 256
 	return c
 }
