@@ -75,7 +75,7 @@ func TestNoSecretOnAnyCommandLine(t *testing.T) {
 // devEnv is the environment of a make dev run in dir on free ports.
 func devEnv(t *testing.T, dir string) []string {
 	env := []string{"MAILGENT_DEV_DATA=" + dir}
-	for _, p := range []string{"VAULT_PORT", "NATS_PORT", "NATS_MONITOR_PORT", "SMTP_PORT", "MAILPIT_SMTP_PORT", "MAILPIT_UI_PORT", "DNS_PORT"} {
+	for _, p := range []string{"VAULT_PORT", "NATS_PORT", "NATS_MONITOR_PORT", "SMTP_PORT", "MAILPIT_SMTP_PORT", "MAILPIT_UI_PORT", "DNS_PORT", "RELAY_METRICS_PORT"} {
 		env = append(env, fmt.Sprintf("%s=%d", p, harness.FreePort(t)))
 	}
 	for _, kv := range os.Environ() {

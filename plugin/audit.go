@@ -263,7 +263,11 @@ func (b *backend) record(ctx context.Context, s logical.Storage, kind, name stri
 	q.pending = append(q.pending, p)
 	if q.flushing {
 		q.mu.Unlock()
-		return <-p.done
+		err := <-p.done
+		if err == nil {
+			b.metrics.audit.Inc()
+		}
+		return err
 	}
 	q.flushing = true
 	for len(q.pending) > 0 {
@@ -275,7 +279,11 @@ func (b *backend) record(ctx context.Context, s logical.Storage, kind, name stri
 	}
 	q.flushing = false
 	q.mu.Unlock()
-	return <-p.done
+	err := <-p.done
+	if err == nil {
+		b.metrics.audit.Inc()
+	}
+	return err
 }
 
 // auditQueue is the group-commit queue of record.

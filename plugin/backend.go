@@ -75,6 +75,8 @@ type backend struct {
 	// configLock guards read-modify-write of the config entry.
 	configLock sync.RWMutex
 
+	// metrics are the engine's counters (metrics.go, path_health.go).
+	metrics *pluginMetrics
 	// supervisor runs the bus on the active node (bus.go): started in
 	// InitializeFunc, stopped in Clean.
 	supervisor *busSupervisor
@@ -138,6 +140,7 @@ func newBackend(logger hclog.Logger) *backend {
 		now:              time.Now,
 	}
 	b.supervisor = newBusSupervisor(logger.Named("bus"))
+	b.metrics = newPluginMetrics(b)
 	b.supervisor.serve = b.serveBus
 	b.Backend = &framework.Backend{
 		Help:        strings.TrimSpace(backendHelp),
@@ -145,10 +148,13 @@ func newBackend(logger hclog.Logger) *backend {
 		PathsSpecial: &logical.Paths{
 			// Seal-wrapped where the seal supports it (Enterprise, HSM/KMS).
 			SealWrapStorage: []string{configStorageKey, inboundKeyStorageKey, dkimStorageKey, busSigningStorageKey, kekPrefix},
+			// A load balancer or monitor polls health without a token.
+			Unauthenticated: []string{"health"},
 		},
 		Paths: framework.PathAppend(
 			b.pathDKIM(), // before config: more specific
 			b.pathRelays(),
+			b.pathHealth(),
 			b.pathConfig(),
 			b.pathOrgs(),
 			b.pathAgents(),

@@ -166,6 +166,8 @@ func TestOpenAPIOperationIDsAreDistinct(t *testing.T) {
 		"mailgent-read-configuration":          "GET /config",
 		"mailgent-write-configuration":         "POST /config",
 		"mailgent-read-dkim-records":           "GET /config/dkim",
+		"mailgent-read-health":                 "GET /health",
+		"mailgent-read-metrics":                "GET /metrics",
 		"mailgent-rotate-dkim-keys":            "POST /config/dkim/rotate",
 		"mailgent-list-relays":                 "GET /config/relays/",
 		"mailgent-read-relay":                  "GET /config/relays/{name}",

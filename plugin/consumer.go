@@ -99,6 +99,8 @@ func (b *backend) consumeInbound(ctx context.Context, s logical.Storage, ob *ope
 	}
 	b.opener.Store(opener)
 	defer b.opener.Store(nil)
+	b.metrics.consumer.Store(&ob.inbound)
+	defer b.metrics.consumer.Store(nil)
 	b.logger.Info("inbound consumer started", "domain", cfg.Domain, "consumer", bus.ConsumerName(cfg.Domain))
 	next := func() (busMsg, error) { return it.Next() }
 	return b.storeInbound(ctx, s, ob.bus, opener, cfg, next)
@@ -147,11 +149,13 @@ type inboundMsg struct {
 	m                       busMsg
 	id, agent, domain, blob string
 	log                     hclog.Logger
+	metrics                 *pluginMetrics
 }
 
 // term refuses a message for good: it is not mail a relay accepted.
 func (in *inboundMsg) term(reason string) {
 	in.log.Error("inbound message terminated", "reason", reason)
+	in.metrics.inbound.WithLabelValues("terminated").Inc()
 	_ = in.m.TermWithReason(reason)
 }
 
@@ -183,7 +187,8 @@ func (in *inboundMsg) deferFull(err error) {
 // Once the message is settled for good, its blob (if any) is deleted.
 func (b *backend) handleInbound(ctx context.Context, s logical.Storage, mb mailBus, opener payloadOpener, cfg *mailgentConfig, m busMsg) {
 	h := m.Headers()
-	in := &inboundMsg{m: m, id: h.Get(jetstream.MsgIDHeader), agent: h.Get(bus.HeaderAgent), domain: h.Get(bus.HeaderDomain), blob: h.Get(bus.HeaderBlob)}
+	in := &inboundMsg{m: m, id: h.Get(jetstream.MsgIDHeader), agent: h.Get(bus.HeaderAgent), domain: h.Get(bus.HeaderDomain), blob: h.Get(bus.HeaderBlob),
+		metrics: b.metrics}
 	in.log = b.logger.With("message_id", in.id, "agent", in.agent)
 	defer keepInProgress(m)()
 	if reason := checkInboundHeaders(in.id, in.agent, in.domain, in.blob, cfg.Domain); reason != "" {
@@ -203,8 +208,10 @@ func (b *backend) handleInbound(ctx context.Context, s logical.Storage, mb mailB
 	if p == nil {
 		return // settled by openInbound
 	}
+	start := time.Now()
 	sum, fresh, err := b.storeMessage(ctx, s, st, &p.Head, p.MessageJSON, p.Raw, cfg)
 	if errors.Is(err, errInboxFull) {
+		b.metrics.inbound.WithLabelValues("deferred").Inc()
 		in.deferFull(err)
 		return
 	}
@@ -212,6 +219,8 @@ func (b *backend) handleInbound(ctx context.Context, s logical.Storage, mb mailB
 		in.retry(err)
 		return
 	}
+	b.metrics.store.Observe(time.Since(start).Seconds())
+	b.metrics.inbound.WithLabelValues(map[bool]string{true: "stored", false: "duplicate"}[fresh]).Inc()
 	if fresh {
 		detail := "from " + p.Head.FromAddress + " (" + sum.trust() + "), message " + sum.Key + ", relay key " + p.RelayKeyID
 		ev := receiveEvent(st.entry, in.id, outcomeSuccess, detail)
@@ -257,6 +266,7 @@ const inProgressEvery = bus.InboundAckWait / 3
 // relay took it (the relays stop accepting its mail moments after): gone,
 // and for a revoked agent on its record.
 func (b *backend) dropInbound(ctx context.Context, s logical.Storage, mb mailBus, in *inboundMsg, st *agentState) {
+	b.metrics.inbound.WithLabelValues("dropped").Inc()
 	if st != nil {
 		ev := receiveEvent(st.entry, in.id, outcomeDenied, "agent is revoked; message dropped")
 		if err := b.record(ctx, s, subjectAgent, in.agent, ev); err != nil {

@@ -81,6 +81,26 @@ func (x *inboxIndex) summary(key string) *inboxSummary {
 // inboxIndexes holds the loaded indexes, by agent.
 type inboxIndexes = lockedMap[*inboxIndex]
 
+// indexSizes counts the loaded indexes and the messages they hold (for
+// the metrics), each index under its agent's inbox lock.
+func (b *backend) indexSizes() (agents, messages int) {
+	b.inboxIdx.mu.RLock()
+	names := make([]string, 0, len(b.inboxIdx.m))
+	for name := range b.inboxIdx.m {
+		names = append(names, name)
+	}
+	b.inboxIdx.mu.RUnlock()
+	for _, name := range names {
+		lock := b.inboxLock(name)
+		lock.Lock()
+		if idx := b.inboxIdx.get(name); idx != nil {
+			agents, messages = agents+1, messages+len(idx.ids)
+		}
+		lock.Unlock()
+	}
+	return agents, messages
+}
+
 // inboxIndexLocked returns the agent's index, loading it if needed. The
 // caller holds the agent's inbox lock.
 func (b *backend) inboxIndexLocked(ctx context.Context, s logical.Storage, st *agentState) (*inboxIndex, error) {

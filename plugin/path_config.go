@@ -231,6 +231,8 @@ func (b *backend) configResponseData(cfg *mailgentConfig) map[string]interface{}
 		"require_verified_sender": cfg.RequireVerifiedSender,
 		"nats_replicas":           cfg.replicas(),
 		"bus_status":              status,
+		// Standbys forward requests: bus_status is the active node's.
+		"bus_status_of": servedBy(),
 	}
 	if lastErr != "" {
 		data["bus_error"] = lastErr

@@ -474,6 +474,7 @@ func (b *backend) queueMessage(ctx context.Context, s logical.Storage, st *agent
 		err = queue.queueOutbound(qctx, domain, out, signer, relays)
 		cancel()
 		if err == nil {
+			b.metrics.queued.Inc()
 			return rec, nil
 		}
 	}

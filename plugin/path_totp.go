@@ -101,6 +101,7 @@ func (b *backend) pathTOTPRead(ctx context.Context, req *logical.Request, st *ag
 	if err := b.record(ctx, req.Storage, subjectAgent, st.entry.Name, ev); err != nil {
 		return nil, err
 	}
+	b.metrics.totp.Inc()
 	return &logical.Response{Data: map[string]interface{}{
 		// Only what a caller needs: Vault's audit device copies and walks
 		// every field of every response, and this is the hottest path.

@@ -101,6 +101,7 @@ func statusRank(status string) int {
 
 // applyStatus records a relay's delivery result on the sent message.
 func (b *backend) applyStatus(ctx context.Context, s logical.Storage, ds *bus.DeliveryStatus) error {
+	b.metrics.statuses.WithLabelValues(ds.Status).Inc()
 	st, err := b.loadAgent(ctx, s, ds.Agent)
 	if err != nil {
 		return err

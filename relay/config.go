@@ -67,6 +67,9 @@ type Config struct {
 	// checks ask, over UDP and TCP; empty: the system resolver. For tests
 	// and `make dev`, whose DNS server publishes the test senders' records.
 	Resolver string
+	// MetricsListen (host:port), when set, serves Prometheus metrics at
+	// /metrics there.
+	MetricsListen string
 
 	// Smarthost (host:port) is where the agents' outbound mail goes; empty
 	// turns outbound delivery off.
@@ -160,6 +163,7 @@ func (c *Config) settings() []setting {
 		{"shutdown-timeout", "MAILGENT_RELAY_SHUTDOWN_TIMEOUT", "how long open sessions may finish on shutdown", &c.ShutdownTimeout},
 		{"publish-timeout", "MAILGENT_RELAY_PUBLISH_TIMEOUT", "how long to wait for JetStream before answering 451", &c.PublishTimeout},
 		{"sender-auth", "MAILGENT_RELAY_SENDER_AUTH", "check DKIM, SPF and DMARC of inbound mail, asking -resolver or the system resolver", &c.SenderAuth},
+		{"metrics-listen", "MAILGENT_RELAY_METRICS_LISTEN", "host:port to serve Prometheus metrics on, at /metrics (empty: not served)", &c.MetricsListen},
 		{"resolver", "MAILGENT_RELAY_RESOLVER", "host:port of the DNS server for the DKIM, SPF and DMARC lookups, e.g. a test or `make dev` DNS server that publishes local senders' records (empty: the system resolver)", &c.Resolver},
 		{"auth-timeout", "MAILGENT_RELAY_AUTH_TIMEOUT", "time budget of the sender authentication checks", &c.AuthTimeout},
 		{"smarthost", "MAILGENT_RELAY_SMARTHOST", "host:port outbound mail is delivered to (empty: outbound delivery off)", &c.Smarthost},
@@ -307,6 +311,11 @@ func (c Config) Validate() error {
 	}
 	if c.MaxSessionsPerIP < 1 {
 		return fmt.Errorf("-max-sessions-per-ip: must be at least 1, got %d", c.MaxSessionsPerIP)
+	}
+	if c.MetricsListen != "" {
+		if err := validateHostPort("-metrics-listen", c.MetricsListen); err != nil {
+			return err
+		}
 	}
 	if c.RatePerIP < 0 {
 		return fmt.Errorf("-rate-per-ip: must not be negative, got %d", c.RatePerIP)

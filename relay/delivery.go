@@ -127,6 +127,7 @@ func (d *busDelivery) body(raw []byte) error {
 	msg.SenderDomain = domain.OfAddress(msg.FromAddress)
 	msg.Auth = d.srv.verifySender(raw, d.env.MailFrom, d.env.Helo, d.env.RemoteAddr, msg.SenderDomain)
 	msg.Trust, msg.TrustReason = d.srv.verdict(msg)
+	d.srv.metrics.trust.WithLabelValues(msg.Trust).Inc()
 	d.raw, d.msg, d.pub = raw, msg, pub
 	return nil
 }
@@ -165,7 +166,9 @@ func (d *busDelivery) publish(agent string) (id string, err error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), d.srv.cfg.PublishTimeout)
 	defer cancel()
+	start := time.Now()
 	dup, err := d.srv.inboundBus.publish(ctx, agent, m.ID, sealed)
+	d.srv.metrics.publish.Observe(time.Since(start).Seconds())
 	if err != nil {
 		return "", err
 	}

@@ -320,6 +320,9 @@ func (o *outbound) remember(key, reply string) error {
 
 // report publishes one delivery status, with a few quick retries.
 func (o *outbound) report(ob *bus.Outbound, status, reply string, attempt int) error {
+	if o.s.metrics != nil {
+		o.s.metrics.outbound.WithLabelValues(status).Inc()
+	}
 	st := &bus.DeliveryStatus{
 		ID: ob.ID, Agent: ob.Agent, Status: status, Reply: reply,
 		Attempt: attempt, At: time.Now().UTC(), Relay: o.name,

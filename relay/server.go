@@ -38,6 +38,7 @@ type Server struct {
 	key      *bus.RelayKey
 	keyID    string
 	rates    *rateLimits
+	metrics  *metrics
 
 	// handles are the plugin's streams and buckets, once bound;
 	// inboundBus publishes inbound mail through them (a fake in tests).
@@ -59,7 +60,7 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, logger: logger, dir: newDirectory(cfg.Domain, logger.With("component", "directory")), limits: mailparse.DefaultLimits(),
 		key: key, keyID: keyID, sealer: bus.NewSealer(key),
-		rates: newRateLimits(cfg.RatePerIP, cfg.RatePerSenderDomain)}
+		rates: newRateLimits(cfg.RatePerIP, cfg.RatePerSenderDomain), metrics: newMetrics()}
 	s.handles.domain = cfg.Domain
 	s.inboundBus = &s.handles
 	if cfg.SenderAuth {
@@ -101,6 +102,11 @@ func newSMTPServer(cfg Config, backend smtp.Backend, logger *slog.Logger) (*smtp
 // Run connects to NATS, serves SMTP on l until ctx is cancelled, then shuts
 // down gracefully: no new sessions, open ones get ShutdownTimeout to finish.
 func (s *Server) Run(ctx context.Context, l net.Listener) error {
+	if s.cfg.MetricsListen != "" {
+		if err := s.metrics.serve(ctx, s.cfg.MetricsListen, s.logger); err != nil {
+			return fmt.Errorf("-metrics-listen: %w", err)
+		}
+	}
 	nc, err := bus.Connect(s.cfg.NATS,
 		nats.RetryOnFailedConnect(true), // start and greet even while NATS is down
 		nats.ConnectHandler(func(nc *nats.Conn) { s.onConnect(ctx, nc) }),

@@ -24,8 +24,11 @@ type sessionFactory struct{ s *Server }
 func (f *sessionFactory) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	_, tls := c.TLSConnectionState()
 	remote := c.Conn().RemoteAddr().String()
+	f.s.metrics.sessions.Inc()
+	f.s.metrics.sessionsTotal.Inc()
 	return &session{
 		target: f.s,
+		m:      f.s.metrics,
 		rates:  f.s.rates,
 		domain: f.s.cfg.Domain,
 		conn:   mailmsg.Envelope{RemoteAddr: remote, Helo: c.Hostname(), TLS: tls},
@@ -38,6 +41,7 @@ func (f *sessionFactory) NewSession(c *smtp.Conn) (smtp.Session, error) {
 // delivery.
 type session struct {
 	target deliveryTarget
+	m      *metrics
 	rates  *rateLimits
 	domain string
 	logger *slog.Logger
@@ -50,7 +54,11 @@ type session struct {
 }
 
 // Mail starts a transaction, unless the sender's rate limits defer it.
-func (s *session) Mail(from string, _ *smtp.MailOptions) error {
+func (s *session) Mail(from string, opts *smtp.MailOptions) error {
+	return s.m.reply("mail", s.mail(from))
+}
+
+func (s *session) mail(from string) error {
 	s.Reset()
 	if err := s.rates.allow(s.conn.RemoteAddr, from, s.conn.Helo); err != nil {
 		r := reply(err)
@@ -66,6 +74,10 @@ func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 // Rcpt accepts only addresses in the served domain; which of those are
 // live agents the delivery tells.
 func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	return s.m.reply("rcpt", s.rcpt(to))
+}
+
+func (s *session) rcpt(to string) error {
 	agent, err := s.agentOf(to)
 	if err == nil {
 		err = s.d.addRcpt(agent)
@@ -94,6 +106,10 @@ func (s *session) agentOf(to string) (string, error) {
 // once the delivery committed it: JetStream acknowledged a sealed copy for
 // every recipient agent.
 func (s *session) Data(r io.Reader) error {
+	return s.m.reply("data", s.data(r))
+}
+
+func (s *session) data(r io.Reader) error {
 	raw, err := readData(r)
 	if err != nil {
 		return reply(s.readFailed(err))
@@ -136,4 +152,7 @@ func readData(r io.Reader) ([]byte, error) {
 // before commit, is dropped.
 func (s *session) Reset() { s.d = nil }
 
-func (s *session) Logout() error { return nil }
+func (s *session) Logout() error {
+	s.m.sessions.Dec()
+	return nil
+}

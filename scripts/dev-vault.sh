@@ -8,7 +8,7 @@
 # earlier run are stopped first. Everything lives under .data/.
 #
 # Ports and names can be overridden from the environment:
-#   VAULT_PORT (8200) NATS_PORT (4222) NATS_MONITOR_PORT (8222)
+#   VAULT_PORT (8200) NATS_PORT (4222) NATS_MONITOR_PORT (8222) RELAY_METRICS_PORT (9925)
 #   SMTP_PORT (2525) MAILPIT_SMTP_PORT (1025) MAILPIT_UI_PORT (8025)
 #   DNS_PORT (5354, UDP and TCP)
 #   MAILGENT_DOMAIN (mailgent.test) MAILGENT_DEV_DATA (.data)
@@ -29,6 +29,7 @@ SMTP_PORT=${SMTP_PORT:-2525}
 MAILPIT_SMTP_PORT=${MAILPIT_SMTP_PORT:-1025}
 MAILPIT_UI_PORT=${MAILPIT_UI_PORT:-8025}
 DNS_PORT=${DNS_PORT:-5354}
+RELAY_METRICS_PORT=${RELAY_METRICS_PORT:-9925}
 DOMAIN=${MAILGENT_DOMAIN:-mailgent.test}
 MOUNT=mailgent
 PLUGIN=vault-plugin-mailgent
@@ -59,7 +60,7 @@ for f in "$RUN"/*.pid; do stop_pidfile "$f"; done
 pkill -KILL -f "^$DATA/plugins/$PLUGIN" 2>/dev/null || true
 
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-for p in VAULT_PORT NATS_PORT NATS_MONITOR_PORT SMTP_PORT MAILPIT_SMTP_PORT MAILPIT_UI_PORT DNS_PORT; do
+for p in VAULT_PORT NATS_PORT NATS_MONITOR_PORT SMTP_PORT MAILPIT_SMTP_PORT MAILPIT_UI_PORT DNS_PORT RELAY_METRICS_PORT; do
 	if port_busy "${!p}"; then
 		die "port ${!p} ($p) is in use by another program; stop it or run with $p=<free port>"
 	fi
@@ -210,7 +211,7 @@ MAILGENT_NATS_PASSWORD=$NATS_RELAY_PASSWORD start relay "$LOGS/relay.log" "$BIN/
 	-nats-url "nats://127.0.0.1:$NATS_PORT" -nats-user "$NATS_RELAY_USER" -nats-ca-file "$NATS_CA" \
 	-key-file "$RELAY_KEY" \
 	-smarthost "127.0.0.1:$MAILPIT_SMTP_PORT" -smarthost-tls none \
-	-resolver "127.0.0.1:$DNS_PORT"
+	-resolver "127.0.0.1:$DNS_PORT" -metrics-listen "127.0.0.1:$RELAY_METRICS_PORT"
 relay_greets() { local line; exec 3<>"/dev/tcp/127.0.0.1/$SMTP_PORT" || return 1; read -r line <&3; exec 3<&-; [[ $line == 220* ]]; }
 wait_for mailgent-relay relay_greets
 
@@ -225,6 +226,7 @@ export MAILGENT_SMTP_ADDR=127.0.0.1:$SMTP_PORT
 export MAILPIT_URL=http://127.0.0.1:$MAILPIT_UI_PORT
 export MAILPIT_SMTP_ADDR=127.0.0.1:$MAILPIT_SMTP_PORT
 export MAILGENT_DNS_ADDR=127.0.0.1:$DNS_PORT
+export MAILGENT_RELAY_METRICS_URL=http://127.0.0.1:$RELAY_METRICS_PORT/metrics
 export NATS_URL=nats://127.0.0.1:$NATS_PORT
 # The relays' NATS user (for a second relay); the plugin's password lives in Vault only.
 export MAILGENT_NATS_USER=$NATS_RELAY_USER

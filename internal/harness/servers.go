@@ -243,6 +243,8 @@ type Relay struct {
 	Addr string
 	// KeyFile is the relay's key (see RegisterRelay).
 	KeyFile string
+	// MetricsURL is where it serves Prometheus metrics.
+	MetricsURL string
 }
 
 // RelayOptions configure StartRelay.
@@ -270,11 +272,12 @@ func StartRelay(tb testing.TB, o RelayOptions) *Relay {
 	if o.KeyFile == "" {
 		o.KeyFile = filepath.Join(tb.TempDir(), "relay.key")
 	}
-	r := &Relay{Addr: fmt.Sprintf("127.0.0.1:%d", FreePort(tb)), KeyFile: o.KeyFile}
+	metrics := fmt.Sprintf("127.0.0.1:%d", FreePort(tb))
+	r := &Relay{Addr: fmt.Sprintf("127.0.0.1:%d", FreePort(tb)), KeyFile: o.KeyFile, MetricsURL: "http://" + metrics + "/metrics"}
 	if o.Resolver == "" {
 		o.Resolver = StartDNS(tb).Addr
 	}
-	args := []string{"-listen", r.Addr, "-domain", o.Domain, "-log-level", "debug", "-resolver", o.Resolver, "-key-file", o.KeyFile}
+	args := []string{"-listen", r.Addr, "-domain", o.Domain, "-log-level", "debug", "-resolver", o.Resolver, "-key-file", o.KeyFile, "-metrics-listen", metrics}
 	var env []string
 	if o.NATS != nil {
 		args = append(args, "-nats-url", o.NATS.URL, "-nats-user", o.NATS.RelayUsername, "-nats-ca-file", o.NATS.CAFile)
