@@ -305,3 +305,87 @@ func (c *VaultCluster) Addrs() []string {
 	}
 	return out
 }
+
+// Restart brings a killed or stopped node back, with its Raft data, and
+// unseals it.
+func (c *VaultCluster) Restart(tb testing.TB, v *Vault) {
+	tb.Helper()
+	v.Start()
+	v.waitReady(60*time.Second, func() error { _, err := v.Client.Sys().SealStatus(); return err })
+	c.Unseal(tb, v)
+}
+
+// StepDown asks the active node to give up leadership.
+func (c *VaultCluster) StepDown(tb testing.TB) {
+	tb.Helper()
+	leader := c.WaitLeader(tb)
+	if err := leader.Client.Sys().StepDown(); err != nil {
+		tb.Fatalf("step-down: %v", err)
+	}
+}
+
+// Restart brings a killed or stopped server back; wipe empties its
+// JetStream store first, as a node replaced with a new disk would come.
+func (n *NATS) Restart(tb testing.TB, wipe bool) {
+	tb.Helper()
+	if exited, _ := n.Exited(); !exited {
+		n.Kill()
+	}
+	if wipe {
+		if err := os.RemoveAll(n.StoreDir); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	n.Start()
+	n.WaitHealthy()
+}
+
+// NodeNamed is the node whose server_name is name ("n1", "n2", …).
+func (c *NATSCluster) NodeNamed(name string) *NATS {
+	for i, node := range c.Nodes {
+		if fmt.Sprintf("n%d", i+1) == name {
+			return node
+		}
+	}
+	return nil
+}
+
+// ClusterStack is the production topology on loopback: a 3-node NATS
+// cluster, a 3-node Vault Raft cluster with the plugin mounted at
+// StackMount (nats_replicas=3), relays (each registered) and Mailpit.
+type ClusterStack struct {
+	Domain  string
+	DNS     *DNS
+	NATS    *NATSCluster
+	Vault   *VaultCluster
+	Relays  []*Relay
+	Mailpit *Mailpit
+}
+
+// StartClusterStack brings the cluster topology up with relays relays.
+func StartClusterStack(tb testing.TB, relays int, relayArgs ...string) *ClusterStack {
+	tb.Helper()
+	s := &ClusterStack{Domain: "agents.cluster.test"}
+	s.DNS = StartDNS(tb)
+	s.NATS = StartNATSCluster(tb, 3)
+	s.Mailpit = StartMailpit(tb)
+	s.Vault = StartVaultCluster(tb, 3)
+	leader := s.Vault.WaitLeader(tb)
+	if err := leader.Client.Sys().Mount(StackMount, &api.MountInput{
+		Type: PluginName, Config: api.MountConfigInput{AuditNonHMACResponseKeys: AuditNonHMACResponseKeys},
+	}); err != nil {
+		tb.Fatalf("mount: %v", err)
+	}
+	cfg := s.NATS.MountConfig()
+	cfg["domain"], cfg["nats_replicas"] = s.Domain, 3
+	if _, err := leader.Client.Logical().Write(StackMount+"/config", cfg); err != nil {
+		tb.Fatalf("config: %v", err)
+	}
+	for i := range relays {
+		key := filepath.Join(tb.TempDir(), "relay.key")
+		RegisterRelay(tb, leader, StackMount, fmt.Sprintf("relay-%d", i+1), key)
+		s.Relays = append(s.Relays, StartRelay(tb, RelayOptions{Domain: s.Domain, NATS: s.NATS.NATS, Smarthost: s.Mailpit.SMTPAddr,
+			Resolver: s.DNS.Addr, KeyFile: key, Name: fmt.Sprintf("mailgent-relay-%d", i+1), Args: relayArgs}))
+	}
+	return s
+}

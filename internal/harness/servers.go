@@ -262,6 +262,8 @@ type RelayOptions struct {
 	// KeyFile is the relay's key file; empty: a new one in a temporary
 	// directory. Register it with RegisterRelay for mail to flow.
 	KeyFile string
+	// Name is the process's name in logs (default mailgent-relay).
+	Name string
 	// Args are extra command-line flags.
 	Args []string
 }
@@ -287,7 +289,10 @@ func StartRelay(tb testing.TB, o RelayOptions) *Relay {
 		args = append(args, "-smarthost", o.Smarthost, "-smarthost-tls", "none")
 	}
 	args = append(args, o.Args...)
-	r.Process = startProcess(tb, "mailgent-relay", Own(tb, "mailgent-relay"), args, env)
+	if o.Name == "" {
+		o.Name = "mailgent-relay"
+	}
+	r.Process = startProcess(tb, o.Name, Own(tb, "mailgent-relay"), args, env)
 	r.WaitReady()
 	return r
 }
