@@ -23,7 +23,7 @@ VAULT_PROVIDER_VERSION := 1.9.0
 $(foreach t,vault nats-server mailpit tofu,$(if $(wildcard $(BIN)/$(t)),,$(shell rm -f $(BIN)/.pinned/$(t)@*)))
 $(if $(wildcard $(BIN)/terraform-mirror),,$(shell rm -f $(BIN)/.pinned/terraform-provider-vault@*))
 
-.PHONY: build tools dev demo test test-deps test-unit bench fmt vet clean onboard
+.PHONY: build tools dev dev-cluster demo test test-deps test-unit bench fmt vet clean onboard
 
 ## build: the plugin, the relay, the CLI, the MCP server and the dev DNS server into bin/ (static: they also run in the Alpine-based images of docker-compose.yml)
 build:
@@ -55,6 +55,10 @@ $(BIN)/.pinned/mailpit@%:
 ## dev: the whole stack in the foreground (Ctrl-C stops it); writes .data/env
 dev: tools build
 	./scripts/dev-vault.sh
+
+## dev-cluster: the production topology on loopback (3 Vault nodes on Raft, 3 nats-servers with nats_replicas=3, 2 relays, Mailpit) in the foreground; writes .data/env
+dev-cluster: tools build
+	./scripts/dev-vault.sh --cluster
 
 ## onboard: give an agent its identity against `make dev` (ORG=acme AGENT=billing-bot)
 onboard: build

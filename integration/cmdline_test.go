@@ -29,38 +29,16 @@ func TestNoSecretOnAnyCommandLine(t *testing.T) {
 	require.GreaterOrEqual(t, len(checked), 5, "vault, its plugin, nats-server, the relay, mailpit: %v", checked)
 
 	dir := t.TempDir()
-	env := devEnv(t, dir)
-	cmd := exec.Command("bash", filepath.Join(harness.RepoRoot(t), "scripts", "dev-vault.sh"))
-	cmd.Env = env
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	logPath := filepath.Join(harness.LogDir(t), "make-dev.log")
-	logFile, err := os.Create(logPath)
-	require.NoError(t, err)
-	defer logFile.Close()
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	require.NoError(t, cmd.Start())
-	stopped := false
-	stop := func() {
-		if !stopped {
-			stopped = true
-			_ = syscall.Kill(cmd.Process.Pid, syscall.SIGTERM)
-			_ = cmd.Wait()
-		}
-	}
-	defer stop()
-
-	envFile := filepath.Join(dir, "env")
-	require.Eventually(t, func() bool { _, err := os.Stat(envFile); return err == nil }, 4*time.Minute, 200*time.Millisecond,
-		"make dev did not come up; see %s", logPath)
-	vars := readEnvFile(t, envFile)
+	dev := startDev(t, "make-dev", devEnv(t, dir))
+	vars := dev.vars
 	secrets := []string{vars["VAULT_TOKEN"], vars["MAILGENT_NATS_PASSWORD"]}
 	// The plugin's NATS password is in no file: read it where it lives, in
 	// nats-server's environment.
-	secrets = append(secrets, processEnv(t, cmd.Process.Pid, "nats-server", "MAILGENT_NATS_PLUGIN_PASSWORD"))
+	secrets = append(secrets, processEnv(t, dev.pid, "nats-server", "MAILGENT_NATS_PLUGIN_PASSWORD"))
 	for _, sec := range secrets {
 		require.GreaterOrEqual(t, len(sec), 32, "a secret of the run was not found: %q", sec)
 	}
-	checked = harness.RequireNoSecretInProcessGroups(t, secrets, map[int]bool{cmd.Process.Pid: true})
+	checked = harness.RequireNoSecretInProcessGroups(t, secrets, map[int]bool{dev.pid: true})
 	var names []string
 	for _, c := range checked {
 		names = append(names, filepath.Base(strings.Fields(c)[0]))
@@ -69,7 +47,52 @@ func TestNoSecretOnAnyCommandLine(t *testing.T) {
 	for _, want := range []string{"nats-server", "vault", "vault-plugin-mailgent", "mailpit", "mailgent-dns", "mailgent-relay"} {
 		require.Contains(t, names, want)
 	}
-	stop()
+	dev.stop(t)
+}
+
+// devRun is scripts/dev-vault.sh running in its own process group.
+type devRun struct {
+	pid     int
+	vars    map[string]string // its .data/env
+	cmd     *exec.Cmd
+	stopped bool
+}
+
+// startDev runs scripts/dev-vault.sh with args in env (MAILGENT_DEV_DATA
+// among it) and waits for its .data/env; the test's end stops it.
+func startDev(t *testing.T, name string, env []string, args ...string) *devRun {
+	t.Helper()
+	var data string
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "MAILGENT_DEV_DATA="); ok {
+			data = v
+		}
+	}
+	cmd := exec.Command("bash", append([]string{filepath.Join(harness.RepoRoot(t), "scripts", "dev-vault.sh")}, args...)...)
+	cmd.Env = env
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	logPath := filepath.Join(harness.LogDir(t), name+".log")
+	logFile, err := os.Create(logPath)
+	require.NoError(t, err)
+	t.Cleanup(func() { logFile.Close() })
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	require.NoError(t, cmd.Start())
+	d := &devRun{pid: cmd.Process.Pid, cmd: cmd}
+	t.Cleanup(func() { d.stop(t) })
+	envFile := filepath.Join(data, "env")
+	require.Eventually(t, func() bool { _, err := os.Stat(envFile); return err == nil }, 6*time.Minute, 200*time.Millisecond,
+		"%s did not come up; see %s", name, logPath)
+	d.vars = readEnvFile(t, envFile)
+	return d
+}
+
+// stop sends SIGTERM, as Ctrl-C does, and waits for the script to exit.
+func (d *devRun) stop(t *testing.T) {
+	if !d.stopped {
+		d.stopped = true
+		_ = syscall.Kill(d.pid, syscall.SIGTERM)
+		_ = d.cmd.Wait()
+	}
 }
 
 // devEnv is the environment of a make dev run in dir on free ports.

@@ -31,7 +31,7 @@ type mailLoad struct {
 	every  time.Duration
 
 	mu       sync.Mutex
-	accepted map[string]bool // subjects that got 250
+	accepted map[string]time.Time // subjects that got 250, and when
 	retries  int
 	next     atomic.Int64
 }
@@ -64,7 +64,7 @@ func (l *mailLoad) send(ctx context.Context, subject, code string) bool {
 		err := harness.SendMail(l.relays[try%len(l.relays)], net.ParseIP("127.0.0.1"), "mx.svc.example", "noreply@svc.example", []string{l.to}, raw)
 		if err == nil {
 			l.mu.Lock()
-			l.accepted[subject] = true
+			l.accepted[subject] = time.Now()
 			l.retries += try
 			l.mu.Unlock()
 			return true
@@ -196,7 +196,7 @@ func TestFaultsLoseNoAcceptedMail(t *testing.T) {
 		require.NoError(t, err, w.path)
 	}
 	load := &mailLoad{relays: []string{s.Relays[0].Addr, s.Relays[1].Addr}, sender: s.DNS.Sender(t, "svc.example", harness.SenderOptions{}),
-		to: "bot@" + s.Domain, every: 125 * time.Millisecond, accepted: map[string]bool{}}
+		to: "bot@" + s.Domain, every: 125 * time.Millisecond, accepted: map[string]time.Time{}}
 	require.Eventually(t, func() bool { return load.send(context.Background(), "warm-up", "") }, 60*time.Second, 500*time.Millisecond)
 
 	ctx, stop := context.WithCancel(context.Background())
@@ -315,7 +315,18 @@ func checkNothingLost(t *testing.T, s *harness.ClusterStack, load *mailLoad, pha
 		w.totpOK.Load(), w.totpErr.Load(), w.lastTOTPErr.Load(), w.waitOK.Load(), w.waitMiss.Load(), w.probeSent.Load())
 	for i, p := range phases {
 		gap := largestGap(all, windows[i][0], windows[i][1])
-		t.Logf("%-70s store gap %5.1f s (bound %s)", p.name, gap.Seconds(), p.bound)
+		acc, st, dup := 0, 0, 0
+		for subject, at := range load.accepted {
+			if at.Before(windows[i][0]) || at.After(windows[i][1]) {
+				continue
+			}
+			acc++
+			if n := len(stored[subject]); n > 0 {
+				st++
+				dup += n - 1
+			}
+		}
+		t.Logf("%-70s accepted %4d, stored %4d, duplicated %d; store gap %5.1f s (bound %s)", p.name, acc, st, dup, gap.Seconds(), p.bound)
 		require.Less(t, gap, p.bound, "%s: storing paused for %s", p.name, gap)
 	}
 	require.Zero(t, missing, "accepted mail was lost")

@@ -201,12 +201,14 @@ plugin_directory = %q
 	v := &Vault{Addr: fmt.Sprintf("http://127.0.0.1:%d", apiPorts[i])}
 	v.Process = startProcess(tb, fmt.Sprintf("vault-%d", i+1), Tool(tb, "vault"),
 		[]string{"server", "-config=" + path, "-log-level=debug"}, []string{"VAULT_ADDR=", "VAULT_TOKEN="})
-	v.Client = newVaultClient(tb, v.Addr, "")
+	v.Client = NewVaultClient(tb, v.Addr, "")
 	v.waitReady(60*time.Second, func() error { _, err := v.Client.Sys().SealStatus(); return err })
 	return v
 }
 
-func newVaultClient(tb testing.TB, addr, token string) *api.Client {
+// NewVaultClient is a Vault API client of addr with token that does not
+// retry (a test sees each failure).
+func NewVaultClient(tb testing.TB, addr, token string) *api.Client {
 	cfg := api.DefaultConfig()
 	cfg.Address = addr
 	cfg.MaxRetries = 0

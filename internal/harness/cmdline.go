@@ -62,6 +62,19 @@ func RequireNoSecretInProcessGroups(tb testing.TB, secrets []string, groups map[
 	return checked
 }
 
+// ProcessGroupMembers lists the live processes of process group pgid.
+func ProcessGroupMembers(pgid int) []int {
+	var pids []int
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, dir := range dirs {
+		if processGroup(dir) == pgid {
+			pid, _ := strconv.Atoi(filepath.Base(dir))
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
 // processGroup reads the process group ID from /proc/<pid>/stat; 0 if unknown.
 func processGroup(dir string) int {
 	raw, err := os.ReadFile(filepath.Join(dir, "stat"))

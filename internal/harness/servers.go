@@ -180,7 +180,7 @@ func StartVault(tb testing.TB) *Vault {
 		"-log-level=debug",
 	}, []string{"VAULT_ADDR=", "VAULT_TOKEN=", "VAULT_DEV_ROOT_TOKEN_ID=" + v.Token}) // the root token by environment: a command line is world-readable
 
-	client := newVaultClient(tb, v.Addr, v.Token)
+	client := NewVaultClient(tb, v.Addr, v.Token)
 	v.Client = client
 	v.waitReady(60*time.Second, func() error {
 		h, err := client.Sys().Health()
