@@ -80,7 +80,7 @@ func BenchmarkTOTP(b *testing.B) {
 			targets := setUpTOTPTargets(b, v)
 			client := benchHTTPClient(b, totpBenchConcurrency)
 			requireSameCode(b, client, v.Token, targets[0], targets[2])
-			b.Run("compare", func(b *testing.B) { compareTOTP(b, client, v.Token, storage, targets) })
+			b.Run("compare", func(b *testing.B) { compareTOTP(b, client, v.Token, storage, totpBenchConcurrency, targets) })
 		})
 	}
 }
@@ -170,7 +170,7 @@ type totpResult struct {
 
 // compareTOTP warms the targets up, runs the rotating rounds once and
 // reports each target's figures and the plugin's ratios to the others.
-func compareTOTP(b *testing.B, client *http.Client, token, label string, targets []totpTarget) {
+func compareTOTP(b *testing.B, client *http.Client, token, label string, workers int, targets []totpTarget) {
 	lat := map[string][]time.Duration{}
 	busy := map[string]time.Duration{}
 	ran := false
@@ -181,14 +181,14 @@ func compareTOTP(b *testing.B, client *http.Client, token, label string, targets
 		ran = true
 		// Warm up all: connections, the plugin's caches, Vault's caches.
 		for _, t := range targets {
-			if _, err := totpRound(client, token, t, totpBenchWarmup); err != nil {
+			if _, err := totpRound(client, token, t, totpBenchWarmup, workers); err != nil {
 				b.Fatalf("warm-up %s: %v", t.name, err)
 			}
 		}
 		for r := range totpBenchRounds {
 			for _, t := range rotated(targets, r) {
 				start := time.Now()
-				l, err := totpRound(client, token, t, totpBenchRoundSize)
+				l, err := totpRound(client, token, t, totpBenchRoundSize, workers)
 				busy[t.name] += time.Since(start)
 				if err != nil {
 					b.Fatalf("round %d, %s: %v", r, t.name, err)
@@ -206,7 +206,7 @@ func compareTOTP(b *testing.B, client *http.Client, token, label string, targets
 		b.ReportMetric(res[t.name].p99, t.name+"_p99_ms")
 	}
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "TOTP via Vault HTTP API (%s), %d workers, %d rounds × %d requests per target\n", label, totpBenchConcurrency, totpBenchRounds, totpBenchRoundSize)
+	fmt.Fprintf(&sb, "TOTP via Vault HTTP API (%s), %d workers, %d rounds × %d requests per target\n", label, workers, totpBenchRounds, totpBenchRoundSize)
 	fmt.Fprintf(&sb, "  %-8s %8s %10s %9s %9s\n", "target", "requests", "req/s", "p50 ms", "p99 ms")
 	for _, t := range targets {
 		r := res[t.name]
@@ -233,9 +233,9 @@ func rotated(targets []totpTarget, r int) []totpTarget {
 	return out
 }
 
-// totpRound sends n requests to t from totpBenchConcurrency workers and
+// totpRound sends n requests to t from workers concurrent workers and
 // returns every request's latency. The first failure stops the round.
-func totpRound(client *http.Client, token string, t totpTarget, n int) ([]time.Duration, error) {
+func totpRound(client *http.Client, token string, t totpTarget, n, workers int) ([]time.Duration, error) {
 	var (
 		next    atomic.Int64
 		failed  atomic.Bool
@@ -243,12 +243,12 @@ func totpRound(client *http.Client, token string, t totpTarget, n int) ([]time.D
 		firstEr error
 		wg      sync.WaitGroup
 	)
-	per := make([][]time.Duration, totpBenchConcurrency)
-	for w := range totpBenchConcurrency {
+	per := make([][]time.Duration, workers)
+	for w := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			l := make([]time.Duration, 0, n/totpBenchConcurrency+1)
+			l := make([]time.Duration, 0, n/workers+1)
 			for !failed.Load() && next.Add(1) <= int64(n) {
 				start := time.Now()
 				_, err := totpFetch(client, t.addr, token, t.paths[rand.IntN(len(t.paths))])
