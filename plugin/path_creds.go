@@ -81,6 +81,12 @@ func credFields() map[string]*framework.FieldSchema {
 			Description:  "otpauth://totp/… URI with the seed and its algorithm, digits and period. Write-only.",
 			DisplayAttrs: &framework.DisplayAttributes{Sensitive: true},
 		},
+		"totp_qr": {
+			Type: framework.TypeString,
+			Description: "The site's TOTP enrolment QR code: a PNG, JPEG or GIF image (at most 1 MiB) in base64, " +
+				"or a data: URL. Decoded by the engine and read like totp_uri. Write-only.",
+			DisplayAttrs: &framework.DisplayAttributes{Sensitive: true},
+		},
 		"totp_algorithm": {
 			Type:        framework.TypeString,
 			Description: "SHA1 (default), SHA256 or SHA512.",
@@ -437,10 +443,13 @@ func (in *credInput) readTexts(d *framework.FieldData) *logical.Response {
 
 // readTOTPParams reads totp_algorithm, totp_digits and totp_period.
 func (in *credInput) readTOTPParams(d *framework.FieldData) *logical.Response {
-	if _, hasSecret := d.Raw["totp_secret"]; hasSecret {
-		if _, hasURI := d.Raw["totp_uri"]; hasURI {
-			return logical.ErrorResponse("totp_uri: give either totp_uri or totp_secret, not both")
-		}
+	_, hasSecret := d.Raw["totp_secret"]
+	_, hasURI := d.Raw["totp_uri"]
+	if _, hasQR := d.Raw["totp_qr"]; hasQR && (hasSecret || hasURI) {
+		return logical.ErrorResponse("totp_qr: give only one of totp_qr, totp_uri and totp_secret")
+	}
+	if hasSecret && hasURI {
+		return logical.ErrorResponse("totp_uri: give either totp_uri or totp_secret, not both")
 	}
 	if v, ok, err := d.GetOkErr("totp_algorithm"); err != nil {
 		return logical.ErrorResponse("totp_algorithm: %v", err)
@@ -477,9 +486,25 @@ func (in *credInput) hasTOTPParams() bool {
 	return in.algorithm != nil || in.digits != nil || in.period != nil
 }
 
-// readTOTPSeed reads totp_uri (which carries its own parameters) or
-// totp_secret (an empty one removes TOTP). Neither error echoes the seed.
+// readTOTPSeed reads totp_qr or totp_uri (which carry their own
+// parameters) or totp_secret (an empty one removes TOTP). No error echoes
+// the seed.
 func (in *credInput) readTOTPSeed(d *framework.FieldData) *logical.Response {
+	if qrV, ok := d.Raw["totp_qr"]; ok {
+		if in.hasTOTPParams() {
+			return logical.ErrorResponse("totp_qr: carries its own algorithm, digits and period; do not also set totp_algorithm, totp_digits or totp_period")
+		}
+		s, ok := qrV.(string)
+		if !ok {
+			return logical.ErrorResponse("totp_qr: must be a string: the image in base64")
+		}
+		t, err := decodeTOTPQR(s)
+		if err != nil {
+			return logical.ErrorResponse("totp_qr: %v", err)
+		}
+		in.totp, in.totpFromURI = t, true
+		return nil
+	}
 	if uriV, ok := d.Raw["totp_uri"]; ok {
 		if in.hasTOTPParams() {
 			return logical.ErrorResponse("totp_uri: carries its own algorithm, digits and period; do not also set totp_algorithm, totp_digits or totp_period")
