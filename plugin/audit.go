@@ -44,6 +44,7 @@ const (
 	opCredDelete   = "cred.delete"
 	opTOTPGenerate = "totp.generate"
 	opLoginReport  = "login.report"
+	opBackupCode   = "cred.backup_code"
 
 	opMessageReceive    = "message.receive"
 	opMessageList       = "message.list"

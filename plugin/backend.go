@@ -161,6 +161,7 @@ func newBackend(logger hclog.Logger) *backend {
 			b.pathPolicies(),
 			b.pathCreds(),
 			b.pathTOTP(),
+			b.pathBackupCode(),
 			b.pathLogin(),
 			b.pathAudit(),
 			b.pathWait(), // before messages/:id
@@ -175,6 +176,27 @@ func newBackend(logger hclog.Logger) *backend {
 		RunningVersion: version.Version,
 	}
 	return b
+}
+
+// HandleRequest is the framework's, except that a field it cannot convert
+// (a map where a list belongs) is answered without the value: the
+// framework's message quotes it, and it may be a secret — a password, a
+// backup code — that would reach the client and Vault's audit log in clear.
+func (b *backend) HandleRequest(ctx context.Context, req *logical.Request) (*logical.Response, error) {
+	resp, err := b.Backend.HandleRequest(ctx, req)
+	if resp == nil || !resp.IsError() {
+		return resp, err
+	}
+	msg := resp.Error().Error()
+	if !strings.HasPrefix(msg, "Field validation failed: ") {
+		return resp, err
+	}
+	_, rest, ok := strings.Cut(msg, `for field "`)
+	field, _, ok2 := strings.Cut(rest, `"`)
+	if !ok || !ok2 {
+		return logical.ErrorResponse("a field has the wrong type; see the path's help"), nil
+	}
+	return logical.ErrorResponse("%s: has the wrong type; see the path's help for what it takes", field), nil
 }
 
 // initialize starts background work, but only where this node may write

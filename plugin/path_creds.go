@@ -103,6 +103,13 @@ func credFields() map[string]*framework.FieldSchema {
 			Type:        framework.TypeString,
 			Description: "Site the credential is for.",
 		},
+		"backup_codes": {
+			Type: framework.TypeCommaStringSlice,
+			Description: fmt.Sprintf("The site's one-time recovery codes (at most %d): replaces the set, none used; "+
+				"an empty list removes them. Write-only: reads show backup_codes_remaining, and "+
+				"creds/<cred>/backup-code hands them out one at a time.", maxBackupCodes),
+			DisplayAttrs: &framework.DisplayAttributes{Sensitive: true},
+		},
 		"fields": {
 			Type:        framework.TypeKVPairs,
 			Description: "Free-form secret key/value pairs: API keys, recovery codes, …",
@@ -153,6 +160,8 @@ func (b *backend) pathCredList(ctx context.Context, req *logical.Request, st *ag
 			"url":             m.URL,
 			"totp_enabled":    m.TOTPEnabled,
 			"updated_at":      m.UpdatedAt.Format(time.RFC3339Nano),
+			// The current set's; a read of an older version may differ.
+			"backup_codes_remaining": m.Backup.remaining(),
 		}
 	}
 	return logical.ListResponseWithInfo(names, info), nil
@@ -232,6 +241,8 @@ func credResponseData(a *agentEntry, cred string, c *openedCred) map[string]inte
 		"url":              rec.URL,
 		"fields":           fields,
 		"totp":             totpInfo(rec.TOTP),
+		// How many recovery codes backup-code can still hand out; never the codes.
+		"backup_codes_remaining": backupCodesRemaining(meta, rec),
 	}
 	if meta.LastLogin != nil {
 		m["last_login"] = map[string]interface{}{"at": meta.LastLogin.At.Format(time.RFC3339Nano), "outcome": meta.LastLogin.Outcome}
@@ -292,6 +303,7 @@ func (b *backend) pathCredWrite(ctx context.Context, req *logical.Request, st *a
 	if resp != nil {
 		return resp, nil
 	}
+	in.applyBackupCodes(rec, meta)
 	plaintext, err := json.Marshal(rec)
 	if err != nil {
 		return nil, err
@@ -388,14 +400,17 @@ type credInput struct {
 	digits, period          *int
 	fields                  map[string]string
 	hasFields               bool
+	backupCodes             []string // replaces the set; empty removes it
+	hasBackupCodes          bool
+	backupSet               string // the new set's ID
 	cas                     *int
 	maxVersions             *int
 }
 
 // readCredWrite validates every field of a write before anything is read
 // or written: 1. the credential's name, 2. unknown fields, 3. username,
-// password and url, 4. the TOTP parameters, then the seed or URI, 5.
-// fields, cas and max_versions. A bad agent name is answered before a bad
+// password and url, 4. the TOTP parameters, then the seed, URI or QR, 5.
+// backup_codes, 6. fields, cas and max_versions. A bad agent name is answered before a bad
 // field.
 func readCredWrite(d *framework.FieldData) (*credInput, *logical.Response) {
 	cred, resp := readCredName(d)
@@ -404,7 +419,7 @@ func readCredWrite(d *framework.FieldData) (*credInput, *logical.Response) {
 	}
 	in := &credInput{cred: cred}
 	for _, read := range []func(*framework.FieldData) *logical.Response{
-		rejectUnknownFields, in.readTexts, in.readTOTPParams, in.readTOTPSeed, in.readVersioning,
+		rejectUnknownFields, in.readTexts, in.readTOTPParams, in.readTOTPSeed, in.readBackupCodes, in.readVersioning,
 	} {
 		if resp := read(d); resp != nil {
 			return nil, agentNameFirst(d, resp)
