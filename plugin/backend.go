@@ -109,6 +109,9 @@ type backend struct {
 	inboxNotify *inboxNotifier
 	// inboxIdx is the in-memory index of each agent's inbox (inbox_index.go).
 	inboxIdx inboxIndexes
+	// totpLast is what this node knows of the last TOTP step handed out,
+	// by credential (totp_fresh.go).
+	totpLast totpLastCache
 	// cfgCache holds the decoded config (path_config.go).
 	cfgCache         configCache
 	directoryChanged chan struct{}
@@ -215,6 +218,7 @@ func (b *backend) clean(ctx context.Context) {
 	b.agents.reset()
 	b.creds.reset()
 	b.inboxIdx.reset()
+	b.totpLast.reset()
 	b.cfgCache.drop()
 	b.relayReg.drop()
 }
@@ -234,6 +238,8 @@ func (b *backend) invalidate(ctx context.Context, key string) {
 		b.relaysChanged()
 	case strings.HasPrefix(key, credMetaPrefix), strings.HasPrefix(key, credVersionPrefix):
 		b.invalidateCred(key)
+	case strings.HasPrefix(key, totpLastPrefix):
+		b.totpLast.drop(strings.TrimPrefix(key, totpLastPrefix))
 	case strings.HasPrefix(key, inboxSumPrefix), strings.HasPrefix(key, inboxRecPrefix):
 		// A standby learns of new mail here; its waiters look again.
 		agent := agentFromInboxKey(key)

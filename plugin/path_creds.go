@@ -374,6 +374,10 @@ func (b *backend) pathCredDelete(ctx context.Context, req *logical.Request, st *
 			return nil, err
 		}
 	}
+	if err := req.Storage.Delete(ctx, totpLastKey(agent, cred)); err != nil {
+		return nil, err
+	}
+	b.totpLast.drop(credCacheKey(agent, cred))
 	ev := b.agentEvent(req, st.entry, opCredDelete, outcomeSuccess)
 	ev.Credential, ev.Version = cred, meta.CurrentVersion
 	return nil, b.record(ctx, req.Storage, subjectAgent, agent, ev)

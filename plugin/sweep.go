@@ -90,7 +90,7 @@ func (b *backend) sweepRevoked(ctx context.Context, s logical.Storage) error {
 		if err != nil {
 			return err
 		}
-		for _, p := range []string{inboxSumPrefix, inboxRecPrefix, inboxRawPrefix, sentPrefix, sendRatePrefix} {
+		for _, p := range []string{inboxSumPrefix, inboxRecPrefix, inboxRawPrefix, sentPrefix, sendRatePrefix, totpLastPrefix} {
 			k, err := deleteTree(ctx, s, p+name+"/")
 			if err != nil {
 				return err
