@@ -54,6 +54,9 @@ const (
 	opMessageRaw        = "message.raw"
 	opMessageAttachment = "message.attachment"
 	opMessageSend       = "message.send"
+
+	opThreadList = "thread.list"
+	opThreadRead = "thread.read"
 )
 
 // Audit outcomes.

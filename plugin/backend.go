@@ -112,6 +112,9 @@ type backend struct {
 	// totpLast is what this node knows of the last TOTP step handed out,
 	// by credential (totp_fresh.go).
 	totpLast totpLastCache
+	// sentIdx is the in-memory index of each agent's sent mail, for
+	// threads (sent_index.go).
+	sentIdx sentIndexes
 	// cfgCache holds the decoded config (path_config.go).
 	cfgCache         configCache
 	directoryChanged chan struct{}
@@ -171,6 +174,7 @@ func newBackend(logger hclog.Logger) *backend {
 			b.pathMessages(),
 			b.pathSend(),
 			b.pathSent(),
+			b.pathThreads(),
 		),
 		PeriodicFunc:   b.periodic,
 		InitializeFunc: b.initialize,
@@ -219,6 +223,7 @@ func (b *backend) clean(ctx context.Context) {
 	b.creds.reset()
 	b.inboxIdx.reset()
 	b.totpLast.reset()
+	b.sentIdx.reset()
 	b.cfgCache.drop()
 	b.relayReg.drop()
 }
@@ -238,6 +243,8 @@ func (b *backend) invalidate(ctx context.Context, key string) {
 		b.relaysChanged()
 	case strings.HasPrefix(key, credMetaPrefix), strings.HasPrefix(key, credVersionPrefix):
 		b.invalidateCred(key)
+	case strings.HasPrefix(key, sentPrefix):
+		b.sentIdx.drop(agentOfSentKey(key))
 	case strings.HasPrefix(key, totpLastPrefix):
 		b.totpLast.drop(strings.TrimPrefix(key, totpLastPrefix))
 	case strings.HasPrefix(key, inboxSumPrefix), strings.HasPrefix(key, inboxRecPrefix):

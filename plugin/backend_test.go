@@ -206,6 +206,9 @@ func TestOpenAPIOperationIDsAreDistinct(t *testing.T) {
 		"mailgent-read-sent-messages":          "GET /agents/{agent}/sent",
 		"mailgent-list-sent-messages":          "GET /agents/{agent}/sent/",
 		"mailgent-read-sent-message":           "GET /agents/{agent}/sent/{id}",
+		"mailgent-read-threads":                "GET /agents/{agent}/threads",
+		"mailgent-list-threads":                "GET /agents/{agent}/threads/",
+		"mailgent-read-thread":                 "GET /agents/{agent}/threads/{thread}",
 	}
 	require.Equal(t, want, ids)
 }
