@@ -53,6 +53,11 @@ const (
 	opMessageRaw        = "message.raw"
 	opMessageAttachment = "message.attachment"
 	opMessageSend       = "message.send"
+
+	opWebhookCreate = "webhook.create"
+	opWebhookUpdate = "webhook.update"
+	opWebhookDelete = "webhook.delete"
+	opWebhookRotate = "webhook.rotate"
 )
 
 // Audit outcomes.

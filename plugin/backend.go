@@ -5,6 +5,8 @@ package plugin
 
 import (
 	"context"
+	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -120,6 +122,10 @@ type backend struct {
 	// work's inbound Opener, told to forget its sessions when they change.
 	relayReg relayRegistry
 	opener   atomic.Pointer[bus.Opener]
+	// hooks caches each agent's and org's webhooks (webhooks.go);
+	// lookupIP resolves their hosts when they are written (tests replace it).
+	hooks    webhookCache
+	lookupIP func(ctx context.Context, network, host string) ([]netip.Addr, error)
 }
 
 func newBackend(logger hclog.Logger) *backend {
@@ -138,6 +144,7 @@ func newBackend(logger hclog.Logger) *backend {
 		inboxNotify:      newInboxNotifier(),
 		directoryChanged: make(chan struct{}, 1),
 		now:              time.Now,
+		lookupIP:         net.DefaultResolver.LookupNetIP,
 	}
 	b.supervisor = newBusSupervisor(logger.Named("bus"))
 	b.metrics = newPluginMetrics(b)
@@ -147,7 +154,7 @@ func newBackend(logger hclog.Logger) *backend {
 		BackendType: logical.TypeLogical,
 		PathsSpecial: &logical.Paths{
 			// Seal-wrapped where the seal supports it (Enterprise, HSM/KMS).
-			SealWrapStorage: []string{configStorageKey, inboundKeyStorageKey, dkimStorageKey, busSigningStorageKey, kekPrefix},
+			SealWrapStorage: []string{configStorageKey, inboundKeyStorageKey, dkimStorageKey, busSigningStorageKey, kekPrefix, webhookKEKStorageKey},
 			// A load balancer or monitor polls health without a token.
 			Unauthenticated: []string{"health"},
 		},
@@ -167,6 +174,7 @@ func newBackend(logger hclog.Logger) *backend {
 			b.pathMessages(),
 			b.pathSend(),
 			b.pathSent(),
+			b.pathWebhooks(),
 		),
 		PeriodicFunc:   b.periodic,
 		InitializeFunc: b.initialize,
@@ -195,6 +203,7 @@ func (b *backend) clean(ctx context.Context) {
 	b.inboxIdx.reset()
 	b.cfgCache.drop()
 	b.relayReg.drop()
+	b.hooks.reset()
 }
 
 // invalidate is called when another node changed a key we cache or act on.
@@ -210,6 +219,10 @@ func (b *backend) invalidate(ctx context.Context, key string) {
 		b.inboxNotify.notify(name)
 	case strings.HasPrefix(key, relayPrefix):
 		b.relaysChanged()
+	case strings.HasPrefix(key, webhookPrefix):
+		if o, _, ok := parseHookRef(strings.TrimPrefix(key, webhookPrefix)); ok {
+			b.hooks.drop(o.cacheKey())
+		}
 	case strings.HasPrefix(key, credMetaPrefix), strings.HasPrefix(key, credVersionPrefix):
 		b.invalidateCred(key)
 	case strings.HasPrefix(key, inboxSumPrefix), strings.HasPrefix(key, inboxRecPrefix):
