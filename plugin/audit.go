@@ -55,8 +55,12 @@ const (
 	opMessageAttachment = "message.attachment"
 	opMessageSend       = "message.send"
 
-	opThreadList = "thread.list"
-	opThreadRead = "thread.read"
+	opThreadList    = "thread.list"
+	opThreadRead    = "thread.read"
+	opWebhookCreate = "webhook.create"
+	opWebhookUpdate = "webhook.update"
+	opWebhookDelete = "webhook.delete"
+	opWebhookRotate = "webhook.rotate"
 )
 
 // Audit outcomes.

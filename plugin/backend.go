@@ -5,6 +5,8 @@ package plugin
 
 import (
 	"context"
+	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -126,6 +128,10 @@ type backend struct {
 	// work's inbound Opener, told to forget its sessions when they change.
 	relayReg relayRegistry
 	opener   atomic.Pointer[bus.Opener]
+	// hooks caches each agent's and org's webhooks (webhooks.go);
+	// lookupIP resolves their hosts when they are written (tests replace it).
+	hooks    webhookCache
+	lookupIP func(ctx context.Context, network, host string) ([]netip.Addr, error)
 }
 
 func newBackend(logger hclog.Logger) *backend {
@@ -144,6 +150,7 @@ func newBackend(logger hclog.Logger) *backend {
 		inboxNotify:      newInboxNotifier(),
 		directoryChanged: make(chan struct{}, 1),
 		now:              time.Now,
+		lookupIP:         net.DefaultResolver.LookupNetIP,
 	}
 	b.supervisor = newBusSupervisor(logger.Named("bus"))
 	b.metrics = newPluginMetrics(b)
@@ -153,7 +160,7 @@ func newBackend(logger hclog.Logger) *backend {
 		BackendType: logical.TypeLogical,
 		PathsSpecial: &logical.Paths{
 			// Seal-wrapped where the seal supports it (Enterprise, HSM/KMS).
-			SealWrapStorage: []string{configStorageKey, inboundKeyStorageKey, dkimStorageKey, busSigningStorageKey, kekPrefix},
+			SealWrapStorage: []string{configStorageKey, inboundKeyStorageKey, dkimStorageKey, busSigningStorageKey, kekPrefix, webhookKEKStorageKey},
 			// A load balancer or monitor polls health without a token.
 			Unauthenticated: []string{"health"},
 		},
@@ -175,6 +182,7 @@ func newBackend(logger hclog.Logger) *backend {
 			b.pathSend(),
 			b.pathSent(),
 			b.pathThreads(),
+			b.pathWebhooks(),
 		),
 		PeriodicFunc:   b.periodic,
 		InitializeFunc: b.initialize,
@@ -226,6 +234,7 @@ func (b *backend) clean(ctx context.Context) {
 	b.sentIdx.reset()
 	b.cfgCache.drop()
 	b.relayReg.drop()
+	b.hooks.reset()
 }
 
 // invalidate is called when another node changed a key we cache or act on.
@@ -241,6 +250,10 @@ func (b *backend) invalidate(ctx context.Context, key string) {
 		b.inboxNotify.notify(name)
 	case strings.HasPrefix(key, relayPrefix):
 		b.relaysChanged()
+	case strings.HasPrefix(key, webhookPrefix):
+		if o, _, ok := parseHookRef(strings.TrimPrefix(key, webhookPrefix)); ok {
+			b.hooks.drop(o.cacheKey())
+		}
 	case strings.HasPrefix(key, credMetaPrefix), strings.HasPrefix(key, credVersionPrefix):
 		b.invalidateCred(key)
 	case strings.HasPrefix(key, sentPrefix):

@@ -43,6 +43,9 @@ type mailBus interface {
 	inboundBlob(ctx context.Context, name string) ([]byte, error)
 	// deleteInboundBlob removes one once its message is settled.
 	deleteInboundBlob(ctx context.Context, name string) error
+	// queueWebhook publishes one webhook event, signed by the plugin and
+	// sealed to the relays; bus.ErrBusFull when the stream is full.
+	queueWebhook(ctx context.Context, domain string, ev *bus.WebhookEvent, signer ed25519.PrivateKey, relays []bus.RelayPublic) error
 }
 
 // busMsg is a pulled message as the consumers use it: what they read of
@@ -66,6 +69,10 @@ type jetStreamBus struct {
 
 func (j *jetStreamBus) queueOutbound(ctx context.Context, domain string, o *bus.Outbound, signer ed25519.PrivateKey, relays []bus.RelayPublic) error {
 	return bus.PublishOutbound(ctx, j.js, j.outboundBlobs, domain, o, signer, relays)
+}
+
+func (j *jetStreamBus) queueWebhook(ctx context.Context, domain string, ev *bus.WebhookEvent, signer ed25519.PrivateKey, relays []bus.RelayPublic) error {
+	return bus.PublishWebhook(ctx, j.js, domain, ev, signer, relays)
 }
 
 func (j *jetStreamBus) inboundBlob(ctx context.Context, name string) ([]byte, error) {
@@ -320,8 +327,11 @@ func sameBus(a, b *mailgentConfig) bool {
 //  2. publish the inbound public key and the outbound signing key, and
 //     the directory of live agents and registered relays, for the relays
 //     (publishDirectory), and keep the directory in step (watchDirectory);
-//  3. record the relays' delivery results (consumeStatus);
-//  4. let the send path queue outbound mail (setConnectedBus);
+//  3. let the send path queue outbound mail and the webhook events be
+//     published (setConnectedBus), and send what waits in the webhook
+//     outbox (runOutbox);
+//  4. record the relays' delivery results and webhook attempts
+//     (consumeStatus, consumeWebhookStatus);
 //  5. consume inbound mail into the inboxes until ctx ends (consumeInbound).
 func (b *backend) serveBus(ctx context.Context, s logical.Storage, nc *nats.Conn, cfg *mailgentConfig) error {
 	ob, err := openBuses(ctx, nc, cfg.Domain, bus.Setup{Replicas: cfg.replicas(), Warn: b.logger.Warn})
@@ -338,13 +348,19 @@ func (b *backend) serveBus(ctx context.Context, s logical.Storage, nc *nats.Conn
 	if err := b.publishDirectory(ctx, s, ob.directory, cfg.Domain, key.Public); err != nil {
 		return err
 	}
+	b.setConnectedBus(ob.bus)
+	defer b.setConnectedBus(nil)
+	go b.runOutbox(ctx, s)
 	stopStatus, err := b.consumeStatus(ctx, s, ob.status)
 	if err != nil {
 		return err
 	}
 	defer stopStatus()
-	b.setConnectedBus(ob.bus)
-	defer b.setConnectedBus(nil)
+	stopAttempts, err := b.consumeWebhookStatus(ctx, s, ob.webhookStatus)
+	if err != nil {
+		return err
+	}
+	defer stopAttempts()
 	go b.watchDirectory(ctx, s, ob.directory, cfg.Domain)
 	return b.consumeInbound(ctx, s, ob, key.Private, cfg)
 }
@@ -355,6 +371,8 @@ type openedBuses struct {
 	directory jetstream.KeyValue
 	inbound   jetstream.Consumer
 	status    jetstream.Consumer
+	// webhookStatus is the plugin's consumer of webhook attempts.
+	webhookStatus jetstream.Consumer
 }
 
 // openBuses makes sure of the inbound buckets, the outbound stream and
@@ -380,6 +398,10 @@ func openBuses(ctx context.Context, nc *nats.Conn, domain string, setup bus.Setu
 	if err != nil {
 		return nil, fmt.Errorf("delivery status consumer: %w", err)
 	}
+	webhookStatus, err := openWebhookConsumers(ctx, js, domain, setup)
+	if err != nil {
+		return nil, err
+	}
 	inbound, err := js.CreateOrUpdateConsumer(ctx, bus.InboundStream, bus.InboundConsumerConfig(domain))
 	if err != nil {
 		return nil, fmt.Errorf("inbound consumer: %w", err)
@@ -389,5 +411,23 @@ func openBuses(ctx context.Context, nc *nats.Conn, domain string, setup bus.Setu
 		directory: kv,
 		inbound:   inbound,
 		status:    status,
+
+		webhookStatus: webhookStatus,
 	}, nil
+}
+
+// openWebhookConsumers makes sure of the webhook streams, the relays'
+// consumer of events, and returns the plugin's consumer of attempts.
+func openWebhookConsumers(ctx context.Context, js jetstream.JetStream, domain string, setup bus.Setup) (jetstream.Consumer, error) {
+	if err := setup.EnsureWebhooks(ctx, js); err != nil {
+		return nil, err
+	}
+	if _, err := js.CreateOrUpdateConsumer(ctx, bus.WebhookStream, bus.WebhookConsumerConfig(domain)); err != nil {
+		return nil, fmt.Errorf("relay webhook consumer: %w", err)
+	}
+	cons, err := js.CreateOrUpdateConsumer(ctx, bus.WebhookStatusStream, bus.WebhookStatusConsumerConfig(domain))
+	if err != nil {
+		return nil, fmt.Errorf("webhook attempt consumer: %w", err)
+	}
+	return cons, nil
 }

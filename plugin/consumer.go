@@ -56,15 +56,20 @@ func (b *backend) consumeStatus(ctx context.Context, s logical.Storage, cons jet
 	return cc.Stop, nil
 }
 
-// handleStatus records one delivery result on its sent record: acked once
-// stored, retried on a storage error, terminated if it does not decode.
+// handleStatus records one delivery result on its sent record and tells
+// webhooks of a final sent or failed: acked once both are done, retried on
+// a storage error, terminated if it does not decode.
 func (b *backend) handleStatus(ctx context.Context, s logical.Storage, m busMsg) {
 	var ds bus.DeliveryStatus
 	if err := json.Unmarshal(m.Data(), &ds); err != nil {
 		_ = m.TermWithReason("undecodable delivery status")
 		return
 	}
-	if err := b.applyStatus(ctx, s, &ds); err != nil {
+	st, rec, err := b.applyStatus(ctx, s, &ds)
+	if err == nil && rec != nil && (rec.Status == bus.StatusSent || rec.Status == bus.StatusFailed) {
+		err = b.emitSent(ctx, s, st, rec, ds.At)
+	}
+	if err != nil {
 		b.logger.Warn("record delivery status; retrying", "id", ds.ID, "error", err)
 		_ = m.NakWithDelay(statusRetry)
 		return
@@ -181,7 +186,9 @@ func (in *inboundMsg) deferFull(err error) {
 //  3. fetch and open the sealed payload (openInbound): a forged, unsigned
 //     or altered one is terminated and recorded as denied;
 //  4. store it in the inbox: a full inbox defers it (inboxFullRetry);
-//  5. record the receive event (a first delivery only) and ack.
+//  5. record the receive event (a first delivery only), tell the webhooks
+//     (emitReceived: again on a redelivery, under the same event IDs) and
+//     ack.
 //
 // A transient failure at any step naks the message for inboundRetry.
 // Once the message is settled for good, its blob (if any) is deleted.
@@ -228,6 +235,10 @@ func (b *backend) handleInbound(ctx context.Context, s logical.Storage, mb mailB
 		if err := b.record(ctx, s, subjectAgent, in.agent, ev); err != nil {
 			in.log.Error("audit event for a received message", "error", err)
 		}
+	}
+	if err := b.emitReceived(ctx, s, st, p, sum.Key); err != nil {
+		in.retry(err)
+		return
 	}
 	// A plain ack: if it is lost, the message comes back after AckWait and
 	// storeMessage finds it stored (the index), so nothing waits for the

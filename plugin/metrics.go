@@ -24,6 +24,7 @@ type pluginMetrics struct {
 	totp     prometheus.Counter
 	queued   prometheus.Counter
 	statuses *prometheus.CounterVec
+	webhooks *prometheus.CounterVec // outcome: queued, dropped, and the relays' attempt outcomes
 	// consumer is the inbound consumer while the bus work runs, for the lag.
 	consumer atomic.Pointer[jetstream.Consumer]
 }
@@ -40,7 +41,9 @@ func newPluginMetrics(b *backend) *pluginMetrics {
 	m.queued = prometheus.NewCounter(prometheus.CounterOpts{Name: "mailgent_outbound_queued_total", Help: "Outbound messages queued for the relays."})
 	m.statuses = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mailgent_outbound_status_total",
 		Help: "Delivery results recorded, by status."}, []string{"status"})
-	m.reg.MustRegister(m.inbound, m.store, m.audit, m.totp, m.queued, m.statuses,
+	m.webhooks = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mailgent_webhook_events_total",
+		Help: "Webhook events queued or dropped by this node, and delivery attempts recorded, by outcome (queued, dropped, delivered, retrying, failed, refused, cancelled)."}, []string{"outcome"})
+	m.reg.MustRegister(m.inbound, m.store, m.audit, m.totp, m.queued, m.statuses, m.webhooks,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "mailgent_inbox_indexes_loaded",
 			Help: "Agents whose inbox index this node holds in memory."}, func() float64 { n, _ := b.indexSizes(); return float64(n) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "mailgent_inbox_messages_indexed",

@@ -4,6 +4,10 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"maps"
+	"net/netip"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -12,6 +16,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/mailgent/mailgent/internal/bus"
+	"github.com/mailgent/mailgent/internal/webhook"
 )
 
 const configStorageKey = "config"
@@ -88,6 +93,11 @@ type mailgentConfig struct {
 	// mail whose sender domain is verified, unless the caller asks for
 	// trust=any. Absent in configs written before it existed: true.
 	RequireVerifiedSender bool `json:"require_verified_sender"`
+	// WebhookAllowPrivate lets webhooks call non-public addresses
+	// (loopback, private, link-local), over https; WebhookAllowedHosts may
+	// be called over http too, at any address (internal/webhook.Policy).
+	WebhookAllowPrivate bool     `json:"webhook_allow_private,omitempty"`
+	WebhookAllowedHosts []string `json:"webhook_allowed_hosts,omitempty"`
 }
 
 func defaultConfig() *mailgentConfig {
@@ -105,77 +115,9 @@ func defaultConfig() *mailgentConfig {
 
 func (b *backend) pathConfig() []*framework.Path {
 	return []*framework.Path{{
-		Pattern:      "config",
-		DisplayAttrs: pathDisplay("configuration"),
-		Fields: map[string]*framework.FieldSchema{
-			"domain": {
-				Type:        framework.TypeString,
-				Description: "Email domain of the agents' addresses (<agent>@<domain>). Required on first write.",
-			},
-			"nats_url": {
-				Type:        framework.TypeString,
-				Description: "NATS server URL, or a comma-separated list (nats://, tls://, ws://, wss://). Empty string disables the bus.",
-			},
-			"nats_username": {
-				Type:        framework.TypeString,
-				Description: "NATS user for user/password authorization.",
-			},
-			"nats_password": {
-				Type:        framework.TypeString,
-				Description: "NATS password. Write-only: never returned.",
-				DisplayAttrs: &framework.DisplayAttributes{
-					Sensitive: true,
-				},
-			},
-			"nats_ca_cert": {
-				Type:        framework.TypeString,
-				Description: "PEM CA certificate the NATS servers' TLS certificates must chain to; set, the bus is TLS and verified. Empty: tls:// URLs use the system's roots, nats:// is plain text.",
-			},
-			"nats_allow_plaintext": {
-				Type:        framework.TypeBool,
-				Description: "Allow a plain-text nats:// URL to a host that is not loopback (refused by default).",
-			},
-			"nats_replicas": {
-				Type:        framework.TypeInt,
-				Description: "Replicas of every stream, KV bucket and object store the plugin makes: 1 (one server), 3 or 5 on a NATS cluster. One an operator made bigger is never shrunk.",
-				Default:     1,
-			},
-			"max_inbox_messages": {
-				Type:        framework.TypeInt,
-				Description: fmt.Sprintf("Messages kept per agent inbox, oldest removed first (1-%d).", maxMaxInboxMessages),
-				Default:     defaultMaxInboxMessages,
-			},
-			"max_inbox_bytes": {
-				Type:        framework.TypeInt,
-				Description: fmt.Sprintf("Raw bytes of mail kept per agent inbox (%d-%d), oldest removed first; unread mail younger than max_wait_timeout is never removed: new mail then waits in JetStream.", minMaxInboxBytes, int64(maxMaxInboxBytes)),
-				Default:     defaultMaxInboxBytes,
-			},
-			"message_retention": {
-				Type:        framework.TypeDurationSecond,
-				Description: "How long inbox messages are kept (e.g. 720h).",
-				Default:     int(defaultMessageRetention.Seconds()),
-			},
-			"audit_retention": {
-				Type:        framework.TypeDurationSecond,
-				Description: "How long per-agent audit events are kept (e.g. 2160h).",
-				Default:     int(defaultAuditRetention.Seconds()),
-			},
-			"max_wait_timeout": {
-				Type:        framework.TypeDurationSecond,
-				Description: "Upper bound of a messages/wait timeout (1s-5m).",
-				Default:     int(defaultMaxWaitTimeout.Seconds()),
-			},
-			"send_rate_limit": {
-				Type:        framework.TypeInt,
-				Description: fmt.Sprintf("Messages one agent may send per hour (1-%d).", maxSendRateLimit),
-				Default:     defaultSendRateLimit,
-			},
-			"require_verified_sender": {
-				Type:        framework.TypeBool,
-				Description: "messages/wait with from= returns only mail whose sender domain an aligned DKIM/SPF/DMARC pass verified, unless the caller passes trust=any (default true).",
-				Default:     true,
-			},
-		},
+		Pattern:        "config",
+		DisplayAttrs:   pathDisplay("configuration"),
+		Fields:         configFields(),
 		ExistenceCheck: b.configExists,
 		Operations: map[logical.Operation]framework.OperationHandler{
 			logical.ReadOperation:   &framework.PathOperation{Callback: b.pathConfigRead},
@@ -230,6 +172,8 @@ func (b *backend) configResponseData(cfg *mailgentConfig) map[string]interface{}
 		"send_rate_limit":         cfg.SendRateLimit,
 		"require_verified_sender": cfg.RequireVerifiedSender,
 		"nats_replicas":           cfg.replicas(),
+		"webhook_allow_private":   cfg.WebhookAllowPrivate,
+		"webhook_allowed_hosts":   nonNil(cfg.WebhookAllowedHosts),
 		"bus_status":              status,
 		// Standbys forward requests: bus_status is the active node's.
 		"bus_status_of": servedBy(),
@@ -263,7 +207,7 @@ func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *
 	if cfg == nil {
 		cfg = defaultConfig()
 	}
-	for _, read := range []func(*framework.FieldData, *mailgentConfig) *logical.Response{readDomain, readNATSConfig, readLimits} {
+	for _, read := range []func(*framework.FieldData, *mailgentConfig) *logical.Response{readDomain, readNATSConfig, readLimits, readWebhookConfig} {
 		if resp := read(d, cfg); resp != nil {
 			return resp, nil
 		}
@@ -468,6 +412,144 @@ func readNATSConfig(d *framework.FieldData, cfg *mailgentConfig) *logical.Respon
 		return logical.ErrorResponse("%s: %s (nats_ca_cert, nats_allow_plaintext)", field, err)
 	}
 	return nil
+}
+
+// configFields are the config's fields, one FieldSchema each.
+func configFields() map[string]*framework.FieldSchema {
+	return withFields(map[string]*framework.FieldSchema{
+		"domain": {
+			Type:        framework.TypeString,
+			Description: "Email domain of the agents' addresses (<agent>@<domain>). Required on first write.",
+		},
+		"nats_url": {
+			Type:        framework.TypeString,
+			Description: "NATS server URL, or a comma-separated list (nats://, tls://, ws://, wss://). Empty string disables the bus.",
+		},
+		"nats_username": {
+			Type:        framework.TypeString,
+			Description: "NATS user for user/password authorization.",
+		},
+		"nats_password": {
+			Type:         framework.TypeString,
+			Description:  "NATS password. Write-only: never returned.",
+			DisplayAttrs: &framework.DisplayAttributes{Sensitive: true},
+		},
+		"nats_ca_cert": {
+			Type:        framework.TypeString,
+			Description: "PEM CA certificate the NATS servers' TLS certificates must chain to; set, the bus is TLS and verified. Empty: tls:// URLs use the system's roots, nats:// is plain text.",
+		},
+		"nats_allow_plaintext": {
+			Type:        framework.TypeBool,
+			Description: "Allow a plain-text nats:// URL to a host that is not loopback (refused by default).",
+		},
+		"nats_replicas": {
+			Type:        framework.TypeInt,
+			Description: "Replicas of every stream, KV bucket and object store the plugin makes: 1 (one server), 3 or 5 on a NATS cluster. One an operator made bigger is never shrunk.",
+			Default:     1,
+		},
+		"max_inbox_messages": {
+			Type:        framework.TypeInt,
+			Description: fmt.Sprintf("Messages kept per agent inbox, oldest removed first (1-%d).", maxMaxInboxMessages),
+			Default:     defaultMaxInboxMessages,
+		},
+		"max_inbox_bytes": {
+			Type:        framework.TypeInt,
+			Description: fmt.Sprintf("Raw bytes of mail kept per agent inbox (%d-%d), oldest removed first; unread mail younger than max_wait_timeout is never removed: new mail then waits in JetStream.", minMaxInboxBytes, int64(maxMaxInboxBytes)),
+			Default:     defaultMaxInboxBytes,
+		},
+		"message_retention": {
+			Type:        framework.TypeDurationSecond,
+			Description: "How long inbox messages are kept (e.g. 720h).",
+			Default:     int(defaultMessageRetention.Seconds()),
+		},
+		"audit_retention": {
+			Type:        framework.TypeDurationSecond,
+			Description: "How long per-agent audit events are kept (e.g. 2160h).",
+			Default:     int(defaultAuditRetention.Seconds()),
+		},
+		"max_wait_timeout": {
+			Type:        framework.TypeDurationSecond,
+			Description: "Upper bound of a messages/wait timeout (1s-5m).",
+			Default:     int(defaultMaxWaitTimeout.Seconds()),
+		},
+		"send_rate_limit": {
+			Type:        framework.TypeInt,
+			Description: fmt.Sprintf("Messages one agent may send per hour (1-%d).", maxSendRateLimit),
+			Default:     defaultSendRateLimit,
+		},
+		"require_verified_sender": {
+			Type:        framework.TypeBool,
+			Description: "messages/wait with from= returns only mail whose sender domain an aligned DKIM/SPF/DMARC pass verified, unless the caller passes trust=any (default true).",
+			Default:     true,
+		},
+	}, webhookConfigFields())
+}
+
+// webhookConfigFields are the config's fields of which targets webhooks
+// may call (readWebhookConfig).
+func webhookConfigFields() map[string]*framework.FieldSchema {
+	return map[string]*framework.FieldSchema{
+		"webhook_allow_private": {
+			Type:        framework.TypeBool,
+			Description: "Let webhooks call loopback, private and link-local addresses (still over https). Default false: refused when a webhook is written and again at every delivery.",
+		},
+		"webhook_allowed_hosts": {
+			Type:        framework.TypeCommaStringSlice,
+			Description: fmt.Sprintf("Host names or IP addresses webhooks may call over http and at any address, e.g. an internal receiver (at most %d). Empty clears the list.", maxWebhookAllowedHosts),
+		},
+	}
+}
+
+// withFields is fields with more added.
+func withFields(fields, more map[string]*framework.FieldSchema) map[string]*framework.FieldSchema {
+	maps.Copy(fields, more)
+	return fields
+}
+
+// maxWebhookAllowedHosts bounds webhook_allowed_hosts.
+const maxWebhookAllowedHosts = 100
+
+// readWebhookConfig applies which targets webhooks may call: each allowed
+// host a host name or an IP address, lower-cased.
+func readWebhookConfig(d *framework.FieldData, cfg *mailgentConfig) *logical.Response {
+	if v, ok, err := d.GetOkErr("webhook_allow_private"); err != nil {
+		return logical.ErrorResponse("webhook_allow_private: %v", err)
+	} else if ok {
+		cfg.WebhookAllowPrivate = v.(bool)
+	}
+	v, ok, err := d.GetOkErr("webhook_allowed_hosts")
+	if err != nil {
+		return logical.ErrorResponse("webhook_allowed_hosts: %v", err)
+	}
+	if !ok {
+		return nil
+	}
+	hosts := []string{}
+	for _, h := range v.([]string) {
+		h = strings.ToLower(strings.TrimSpace(h))
+		if h == "" {
+			continue
+		}
+		if _, err := netip.ParseAddr(h); err != nil && !hostNameRe.MatchString(h) {
+			return logical.ErrorResponse("webhook_allowed_hosts: %q is neither a host name nor an IP address", h)
+		}
+		if !slices.Contains(hosts, h) {
+			hosts = append(hosts, h)
+		}
+	}
+	if len(hosts) > maxWebhookAllowedHosts {
+		return logical.ErrorResponse("webhook_allowed_hosts: %d hosts, at most %d allowed", len(hosts), maxWebhookAllowedHosts)
+	}
+	cfg.WebhookAllowedHosts = hosts
+	return nil
+}
+
+// hostNameRe is a DNS host name, one label or more.
+var hostNameRe = regexp.MustCompile(`^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$`)
+
+// webhookPolicy is which targets webhooks may call.
+func (c *mailgentConfig) webhookPolicy() webhook.Policy {
+	return webhook.Policy{AllowPrivate: c.WebhookAllowPrivate, AllowedHosts: c.WebhookAllowedHosts}
 }
 
 // replicas is nats_replicas, 1 when unset.

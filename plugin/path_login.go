@@ -64,7 +64,8 @@ func readLoginReport(d *framework.FieldData) (loginInput, *logical.Response) {
 //  2. refuse a detail that holds one of its secrets (the audit trail never
 //     holds a secret);
 //  3. set the credential's last_login;
-//  4. record login.report with the outcome, then answer.
+//  4. record login.report with the outcome;
+//  5. tell the webhooks (login.reported), then answer.
 func (b *backend) pathLoginReport(ctx context.Context, req *logical.Request, st *agentState, in loginInput) (*logical.Response, error) {
 	agent := st.entry.Name
 	lock := b.credLock(agent, in.cred)
@@ -88,6 +89,10 @@ func (b *backend) pathLoginReport(ctx context.Context, req *logical.Request, st 
 	ev.Credential, ev.Version, ev.Detail = in.cred, c.version, in.detail
 	if err := b.record(ctx, req.Storage, subjectAgent, agent, ev); err != nil {
 		return nil, err
+	}
+	if err := b.emitLogin(ctx, req.Storage, st, ev); err != nil {
+		// The report is recorded; only the push is lost, and said so.
+		b.logger.Error("login.reported webhook event lost", "agent", agent, "event_id", ev.ID, "error", err)
 	}
 	return &logical.Response{Data: map[string]interface{}{
 		"agent":            agent,

@@ -150,6 +150,9 @@ func (b *backend) pathOrgDelete(ctx context.Context, req *logical.Request, d *fr
 		}
 		revoked = append(revoked, a.Name)
 	}
+	if err := b.deleteHooks(ctx, req.Storage, hookOwner{subjectOrg, name}); err != nil {
+		return nil, err
+	}
 	if err := req.Storage.Delete(ctx, orgPrefix+name); err != nil {
 		return nil, err
 	}

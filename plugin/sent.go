@@ -107,26 +107,32 @@ func statusRank(status string) int {
 	return rankQueued
 }
 
-// applyStatus records a relay's delivery result on the sent message.
-func (b *backend) applyStatus(ctx context.Context, s logical.Storage, ds *bus.DeliveryStatus) error {
+// applyStatus records a relay's delivery result on the sent message and
+// returns the record as written, with its agent; no record when the
+// result was not applied (out of order, an unknown message, a revoked
+// agent).
+func (b *backend) applyStatus(ctx context.Context, s logical.Storage, ds *bus.DeliveryStatus) (*agentState, *sentRecord, error) {
 	b.metrics.statuses.WithLabelValues(ds.Status).Inc()
 	st, err := b.loadAgent(ctx, s, ds.Agent)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	if st == nil || !st.active() {
-		return nil // revoked: its records are being swept
+		return nil, nil, nil // revoked: its records are being swept
 	}
 	lock := locksutil.LockForKey(b.locks, "sent/"+ds.Agent+"/"+ds.ID)
 	lock.Lock()
 	defer lock.Unlock()
 	rec, err := b.readSent(ctx, s, st, ds.ID)
 	if err != nil || rec == nil {
-		return err
+		return nil, nil, err
 	}
 	if statusRank(ds.Status) < statusRank(rec.Status) || statusRank(rec.Status) == rankFinal && rec.Status != ds.Status {
-		return nil // out of order: a final status stands
+		return nil, nil, nil // out of order: a final status stands
 	}
 	rec.Status, rec.Reply, rec.Attempts, rec.UpdatedAt = ds.Status, ds.Reply, max(rec.Attempts, ds.Attempt), b.now().UTC()
-	return b.writeSent(ctx, s, st, rec)
+	if err := b.writeSent(ctx, s, st, rec); err != nil {
+		return nil, nil, err
+	}
+	return st, rec, nil
 }

@@ -60,6 +60,9 @@ func (b *backend) periodic(ctx context.Context, req *logical.Request) error {
 		if err := b.sweepSent(ctx, req.Storage); err != nil {
 			return err
 		}
+		if err := b.sweepWebhookDeliveries(ctx, req.Storage); err != nil {
+			return err
+		}
 		b.sweeps.mu.Lock()
 		b.sweeps.lastRetention = b.now()
 		b.sweeps.mu.Unlock()
@@ -102,6 +105,9 @@ func (b *backend) sweepRevoked(ctx context.Context, s logical.Storage) error {
 			return err
 		}
 		m += k
+		if err := b.deleteHooks(ctx, s, hookOwner{subjectAgent, name}); err != nil {
+			return err
+		}
 		b.inboxIdx.drop(name)
 		b.sentIdx.drop(name)
 		a.Swept = true

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mailgent/mailgent/internal/bus"
+	"github.com/mailgent/mailgent/internal/webhook"
 )
 
 // Config is everything the relay is told at start. Each field has a flag
@@ -90,6 +91,13 @@ type Config struct {
 	// delivery; the reply to the message body may take three times as long.
 	SmarthostTimeout time.Duration
 
+	// Webhooks turns webhook delivery on (default): the relay POSTs the
+	// plugin's webhook events. WebhookRetry is the delay before each retry
+	// (webhook.ParseSchedule); WebhookTimeout bounds one attempt.
+	Webhooks       bool
+	WebhookRetry   string
+	WebhookTimeout time.Duration
+
 	// LogLevel is debug, info, warn or error; LogFormat is text or json.
 	LogLevel  string
 	LogFormat string
@@ -115,6 +123,9 @@ func DefaultConfig() Config {
 		SmarthostTLS:        "starttls",
 		SmarthostAuth:       "plain",
 		SmarthostTimeout:    30 * time.Second,
+		Webhooks:            true,
+		WebhookRetry:        webhook.DefaultSchedule().String(),
+		WebhookTimeout:      10 * time.Second,
 		LogLevel:            "info",
 		LogFormat:           "text",
 	}
@@ -173,6 +184,9 @@ func (c *Config) settings() []setting {
 		{"smarthost-auth", "MAILGENT_RELAY_SMARTHOST_AUTH", "SASL mechanism, plain or login (used when -smarthost-user is set)", &c.SmarthostAuth},
 		{"smarthost-insecure-skip-verify", "MAILGENT_RELAY_SMARTHOST_INSECURE_SKIP_VERIFY", "do not verify the smarthost's TLS certificate; tests and development only", &c.SmarthostInsecureSkipVerify},
 		{"smarthost-timeout", "MAILGENT_RELAY_SMARTHOST_TIMEOUT", "timeout of connecting and of each step of a delivery to the smarthost", &c.SmarthostTimeout},
+		{"webhooks", "MAILGENT_RELAY_WEBHOOKS", "deliver the plugin's webhook events", &c.Webhooks},
+		{"webhook-retry", "MAILGENT_RELAY_WEBHOOK_RETRY", "delays before each webhook retry, the last repeated until the event is a day old", &c.WebhookRetry},
+		{"webhook-timeout", "MAILGENT_RELAY_WEBHOOK_TIMEOUT", "timeout of one webhook delivery attempt", &c.WebhookTimeout},
 		{"log-level", "MAILGENT_LOG_LEVEL", "debug, info, warn or error", &c.LogLevel},
 		{"log-format", "MAILGENT_LOG_FORMAT", "text or json", &c.LogFormat},
 	}
@@ -343,6 +357,9 @@ func (c Config) Validate() error {
 	if err := c.validateSmarthost(); err != nil {
 		return err
 	}
+	if err := c.validateWebhooks(); err != nil {
+		return err
+	}
 	if _, err := c.slogLevel(); err != nil {
 		return err
 	}
@@ -380,6 +397,17 @@ func (c Config) validateSmarthost() error {
 	}
 	if c.SmarthostUser != "" && c.SmarthostPassword == "" {
 		return errors.New("-smarthost-user: set, but MAILGENT_RELAY_SMARTHOST_PASSWORD is empty")
+	}
+	return nil
+}
+
+// validateWebhooks checks the webhook settings, on or off.
+func (c Config) validateWebhooks() error {
+	if _, err := webhook.ParseSchedule(c.WebhookRetry); err != nil {
+		return fmt.Errorf("-webhook-retry: %v", err)
+	}
+	if c.WebhookTimeout < time.Second || c.WebhookTimeout > bus.WebhookAckWait/2 {
+		return fmt.Errorf("-webhook-timeout: must be between 1s and %s, got %s", bus.WebhookAckWait/2, c.WebhookTimeout)
 	}
 	return nil
 }

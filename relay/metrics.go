@@ -25,6 +25,7 @@ type metrics struct {
 	publish       prometheus.Histogram
 	trust         *prometheus.CounterVec
 	outbound      *prometheus.CounterVec
+	webhooks      *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -42,7 +43,9 @@ func newMetrics() *metrics {
 		Help: "Accepted messages by sender verdict (verified, unverified)."}, []string{"trust"})
 	m.outbound = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mailgent_relay_outbound_total",
 		Help: "Outbound delivery outcomes reported, by status (sent, deferred, failed, cancelled)."}, []string{"status"})
-	m.reg.MustRegister(m.sessions, m.sessionsTotal, m.replies, m.publish, m.trust, m.outbound,
+	m.webhooks = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mailgent_relay_webhook_attempts_total",
+		Help: "Webhook delivery attempts reported, by outcome (delivered, retrying, failed, refused, cancelled)."}, []string{"outcome"})
+	m.reg.MustRegister(m.sessions, m.sessionsTotal, m.replies, m.publish, m.trust, m.outbound, m.webhooks,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

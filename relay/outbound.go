@@ -285,22 +285,26 @@ func (o *outbound) finish(q *queued, out *outcome) {
 // settle acks, naks or terms, logging a failure (the message then comes
 // back after AckWait).
 func (o *outbound) settle(msg jetstream.Msg, s settlement) {
-	var err error
-	switch s.op {
-	case "ack":
-		err = msg.Ack()
-	case "doubleack":
-		ctx, cancel := o.busCtx()
-		err = msg.DoubleAck(ctx)
-		cancel()
-	case "nak":
-		err = msg.NakWithDelay(s.delay)
-	case "term":
-		err = msg.TermWithReason(s.reason)
-	}
-	if err != nil {
+	if err := settleMsg(msg, s, o.s.cfg.PublishTimeout); err != nil {
 		o.logger.Warn("outbound "+s.op+" failed; the message will be redelivered", "error", err)
 	}
+}
+
+// settleMsg tells msg s; a double ack waits up to timeout for the server.
+func settleMsg(msg jetstream.Msg, s settlement, timeout time.Duration) error {
+	switch s.op {
+	case "ack":
+		return msg.Ack()
+	case "doubleack":
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		return msg.DoubleAck(ctx)
+	case "nak":
+		return msg.NakWithDelay(s.delay)
+	case "term":
+		return msg.TermWithReason(s.reason)
+	}
+	return nil
 }
 
 // busCtx bounds one bus operation. It is not the run context: during
@@ -332,15 +336,21 @@ func (o *outbound) report(ob *bus.Outbound, status, reply string, attempt int) e
 	})
 }
 
-// withRetries runs f up to three times, each under its own bus context,
-// pausing a little longer before each retry.
+// withRetries runs f with withRetries below, under the bus timeout.
 func (o *outbound) withRetries(f func(context.Context) error) error {
+	return withRetries(o.s.cfg.PublishTimeout, f)
+}
+
+// withRetries runs f up to three times, each under its own context of
+// timeout (not the run context: at shutdown, what is in flight still
+// reports), pausing a little longer before each retry.
+func withRetries(timeout time.Duration, f func(context.Context) error) error {
 	var err error
 	for i := range 3 {
 		if i > 0 {
 			time.Sleep(time.Duration(i) * 250 * time.Millisecond)
 		}
-		ctx, cancel := o.busCtx()
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		err = f(ctx)
 		cancel()
 		if err == nil {

@@ -46,20 +46,23 @@ type outbound struct {
 	kv jetstream.KeyValue
 }
 
-func newOutbound(s *Server) *outbound {
-	name := s.cfg.Hostname
-	if name == "" {
-		if h, err := os.Hostname(); err == nil && h != "" {
-			name = h
-		} else {
-			name = s.cfg.Domain
-		}
+// relayName is this relay in reports: -hostname, else the machine's.
+func relayName(cfg Config) string {
+	if cfg.Hostname != "" {
+		return cfg.Hostname
 	}
+	if h, err := os.Hostname(); err == nil && h != "" {
+		return h
+	}
+	return cfg.Domain
+}
+
+func newOutbound(s *Server) *outbound {
 	o := &outbound{
 		s:      s,
 		host:   newSmarthost(s.cfg),
 		logger: s.logger.With("component", "outbound"),
-		name:   name,
+		name:   relayName(s.cfg),
 	}
 	o.deliverCtx, o.cutShort = context.WithCancel(context.Background())
 	return o

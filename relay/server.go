@@ -19,6 +19,7 @@ import (
 	"github.com/mailgent/mailgent/internal/mailauth"
 	"github.com/mailgent/mailgent/internal/mailparse"
 	"github.com/mailgent/mailgent/internal/version"
+	"github.com/mailgent/mailgent/internal/webhook"
 )
 
 // Server is one relay process: the SMTP listener, its NATS connection and
@@ -34,6 +35,7 @@ type Server struct {
 	limits   mailparse.Limits
 	resolver mailauth.Resolver // nil: sender authentication off
 	out      *outbound         // nil: outbound delivery off (no -smarthost)
+	hooks    *webhooks         // nil: webhook delivery off (-webhooks=false)
 	sealer   *bus.Sealer
 	key      *bus.RelayKey
 	keyID    string
@@ -71,6 +73,10 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	}
 	if cfg.Smarthost != "" {
 		s.out = newOutbound(s)
+	}
+	if cfg.Webhooks {
+		schedule, _ := webhook.ParseSchedule(cfg.WebhookRetry) // Validate checked it
+		s.hooks = newWebhooks(s, schedule)
 	}
 	return s, nil
 }
@@ -156,6 +162,9 @@ func (s *Server) logStart(l net.Listener) {
 	default:
 		s.logger.Info("sender authentication on", "resolver", "system")
 	}
+	if s.hooks == nil {
+		s.logger.Info("webhook delivery off: -webhooks=false")
+	}
 	if s.out == nil {
 		s.logger.Info("outbound delivery off: no -smarthost")
 		return
@@ -183,6 +192,9 @@ func (s *Server) shutdown() {
 		defer close(outDone)
 		if s.out != nil {
 			s.out.shutdown(sctx)
+		}
+		if s.hooks != nil {
+			s.hooks.shutdown(sctx)
 		}
 	}()
 	if err := s.smtp.Shutdown(sctx); err != nil && !errors.Is(err, smtp.ErrServerClosed) {
@@ -217,6 +229,9 @@ func (s *Server) onConnect(ctx context.Context, nc *nats.Conn) {
 			}
 			if s.out != nil {
 				s.out.start(ctx, js, b.Delivered) // once; later calls do nothing
+			}
+			if s.hooks != nil {
+				s.hooks.start(ctx, js, b.Delivered)
 			}
 			s.logger.Info("NATS connected, streams ready", "url", nc.ConnectedUrlRedacted())
 			return

@@ -306,7 +306,7 @@ say "registering $PLUGIN in the catalog (sha256 $SHA) and mounting it at $MOUNT/
 # Vault's audit log shows who and what in clear — never a secret (same list
 # as internal/harness.AuditNonHMACResponseKeys).
 NON_HMAC=()
-for k in agent org address delegation_chain credential version current_version status outcome event_id valid_until seconds_remaining; do
+for k in agent org address delegation_chain credential version current_version status outcome event_id valid_until seconds_remaining webhook events enabled; do
 	NON_HMAC+=(-audit-non-hmac-response-keys="$k")
 done
 "$BIN/vault" secrets enable -path="$MOUNT" -description="Mailgent agent identities" "${NON_HMAC[@]}" "$PLUGIN" >/dev/null

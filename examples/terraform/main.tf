@@ -58,6 +58,7 @@ resource "vault_generic_endpoint" "mount_tune" {
     audit_non_hmac_response_keys = [
       "agent", "org", "address", "delegation_chain", "credential", "version",
       "current_version", "status", "outcome", "event_id", "valid_until", "seconds_remaining",
+      "webhook", "events", "enabled",
     ]
   })
 }

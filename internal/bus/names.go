@@ -30,8 +30,18 @@ const (
 	StatusStream        = "MAILGENT_OUTBOUND_STATUS"
 	StatusSubjectPrefix = "mailgent.outstatus."
 	// DeliveryBucket remembers which messages a relay delivered, so a
-	// redelivered queue message is never sent twice.
+	// redelivered queue message is never sent twice (webhook events too,
+	// under WebhookDeliveryKey).
 	DeliveryBucket = "mailgent_delivered"
+
+	// WebhookStream holds webhook events, signed by the plugin and sealed
+	// to the relays, until a relay delivered them (or gave up).
+	WebhookStream        = "MAILGENT_WEBHOOKS"
+	WebhookSubjectPrefix = "mailgent.webhook."
+	// WebhookStatusStream carries the relays' delivery attempts back to
+	// the plugin (a webhook's deliveries listing).
+	WebhookStatusStream        = "MAILGENT_WEBHOOK_STATUS"
+	WebhookStatusSubjectPrefix = "mailgent.webhookstatus."
 )
 
 // Headers of the messages on the bus.
@@ -77,6 +87,25 @@ func RelayConsumerName(domain string) string { return "mailgent-relay-" + token(
 
 // StatusConsumerName is the plugin's durable consumer of delivery results.
 func StatusConsumerName(domain string) string { return "mailgent-plugin-status-" + token(domain) }
+
+// WebhookSubject is where the plugin publishes a domain's webhook events.
+func WebhookSubject(domain string) string { return WebhookSubjectPrefix + token(domain) }
+
+// WebhookStatusSubject is where relays report a domain's webhook attempts.
+func WebhookStatusSubject(domain string) string { return WebhookStatusSubjectPrefix + token(domain) }
+
+// WebhookConsumerName is the durable consumer all relays of a domain
+// share: each event goes to one relay at a time.
+func WebhookConsumerName(domain string) string { return "mailgent-relay-webhooks-" + token(domain) }
+
+// WebhookStatusConsumerName is the plugin's durable consumer of attempts.
+func WebhookStatusConsumerName(domain string) string {
+	return "mailgent-plugin-webhook-status-" + token(domain)
+}
+
+// WebhookDeliveryKey is the DeliveryBucket key recording that a webhook
+// event (an ID of webhook.EventID's shape) was delivered.
+func WebhookDeliveryKey(eventID string) string { return "webhook_" + eventID }
 
 // token makes a name ([a-z0-9._-]) one NATS subject token, injectively:
 // '_' becomes "_5f" and '.' "_2e", so "a.b" and "a_b" stay apart.

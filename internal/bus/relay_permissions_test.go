@@ -96,3 +96,47 @@ func TestRelayUserCannotWriteTheDirectoryOrTouchStreams(t *testing.T) {
 	_, err = js.Stream(ctx, InboundStream)
 	require.NoError(t, err)
 }
+
+// What the relays' NATS user may do with webhooks, against a real
+// nats-server: pull, settle and report events from the consumer the plugin
+// made, and nothing else — no event of its own, no consumer of its own.
+func TestRelayUserDeliversWebhookEventsOnly(t *testing.T) {
+	n := startNATS(t)
+	js := jetStreamOf(t, n.Options("plugin"))
+	ctx := context.Background()
+	require.NoError(t, Setup{}.EnsureWebhooks(ctx, js))
+	_, err := js.CreateOrUpdateConsumer(ctx, WebhookStream, WebhookConsumerConfig("d.example"))
+	require.NoError(t, err)
+	_, err = js.CreateOrUpdateConsumer(ctx, WebhookStatusStream, WebhookStatusConsumerConfig("d.example"))
+	require.NoError(t, err)
+	_, err = js.Publish(ctx, WebhookSubject("d.example"), []byte("sealed event"))
+	require.NoError(t, err, "the plugin publishes events")
+
+	rjs := jetStreamOf(t, n.RelayOptions("relay"))
+	cons, err := rjs.Consumer(ctx, WebhookStream, WebhookConsumerName("d.example"))
+	require.NoError(t, err, "a relay binds the consumer the plugin made")
+	msg, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
+	require.NoError(t, err, "and pulls from it")
+	require.Equal(t, "sealed event", string(msg.Data()))
+	require.NoError(t, msg.DoubleAck(ctx), "and settles what it pulled")
+	require.NoError(t, PublishWebhookAttempt(ctx, rjs, "d.example", &WebhookAttempt{EventID: "msg_x", Attempt: 1, Outcome: AttemptDelivered}),
+		"and reports attempts")
+
+	short := func() (context.Context, context.CancelFunc) { return context.WithTimeout(ctx, 2*time.Second) }
+	c1, cancel := short()
+	_, err = rjs.Publish(c1, WebhookSubject("d.example"), []byte("forged event"))
+	cancel()
+	require.Error(t, err, "a relay's user could publish a webhook event")
+	c2, cancel := short()
+	_, err = rjs.CreateOrUpdateConsumer(c2, WebhookStream, jetstream.ConsumerConfig{Durable: "thief"})
+	cancel()
+	require.Error(t, err, "a relay's user could make a consumer of the events")
+	c3, cancel := short()
+	_, err = rjs.CreateOrUpdateConsumer(c3, WebhookStatusStream, jetstream.ConsumerConfig{Durable: "thief"})
+	cancel()
+	require.Error(t, err, "a relay's user could read the attempts")
+	c4, cancel := short()
+	err = rjs.DeleteStream(c4, WebhookStream)
+	cancel()
+	require.Error(t, err, "a relay's user could delete the event stream")
+}

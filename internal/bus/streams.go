@@ -84,6 +84,36 @@ func statusStreamConfig() jetstream.StreamConfig {
 	return c
 }
 
+// Limits of the webhook streams: events wait at most a day for delivery
+// (webhook.MaxAge; MaxAge here leaves a day more for relays that were all
+// down), attempts until the plugin recorded them.
+const (
+	WebhookMaxBytes       = 1 << 30
+	WebhookMaxAge         = 48 * time.Hour
+	WebhookStatusMaxBytes = 256 << 20
+	WebhookStatusMaxAge   = 7 * 24 * time.Hour
+)
+
+func webhookStreamConfig() jetstream.StreamConfig {
+	c := workQueue(WebhookStream, "Mailgent webhook events, signed by the plugin and sealed to the relays, until a relay delivered them", WebhookSubjectPrefix)
+	// The event ID is the Nats-Msg-Id: a retried publish is kept once.
+	c.Duplicates = DuplicateWindow
+	// Full, a new event is refused (the plugin records it as dropped)
+	// rather than older ones being lost unseen.
+	c.Discard = jetstream.DiscardNew
+	c.MaxBytes = WebhookMaxBytes
+	c.MaxAge = WebhookMaxAge
+	return c
+}
+
+func webhookStatusStreamConfig() jetstream.StreamConfig {
+	c := workQueue(WebhookStatusStream, "Mailgent webhook delivery attempts, for the plugin", WebhookStatusSubjectPrefix)
+	c.Duplicates = DuplicateWindow
+	c.MaxBytes = WebhookStatusMaxBytes
+	c.MaxAge = WebhookStatusMaxAge
+	return c
+}
+
 // keyValueConfig is a file-backed KV bucket keeping each key's latest
 // value (ttl 0: for ever).
 func keyValueConfig(bucket, description string, ttl time.Duration) jetstream.KeyValueConfig {
@@ -162,6 +192,17 @@ func (o Setup) EnsureOutbound(ctx context.Context, js jetstream.JetStream) (jets
 	return o.ensureBuckets(ctx, js,
 		keyValueConfig(DeliveryBucket, "Outbound messages a Mailgent relay delivered (never send twice)", 7*24*time.Hour),
 		blobStoreConfig(OutboundBlobBucket, "Mailgent outbound messages too large for one stream message, sealed to the relays"))
+}
+
+// EnsureWebhooks creates or reconciles the webhook event and attempt
+// streams.
+func (o Setup) EnsureWebhooks(ctx context.Context, js jetstream.JetStream) error {
+	for _, cfg := range []jetstream.StreamConfig{webhookStreamConfig(), webhookStatusStreamConfig()} {
+		if _, err := o.ensureStream(ctx, js, cfg); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // EnsureOutbound is Setup{}.EnsureOutbound (one replica).
@@ -320,6 +361,27 @@ func RelayConsumerConfig(domain string) jetstream.ConsumerConfig {
 // StatusConsumerConfig is the plugin's durable consumer of results.
 func StatusConsumerConfig(domain string) jetstream.ConsumerConfig {
 	return explicitAck(StatusConsumerName(domain), "Mailgent plugin: delivery results for @"+domain, StatusSubject(domain), 30*time.Second, -1)
+}
+
+// WebhookAckWait is how long a relay may hold an event without settling
+// it or saying it is in progress: well over one attempt (the relay's
+// -webhook-timeout).
+const WebhookAckWait = time.Minute
+
+// WebhookConsumerConfig is the relays' shared durable consumer of webhook
+// events. Retries are driven by the relay (NakWithDelay on the webhook
+// schedule) until the event is a day old; MaxDeliver only bounds a
+// message no relay can settle.
+func WebhookConsumerConfig(domain string) jetstream.ConsumerConfig {
+	c := explicitAck(WebhookConsumerName(domain), "Mailgent relays delivering @"+domain+" webhook events", WebhookSubject(domain), WebhookAckWait, 500)
+	c.MaxAckPending = 256
+	return c
+}
+
+// WebhookStatusConsumerConfig is the plugin's durable consumer of the
+// relays' delivery attempts.
+func WebhookStatusConsumerConfig(domain string) jetstream.ConsumerConfig {
+	return explicitAck(WebhookStatusConsumerName(domain), "Mailgent plugin: webhook attempts for @"+domain, WebhookStatusSubject(domain), 30*time.Second, -1)
 }
 
 // Relay is what a relay uses of the bus, bound by Bind.

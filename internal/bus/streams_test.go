@@ -52,6 +52,7 @@ func ensureAll(t *testing.T, ctx context.Context, o Setup, js jetstream.JetStrea
 	require.NoError(t, err)
 	_, _, err = o.EnsureOutbound(ctx, js)
 	require.NoError(t, err)
+	require.NoError(t, o.EnsureWebhooks(ctx, js))
 }
 
 // The plugin's setup creates what is missing, then leaves it alone when
@@ -114,7 +115,7 @@ func TestSetupReplicasOnACluster(t *testing.T) {
 
 	ensureAll(t, ctx, Setup{Replicas: 3, Warn: w.warn}, js)
 	for _, name := range []string{InboundStream, OutboundStream, StatusStream, "KV_" + DirectoryBucket, "KV_" + DeliveryBucket,
-		"OBJ_" + InboundBlobBucket, "OBJ_" + OutboundBlobBucket} {
+		"OBJ_" + InboundBlobBucket, "OBJ_" + OutboundBlobBucket, WebhookStream, WebhookStatusStream} {
 		st, err := js.Stream(ctx, name)
 		require.NoError(t, err, name)
 		require.Equal(t, 3, st.CachedInfo().Config.Replicas, name)

@@ -235,6 +235,7 @@ func StartVault(tb testing.TB) *Vault {
 var AuditNonHMACResponseKeys = []string{
 	"agent", "org", "address", "delegation_chain", "credential", "version",
 	"current_version", "status", "outcome", "event_id", "valid_until", "seconds_remaining",
+	"webhook", "events", "enabled",
 }
 
 // MountMailgent mounts the plugin at path (e.g. "mailgent") and, when cfg
