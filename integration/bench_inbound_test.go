@@ -125,6 +125,9 @@ type inboundRoundResult struct {
 type inboundShape struct {
 	name string
 	make func(to, tag string, i int) []byte
+	// rcpt, when set, is the i-th message's recipient (mail spread over
+	// many agents); otherwise every message goes to the round's to.
+	rcpt func(i int) string
 }
 
 // inboundEnv is one stack under test, set up for the benchmark agent.
@@ -190,14 +193,17 @@ func startInboundBench(b *testing.B, storage string, corpus [][]byte) *inboundEn
 	env.vault = &inboundVault{client: client, addr: vaultAddr, token: token}
 	env.mailpit.client, env.mailpit.url = client, mailpitURL
 	env.to = inboundBenchAgent + "@" + harnessDomain(storage)
-	env.syntheticShape = inboundShape{"synthetic", func(to, tag string, i int) []byte {
-		return inboundMessage(to, "Bench mail "+tag+" "+inboundLetters(uint64(i), 4), fmt.Sprintf("%s-%06d", tag, i), inboundCode())
-	}}
-	env.corpusShape = inboundShape{"corpus", func(_, tag string, i int) []byte {
+	env.syntheticShape = inboundShape{name: "synthetic", make: syntheticMail}
+	env.corpusShape = inboundShape{name: "corpus", make: func(_, tag string, i int) []byte {
 		return withMessageID(corpus[i%len(corpus)], fmt.Sprintf("<%s-%06d@bench.example>", tag, i))
 	}}
 	setUpInboundAgent(b, env)
 	return env
+}
+
+// syntheticMail is the synthetic shape's i-th message of a round tagged tag.
+func syntheticMail(to, tag string, i int) []byte {
+	return inboundMessage(to, "Bench mail "+tag+" "+inboundLetters(uint64(i), 4), fmt.Sprintf("%s-%06d", tag, i), inboundCode())
 }
 
 // harnessDomain is the mail domain the harness gives the stack on storage.
@@ -551,8 +557,12 @@ func inboundRound(t inboundTarget, shape inboundShape, to, tag string, n int) (i
 				if i >= int64(n) {
 					return
 				}
+				rcpt := to
+				if shape.rcpt != nil {
+					rcpt = shape.rcpt(int(i))
+				}
 				t0 := time.Now()
-				t1, err := inboundSend(c, to, msgs[i])
+				t1, err := inboundSend(c, rcpt, msgs[i])
 				if err != nil {
 					failed.Store(true)
 					errOnce.Do(func() { firstEr = fmt.Errorf("message %d: %w", i, err) })

@@ -13,7 +13,7 @@ import (
 
 // scrape reads one sample (name with its labels, as exposed) from a
 // Prometheus text body; 0 if absent.
-func scrape(t *testing.T, body, sample string) float64 {
+func scrape(t testing.TB, body, sample string) float64 {
 	t.Helper()
 	for _, line := range strings.Split(body, "\n") {
 		if v, ok := strings.CutPrefix(line, sample+" "); ok {

@@ -266,3 +266,32 @@ func RepoRoot(tb testing.TB) string {
 		dir = parent
 	}
 }
+
+// Memory is the process's resident memory now (VmRSS) and at its peak
+// (VmHWM), in bytes, from /proc; zeros when it is not running.
+func (p *Process) Memory() (rss, peak int64) {
+	p.mu.Lock()
+	pid := 0
+	if p.cmd != nil && p.cmd.Process != nil {
+		pid = p.cmd.Process.Pid
+	}
+	p.mu.Unlock()
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if pid == 0 || err != nil {
+		return 0, 0
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		kb, _ := strconv.ParseInt(f[1], 10, 64)
+		switch f[0] {
+		case "VmRSS:":
+			rss = kb << 10
+		case "VmHWM:":
+			peak = kb << 10
+		}
+	}
+	return rss, peak
+}
