@@ -11,16 +11,13 @@ import (
 )
 
 // docs/architecture.md names, for every invariant, the tests that guard
-// it: each name must be a test or fuzz target that exists.
-func TestArchitectureNamesRealTests(t *testing.T) {
+// it, and docs/deploy.md the tests behind what it says: each name must be
+// a test or fuzz target that exists.
+func TestDocsNameRealTests(t *testing.T) {
 	root := harness.RepoRoot(t)
-	doc, err := os.ReadFile(filepath.Join(root, "docs", "architecture.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	defined := map[string]bool{}
 	decl := regexp.MustCompile(`(?m)^func ((?:Test|Fuzz)\w+)\(`)
-	err = filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -42,13 +39,24 @@ func TestArchitectureNamesRealTests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	named := regexp.MustCompile("`((?:Test|Fuzz)[A-Z]\\w+)`").FindAllStringSubmatch(string(doc), -1)
-	if len(named) < 20 {
-		t.Fatalf("docs/architecture.md names only %d tests", len(named))
-	}
-	for _, m := range named {
-		if !defined[m[1]] {
-			t.Errorf("docs/architecture.md names %s, which no _test.go defines", m[1])
-		}
+	for _, d := range []struct {
+		name    string
+		atLeast int
+	}{{"architecture.md", 20}, {"deploy.md", 10}} {
+		t.Run(d.name, func(t *testing.T) {
+			doc, err := os.ReadFile(filepath.Join(root, "docs", d.name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			named := regexp.MustCompile("`((?:Test|Fuzz)[A-Z]\\w+)`").FindAllStringSubmatch(string(doc), -1)
+			if len(named) < d.atLeast {
+				t.Fatalf("docs/%s names only %d tests", d.name, len(named))
+			}
+			for _, m := range named {
+				if !defined[m[1]] {
+					t.Errorf("docs/%s names %s, which no _test.go defines", d.name, m[1])
+				}
+			}
+		})
 	}
 }

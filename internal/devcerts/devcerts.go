@@ -1,7 +1,8 @@
 // Package devcerts makes the throwaway TLS material of a development or
 // test stack: a CA whose private key is never written anywhere (so nothing
-// can issue another certificate under it), and one server certificate for
-// loopback signed by it.
+// can issue another certificate under it), and one server certificate
+// signed by it for the hosts given (loopback by default), also valid as a
+// client certificate for servers that verify each other (NATS routes).
 package devcerts
 
 import (
@@ -57,7 +58,10 @@ func Generate(dir string, hosts []string, lifetime time.Duration) (Files, error)
 	srv := &x509.Certificate{
 		SerialNumber: serial(), Subject: pkix.Name{CommonName: hosts[0]},
 		NotBefore: now.Add(-time.Minute), NotAfter: now.Add(lifetime),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		KeyUsage: x509.KeyUsageDigitalSignature,
+		// Client auth too: nats-servers present it to each other on TLS
+		// routes, which always verify the peer's certificate.
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 	}
 	for _, h := range hosts {
 		if ip := net.ParseIP(h); ip != nil {

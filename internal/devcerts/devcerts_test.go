@@ -34,6 +34,10 @@ func TestServerCertificateVerifiesAgainstTheCA(t *testing.T) {
 			t.Errorf("%s: %v", host, err)
 		}
 	}
+	// NATS route TLS verifies each server's certificate as a client's.
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		t.Errorf("not valid for client auth: %v", err)
+	}
 	if _, err := leaf.Verify(x509.VerifyOptions{Roots: pool, DNSName: "example.com"}); err == nil {
 		t.Error("verified for a host it does not name")
 	}

@@ -61,6 +61,22 @@ func startProcess(tb testing.TB, name, bin string, args, env []string) *Process 
 	return p
 }
 
+// StartProcess starts bin with args, and env added to the test's
+// environment, as a child server process that is logged and stopped like
+// the harness's own servers: for a test that runs a server from a
+// configuration file of its own (integration/compose_test.go).
+func StartProcess(tb testing.TB, name, bin string, args, env []string) *Process {
+	tb.Helper()
+	return startProcess(tb, name, bin, args, env)
+}
+
+// WaitReady polls check until it returns nil; the process exiting first,
+// or timeout passing, fails the test with the tail of its log.
+func (p *Process) WaitReady(timeout time.Duration, check func() error) {
+	p.tb.Helper()
+	p.waitReady(timeout, check)
+}
+
 // Start (re)starts the process with the arguments it was first given.
 func (p *Process) Start() {
 	p.tb.Helper()
