@@ -198,7 +198,9 @@ include "mailgent-users.conf"
 CONF
 	if $CLUSTER; then
 		local IFS=,
-		printf 'cluster {\n  name: "mailgent"\n  listen: "127.0.0.1:%s"\n  routes: [%s]\n}\n' "${NATS_ROUTE_P[$i]}" "${routes[*]}"
+		# Routes over TLS too, each node's certificate checked against the CA.
+		printf 'cluster {\n  name: "mailgent"\n  listen: "127.0.0.1:%s"\n  routes: [%s]\n  tls { cert_file: "%s", key_file: "%s", ca_file: "%s", timeout: 2 }\n}\n' \
+			"${NATS_ROUTE_P[$i]}" "${routes[*]}" "$DATA/tls/server.pem" "$DATA/tls/server-key.pem" "$DATA/tls/ca.pem"
 	fi
 }
 for i in "${!NATS_P[@]}"; do
