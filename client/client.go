@@ -11,6 +11,7 @@ package client
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -40,6 +41,9 @@ func (c *Client) Vault() *api.Client { return c.vault }
 
 // Agent is the agent's name.
 func (c *Client) Agent() string { return c.agent }
+
+// Mount is the Mailgent mount's path.
+func (c *Client) Mount() string { return c.mount }
 
 // AppRole is what `mailgent onboard` hands an agent.
 type AppRole struct {
@@ -174,6 +178,11 @@ type Credential struct {
 	Fields     map[string]string `json:"fields,omitempty"`
 	TOTPSecret string            `json:"-"` // base32; write-only
 	TOTPURI    string            `json:"-"` // otpauth://totp/…; write-only
+	// TOTPQR is a PNG, JPEG or GIF image of the site's enrolment QR code;
+	// the plugin decodes it like TOTPURI. Write-only.
+	TOTPQR []byte `json:"-"`
+	// BackupCodes replaces the one-time recovery codes; write-only.
+	BackupCodes []string `json:"-"`
 }
 
 // StoredCredential is a credential as read back: no seed, its TOTP parameters.
@@ -206,6 +215,12 @@ func (c *Client) StoreCredential(ctx context.Context, name string, cred Credenti
 	}
 	if cred.TOTPURI != "" {
 		body["totp_uri"] = cred.TOTPURI
+	}
+	if len(cred.TOTPQR) > 0 {
+		body["totp_qr"] = base64.StdEncoding.EncodeToString(cred.TOTPQR)
+	}
+	if cred.BackupCodes != nil {
+		body["backup_codes"] = cred.BackupCodes
 	}
 	if cas != nil {
 		body["cas"] = *cas
@@ -255,9 +270,26 @@ type Code struct {
 // TOTP returns the credential's current code; with minRemaining > 0 it
 // waits for the next step when fewer seconds are left.
 func (c *Client) TOTP(ctx context.Context, name string, minRemaining int) (*Code, error) {
+	return c.TOTPWith(ctx, name, TOTPOptions{MinRemaining: minRemaining})
+}
+
+// TOTPOptions shape the code TOTPWith asks for.
+type TOTPOptions struct {
+	// MinRemaining waits for the next step when fewer seconds are left.
+	MinRemaining int
+	// Fresh asks for a code of a later time step than any this credential
+	// handed out before (sites refuse a code twice), waiting when needed.
+	Fresh bool
+}
+
+// TOTPWith returns a code of the credential as o asks.
+func (c *Client) TOTPWith(ctx context.Context, name string, o TOTPOptions) (*Code, error) {
 	q := url.Values{}
-	if minRemaining > 0 {
-		q.Set("min_remaining", strconv.Itoa(minRemaining))
+	if o.MinRemaining > 0 {
+		q.Set("min_remaining", strconv.Itoa(o.MinRemaining))
+	}
+	if o.Fresh {
+		q.Set("fresh", "true")
 	}
 	out := &Code{}
 	return out, c.read(ctx, "totp "+name, c.path("creds", name, "totp"), q, out)
@@ -416,11 +448,18 @@ type Email struct {
 
 // Sent is a sent message and its delivery status.
 type Sent struct {
-	ID        string `json:"id"`
-	MessageID string `json:"message_id"`
-	Status    string `json:"status"`
-	Reply     string `json:"reply"`
-	Subject   string `json:"subject"`
+	ID        string   `json:"id"`
+	MessageID string   `json:"message_id"`
+	Status    string   `json:"status"`
+	Reply     string   `json:"reply"`
+	Subject   string   `json:"subject"`
+	To        []string `json:"to"`
+	Cc        []string `json:"cc"`
+	Bcc       []string `json:"bcc"`
+	InReplyTo string   `json:"in_reply_to"`
+	Attempts  int      `json:"attempts"`
+	QueuedAt  string   `json:"queued_at"`
+	UpdatedAt string   `json:"updated_at"`
 }
 
 // Send queues an email; its status goes from queued to sent or failed.
