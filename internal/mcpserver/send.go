@@ -15,6 +15,11 @@ import (
 // operator limited its recipients (the agent's send_allowlist).
 
 func (h *handlers) addSendTools(s *mcp.Server) {
+	mcp.AddTool(s, &mcp.Tool{Name: "get_identity", Title: "The agent's own identity",
+		Description: "The agent's own identity: its email address (give it when signing up; mail to it arrives in this inbox), " +
+			"organisation, delegation chain (human > org > agent) and send_allowlist (whom send_email may write to; empty: " +
+			"send_email is refused).",
+		Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true}}, h.getIdentity)
 	mcp.AddTool(s, &mcp.Tool{Name: "send_email", Title: "Send an email",
 		Description: "Send an email from the agent's own address (the sender cannot be changed). Only works when an operator " +
 			"gave the agent a send allowlist (the addresses and domains it may write to): without one every send is refused, " +
@@ -31,6 +36,30 @@ func (h *handlers) addSendTools(s *mcp.Server) {
 		Description: "The delivery status of one sent email by the id send_email returned: queued or deferred (still trying), " +
 			"sent (with the receiving server's reply), failed (with the reason) or cancelled.",
 		Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true}}, h.sentStatus)
+}
+
+// GetIdentityIn takes no argument.
+type GetIdentityIn struct{}
+
+// IdentityOut is the agent as the mount describes it.
+type IdentityOut struct {
+	Agent           string   `json:"agent"`
+	Address         string   `json:"address" jsonschema:"the agent's own email address"`
+	Org             string   `json:"org"`
+	DelegationChain []string `json:"delegation_chain"`
+	SendAllowlist   []string `json:"send_allowlist" jsonschema:"addresses and domains send_email may write to; empty: sending is refused"`
+}
+
+func (h *handlers) getIdentity(ctx context.Context, _ *mcp.CallToolRequest, _ GetIdentityIn) (*mcp.CallToolResult, *IdentityOut, error) {
+	a, err := h.c.AgentInfo(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := &IdentityOut{Agent: a.Agent, Address: a.Address, Org: a.Org, DelegationChain: a.DelegationChain, SendAllowlist: a.SendAllowlist}
+	if out.SendAllowlist == nil {
+		out.SendAllowlist = []string{}
+	}
+	return nil, out, nil
 }
 
 // SendEmailIn is an email from the agent's own address.
