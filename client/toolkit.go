@@ -32,6 +32,8 @@ type CredentialSummary struct {
 	URL            string `json:"url"`
 	TOTPEnabled    bool   `json:"totp_enabled"`
 	UpdatedAt      string `json:"updated_at"`
+	// BackupCodesRemaining counts the unused recovery codes, never shown.
+	BackupCodesRemaining int `json:"backup_codes_remaining"`
 }
 
 // CredentialSummaries lists the agent's credentials with what the list

@@ -94,6 +94,7 @@ func TestMCPCredentialTools(t *testing.T) {
 	t.Run("backup codes are handed out once", func(t *testing.T) {
 		a := a.on(t)
 		codes := []string{"kit-backup-1111", "kit-backup-2222"}
+		require.Contains(t, a.refused("use_backup_code", map[string]any{"name": "site"}), "409", "a credential without codes")
 		a.must("store_credential", map[string]any{"name": "site", "backup_codes": codes})
 		got := map[string]bool{}
 		for left := 1; left >= 0; left-- {
@@ -103,7 +104,12 @@ func TestMCPCredentialTools(t *testing.T) {
 			got[out["code"].(string)] = true
 		}
 		require.Len(t, got, 2, "each code once")
-		a.refused("use_backup_code", map[string]any{"name": "site"})
+		for _, c := range a.must("list_credentials", nil)["credentials"].([]any) {
+			if c.(map[string]any)["name"] == "site" {
+				require.EqualValues(t, 0, c.(map[string]any)["backup_codes_remaining"])
+			}
+		}
+		require.Contains(t, a.refused("use_backup_code", map[string]any{"name": "site"}), "409", "none left")
 		a.neverSaid([]string{"use_backup_code"}, codes...)
 	})
 

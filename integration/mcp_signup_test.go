@@ -79,7 +79,7 @@ func TestMCPSignupStory(t *testing.T) {
 	list := a.must("list_credentials", nil)["credentials"].([]any)
 	require.Len(t, list, 1)
 	require.Equal(t, map[string]any{"name": cred, "url": web.base, "current_version": float64(2), "totp_enabled": true,
-		"updated_at": list[0].(map[string]any)["updated_at"]}, list[0])
+		"backup_codes_remaining": float64(0), "updated_at": list[0].(map[string]any)["updated_at"]}, list[0])
 
 	// 5. A summary by mail: refused until an operator allows recipients.
 	summary := map[string]any{"to": []string{"owner@corp.example"}, "subject": "Signed up", "text": "Two-factor on; dashboard reached."}

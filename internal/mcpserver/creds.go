@@ -29,7 +29,7 @@ func (h *handlers) addCredentialTools(s *mcp.Server) {
 			"new version; the password is not echoed. For TOTP use enroll_totp."}, h.storeCredential)
 	mcp.AddTool(s, &mcp.Tool{Name: "list_credentials", Title: "List stored credentials",
 		Description: "List the agent's stored credentials: name, login url, current version, whether TOTP is enrolled and " +
-			"when it last changed. No passwords or seeds: use get_credential for one credential's login.",
+			"when it last changed, how many backup codes are left. No passwords, codes or seeds: use get_credential for one credential's login.",
 		Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true}}, h.listCredentials)
 	mcp.AddTool(s, &mcp.Tool{Name: "use_backup_code", Title: "Use a one-time backup code",
 		Description: "Hand out one unused one-time backup (recovery) code of a credential and mark it used, for when a site " +
@@ -86,7 +86,7 @@ type StoreCredentialIn struct {
 	Password    string            `json:"password,omitempty" jsonschema:"password; omit to keep the stored one"`
 	URL         string            `json:"url,omitempty" jsonschema:"the site's login URL (absolute); omit to keep the stored one"`
 	Fields      map[string]string `json:"fields,omitempty" jsonschema:"extra secret key/value pairs; when given they replace all stored extra fields"`
-	BackupCodes []string          `json:"backup_codes,omitempty" jsonschema:"one-time recovery codes the site gave; when given they replace the unused ones"`
+	BackupCodes []string          `json:"backup_codes,omitempty" jsonschema:"one-time recovery codes the site gave; when given they replace the stored set ([] removes it)"`
 	CAS         *int              `json:"cas,omitempty" jsonschema:"check-and-set: the current version this write expects (0: the credential must not exist yet)"`
 }
 
@@ -122,6 +122,8 @@ type CredentialSummary struct {
 	CurrentVersion int    `json:"current_version"`
 	TOTPEnabled    bool   `json:"totp_enabled"`
 	UpdatedAt      string `json:"updated_at"`
+	// BackupCodesRemaining counts unused recovery codes; the codes stay in the vault.
+	BackupCodesRemaining int `json:"backup_codes_remaining" jsonschema:"unused one-time backup codes (use_backup_code hands one out)"`
 }
 
 // ListCredentialsOut lists the agent's credentials.
@@ -137,7 +139,7 @@ func (h *handlers) listCredentials(ctx context.Context, _ *mcp.CallToolRequest, 
 	out := &ListCredentialsOut{Credentials: []CredentialSummary{}}
 	for _, c := range list {
 		out.Credentials = append(out.Credentials, CredentialSummary{Name: c.Name, URL: c.URL, CurrentVersion: c.CurrentVersion,
-			TOTPEnabled: c.TOTPEnabled, UpdatedAt: c.UpdatedAt})
+			TOTPEnabled: c.TOTPEnabled, UpdatedAt: c.UpdatedAt, BackupCodesRemaining: c.BackupCodesRemaining})
 	}
 	return nil, out, nil
 }
