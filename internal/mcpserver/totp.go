@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"os"
 	"strings"
@@ -146,7 +147,7 @@ func readQRFile(path string) ([]byte, error) {
 	const field = "qr_image_path"
 	fi, err := os.Stat(path)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %q: %w", field, path, errors.Unwrap(err))
+		return nil, pathError(field, path, err)
 	}
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s: %q is not a regular file", field, path)
@@ -156,9 +157,19 @@ func readQRFile(path string) ([]byte, error) {
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %q: %w", field, path, errors.Unwrap(err))
+		return nil, pathError(field, path, err)
 	}
 	return b, checkImage(field, b)
+}
+
+// pathError names the field and the path once (an *fs.PathError would
+// repeat the path after the operation).
+func pathError(field, path string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	return fmt.Errorf("%s: %q: %w", field, path, err)
 }
 
 // decodeQRBase64 decodes a base64 image, with or without a data: URL
