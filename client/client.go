@@ -1,6 +1,7 @@
 // Package client is a thin Go client for one Mailgent agent, over
 // github.com/hashicorp/vault/api: AppRole login, credentials, TOTP codes,
-// the inbox (with wait-for-code), sending, login reports and the audit trail.
+// the inbox (with wait-for-code), threads, sending, login reports and the
+// audit trail.
 //
 //	c, err := client.LoginAppRole(ctx, api.DefaultConfig(), client.AppRole{
 //		Mount: "mailgent", Agent: "billing-bot", RoleID: roleID, WrappedSecretID: token,
@@ -15,8 +16,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -178,11 +181,34 @@ type Credential struct {
 	Fields     map[string]string `json:"fields,omitempty"`
 	TOTPSecret string            `json:"-"` // base32; write-only
 	TOTPURI    string            `json:"-"` // otpauth://totp/…; write-only
-	// TOTPQR is a PNG, JPEG or GIF image of the site's enrolment QR code;
-	// the plugin decodes it like TOTPURI. Write-only.
+	// TOTPQR is the site's enrolment QR code, a PNG, JPEG or GIF image of
+	// at most 1 MiB (see ReadQRImage); the engine decodes it. Write-only.
 	TOTPQR []byte `json:"-"`
-	// BackupCodes replaces the one-time recovery codes; write-only.
+	// BackupCodes are the site's one-time recovery codes: nil leaves the
+	// stored set alone, a non-nil list replaces it (empty: removes it).
+	// Write-only; BackupCode hands them out one at a time.
 	BackupCodes []string `json:"-"`
+}
+
+// MaxQRImageBytes is the largest QR image the engine accepts.
+const MaxQRImageBytes = 1 << 20
+
+// ReadQRImage reads a QR image file for Credential.TOTPQR, refusing one
+// over MaxQRImageBytes before sending it.
+func ReadQRImage(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxQRImageBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > MaxQRImageBytes {
+		return nil, fmt.Errorf("totp_qr: %s is over %d bytes, the most the engine takes", path, MaxQRImageBytes)
+	}
+	return b, nil
 }
 
 // StoredCredential is a credential as read back: no seed, its TOTP parameters.
@@ -200,8 +226,13 @@ type StoredCredential struct {
 		Algorithm string `json:"algorithm"`
 		Digits    int    `json:"digits"`
 		Period    int    `json:"period"`
+		Issuer    string `json:"issuer"`
+		Account   string `json:"account"`
 	} `json:"totp"`
-	DelegationChain []string `json:"delegation_chain"`
+	// BackupCodesRemaining is how many recovery codes BackupCode can still
+	// hand out; the codes themselves are never read back.
+	BackupCodesRemaining int      `json:"backup_codes_remaining"`
+	DelegationChain      []string `json:"delegation_chain"`
 }
 
 // StoreCredential writes a new version (merged with the current one) and
@@ -216,7 +247,7 @@ func (c *Client) StoreCredential(ctx context.Context, name string, cred Credenti
 	if cred.TOTPURI != "" {
 		body["totp_uri"] = cred.TOTPURI
 	}
-	if len(cred.TOTPQR) > 0 {
+	if cred.TOTPQR != nil {
 		body["totp_qr"] = base64.StdEncoding.EncodeToString(cred.TOTPQR)
 	}
 	if cred.BackupCodes != nil {
@@ -270,29 +301,47 @@ type Code struct {
 // TOTP returns the credential's current code; with minRemaining > 0 it
 // waits for the next step when fewer seconds are left.
 func (c *Client) TOTP(ctx context.Context, name string, minRemaining int) (*Code, error) {
-	return c.TOTPWith(ctx, name, TOTPOptions{MinRemaining: minRemaining})
-}
-
-// TOTPOptions shape the code TOTPWith asks for.
-type TOTPOptions struct {
-	// MinRemaining waits for the next step when fewer seconds are left.
-	MinRemaining int
-	// Fresh asks for a code of a later time step than any this credential
-	// handed out before (sites refuse a code twice), waiting when needed.
-	Fresh bool
-}
-
-// TOTPWith returns a code of the credential as o asks.
-func (c *Client) TOTPWith(ctx context.Context, name string, o TOTPOptions) (*Code, error) {
 	q := url.Values{}
-	if o.MinRemaining > 0 {
-		q.Set("min_remaining", strconv.Itoa(o.MinRemaining))
-	}
-	if o.Fresh {
-		q.Set("fresh", "true")
+	if minRemaining > 0 {
+		q.Set("min_remaining", strconv.Itoa(minRemaining))
 	}
 	out := &Code{}
 	return out, c.read(ctx, "totp "+name, c.path("creds", name, "totp"), q, out)
+}
+
+// FreshTOTP returns a code of a later time step than any code of the
+// credential handed out before (a site refuses a code it has seen), waiting
+// for the next step when needed; minRemaining as for TOTP.
+func (c *Client) FreshTOTP(ctx context.Context, name string, minRemaining int) (*Code, error) {
+	q := url.Values{"fresh": {"true"}}
+	if minRemaining > 0 {
+		q.Set("min_remaining", strconv.Itoa(minRemaining))
+	}
+	out := &Code{}
+	return out, c.read(ctx, "fresh totp "+name, c.path("creds", name, "totp"), q, out)
+}
+
+// EnrollTOTPFromQRFile stores the TOTP seed of the QR image at path (read
+// with ReadQRImage) in the credential and returns the new version.
+func (c *Client) EnrollTOTPFromQRFile(ctx context.Context, name, path string, cas *int) (int, error) {
+	img, err := ReadQRImage(path)
+	if err != nil {
+		return 0, err
+	}
+	return c.StoreCredential(ctx, name, Credential{TOTPQR: img}, cas)
+}
+
+// BackupCode is one recovery code, handed out once.
+type BackupCode struct {
+	Code      string `json:"code"`
+	Remaining int    `json:"remaining"`
+}
+
+// BackupCode hands out the credential's next unused recovery code and marks
+// it used; none left is an *Error with status 409.
+func (c *Client) BackupCode(ctx context.Context, name string) (*BackupCode, error) {
+	out := &BackupCode{}
+	return out, c.write(ctx, "backup code "+name, c.path("creds", name, "backup-code"), map[string]interface{}{}, out)
 }
 
 // ReportLogin records a login attempt with a credential.
@@ -427,6 +476,60 @@ func (c *Client) WaitForMessage(ctx context.Context, o WaitOptions) (*Message, e
 	}
 	out := &Message{}
 	return out, c.read(ctx, "wait for message", c.path("messages", "wait"), q, out)
+}
+
+// ThreadMessage is one message of a thread: Kind "inbox" (ID for
+// ReadMessage) or "sent" (ID for SentMessage). From, To, Subject, Unread
+// and Status are filled by Thread, not by Threads.
+type ThreadMessage struct {
+	Kind    string   `json:"kind"`
+	ID      string   `json:"id"`
+	At      string   `json:"at"`
+	From    string   `json:"from"`
+	To      []string `json:"to"`
+	Subject string   `json:"subject"`
+	Unread  bool     `json:"unread"`
+	Status  string   `json:"status"`
+}
+
+// Thread is one conversation of inbox and sent mail.
+type Thread struct {
+	ID            string          `json:"id"`
+	Subject       string          `json:"subject"`
+	Participants  []string        `json:"participants"`
+	MessageCount  int             `json:"message_count"`
+	Unread        int             `json:"unread"`
+	FirstActivity string          `json:"first_activity"`
+	LastActivity  string          `json:"last_activity"`
+	Messages      []ThreadMessage `json:"messages"`
+	InboxIDs      []string        `json:"inbox_ids"`
+	SentIDs       []string        `json:"sent_ids"`
+}
+
+// Threads lists the agent's conversations, newest activity first: at most
+// limit (0: the mount's default) after the cursor after (""). It returns
+// the cursor of the next page, "" at the end.
+func (c *Client) Threads(ctx context.Context, limit int, after string) ([]Thread, string, error) {
+	q := url.Values{}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	if after != "" {
+		q.Set("after", after)
+	}
+	var out struct {
+		Threads    []Thread `json:"threads"`
+		NextCursor string   `json:"next_cursor"`
+	}
+	err := c.read(ctx, "list threads", c.path("threads"), q, &out)
+	return out.Threads, out.NextCursor, err
+}
+
+// Thread returns one conversation with each message's sender, recipients
+// and subject.
+func (c *Client) Thread(ctx context.Context, id string) (*Thread, error) {
+	out := &Thread{}
+	return out, c.read(ctx, "read thread "+id, c.path("threads", id), nil, out)
 }
 
 // Attachment to send.

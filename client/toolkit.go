@@ -92,16 +92,3 @@ func (c *Client) SentMessages(ctx context.Context, f SentFilter) ([]Sent, string
 	err := c.read(ctx, "list sent", c.path("sent"), q, &out)
 	return out.Messages, out.NextCursor, err
 }
-
-// BackupCode is one of a credential's one-time recovery codes.
-type BackupCode struct {
-	Code string `json:"code"`
-	// Remaining counts the unused codes left after this one.
-	Remaining int `json:"remaining"`
-}
-
-// BackupCode hands out one unused recovery code and marks it used.
-func (c *Client) BackupCode(ctx context.Context, name string) (*BackupCode, error) {
-	out := &BackupCode{}
-	return out, c.write(ctx, "backup code "+name, c.path("creds", name, "backup-code"), map[string]interface{}{}, out)
-}

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/smtp"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -23,55 +25,68 @@ import (
 // consumer → the agent's inbox in Vault) against Mailpit (SMTP → SQLite),
 // with the same load client, in the same run. See docs/benchmarks.md.
 //
-//	go test -run '^$' -bench BenchmarkInboundVsMailpit -benchtime 1x ./integration/
+//	go test -run '^$' -bench BenchmarkInbound -benchtime 1x ./integration/
 //
-// Three figures:
+// Sub-benchmarks by storage, then by mail shape:
+//
+//	dev/corpus, dev/synthetic   Vault -dev (in memory), one nats-server
+//	raft1/corpus                one Vault node on integrated storage (Raft,
+//	                            fsync per commit), one nats-server
+//	raft3/corpus                the production topology: 3 Vault nodes on
+//	                            Raft, 3 nats-servers with nats_replicas=3
+//
+// Shapes: "corpus" sends the project's corpus of real-world verification
+// mail (testdata/mail: HTML from templating systems, multipart, QP, base64)
+// round-robin, each send made unique (its own Message-ID); "synthetic" is a
+// 4 KiB plain-text verification mail, also unique per send.
+//
+// Three figures per sub-benchmark:
 //
 //   - accept rate: messages/s from the first MAIL FROM of a round to the
 //     last 250 after DATA, 8 connections (each reused for the whole round:
 //     MAIL, RCPT, DATA, then RSET, as an MTA's connection cache does; no
-//     PIPELINING), 4 KiB messages, every one unique and every one required
-//     to get 250. The relay answers 250 only after JetStream acknowledged
-//     the message; Mailpit only after its SQLite insert.
+//     PIPELINING), every message required to get 250. The relay answers
+//     250 only after JetStream acknowledged the message; Mailpit only
+//     after its SQLite insert.
 //   - end-to-end rate: messages/s from the first MAIL FROM of a round until
 //     all of the round's messages are visible where a reader looks for them
 //     — the agent's messages_total (GET mailgent/agents/bench) for ours,
 //     Mailpit's message count (GET /api/v1/messages) for Mailpit. Counts
 //     must be exact: a message lost or stored twice fails the benchmark.
-//   - email→code latency (ours only): a messages/wait call is waiting, one
-//     message is sent; from the 250 after DATA until the wait call returned
-//     the message, with data.code checked against the code sent.
+//   - email→code latency (ours only, the synthetic mail): a messages/wait
+//     call is waiting, one message is sent; from the 250 after DATA until
+//     the wait call returned the message, with data.code checked.
 //
-// Method. The parent benchmark starts the stack and sets it up once
-// (untimed). The sub-benchmark "compare" does the whole measurement exactly
-// once, whatever b.N is: first inboundBenchCodeIters latency iterations
-// (after inboundBenchCodeWarmup untimed ones), then an untimed warm-up of
+// Method. Each storage's sub-benchmark starts its stack once (untimed).
+// Each shape's sub-benchmark does the whole measurement exactly once,
+// whatever b.N is: first inboundBenchCodeIters latency iterations (after
+// inboundBenchCodeWarmup untimed ones), then an untimed warm-up of
 // inboundBenchWarmup messages per target, then inboundBenchRounds
 // alternating rounds per target (A B | B A | A B | B A, so neither side
-// always goes first) of inboundBenchRoundSize messages each. The amount of
-// work is fixed, not b.N, because both targets must get the same number of
-// messages, the end-to-end rate needs whole rounds that are waited for,
-// and one run takes about half a minute, far beyond what b.N scaling could
-// use. The loop is b.Loop, which with the default 1s benchtime (make bench)
-// stops after the first iteration and with -benchtime 1x runs exactly one;
-// further iterations (-benchtime Nx, N > 1) do nothing. So ns/op is the
-// wall time of the whole comparison and means little; the figures are the
-// custom metrics:
+// always goes first) of inboundBenchRoundSize messages each, then
+// inboundBenchSplitRounds accept-only rounds per target with the plugin
+// off the bus (the relay alone), and the timed drain of that backlog by the
+// plugin. The amount of work is fixed, not b.N, because both targets must
+// get the same number of messages, the end-to-end rate needs whole rounds
+// that are waited for, and one run takes about a minute. The loop is
+// b.Loop, which with the default 1s benchtime (make bench) stops after the
+// first iteration; further iterations do nothing. So ns/op is the wall
+// time and means little; the figures are the custom metrics:
 //
 //	relay_accept_rps, mailpit_accept_rps, accept_ratio   (relay ÷ Mailpit)
 //	relay_e2e_rps, mailpit_e2e_rps, e2e_ratio            (relay ÷ Mailpit)
+//	relay_alone_accept_rps, alone_ratio, plugin_drain_rps
 //	code_p50_ms, code_p99_ms                             email→code latency
 //
 // The latency iterations run before the throughput rounds: messages/wait
 // reads every message stored in the last 60 seconds (its look-back), so
 // right after thousands of throughput messages it would measure that scan
-// rather than a verification mail's way to the agent. Even so, iteration i
-// finds the 10 + i earlier latency messages in its look-back; the log shows
-// the p50 of the first and of the last quarter of the iterations.
+// rather than a verification mail's way to the agent.
 //
-// Everything runs on the same machine: the load client, nats-server, Vault
-// with the plugin, the relay and Mailpit share its cores. Mailpit runs for
-// the whole benchmark and our stack too, idle in the other's rounds.
+// Everything runs on the same machine: the load client, nats-server(s),
+// Vault with the plugin, the relay and Mailpit share its cores. Mailpit
+// runs for the whole benchmark and our stack too, idle in the other's
+// rounds.
 
 const (
 	inboundBenchConns       = 8
@@ -106,30 +121,103 @@ type inboundRoundResult struct {
 	perMessage  []time.Duration // MAIL FROM → 250 after DATA
 }
 
-func BenchmarkInboundVsMailpit(b *testing.B) {
+// inboundShape makes the i-th message of a round tagged tag.
+type inboundShape struct {
+	name string
+	make func(to, tag string, i int) []byte
+}
+
+// inboundEnv is one stack under test, set up for the benchmark agent.
+type inboundEnv struct {
+	label                       string
+	vault                       *inboundVault
+	mailpit                     *inboundMailpit
+	relay                       string // SMTP address
+	natsURL                     string // the plugin's nats_url (to put it back on the bus)
+	natsPass                    string
+	to                          string
+	syntheticShape, corpusShape inboundShape
+}
+
+func BenchmarkInbound(b *testing.B) {
+	corpus := loadBenchCorpus(b)
+	for _, run := range []struct {
+		storage string
+		shapes  []string
+	}{{"dev", []string{"corpus", "synthetic"}}, {"raft1", []string{"corpus"}}, {"raft3", []string{"corpus"}}} {
+		b.Run(run.storage, func(b *testing.B) {
+			env := startInboundBench(b, run.storage, corpus)
+			for _, shape := range run.shapes {
+				sh := env.corpusShape
+				if shape == "synthetic" {
+					sh = env.syntheticShape
+				}
+				b.Run(shape, func(b *testing.B) { compareInbound(b, env, sh) })
+			}
+		})
+	}
+}
+
+// startInboundBench starts the stack on storage and sets it up: no inbox
+// trimming, an org and the agent, the sender's DNS, the relay knowing the
+// agent.
+func startInboundBench(b *testing.B, storage string, corpus [][]byte) *inboundEnv {
 	// One sender sends thousands of mails a minute: the relay's per-sender
 	// and per-IP rate limits (flood protection) would measure themselves,
 	// so they are off, as an operator expecting such a sender would set
 	// them. The sender publishes SPF and DMARC, so its mail is verified and
 	// the relay does the DNS work it does for real mail.
-	s := harness.StartStack(b, harness.StackOptions{RelayArgs: []string{"-rate-per-sender-domain", "0", "-rate-per-ip", "0"}})
-	s.DNS.Sender(b, "service.example.com", harness.SenderOptions{})
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConns = 32
-	tr.MaxIdleConnsPerHost = 16
-	client := &http.Client{Transport: tr, Timeout: 60 * time.Second}
-	defer tr.CloseIdleConnections()
-	vault := &inboundVault{client: client, addr: s.Vault.Addr, token: s.Vault.Token}
-	mailpit := &inboundMailpit{client: client, url: s.Mailpit.URL}
-	to := inboundBenchAgent + "@" + s.Domain
+	relayArgs := []string{"-rate-per-sender-domain", "0", "-rate-per-ip", "0"}
+	env := &inboundEnv{label: storage}
+	var dns *harness.DNS
+	var vaultAddr, token, mailpitURL string
+	if storage == "raft3" {
+		s := harness.StartClusterStack(b, 1, relayArgs...)
+		leader := s.Vault.WaitLeader(b)
+		dns, vaultAddr, token, mailpitURL = s.DNS, leader.Addr, leader.Token, s.Mailpit.URL
+		env.relay, env.natsPass, env.mailpit = s.Relays[0].Addr, s.NATS.Password, &inboundMailpit{url: s.Mailpit.URL}
+		env.natsURL = s.NATS.MountConfig()["nats_url"].(string)
+		env.mailpit.smtp = s.Mailpit.SMTPAddr
+	} else {
+		s := harness.StartStack(b, harness.StackOptions{RelayArgs: relayArgs, Raft: storage == "raft1"})
+		dns, vaultAddr, token, mailpitURL = s.DNS, s.Vault.Addr, s.Vault.Token, s.Mailpit.URL
+		env.relay, env.natsPass, env.natsURL = s.Relay.Addr, s.NATS.Password, s.NATS.URL
+		env.mailpit = &inboundMailpit{url: s.Mailpit.URL, smtp: s.Mailpit.SMTPAddr}
+	}
+	dns.Sender(b, "service.example.com", harness.SenderOptions{})
+	client := benchHTTPClient(b, 16)
+	client.Timeout = 60 * time.Second
+	env.vault = &inboundVault{client: client, addr: vaultAddr, token: token}
+	env.mailpit.client, env.mailpit.url = client, mailpitURL
+	env.to = inboundBenchAgent + "@" + harnessDomain(storage)
+	env.syntheticShape = inboundShape{"synthetic", func(to, tag string, i int) []byte {
+		return inboundMessage(to, "Bench mail "+tag+" "+inboundLetters(uint64(i), 4), fmt.Sprintf("%s-%06d", tag, i), inboundCode())
+	}}
+	env.corpusShape = inboundShape{"corpus", func(_, tag string, i int) []byte {
+		return withMessageID(corpus[i%len(corpus)], fmt.Sprintf("<%s-%06d@bench.example>", tag, i))
+	}}
+	setUpInboundAgent(b, env)
+	return env
+}
 
+// harnessDomain is the mail domain the harness gives the stack on storage.
+func harnessDomain(storage string) string {
+	if storage == "raft3" {
+		return "agents.cluster.test"
+	}
+	return "agents.mailgent.test"
+}
+
+// setUpInboundAgent turns inbox trimming off, creates the agent and waits
+// until the relay knows it.
+func setUpInboundAgent(b *testing.B, env *inboundEnv) {
 	// No trimming: the default inbox cap (1000) would make counts useless.
 	// Writing config reconnects the plugin's bus: wait for it.
-	if _, _, err := vault.do("POST", "mailgent/config", map[string]interface{}{"max_inbox_messages": 1_000_000}); err != nil {
+	if _, _, err := env.vault.do("POST", "mailgent/config", map[string]interface{}{"max_inbox_messages": 1_000_000}); err != nil {
 		b.Fatal(err)
 	}
 	if err := inboundEventually(30*time.Second, func() error {
-		data, _, err := vault.do("GET", "mailgent/config", nil)
+		data, _, err := env.vault.do("GET", "mailgent/config", nil)
 		if err != nil {
 			return err
 		}
@@ -147,13 +235,13 @@ func BenchmarkInboundVsMailpit(b *testing.B) {
 		{"mailgent/orgs/acme", map[string]interface{}{}},
 		{"mailgent/agents/" + inboundBenchAgent, map[string]interface{}{"org": "acme"}},
 	} {
-		if _, _, err := vault.do("POST", w.path, w.body); err != nil {
+		if _, _, err := env.vault.do("POST", w.path, w.body); err != nil {
 			b.Fatal(err)
 		}
 	}
 	// The relay learns the agent from the directory within moments.
 	if err := inboundEventually(30*time.Second, func() error {
-		c, err := smtp.Dial(s.Relay.Addr)
+		c, err := smtp.Dial(env.relay)
 		if err != nil {
 			return err
 		}
@@ -161,242 +249,265 @@ func BenchmarkInboundVsMailpit(b *testing.B) {
 		if err := c.Mail(inboundBenchFrom); err != nil {
 			return err
 		}
-		return c.Rcpt(to)
+		return c.Rcpt(env.to)
 	}); err != nil {
-		b.Fatalf("RCPT TO:<%s> never accepted: %v", to, err)
+		b.Fatalf("RCPT TO:<%s> never accepted: %v", env.to, err)
 	}
+}
 
-	relay := inboundTarget{
-		name: "relay", smtp: s.Relay.Addr,
-		count: vault.messagesTotal,
-		reset: vault.messagesTotal,
+// loadBenchCorpus reads testdata/mail/*.eml with CRLF line ends.
+func loadBenchCorpus(b *testing.B) [][]byte {
+	paths, err := filepath.Glob(filepath.Join(harness.RepoRoot(b), "testdata", "mail", "*.eml"))
+	if err != nil || len(paths) == 0 {
+		b.Fatalf("no corpus in testdata/mail: %v", err)
 	}
-	mp := inboundTarget{
-		name: "mailpit", smtp: s.Mailpit.SMTPAddr,
-		count: mailpit.total,
-		reset: func() (int, error) {
-			if err := mailpit.deleteAll(); err != nil {
-				return 0, err
-			}
-			return mailpit.total()
-		},
+	var out [][]byte
+	for _, p := range paths {
+		raw, err := os.ReadFile(p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		raw = bytes.ReplaceAll(bytes.ReplaceAll(raw, []byte("\r\n"), []byte("\n")), []byte("\n"), []byte("\r\n"))
+		out = append(out, raw)
 	}
+	return out
+}
+
+// withMessageID is raw with its Message-ID header replaced by id (or id
+// added first when it has none), so every send is a new message.
+func withMessageID(raw []byte, id string) []byte {
+	end := bytes.Index(raw, []byte("\r\n\r\n"))
+	if end < 0 {
+		end = len(raw)
+	}
+	out := make([]byte, 0, len(raw)+64)
+	out = append(out, "Message-ID: "+id+"\r\n"...)
+	for _, line := range bytes.SplitAfter(raw[:end], []byte("\r\n")) {
+		if len(line) > 11 && bytes.EqualFold(line[:11], []byte("message-id:")) {
+			continue // a folded continuation of it would follow: none in the corpus
+		}
+		out = append(out, line...)
+	}
+	return append(out, raw[end:]...)
+}
+
+// inboundRun is what one shape's measurement collected.
+type inboundRun struct {
+	rounds  []inboundRoundResult
+	split   []inboundRoundResult // accept-only rounds, the plugin off the bus
+	drain   time.Duration        // the plugin storing the split rounds' backlog
+	backlog int
+	codes   []time.Duration // in the order measured
+}
+
+// compareInbound measures shape on env once (see "Method") and reports.
+func compareInbound(b *testing.B, env *inboundEnv, shape inboundShape) {
+	var run *inboundRun
+	for b.Loop() {
+		if run != nil {
+			continue // one measurement per run
+		}
+		var err error
+		if run, err = measureInbound(env, shape); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if run != nil {
+		reportInbound(b, env, shape, run)
+	}
+}
+
+// measureInbound runs the latency iterations, the alternating rounds and
+// the split rounds, then checks that the inbox holds exactly what got 250.
+func measureInbound(env *inboundEnv, shape inboundShape) (*inboundRun, error) {
+	run := &inboundRun{}
 	runID := inboundLetters(uint64(time.Now().UnixNano()), 8)
+	start, err := env.vault.messagesTotal()
+	if err != nil {
+		return nil, err
+	}
+	// Email→code latency, on a quiet inbox (see above).
+	if _, err := inboundCodeLatency(env.vault, env.relay, env.to, runID+"w", inboundBenchCodeWarmup); err != nil {
+		return nil, fmt.Errorf("latency warm-up: %w", err)
+	}
+	if run.codes, err = inboundCodeLatency(env.vault, env.relay, env.to, runID+"c", inboundBenchCodeIters); err != nil {
+		return nil, fmt.Errorf("latency: %w", err)
+	}
+	relay := inboundTarget{name: "relay", smtp: env.relay, count: env.vault.messagesTotal, reset: env.vault.messagesTotal}
+	mp := inboundTarget{name: "mailpit", smtp: env.mailpit.smtp, count: env.mailpit.total, reset: env.mailpit.reset}
+	// Warm-up of both: connections, caches, JetStream's and SQLite's files.
+	for _, t := range []inboundTarget{relay, mp} {
+		if _, err := inboundRound(t, shape, env.to, runID+"x"+t.name, inboundBenchWarmup); err != nil {
+			return nil, fmt.Errorf("warm-up %s: %w", t.name, err)
+		}
+	}
+	if run.rounds, err = alternateRounds(relay, mp, shape, env.to, runID, inboundBenchRounds); err != nil {
+		return nil, err
+	}
+	if err := measureSplit(env, shape, mp, runID, run); err != nil {
+		return nil, err
+	}
+	// Nothing lost, nothing stored twice: the inbox holds exactly what got
+	// 250, a while after the last round.
+	time.Sleep(time.Second)
+	total, err := env.vault.messagesTotal()
+	if err != nil {
+		return nil, err
+	}
+	sent := inboundBenchCodeWarmup + inboundBenchCodeIters + inboundBenchWarmup + run.backlog
+	for _, r := range run.rounds {
+		if r.target == "relay" {
+			sent += r.n
+		}
+	}
+	if total-start != sent {
+		return nil, fmt.Errorf("agent inbox gained %d messages, %d were accepted", total-start, sent)
+	}
+	return run, nil
+}
 
-	b.Run("compare", func(b *testing.B) {
-		var (
-			rounds  []inboundRoundResult
-			split   []inboundRoundResult // accept-only rounds, the plugin off the bus
-			drain   time.Duration        // the plugin storing the split rounds' backlog
-			backlog int
-			codes   []time.Duration
-			sent    int // to the relay, in total
-			ran     bool
-		)
-		for b.Loop() {
-			if ran {
-				continue // see "Method" above: one measurement per run
-			}
-			ran = true
-
-			// Email→code latency, on a quiet inbox (see above).
-			l, err := inboundCodeLatency(vault, s.Relay.Addr, to, runID+"w", inboundBenchCodeWarmup)
+// alternateRounds runs rounds rounds per target, in alternating order, with
+// a pause for the other side's leftovers (audit batches, WAL checkpoints,
+// logs) to settle after each.
+func alternateRounds(x, y inboundTarget, shape inboundShape, to, runID string, rounds int) ([]inboundRoundResult, error) {
+	var out []inboundRoundResult
+	for r := range rounds {
+		order := []inboundTarget{x, y}
+		if r%2 == 1 {
+			order = []inboundTarget{y, x}
+		}
+		for _, t := range order {
+			tag := fmt.Sprintf("%s%s%s", runID, inboundLetters(uint64(r), 2), strings.ReplaceAll(t.name, "-", ""))
+			res, err := inboundRound(t, shape, to, tag, inboundBenchRoundSize)
 			if err != nil {
-				b.Fatalf("latency warm-up: %v", err)
+				return nil, fmt.Errorf("round %d, %s: %w", r, t.name, err)
 			}
-			sent += len(l)
-			codes, err = inboundCodeLatency(vault, s.Relay.Addr, to, runID+"c", inboundBenchCodeIters)
-			if err != nil {
-				b.Fatalf("latency: %v", err)
-			}
-			sent += len(codes)
-
-			// Warm-up of both: connections, caches, JetStream's and SQLite's files.
-			for _, t := range []inboundTarget{relay, mp} {
-				r, err := inboundRound(t, to, runID+"x"+t.name, inboundBenchWarmup)
-				if err != nil {
-					b.Fatalf("warm-up %s: %v", t.name, err)
-				}
-				if t.name == "relay" {
-					sent += r.n
-				}
-			}
-
-			for r := range inboundBenchRounds {
-				order := []inboundTarget{relay, mp}
-				if r%2 == 1 {
-					order = []inboundTarget{mp, relay}
-				}
-				for _, t := range order {
-					res, err := inboundRound(t, to, fmt.Sprintf("%s%s%s", runID, inboundLetters(uint64(r), 2), t.name), inboundBenchRoundSize)
-					if err != nil {
-						b.Fatalf("round %d, %s: %v", r, t.name, err)
-					}
-					if t.name == "relay" {
-						sent += res.n
-					}
-					rounds = append(rounds, res)
-					// Let the other side's leftovers (audit batches, WAL
-					// checkpoints, logs) settle before the next round.
-					time.Sleep(300 * time.Millisecond)
-				}
-			}
-
-			// Each half on its own: the plugin off the bus (its nats_url
-			// pointed at a closed port), Mailpit and the relay alternate
-			// accept-only rounds; then the plugin is put back and drains
-			// the relay's rounds from JetStream, timed.
-			if err := inboundPluginBus(vault, "nats://127.0.0.1:1", s.NATS.Password, false); err != nil {
-				b.Fatal(err)
-			}
-			before, err := vault.messagesTotal()
-			if err != nil {
-				b.Fatal(err)
-			}
-			relayAlone := inboundTarget{name: "relay-alone", smtp: s.Relay.Addr, reset: vault.messagesTotal}
-			for r := range inboundBenchSplitRounds {
-				order := []inboundTarget{relayAlone, mp}
-				if r%2 == 1 {
-					order = []inboundTarget{mp, relayAlone}
-				}
-				for _, t := range order {
-					res, err := inboundRound(t, to, fmt.Sprintf("%ss%s%s", runID, inboundLetters(uint64(r), 2), strings.ReplaceAll(t.name, "-", "")), inboundBenchRoundSize)
-					if err != nil {
-						b.Fatalf("split round %d, %s: %v", r, t.name, err)
-					}
-					if t.name == relayAlone.name {
-						sent += res.n
-						backlog += res.n
-					}
-					res.target += "/split"
-					split = append(split, res)
-					time.Sleep(300 * time.Millisecond)
-				}
-			}
-			drainStart := time.Now()
-			if err := inboundPluginBus(vault, s.NATS.URL, s.NATS.Password, true); err != nil {
-				b.Fatal(err)
-			}
-			if err := inboundEventually(inboundBenchE2ETimeout, func() error {
-				got, err := vault.messagesTotal()
-				if err != nil {
-					return err
-				}
-				if got != before+backlog {
-					return fmt.Errorf("%d of %d drained", got-before, backlog)
-				}
-				return nil
-			}); err != nil {
-				b.Fatal(err)
-			}
-			drain = time.Since(drainStart)
-
-			// Nothing lost, nothing stored twice: the inbox holds exactly
-			// what got 250, a while after the last round.
-			time.Sleep(time.Second)
-			total, err := vault.messagesTotal()
-			if err != nil {
-				b.Fatal(err)
-			}
-			if total != sent {
-				b.Fatalf("agent inbox holds %d messages, %d were accepted", total, sent)
-			}
+			out = append(out, res)
+			time.Sleep(300 * time.Millisecond)
 		}
-		if !ran {
-			return
-		}
+	}
+	return out, nil
+}
 
-		type agg struct {
-			n                 int
-			accept, e2e       time.Duration
-			perMsg            []time.Duration
-			acceptRPS, e2eRPS float64
+// measureSplit measures each half on its own: the plugin off the bus (its
+// nats_url pointed at a closed port), Mailpit and the relay alternate
+// accept-only rounds; then the plugin is put back and drains the relay's
+// rounds from JetStream, timed.
+func measureSplit(env *inboundEnv, shape inboundShape, mp inboundTarget, runID string, run *inboundRun) error {
+	if err := inboundPluginBus(env.vault, "nats://127.0.0.1:1", env.natsPass, false); err != nil {
+		return err
+	}
+	before, err := env.vault.messagesTotal()
+	if err != nil {
+		return err
+	}
+	alone := inboundTarget{name: "relay-alone", smtp: env.relay, reset: env.vault.messagesTotal}
+	mpAccept := mp
+	mpAccept.count = nil // accept only, as the relay alone
+	if run.split, err = alternateRounds(alone, mpAccept, shape, env.to, runID+"s", inboundBenchSplitRounds); err != nil {
+		return err
+	}
+	for _, r := range run.split {
+		if r.target == alone.name {
+			run.backlog += r.n
 		}
-		sum := map[string]*agg{"relay": {}, "mailpit": {}}
-		for _, r := range rounds {
-			a := sum[r.target]
-			a.n += r.n
-			a.accept += r.accept
-			a.e2e += r.e2e
-			a.perMsg = append(a.perMsg, r.perMessage...)
+	}
+	drainStart := time.Now()
+	if err := inboundPluginBus(env.vault, env.natsURL, env.natsPass, true); err != nil {
+		return err
+	}
+	if err := inboundEventually(inboundBenchE2ETimeout, func() error {
+		got, err := env.vault.messagesTotal()
+		if err != nil {
+			return err
 		}
-		for _, a := range sum {
-			a.acceptRPS = float64(a.n) / a.accept.Seconds()
-			a.e2eRPS = float64(a.n) / a.e2e.Seconds()
-			slices.Sort(a.perMsg)
+		if got != before+run.backlog {
+			return fmt.Errorf("%d of %d drained", got-before, run.backlog)
 		}
-		codesInOrder := codes
-		codes = slices.Sorted(slices.Values(codes))
-		acceptRatio := sum["relay"].acceptRPS / sum["mailpit"].acceptRPS
-		e2eRatio := sum["relay"].e2eRPS / sum["mailpit"].e2eRPS
-		p50, p99 := percentile(codes, 0.50), percentile(codes, 0.99)
+		return nil
+	}); err != nil {
+		return err
+	}
+	run.drain = time.Since(drainStart)
+	return nil
+}
 
-		b.ReportMetric(sum["relay"].acceptRPS, "relay_accept_rps")
-		b.ReportMetric(sum["mailpit"].acceptRPS, "mailpit_accept_rps")
-		b.ReportMetric(acceptRatio, "accept_ratio")
-		b.ReportMetric(sum["relay"].e2eRPS, "relay_e2e_rps")
-		b.ReportMetric(sum["mailpit"].e2eRPS, "mailpit_e2e_rps")
-		b.ReportMetric(e2eRatio, "e2e_ratio")
-		b.ReportMetric(ms(p50), "code_p50_ms")
-		b.ReportMetric(ms(p99), "code_p99_ms")
+// inboundSum is one target's rounds added up.
+type inboundSum struct {
+	n                 int
+	accept, e2e       time.Duration
+	perMsg            []time.Duration
+	acceptRPS, e2eRPS float64
+	acceptBy, e2eBy   []string // per round, req/s
+}
 
-		splitRPS := map[string]float64{}
-		for _, name := range []string{"relay-alone/split", "mailpit/split"} {
-			n, d := 0, time.Duration(0)
-			for _, r := range split {
-				if r.target == name {
-					n, d = n+r.n, d+r.accept
-				}
-			}
-			splitRPS[name] = float64(n) / d.Seconds()
+func sumRounds(rounds []inboundRoundResult, target string) *inboundSum {
+	a := &inboundSum{}
+	for _, r := range rounds {
+		if r.target != target {
+			continue
 		}
-		drainRPS := float64(backlog) / drain.Seconds()
-		b.ReportMetric(splitRPS["relay-alone/split"], "relay_alone_accept_rps")
-		b.ReportMetric(splitRPS["mailpit/split"], "mailpit_split_accept_rps")
-		b.ReportMetric(drainRPS, "plugin_drain_rps")
+		a.n += r.n
+		a.accept += r.accept
+		a.e2e += r.e2e
+		a.perMsg = append(a.perMsg, r.perMessage...)
+		a.acceptBy = append(a.acceptBy, fmt.Sprintf("%.0f", float64(r.n)/r.accept.Seconds()))
+		if r.e2e > 0 {
+			a.e2eBy = append(a.e2eBy, fmt.Sprintf("%.0f", float64(r.n)/r.e2e.Seconds()))
+		}
+	}
+	a.acceptRPS = float64(a.n) / a.accept.Seconds()
+	a.e2eRPS = float64(a.n) / a.e2e.Seconds()
+	slices.Sort(a.perMsg)
+	return a
+}
 
-		// At most 10 lines: go test cuts longer benchmark logs without -v.
-		byRound := func(name string, f func(r inboundRoundResult) time.Duration) string {
-			var parts []string
-			for _, r := range rounds {
-				if r.target == name {
-					parts = append(parts, fmt.Sprintf("%.0f", float64(r.n)/f(r).Seconds()))
-				}
-			}
-			return strings.Join(parts, " ")
-		}
-		var sb strings.Builder
-		fmt.Fprintf(&sb, "inbound mail: %d connections, %d-byte messages, %d alternating rounds × %d messages per target (after %d warm-up)\n",
-			inboundBenchConns, inboundBenchMsgSize, inboundBenchRounds, inboundBenchRoundSize, inboundBenchWarmup)
-		fmt.Fprintf(&sb, "  %-8s %8s %9s %8s %13s %13s  %-22s %s\n", "target", "messages", "accept/s", "e2e/s", "MAIL→250 p50", "MAIL→250 p99", "accept/s by round", "e2e/s by round")
-		for _, name := range []string{"relay", "mailpit"} {
-			a := sum[name]
-			fmt.Fprintf(&sb, "  %-8s %8d %9.0f %8.0f %10.2f ms %10.2f ms  %-22s %s\n", name, a.n, a.acceptRPS, a.e2eRPS,
-				ms(percentile(a.perMsg, 0.50)), ms(percentile(a.perMsg, 0.99)),
-				byRound(name, func(r inboundRoundResult) time.Duration { return r.accept }),
-				byRound(name, func(r inboundRoundResult) time.Duration { return r.e2e }))
-		}
-		fmt.Fprintf(&sb, "  relay/mailpit: accept %.3f (target ≥ 1.5: %s), end to end %.3f (target ≥ 0.75: %s)\n",
-			acceptRatio, inboundMet(acceptRatio >= 1.5), e2eRatio, inboundMet(e2eRatio >= 0.75))
-		q := len(codesInOrder) / 4
-		first, last := slices.Sorted(slices.Values(codesInOrder[:q])), slices.Sorted(slices.Values(codesInOrder[len(codesInOrder)-q:]))
-		fmt.Fprintf(&sb, "  email→code (250 after DATA → messages/wait answered), %d sequential: p50 %.2f ms, p99 %.2f ms (target ≤ 50: %s), max %.2f ms\n",
-			len(codes), ms(p50), ms(p99), inboundMet(ms(p99) <= 50), ms(codes[len(codes)-1]))
-		fmt.Fprintf(&sb, "  email→code p50 of the first %d: %.2f ms, of the last %d: %.2f ms (with %d–%d and %d–%d earlier messages in the inbox)\n",
-			q, ms(percentile(first, 0.5)), q, ms(percentile(last, 0.5)),
-			inboundBenchCodeWarmup, inboundBenchCodeWarmup+q-1, inboundBenchCodeWarmup+len(codesInOrder)-q, inboundBenchCodeWarmup+len(codesInOrder)-1)
-		fmt.Fprintf(&sb, "  each half alone (%d more rounds each, plugin off the bus): relay accept %.0f/s vs Mailpit %.0f/s (%.3f); plugin drained the %d in %.0f ms: %.0f/s\n",
-			inboundBenchSplitRounds, splitRPS["relay-alone/split"], splitRPS["mailpit/split"], splitRPS["relay-alone/split"]/splitRPS["mailpit/split"],
-			backlog, float64(drain)/float64(time.Millisecond), drainRPS)
-		fmt.Fprintf(&sb, "  agent inbox at the end: %d messages, exactly the %d accepted", sent, sent)
-		b.Log(sb.String())
-	})
+// reportInbound reports the metrics and logs the table (at most 10 lines:
+// go test cuts longer benchmark logs without -v).
+func reportInbound(b *testing.B, env *inboundEnv, shape inboundShape, run *inboundRun) {
+	relay, mailpit := sumRounds(run.rounds, "relay"), sumRounds(run.rounds, "mailpit")
+	alone, mpSplit := sumRounds(run.split, "relay-alone"), sumRounds(run.split, "mailpit")
+	codes := slices.Sorted(slices.Values(run.codes))
+	acceptRatio, e2eRatio := relay.acceptRPS/mailpit.acceptRPS, relay.e2eRPS/mailpit.e2eRPS
+	aloneRatio := alone.acceptRPS / mpSplit.acceptRPS
+	p50, p99 := percentile(codes, 0.50), percentile(codes, 0.99)
+	drainRPS := float64(run.backlog) / run.drain.Seconds()
+	for _, m := range []struct {
+		v    float64
+		unit string
+	}{
+		{relay.acceptRPS, "relay_accept_rps"}, {mailpit.acceptRPS, "mailpit_accept_rps"}, {acceptRatio, "accept_ratio"},
+		{relay.e2eRPS, "relay_e2e_rps"}, {mailpit.e2eRPS, "mailpit_e2e_rps"}, {e2eRatio, "e2e_ratio"},
+		{alone.acceptRPS, "relay_alone_accept_rps"}, {mpSplit.acceptRPS, "mailpit_split_accept_rps"}, {aloneRatio, "alone_ratio"},
+		{drainRPS, "plugin_drain_rps"}, {ms(p50), "code_p50_ms"}, {ms(p99), "code_p99_ms"},
+	} {
+		b.ReportMetric(m.v, m.unit)
+	}
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "inbound mail (%s storage, %s mail): %d connections, %d alternating rounds × %d messages per target (after %d warm-up)\n",
+		env.label, shape.name, inboundBenchConns, inboundBenchRounds, inboundBenchRoundSize, inboundBenchWarmup)
+	fmt.Fprintf(&sb, "  %-8s %8s %9s %8s %13s %13s  %-22s %s\n", "target", "messages", "accept/s", "e2e/s", "MAIL→250 p50", "MAIL→250 p99", "accept/s by round", "e2e/s by round")
+	for _, x := range []struct {
+		name string
+		a    *inboundSum
+	}{{"relay", relay}, {"mailpit", mailpit}} {
+		fmt.Fprintf(&sb, "  %-8s %8d %9.0f %8.0f %10.2f ms %10.2f ms  %-22s %s\n", x.name, x.a.n, x.a.acceptRPS, x.a.e2eRPS,
+			ms(percentile(x.a.perMsg, 0.50)), ms(percentile(x.a.perMsg, 0.99)), strings.Join(x.a.acceptBy, " "), strings.Join(x.a.e2eBy, " "))
+	}
+	fmt.Fprintf(&sb, "  relay/mailpit: accept %.3f (target ≥ 1.0: %s), end to end %.3f (target ≥ 1.0: %s)\n",
+		acceptRatio, inboundMet(acceptRatio >= 1.0), e2eRatio, inboundMet(e2eRatio >= 1.0))
+	fmt.Fprintf(&sb, "  relay alone (plugin off the bus, %d rounds each): %.0f/s vs Mailpit %.0f/s: %.3f (target ≥ 2.0: %s); plugin drained the %d in %.0f ms: %.0f/s\n",
+		inboundBenchSplitRounds, alone.acceptRPS, mpSplit.acceptRPS, aloneRatio, inboundMet(aloneRatio >= 2.0), run.backlog, ms(run.drain), drainRPS)
+	fmt.Fprintf(&sb, "  email→code (250 after DATA → messages/wait answered), %d sequential: p50 %.2f ms, p99 %.2f ms (target ≤ 50: %s), max %.2f ms\n",
+		len(codes), ms(p50), ms(p99), inboundMet(ms(p99) <= 50), ms(codes[len(codes)-1]))
+	fmt.Fprintf(&sb, "  nothing lost, nothing stored twice: the agent's inbox gained exactly what got 250")
+	b.Log(sb.String())
 }
 
 // inboundRound sends n unique messages to t over inboundBenchConns reused
 // connections, then waits until all n are visible. The first failure stops
 // the round and is returned.
-func inboundRound(t inboundTarget, to, tag string, n int) (inboundRoundResult, error) {
+func inboundRound(t inboundTarget, shape inboundShape, to, tag string, n int) (inboundRoundResult, error) {
 	res := inboundRoundResult{target: t.name, n: n}
 	before, err := t.reset()
 	if err != nil {
@@ -404,8 +515,7 @@ func inboundRound(t inboundTarget, to, tag string, n int) (inboundRoundResult, e
 	}
 	msgs := make([][]byte, n)
 	for i := range msgs {
-		id := fmt.Sprintf("%s-%06d", tag, i)
-		msgs[i] = inboundMessage(to, "Bench mail "+tag+" "+inboundLetters(uint64(i), 4), id, inboundCode())
+		msgs[i] = shape.make(to, tag, i)
 	}
 	conns := make([]*smtp.Client, inboundBenchConns)
 	defer func() {
@@ -683,6 +793,16 @@ func (v *inboundVault) messagesTotal() (int, error) {
 type inboundMailpit struct {
 	client *http.Client
 	url    string
+	smtp   string
+}
+
+// reset empties the mailbox (Mailpit keeps 500 messages by default) and
+// returns the count it starts from.
+func (m *inboundMailpit) reset() (int, error) {
+	if err := m.deleteAll(); err != nil {
+		return 0, err
+	}
+	return m.total()
 }
 
 func (m *inboundMailpit) total() (int, error) {

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"slices"
 	"strings"
@@ -15,27 +16,38 @@ import (
 	"github.com/mailgent/mailgent/internal/harness"
 )
 
-// TOTP throughput through Vault's HTTP API: the mailgent plugin against
-// Vault's built-in totp engine, on the same Vault server, with the same HTTP
-// client, seed and concurrency. See docs/benchmarks.md.
+// TOTP throughput through Vault's HTTP API, on the same Vault server, with
+// the same HTTP client, seed and concurrency, of three targets:
 //
-//	go test -run '^$' -bench BenchmarkTOTPvsBuiltin -benchtime 1x ./integration/
+//	plugin    GET mailgent/agents/bench/creds/site/totp (Mailgent: decrypts
+//	          the seed, computes the code, stores an audit event before it
+//	          answers)
+//	empty     GET empty/code: an external plugin whose read returns a
+//	          constant (internal/harness/emptyplugin) — what any external
+//	          plugin pays per request, so plugin÷empty is Mailgent's own share
+//	builtin   GET totp/code/bench: Vault's built-in totp engine (in-process)
 //
-// The parent benchmark starts Vault and sets both targets up once (not
-// timed; a parent with sub-benchmarks runs only once). The sub-benchmark
-// "compare" sends totpBenchRequests requests in total, whatever b.N is,
-// split evenly between the two targets in totpBenchRounds alternating
-// rounds per target (A B | B A | A B | …, so neither side always runs first
-// or last). The amount of work is fixed, not b.N, so that `make bench` (Go's
-// default 1s benchtime, where b.N would be a few thousand and the rounds
-// too short to mean much) gives the same figures as the command above:
-// the loop is b.Loop, and only its first iteration works. So ns/op is the
-// wall time of the whole comparison and means little; the figures that
-// matter are the custom metrics:
+// on three storages: "dev" (vault server -dev, in memory), "raft1" (one
+// node on integrated storage, fsync on every commit, as production) and
+// "raft3" (the 3-node Raft cluster; requests go to the active node, as a
+// load balancer that health-checks /v1/sys/health sends them). See
+// docs/benchmarks.md.
 //
-//	plugin_rps, builtin_rps   requests/s of each, over the time spent in its own rounds
-//	ratio                     plugin_rps / builtin_rps
-//	plugin_p50_ms, …_p99_ms   latency percentiles of every request of each target
+//	go test -run '^$' -bench BenchmarkTOTP -benchtime 1x ./integration/
+//
+// Each storage's sub-benchmark starts its Vault and sets the targets up
+// (untimed); its "compare" sub-benchmark sends totpBenchRoundSize requests
+// per target per round, in totpBenchRounds rounds whose order rotates
+// (A B C | C B A | B C A | …, so no side always runs first or last),
+// whatever b.N is. The amount of work is fixed so that `make bench` (1s
+// benchtime) gives the same figures as the command above: the loop is
+// b.Loop, and only its first iteration works. So ns/op is the wall time of
+// the whole comparison and means little; the figures are the custom
+// metrics:
+//
+//	plugin_rps, empty_rps, builtin_rps   requests/s of each, over its own rounds
+//	ratio_empty, ratio_builtin           plugin_rps ÷ empty_rps, ÷ builtin_rps
+//	plugin_p50_ms, plugin_p99_ms, …      latency percentiles of each target
 //
 // Every response is checked — status 200 and a non-empty data.code — and
 // one failure fails the benchmark.
@@ -46,25 +58,60 @@ const (
 	// this machine's speed drifts over seconds (a VM), and with 6 rounds of
 	// 5,000 requests the ratio of back-to-back runs varied from 0.42 to 0.50;
 	// with 30 of 1,000, within ±0.01.
-	totpBenchRounds = 30
-	// Requests in total, half per target: 1,000 per round.
-	totpBenchRequests = 2 * totpBenchRounds * 1000
-	totpBenchWarmup   = 300 // untimed requests per target before measuring
+	totpBenchRounds    = 24
+	totpBenchRoundSize = 1000
+	totpBenchWarmup    = 300 // untimed requests per target before measuring
 	// A 35-byte seed in base32 (RFC 4648; 56 characters, no padding).
 	totpBenchSeed = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXPJBSWY3DP"
 )
 
-// totpTarget is one endpoint under test.
+// totpTarget is one endpoint under test; each request reads one of paths
+// (one path, or many agents' credentials picked at random).
 type totpTarget struct {
-	name       string // "plugin" or "builtin"
-	addr, path string // Vault's address and the API path
+	name  string
+	addr  string
+	paths []string
 }
 
-func BenchmarkTOTPvsBuiltin(b *testing.B) {
-	v := harness.StartVault(b)
-	v.MountMailgent(b, "mailgent", map[string]interface{}{"domain": "agents.example.com"})
+func BenchmarkTOTP(b *testing.B) {
+	for _, storage := range []string{"dev", "raft1", "raft3"} {
+		b.Run(storage, func(b *testing.B) {
+			v := startBenchVault(b, storage)
+			targets := setUpTOTPTargets(b, v)
+			client := benchHTTPClient(b, totpBenchConcurrency)
+			requireSameCode(b, client, v.Token, targets[0], targets[2])
+			b.Run("compare", func(b *testing.B) { compareTOTP(b, client, v.Token, storage, totpBenchConcurrency, targets) })
+		})
+	}
+}
 
-	// (A) the plugin: an org, an agent, a credential with the seed.
+// startBenchVault starts Vault on storage ("dev", "raft1", "raft3") and
+// returns the active node.
+func startBenchVault(b *testing.B, storage string) *harness.Vault {
+	switch storage {
+	case "dev":
+		return harness.StartVault(b)
+	case "raft1":
+		return harness.StartVaultCluster(b, 1).WaitLeader(b)
+	case "raft3":
+		return harness.StartVaultCluster(b, 3).WaitLeader(b)
+	}
+	b.Fatalf("unknown storage %q", storage)
+	return nil
+}
+
+// setUpTOTPTargets mounts the three targets on v: plugin, empty, builtin.
+func setUpTOTPTargets(b *testing.B, v *harness.Vault) []totpTarget {
+	v.MountMailgent(b, "mailgent", map[string]interface{}{"domain": "agents.example.com"})
+	v.RegisterPlugin(b, "emptyplugin", harness.OwnAt(b, "emptyplugin", "./internal/harness/emptyplugin"))
+	if err := v.Client.Sys().Mount("empty", &api.MountInput{Type: "emptyplugin"}); err != nil {
+		b.Fatalf("mount the empty plugin: %v", err)
+	}
+	// The built-in engine: a key with the same seed (SHA1, 6 digits, 30s
+	// are the defaults of both).
+	if err := v.Client.Sys().Mount("totp", &api.MountInput{Type: "totp"}); err != nil {
+		b.Fatalf("mount totp: %v", err)
+	}
 	for _, w := range []struct {
 		path string
 		data map[string]interface{}
@@ -72,123 +119,123 @@ func BenchmarkTOTPvsBuiltin(b *testing.B) {
 		{"mailgent/orgs/acme", map[string]interface{}{"description": "benchmark org"}},
 		{"mailgent/agents/bench", map[string]interface{}{"org": "acme"}},
 		{"mailgent/agents/bench/creds/site", map[string]interface{}{"totp_secret": totpBenchSeed}},
+		{"totp/keys/bench", map[string]interface{}{"key": totpBenchSeed, "generate": false}},
 	} {
 		if _, err := v.Client.Logical().Write(w.path, w.data); err != nil {
 			b.Fatalf("write %s: %v", w.path, err)
 		}
 	}
-	// (B) the built-in engine: a key with the same seed (SHA1, 6 digits, 30s
-	// are the defaults of both).
-	if err := v.Client.Sys().Mount("totp", &api.MountInput{Type: "totp"}); err != nil {
-		b.Fatalf("mount totp: %v", err)
+	return []totpTarget{
+		{"plugin", v.Addr, []string{"mailgent/agents/bench/creds/site/totp"}},
+		{"empty", v.Addr, []string{"empty/code"}},
+		{"builtin", v.Addr, []string{"totp/code/bench"}},
 	}
-	if _, err := v.Client.Logical().Write("totp/keys/bench", map[string]interface{}{
-		"key": totpBenchSeed, "generate": false,
-	}); err != nil {
-		b.Fatalf("write totp/keys/bench: %v", err)
-	}
-
-	plugin := totpTarget{"plugin", v.Addr, "mailgent/agents/bench/creds/site/totp"}
-	builtin := totpTarget{"builtin", v.Addr, "totp/code/bench"}
-
-	// One client for both, with an idle connection kept for every worker.
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConns = totpBenchConcurrency * 2
-	tr.MaxIdleConnsPerHost = totpBenchConcurrency
-	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
-	defer tr.CloseIdleConnections()
-
-	// Both sides must give the same code for the same seed: proof that the
-	// comparison is like for like (retried once across a step boundary).
-	var same bool
-	for range 2 {
-		pc, err := totpFetch(client, plugin.addr, v.Token, plugin.path)
-		if err != nil {
-			b.Fatal(err)
-		}
-		bc, err := totpFetch(client, builtin.addr, v.Token, builtin.path)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if same = pc == bc; same {
-			break
-		}
-	}
-	if !same {
-		b.Fatal("the plugin and the built-in engine give different codes for the same seed")
-	}
-
-	// Warm up both: connections, the plugin's agent cache, Vault's caches.
-	for _, t := range []totpTarget{plugin, builtin} {
-		if _, err := totpRound(client, v.Token, t, totpBenchWarmup); err != nil {
-			b.Fatalf("warm-up %s: %v", t.name, err)
-		}
-	}
-
-	b.Run("compare", func(b *testing.B) {
-		lat := map[string][]time.Duration{}
-		busy := map[string]time.Duration{}
-		ran := false
-		for b.Loop() {
-			if ran {
-				continue // fixed work: see above
-			}
-			ran = true
-			for r := range totpBenchRounds {
-				order := []totpTarget{plugin, builtin}
-				if r%2 == 1 {
-					order = []totpTarget{builtin, plugin}
-				}
-				for _, t := range order {
-					start := time.Now()
-					l, err := totpRound(client, v.Token, t, totpBenchRequests/(2*totpBenchRounds))
-					busy[t.name] += time.Since(start)
-					if err != nil {
-						b.Fatalf("round %d, %s: %v", r, t.name, err)
-					}
-					lat[t.name] = append(lat[t.name], l...)
-				}
-			}
-		}
-		type result struct {
-			n             int
-			rps, p50, p99 float64
-		}
-		res := map[string]result{}
-		for _, name := range []string{"plugin", "builtin"} {
-			l := lat[name]
-			slices.Sort(l)
-			res[name] = result{
-				n:   len(l),
-				rps: float64(len(l)) / busy[name].Seconds(),
-				p50: ms(percentile(l, 0.50)),
-				p99: ms(percentile(l, 0.99)),
-			}
-		}
-		ratio := res["plugin"].rps / res["builtin"].rps
-		b.ReportMetric(res["plugin"].rps, "plugin_rps")
-		b.ReportMetric(res["builtin"].rps, "builtin_rps")
-		b.ReportMetric(ratio, "ratio")
-		b.ReportMetric(res["plugin"].p50, "plugin_p50_ms")
-		b.ReportMetric(res["plugin"].p99, "plugin_p99_ms")
-		b.ReportMetric(res["builtin"].p50, "builtin_p50_ms")
-		b.ReportMetric(res["builtin"].p99, "builtin_p99_ms")
-
-		var sb strings.Builder
-		fmt.Fprintf(&sb, "TOTP via Vault HTTP API, %d workers, %d rounds per target, %d requests\n", totpBenchConcurrency, totpBenchRounds, totpBenchRequests)
-		fmt.Fprintf(&sb, "  %-8s %8s %10s %9s %9s\n", "target", "requests", "req/s", "p50 ms", "p99 ms")
-		for _, name := range []string{"plugin", "builtin"} {
-			r := res[name]
-			fmt.Fprintf(&sb, "  %-8s %8d %10.0f %9.3f %9.3f\n", name, r.n, r.rps, r.p50, r.p99)
-		}
-		fmt.Fprintf(&sb, "  ratio plugin/builtin: %.3f", ratio)
-		b.Log(sb.String())
-	})
 }
 
-// totpRound sends n requests to t from totpBenchConcurrency workers and
+// benchHTTPClient is one client for every target, with an idle connection
+// kept for every worker.
+func benchHTTPClient(b *testing.B, workers int) *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConns = workers * 2
+	tr.MaxIdleConnsPerHost = workers
+	b.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
+}
+
+// requireSameCode checks that two targets give the same code for the same
+// seed: proof that the comparison is like for like (retried once across a
+// step boundary).
+func requireSameCode(b *testing.B, client *http.Client, token string, x, y totpTarget) {
+	for range 2 {
+		xc, err := totpFetch(client, x.addr, token, x.paths[0])
+		if err != nil {
+			b.Fatal(err)
+		}
+		yc, err := totpFetch(client, y.addr, token, y.paths[0])
+		if err != nil {
+			b.Fatal(err)
+		}
+		if xc == yc {
+			return
+		}
+	}
+	b.Fatalf("%s and %s give different codes for the same seed", x.name, y.name)
+}
+
+// totpResult is one target's figures over all its rounds.
+type totpResult struct {
+	n             int
+	rps, p50, p99 float64
+}
+
+// compareTOTP warms the targets up, runs the rotating rounds once and
+// reports each target's figures and the plugin's ratios to the others.
+func compareTOTP(b *testing.B, client *http.Client, token, label string, workers int, targets []totpTarget) {
+	lat := map[string][]time.Duration{}
+	busy := map[string]time.Duration{}
+	ran := false
+	for b.Loop() {
+		if ran {
+			continue // fixed work: see above
+		}
+		ran = true
+		// Warm up all: connections, the plugin's caches, Vault's caches.
+		for _, t := range targets {
+			if _, err := totpRound(client, token, t, totpBenchWarmup, workers); err != nil {
+				b.Fatalf("warm-up %s: %v", t.name, err)
+			}
+		}
+		for r := range totpBenchRounds {
+			for _, t := range rotated(targets, r) {
+				start := time.Now()
+				l, err := totpRound(client, token, t, totpBenchRoundSize, workers)
+				busy[t.name] += time.Since(start)
+				if err != nil {
+					b.Fatalf("round %d, %s: %v", r, t.name, err)
+				}
+				lat[t.name] = append(lat[t.name], l...)
+			}
+		}
+	}
+	res := map[string]totpResult{}
+	for _, t := range targets {
+		l := slices.Sorted(slices.Values(lat[t.name]))
+		res[t.name] = totpResult{n: len(l), rps: float64(len(l)) / busy[t.name].Seconds(), p50: ms(percentile(l, 0.50)), p99: ms(percentile(l, 0.99))}
+		b.ReportMetric(res[t.name].rps, t.name+"_rps")
+		b.ReportMetric(res[t.name].p50, t.name+"_p50_ms")
+		b.ReportMetric(res[t.name].p99, t.name+"_p99_ms")
+	}
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "TOTP via Vault HTTP API (%s), %d workers, %d rounds × %d requests per target\n", label, workers, totpBenchRounds, totpBenchRoundSize)
+	fmt.Fprintf(&sb, "  %-8s %8s %10s %9s %9s\n", "target", "requests", "req/s", "p50 ms", "p99 ms")
+	for _, t := range targets {
+		r := res[t.name]
+		fmt.Fprintf(&sb, "  %-8s %8d %10.0f %9.3f %9.3f\n", t.name, r.n, r.rps, r.p50, r.p99)
+	}
+	for _, t := range targets[1:] {
+		ratio := res[targets[0].name].rps / res[t.name].rps
+		b.ReportMetric(ratio, "ratio_"+t.name)
+		fmt.Fprintf(&sb, "  %s/%s: %.3f\n", targets[0].name, t.name, ratio)
+	}
+	b.Log(strings.TrimSuffix(sb.String(), "\n"))
+}
+
+// rotated is targets in round r's order: rotated by r, reversed every other
+// round, so each target runs first, in the middle and last equally often.
+func rotated(targets []totpTarget, r int) []totpTarget {
+	out := make([]totpTarget, len(targets))
+	for i := range targets {
+		out[i] = targets[(i+r)%len(targets)]
+	}
+	if r%2 == 1 {
+		slices.Reverse(out)
+	}
+	return out
+}
+
+// totpRound sends n requests to t from workers concurrent workers and
 // returns every request's latency. The first failure stops the round.
-func totpRound(client *http.Client, token string, t totpTarget, n int) ([]time.Duration, error) {
+func totpRound(client *http.Client, token string, t totpTarget, n, workers int) ([]time.Duration, error) {
 	var (
 		next    atomic.Int64
 		failed  atomic.Bool
@@ -196,15 +243,15 @@ func totpRound(client *http.Client, token string, t totpTarget, n int) ([]time.D
 		firstEr error
 		wg      sync.WaitGroup
 	)
-	per := make([][]time.Duration, totpBenchConcurrency)
-	for w := range totpBenchConcurrency {
+	per := make([][]time.Duration, workers)
+	for w := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			l := make([]time.Duration, 0, n/totpBenchConcurrency+1)
+			l := make([]time.Duration, 0, n/workers+1)
 			for !failed.Load() && next.Add(1) <= int64(n) {
 				start := time.Now()
-				_, err := totpFetch(client, t.addr, token, t.path)
+				_, err := totpFetch(client, t.addr, token, t.paths[rand.IntN(len(t.paths))])
 				d := time.Since(start)
 				if err != nil {
 					failed.Store(true)

@@ -30,6 +30,7 @@ var sdkSeed = []byte("12345678901234567890")
 // SDK's story (sdk/python/tests/story.py, sdk/typescript/test/story.ts) and
 // the Python example as onboarded agents against one real stack: AppRole
 // login with a wrapped secret ID, credentials without seeds, TOTP codes,
+// TOTP enrolled from a QR image, fresh codes, recovery codes, a thread,
 // wait_for_code returning the verified code and never a forged one, trust
 // fields, a send reaching "sent", a login report, and Vault's 404, 408 and
 // 410 as the SDKs' errors.
@@ -142,6 +143,7 @@ func storyEnv(s *inboundStack, agent string, res *onboard.Result) []string {
 		"MAILGENT_TOTP_SECRET=" + base32.StdEncoding.EncodeToString(sdkSeed),
 		"MAILGENT_WAIT_FROM=" + serviceDomain,
 		"MAILGENT_SEND_TO=finance@corp.example",
+		"MAILGENT_QR_IMAGE=" + qrCorpus(s.t, "png-h-logo.png"),
 	}
 }
 
@@ -239,6 +241,8 @@ func checkStory(t *testing.T, s *inboundStack, agent, code string, out map[strin
 	require.NoError(t, err)
 	require.Equal(t, rfc6238.Code(sdkSeed, "SHA1", 6, 30, until.Add(-30*time.Second)), totp)
 
+	checkToolkit(t, out, one)
+
 	require.Equal(t, code, one("code"))
 	require.Equal(t, "trust=verified sender_domain=service.example.com unread=false", one("mail"))
 	require.Equal(t, "kind=verify host=service.example.com aligned=true", out["link"][0])
@@ -248,6 +252,7 @@ func checkStory(t *testing.T, s *inboundStack, agent, code string, out map[strin
 	require.Equal(t, "queued attachments=1", one("sent_queued"))
 	require.Equal(t, "sent subject=Hello from the SDK", one("sent"))
 	require.Equal(t, "true", one("sent_listed"))
+	require.Equal(t, "messages=2 kinds=inbox,sent sent_to=finance@corp.example", one("thread"))
 	require.Regexp(t, `^success \S+$`, one("login_report"))
 	require.Equal(t, `404 agent "`+agent+`" has no credential "missing.example"`, one("error_missing"))
 	require.Regexp(t, `^410 agent "`+agent+`" was revoked at `, one("error_revoked"))
@@ -313,4 +318,27 @@ func testPythonExample(t *testing.T, s *inboundStack, script, pyDir string) {
 	require.Equal(t, to, cred["username"])
 	require.NotContains(t, cred, "totp_secret")
 	require.Equal(t, "success", cred["last_login"].(map[string]interface{})["outcome"])
+}
+
+// checkToolkit checks the story's credential toolkit lines: the QR image
+// enrolled (and a bad one refused), a plain code then two fresh ones of
+// later steps each (period 1, the RFC seed), recovery codes once each.
+func checkToolkit(t *testing.T, out map[string][]string, one func(string) string) {
+	t.Helper()
+	require.Equal(t, "1 totp_enabled=true issuer=GitHub", one("qr_enrolled"))
+	require.Equal(t, "400 totp_qr: is not a PNG, JPEG or GIF image", one("qr_error"))
+	require.Len(t, out["fresh"], 3)
+	var last time.Time
+	for i, l := range out["fresh"] {
+		code, validUntil, ok := strings.Cut(l, " valid_until=")
+		require.True(t, ok, l)
+		until, err := time.Parse(time.RFC3339, validUntil)
+		require.NoError(t, err)
+		require.Equal(t, rfc6238.Code(sdkSeed, "SHA1", 6, 1, until.Add(-time.Second)), code, "fresh line %d", i)
+		require.True(t, until.After(last), "fresh line %d: step %s is not after %s", i, until, last)
+		last = until
+	}
+	require.Equal(t, "2", one("backup_remaining"))
+	require.Equal(t, []string{"bk-1111-2222 remaining=1", "bk-3333-4444 remaining=0"}, out["backup_code"])
+	require.Equal(t, `409 credential "site.example.com" has no unused backup code left (all 2 handed out); write new backup_codes`, one("backup_error"))
 }

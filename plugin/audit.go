@@ -44,6 +44,7 @@ const (
 	opCredDelete   = "cred.delete"
 	opTOTPGenerate = "totp.generate"
 	opLoginReport  = "login.report"
+	opBackupCode   = "cred.backup_code"
 
 	opMessageReceive    = "message.receive"
 	opMessageList       = "message.list"
@@ -53,6 +54,9 @@ const (
 	opMessageRaw        = "message.raw"
 	opMessageAttachment = "message.attachment"
 	opMessageSend       = "message.send"
+
+	opThreadList = "thread.list"
+	opThreadRead = "thread.read"
 )
 
 // Audit outcomes.

@@ -109,6 +109,12 @@ type backend struct {
 	inboxNotify *inboxNotifier
 	// inboxIdx is the in-memory index of each agent's inbox (inbox_index.go).
 	inboxIdx inboxIndexes
+	// totpLast is what this node knows of the last TOTP step handed out,
+	// by credential (totp_fresh.go).
+	totpLast totpLastCache
+	// sentIdx is the in-memory index of each agent's sent mail, for
+	// threads (sent_index.go).
+	sentIdx sentIndexes
 	// cfgCache holds the decoded config (path_config.go).
 	cfgCache         configCache
 	directoryChanged chan struct{}
@@ -161,12 +167,14 @@ func newBackend(logger hclog.Logger) *backend {
 			b.pathPolicies(),
 			b.pathCreds(),
 			b.pathTOTP(),
+			b.pathBackupCode(),
 			b.pathLogin(),
 			b.pathAudit(),
 			b.pathWait(), // before messages/:id
 			b.pathMessages(),
 			b.pathSend(),
 			b.pathSent(),
+			b.pathThreads(),
 		),
 		PeriodicFunc:   b.periodic,
 		InitializeFunc: b.initialize,
@@ -175,6 +183,27 @@ func newBackend(logger hclog.Logger) *backend {
 		RunningVersion: version.Version,
 	}
 	return b
+}
+
+// HandleRequest is the framework's, except that a field it cannot convert
+// (a map where a list belongs) is answered without the value: the
+// framework's message quotes it, and it may be a secret — a password, a
+// backup code — that would reach the client and Vault's audit log in clear.
+func (b *backend) HandleRequest(ctx context.Context, req *logical.Request) (*logical.Response, error) {
+	resp, err := b.Backend.HandleRequest(ctx, req)
+	if resp == nil || !resp.IsError() {
+		return resp, err
+	}
+	msg := resp.Error().Error()
+	if !strings.HasPrefix(msg, "Field validation failed: ") {
+		return resp, err
+	}
+	_, rest, ok := strings.Cut(msg, `for field "`)
+	field, _, ok2 := strings.Cut(rest, `"`)
+	if !ok || !ok2 {
+		return logical.ErrorResponse("a field has the wrong type; see the path's help"), nil
+	}
+	return logical.ErrorResponse("%s: has the wrong type; see the path's help for what it takes", field), nil
 }
 
 // initialize starts background work, but only where this node may write
@@ -193,6 +222,8 @@ func (b *backend) clean(ctx context.Context) {
 	b.agents.reset()
 	b.creds.reset()
 	b.inboxIdx.reset()
+	b.totpLast.reset()
+	b.sentIdx.reset()
 	b.cfgCache.drop()
 	b.relayReg.drop()
 }
@@ -212,6 +243,10 @@ func (b *backend) invalidate(ctx context.Context, key string) {
 		b.relaysChanged()
 	case strings.HasPrefix(key, credMetaPrefix), strings.HasPrefix(key, credVersionPrefix):
 		b.invalidateCred(key)
+	case strings.HasPrefix(key, sentPrefix):
+		b.sentIdx.drop(agentOfSentKey(key))
+	case strings.HasPrefix(key, totpLastPrefix):
+		b.totpLast.drop(strings.TrimPrefix(key, totpLastPrefix))
 	case strings.HasPrefix(key, inboxSumPrefix), strings.HasPrefix(key, inboxRecPrefix):
 		// A standby learns of new mail here; its waiters look again.
 		agent := agentFromInboxKey(key)

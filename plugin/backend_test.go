@@ -192,6 +192,7 @@ func TestOpenAPIOperationIDsAreDistinct(t *testing.T) {
 		"mailgent-delete-credential":           "DELETE /agents/{agent}/creds/{cred}",
 		"mailgent-generate-totp-code":          "GET /agents/{agent}/creds/{cred}/totp",
 		"mailgent-report-login":                "POST /agents/{agent}/creds/{cred}/login",
+		"mailgent-take-backup-code":            "POST /agents/{agent}/creds/{cred}/backup-code",
 		"mailgent-read-agent-audit-events":     "GET /agents/{agent}/audit",
 		"mailgent-list-agent-audit-events":     "GET /agents/{agent}/audit/",
 		"mailgent-read-messages":               "GET /agents/{agent}/messages",
@@ -205,6 +206,9 @@ func TestOpenAPIOperationIDsAreDistinct(t *testing.T) {
 		"mailgent-read-sent-messages":          "GET /agents/{agent}/sent",
 		"mailgent-list-sent-messages":          "GET /agents/{agent}/sent/",
 		"mailgent-read-sent-message":           "GET /agents/{agent}/sent/{id}",
+		"mailgent-read-threads":                "GET /agents/{agent}/threads",
+		"mailgent-list-threads":                "GET /agents/{agent}/threads/",
+		"mailgent-read-thread":                 "GET /agents/{agent}/threads/{thread}",
 	}
 	require.Equal(t, want, ids)
 }

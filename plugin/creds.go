@@ -46,6 +46,9 @@ type credMeta struct {
 	TOTPEnabled bool `json:"totp_enabled"`
 	// LastLogin is the agent's latest login report for this credential.
 	LastLogin *loginReport `json:"last_login,omitempty"`
+	// Backup is which backup codes of the current set were handed out
+	// (backup_codes.go); nil without any.
+	Backup *backupCodeState `json:"backup,omitempty"`
 }
 
 // loginReport is what an agent reported about a login attempt.
@@ -62,6 +65,10 @@ type credRecord struct {
 	URL      string            `json:"url,omitempty"`
 	TOTP     *totpSecret       `json:"totp,omitempty"`
 	Fields   map[string]string `json:"fields,omitempty"`
+	// BackupCodes are the site's one-time recovery codes, and BackupSet
+	// the ID of that set (backup_codes.go).
+	BackupCodes []string `json:"backup_codes,omitempty"`
+	BackupSet   string   `json:"backup_set,omitempty"`
 }
 
 // credLock serialises read-modify-write of one credential.

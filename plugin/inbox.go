@@ -79,6 +79,11 @@ type inboxSummary struct {
 	Combined bool `json:"combined,omitempty"`
 	// Embedded: that entry holds this summary too (as first stored).
 	Embedded bool `json:"embedded,omitempty"`
+	// The threading headers (threads.go), bounded by threadIDs; empty
+	// for mail stored before they were kept.
+	MessageID  string   `json:"message_id,omitempty"`
+	InReplyTo  string   `json:"in_reply_to,omitempty"`
+	References []string `json:"references,omitempty"`
 }
 
 // Caps on the summary fields kept in the index (per message, in memory);
@@ -103,6 +108,7 @@ func newSummary(key string, storedAt time.Time, h *mailmsg.Head, size int) *inbo
 		Subject:      mailparse.TruncateUTF8(h.Subject, maxSummarySubject),
 		SenderDomain: mailparse.TruncateUTF8(h.SenderDomain, 253), Trust: trust, TrustReason: mailparse.TruncateUTF8(h.TrustReason, maxSummaryReason),
 		Code: mailparse.TruncateUTF8(h.Code, 64), Attachments: h.Attachments, Size: int64(size), Unread: true,
+		MessageID: threadID(h.MessageID), InReplyTo: threadID(h.InReplyTo), References: threadIDs(h.References),
 	}
 }
 

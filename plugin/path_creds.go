@@ -81,6 +81,12 @@ func credFields() map[string]*framework.FieldSchema {
 			Description:  "otpauth://totp/… URI with the seed and its algorithm, digits and period. Write-only.",
 			DisplayAttrs: &framework.DisplayAttributes{Sensitive: true},
 		},
+		"totp_qr": {
+			Type: framework.TypeString,
+			Description: "The site's TOTP enrolment QR code: a PNG, JPEG or GIF image (at most 1 MiB) in base64, " +
+				"or a data: URL. Decoded by the engine and read like totp_uri. Write-only.",
+			DisplayAttrs: &framework.DisplayAttributes{Sensitive: true},
+		},
 		"totp_algorithm": {
 			Type:        framework.TypeString,
 			Description: "SHA1 (default), SHA256 or SHA512.",
@@ -96,6 +102,13 @@ func credFields() map[string]*framework.FieldSchema {
 		"url": {
 			Type:        framework.TypeString,
 			Description: "Site the credential is for.",
+		},
+		"backup_codes": {
+			Type: framework.TypeCommaStringSlice,
+			Description: fmt.Sprintf("The site's one-time recovery codes (at most %d): replaces the set, none used; "+
+				"an empty list removes them. Write-only: reads show backup_codes_remaining, and "+
+				"creds/<cred>/backup-code hands them out one at a time.", maxBackupCodes),
+			DisplayAttrs: &framework.DisplayAttributes{Sensitive: true},
 		},
 		"fields": {
 			Type:        framework.TypeKVPairs,
@@ -147,6 +160,8 @@ func (b *backend) pathCredList(ctx context.Context, req *logical.Request, st *ag
 			"url":             m.URL,
 			"totp_enabled":    m.TOTPEnabled,
 			"updated_at":      m.UpdatedAt.Format(time.RFC3339Nano),
+			// The current set's; a read of an older version may differ.
+			"backup_codes_remaining": m.Backup.remaining(),
 		}
 	}
 	return logical.ListResponseWithInfo(names, info), nil
@@ -226,6 +241,8 @@ func credResponseData(a *agentEntry, cred string, c *openedCred) map[string]inte
 		"url":              rec.URL,
 		"fields":           fields,
 		"totp":             totpInfo(rec.TOTP),
+		// How many recovery codes backup-code can still hand out; never the codes.
+		"backup_codes_remaining": backupCodesRemaining(meta, rec),
 	}
 	if meta.LastLogin != nil {
 		m["last_login"] = map[string]interface{}{"at": meta.LastLogin.At.Format(time.RFC3339Nano), "outcome": meta.LastLogin.Outcome}
@@ -286,6 +303,7 @@ func (b *backend) pathCredWrite(ctx context.Context, req *logical.Request, st *a
 	if resp != nil {
 		return resp, nil
 	}
+	in.applyBackupCodes(rec, meta)
 	plaintext, err := json.Marshal(rec)
 	if err != nil {
 		return nil, err
@@ -356,6 +374,10 @@ func (b *backend) pathCredDelete(ctx context.Context, req *logical.Request, st *
 			return nil, err
 		}
 	}
+	if err := req.Storage.Delete(ctx, totpLastKey(agent, cred)); err != nil {
+		return nil, err
+	}
+	b.totpLast.drop(credCacheKey(agent, cred))
 	ev := b.agentEvent(req, st.entry, opCredDelete, outcomeSuccess)
 	ev.Credential, ev.Version = cred, meta.CurrentVersion
 	return nil, b.record(ctx, req.Storage, subjectAgent, agent, ev)
@@ -382,14 +404,17 @@ type credInput struct {
 	digits, period          *int
 	fields                  map[string]string
 	hasFields               bool
+	backupCodes             []string // replaces the set; empty removes it
+	hasBackupCodes          bool
+	backupSet               string // the new set's ID
 	cas                     *int
 	maxVersions             *int
 }
 
 // readCredWrite validates every field of a write before anything is read
 // or written: 1. the credential's name, 2. unknown fields, 3. username,
-// password and url, 4. the TOTP parameters, then the seed or URI, 5.
-// fields, cas and max_versions. A bad agent name is answered before a bad
+// password and url, 4. the TOTP parameters, then the seed, URI or QR, 5.
+// backup_codes, 6. fields, cas and max_versions. A bad agent name is answered before a bad
 // field.
 func readCredWrite(d *framework.FieldData) (*credInput, *logical.Response) {
 	cred, resp := readCredName(d)
@@ -398,7 +423,7 @@ func readCredWrite(d *framework.FieldData) (*credInput, *logical.Response) {
 	}
 	in := &credInput{cred: cred}
 	for _, read := range []func(*framework.FieldData) *logical.Response{
-		rejectUnknownFields, in.readTexts, in.readTOTPParams, in.readTOTPSeed, in.readVersioning,
+		rejectUnknownFields, in.readTexts, in.readTOTPParams, in.readTOTPSeed, in.readBackupCodes, in.readVersioning,
 	} {
 		if resp := read(d); resp != nil {
 			return nil, agentNameFirst(d, resp)
@@ -437,10 +462,13 @@ func (in *credInput) readTexts(d *framework.FieldData) *logical.Response {
 
 // readTOTPParams reads totp_algorithm, totp_digits and totp_period.
 func (in *credInput) readTOTPParams(d *framework.FieldData) *logical.Response {
-	if _, hasSecret := d.Raw["totp_secret"]; hasSecret {
-		if _, hasURI := d.Raw["totp_uri"]; hasURI {
-			return logical.ErrorResponse("totp_uri: give either totp_uri or totp_secret, not both")
-		}
+	_, hasSecret := d.Raw["totp_secret"]
+	_, hasURI := d.Raw["totp_uri"]
+	if _, hasQR := d.Raw["totp_qr"]; hasQR && (hasSecret || hasURI) {
+		return logical.ErrorResponse("totp_qr: give only one of totp_qr, totp_uri and totp_secret")
+	}
+	if hasSecret && hasURI {
+		return logical.ErrorResponse("totp_uri: give either totp_uri or totp_secret, not both")
 	}
 	if v, ok, err := d.GetOkErr("totp_algorithm"); err != nil {
 		return logical.ErrorResponse("totp_algorithm: %v", err)
@@ -477,9 +505,25 @@ func (in *credInput) hasTOTPParams() bool {
 	return in.algorithm != nil || in.digits != nil || in.period != nil
 }
 
-// readTOTPSeed reads totp_uri (which carries its own parameters) or
-// totp_secret (an empty one removes TOTP). Neither error echoes the seed.
+// readTOTPSeed reads totp_qr or totp_uri (which carry their own
+// parameters) or totp_secret (an empty one removes TOTP). No error echoes
+// the seed.
 func (in *credInput) readTOTPSeed(d *framework.FieldData) *logical.Response {
+	if qrV, ok := d.Raw["totp_qr"]; ok {
+		if in.hasTOTPParams() {
+			return logical.ErrorResponse("totp_qr: carries its own algorithm, digits and period; do not also set totp_algorithm, totp_digits or totp_period")
+		}
+		s, ok := qrV.(string)
+		if !ok {
+			return logical.ErrorResponse("totp_qr: must be a string: the image in base64")
+		}
+		t, err := decodeTOTPQR(s)
+		if err != nil {
+			return logical.ErrorResponse("totp_qr: %v", err)
+		}
+		in.totp, in.totpFromURI = t, true
+		return nil
+	}
 	if uriV, ok := d.Raw["totp_uri"]; ok {
 		if in.hasTOTPParams() {
 			return logical.ErrorResponse("totp_uri: carries its own algorithm, digits and period; do not also set totp_algorithm, totp_digits or totp_period")

@@ -111,6 +111,7 @@ func leaks(text string, rec *credRecord) bool {
 	for _, v := range rec.Fields {
 		secrets = append(secrets, v)
 	}
+	secrets = append(secrets, rec.BackupCodes...)
 	upper := strings.ToUpper(strings.Join(strings.Fields(text), ""))
 	for _, s := range secrets {
 		if len(s) >= 6 && (strings.Contains(text, s) || strings.Contains(upper, strings.ToUpper(s))) {

@@ -214,9 +214,10 @@ func adminPolicy(mount, accessor, approle string, strict bool) string {
 	rule("sys/policies/acl/"+agentsPolicyName(accessor), `"read"`)
 	s.WriteString(roleRule(approle, accessor, strict))
 	if strict {
-		s.WriteString("# Strict: no password (or any credential field) reads or writes; TOTP codes,\n")
+		s.WriteString("# Strict: no password (or any credential field) reads or writes, no backup codes; TOTP codes,\n")
 		s.WriteString("# credential listing, inbox, audit and agent management stay allowed.\n")
 		rule(m+"/agents/+/creds/+", `"deny"`)
+		rule(m+"/agents/+/creds/+/backup-code", `"deny"`)
 		rule(m+"/agents/+/creds/", `"list"`)
 	}
 	return s.String()
@@ -317,12 +318,15 @@ func agentPaths(mount, agent string) string {
 		{p + "/creds/*", `"create", "read", "update", "delete", "list"`},
 		{p + "/creds/+/totp", `"read"`},
 		{p + "/creds/+/login", `"create", "update"`},
+		{p + "/creds/+/backup-code", `"create", "update"`},
 		{p + "/messages", `"read", "list"`},
 		{p + "/messages/*", `"read", "list", "delete"`},
 		{p + "/send", `"create", "update"`},
 		{p + "/audit", `"read", "list"`},
 		{p + "/sent", `"read", "list"`},
 		{p + "/sent/*", `"read"`},
+		{p + "/threads", `"read", "list"`},
+		{p + "/threads/*", `"read"`},
 	}
 	var s strings.Builder
 	for _, r := range rules {

@@ -38,7 +38,7 @@ func TestAgentPolicyIsScopedToTheAgent(t *testing.T) {
 	require.Equal(t, "mailgent-"+testMountAccessor+"-agent-bot", resp.Data["name"])
 	require.Equal(t, "mailgent-"+testMountAccessor+"-bot", resp.Data["role"])
 	paths := parsePolicy(t, hcl).Path
-	require.Len(t, paths, 11)
+	require.Len(t, paths, 14)
 	for p := range paths {
 		require.True(t, p == "mailgent/agents/bot" || strings.HasPrefix(p, "mailgent/agents/bot/"), "a rule beyond the agent: %s", p)
 	}

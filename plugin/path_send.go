@@ -11,6 +11,7 @@ import (
 	"mime"
 	"net/http"
 	"net/mail"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -116,6 +117,8 @@ type sendInput struct {
 	replyTo             *mail.Address
 	inReplyTo           string
 	attachments         []attachmentIn
+	// references is what the reply's References header names (threadFrom).
+	references []string
 }
 
 // recipientFields are the address-list fields, in the order they are
@@ -260,7 +263,7 @@ func (b *backend) pathSendWrite(ctx context.Context, req *logical.Request, st *a
 		if thread, err = b.threadFrom(ctx, req.Storage, st, sum); err != nil {
 			return nil, err
 		}
-		in.subject = thread.replySubject(in.subject)
+		in.subject, in.references = thread.replySubject(in.subject), thread.refs
 	}
 	lock := locksutil.LockForKey(b.sendLocks, st.entry.Name) // held across the publish
 	lock.Lock()
@@ -311,8 +314,9 @@ func checkAllowlist(a *agentEntry, in *sendInput) error {
 // thread is what a reply takes from the message it answers.
 type thread struct {
 	// headers are In-Reply-To and References, when the original has a
-	// Message-ID.
+	// Message-ID; refs the message IDs of the latter.
 	headers [][2]string
+	refs    []string
 	// subject is the original's.
 	subject string
 }
@@ -333,6 +337,7 @@ func (b *backend) threadFrom(ctx context.Context, s logical.Storage, st *agentSt
 		}
 		refs = append(refs, mid)
 		t.headers = [][2]string{{"In-Reply-To", mid}, {"References", strings.Join(refs, " ")}}
+		t.refs = threadIDs(append(slices.Clone(orig.References), orig.MessageID))
 	}
 	return t, nil
 }
@@ -463,7 +468,7 @@ func (b *backend) queueMessage(ctx context.Context, s logical.Storage, st *agent
 	out.Rcpts = in.allRecipients()
 	rec := &sentRecord{
 		ID: out.ID, MessageID: out.MessageID, To: addrStrings(in.rcpts["to"]), Cc: addrStrings(in.rcpts["cc"]), Bcc: addrStrings(in.rcpts["bcc"]),
-		Subject: in.subject, Size: len(out.Raw), Attachments: len(in.attachments), InReplyTo: in.inReplyTo,
+		Subject: in.subject, Size: len(out.Raw), Attachments: len(in.attachments), InReplyTo: in.inReplyTo, References: in.references,
 		Status: bus.StatusQueued, QueuedAt: out.QueuedAt, UpdatedAt: out.QueuedAt,
 	}
 	if err := b.writeSent(ctx, s, st, rec); err != nil {

@@ -27,6 +27,11 @@ func (b *backend) pathTOTP() []*framework.Path {
 				Description: "If fewer seconds than this remain in the current time step, wait for the next step " +
 					"and return its code (0 to the period).",
 			},
+			"fresh": {
+				Type: framework.TypeBool,
+				Description: "Return a code of a later time step than any code of this credential handed out before " +
+					"(a site refuses a code it has seen), waiting for the next step when needed.",
+			},
 		},
 		Operations: map[logical.Operation]framework.OperationHandler{
 			logical.ReadOperation: &framework.PathOperation{
@@ -37,7 +42,10 @@ func (b *backend) pathTOTP() []*framework.Path {
 		HelpSynopsis: "Generate the current RFC 6238 TOTP code of a credential. The seed is never returned.",
 		HelpDescription: `Returns code, seconds_remaining, valid_until, period, digits and algorithm.
 With min_remaining=N the call waits (at most one period) when fewer than N
-seconds are left, so the code does not expire while it is being typed.`,
+seconds are left, so the code does not expire while it is being typed.
+With fresh=true the code is of a later time step than any handed out before
+for this credential, on any node: the call waits for the next step if this
+one's code was handed out already.`,
 	}}
 }
 
@@ -45,6 +53,7 @@ seconds are left, so the code does not expire while it is being typed.`,
 type totpRequest struct {
 	cred         string
 	minRemaining int
+	fresh        bool
 }
 
 func readTOTPRequest(d *framework.FieldData) (totpRequest, *logical.Response) {
@@ -64,6 +73,11 @@ func readTOTPRequest(d *framework.FieldData) (totpRequest, *logical.Response) {
 			return in, logical.ErrorResponse("min_remaining: must be between 0 and %d (and at most the period), got %d", maxMinRemaining, in.minRemaining)
 		}
 	}
+	if v, ok, err := d.GetOkErr("fresh"); err != nil {
+		return in, logical.ErrorResponse("fresh: %v", err)
+	} else if ok {
+		in.fresh = v.(bool)
+	}
 	return in, nil
 }
 
@@ -71,8 +85,10 @@ func readTOTPRequest(d *framework.FieldData) (totpRequest, *logical.Response) {
 //
 //  1. open the credential's current version (a failure is recorded);
 //  2. a credential without a seed, or a min_remaining over its period: 400;
-//  3. generate the code; with fewer than min_remaining seconds left, wait
-//     for the next step and generate again (nextStepCode);
+//  3. generate the code (currentCode): with fresh, of a step after every
+//     one handed out (freshCode); else the current step's, or with fewer
+//     than min_remaining seconds left the next step's (nextStepCode) —
+//     either way its step is recorded as handed out (totp_fresh.go);
 //  4. record totp.generate, then answer.
 func (b *backend) pathTOTPRead(ctx context.Context, req *logical.Request, st *agentState, in totpRequest) (*logical.Response, error) {
 	c, err := b.loadCred(ctx, req, st, in.cred, 0, opTOTPGenerate)
@@ -86,15 +102,9 @@ func (b *backend) pathTOTPRead(ctx context.Context, req *logical.Request, st *ag
 	if in.minRemaining > t.Period {
 		return logical.ErrorResponse("min_remaining: must be at most the period (%d), got %d", t.Period, in.minRemaining), nil
 	}
-	now := b.now()
-	code, err := t.generate(now)
+	code, err := b.currentCode(ctx, req, st, in, t)
 	if err != nil {
 		return nil, err
-	}
-	if code.SecondsRemaining < in.minRemaining {
-		if code, err = b.nextStepCode(ctx, req, st, in.cred, t, code, now); err != nil {
-			return nil, err
-		}
 	}
 	ev := b.agentEvent(req, st.entry, opTOTPGenerate, outcomeSuccess)
 	ev.Credential, ev.Version = in.cred, c.version
@@ -117,28 +127,30 @@ func (b *backend) pathTOTPRead(ctx context.Context, req *logical.Request, st *ag
 	}}, nil
 }
 
+// currentCode is the code a request is handed, its step recorded.
+func (b *backend) currentCode(ctx context.Context, req *logical.Request, st *agentState, in totpRequest, t *totpSecret) (totpCode, error) {
+	if in.fresh {
+		return b.freshCode(ctx, req, st, in.cred, t, in.minRemaining)
+	}
+	now := b.now()
+	code, err := t.generate(now)
+	if err != nil {
+		return totpCode{}, err
+	}
+	if code.SecondsRemaining < in.minRemaining {
+		if code, err = b.nextStepCode(ctx, req, st, in.cred, t, code, now); err != nil {
+			return totpCode{}, err
+		}
+	}
+	return code, b.noteHandedOut(ctx, req.Storage, st.entry.Name, in.cred, code.ValidUntil)
+}
+
 // nextStepCode waits out the step of code, generated at now, and returns
 // the next step's code. The wait is bounded by the period and cut short by
 // the client or a revocation, re-checked before any code is returned (a
 // 410 then).
 func (b *backend) nextStepCode(ctx context.Context, req *logical.Request, st *agentState, cred string, t *totpSecret, code totpCode, now time.Time) (totpCode, error) {
-	revoked := b.inboxNotify.channel(st.entry.Name)
-	timer := time.NewTimer(code.ValidUntil.Sub(now))
-	defer timer.Stop()
-	for waiting := true; waiting; {
-		select {
-		case <-ctx.Done():
-			return totpCode{}, ctx.Err()
-		case <-revoked:
-			if err := b.stillActive(ctx, req, st, opTOTPGenerate, cred); err != nil {
-				return totpCode{}, err
-			}
-			revoked = b.inboxNotify.channel(st.entry.Name) // new mail, not a revocation
-		case <-timer.C:
-			waiting = false
-		}
-	}
-	if err := b.stillActive(ctx, req, st, opTOTPGenerate, cred); err != nil {
+	if err := b.waitFor(ctx, req, st, cred, code.ValidUntil.Sub(now)); err != nil {
 		return totpCode{}, err
 	}
 	// Count from the boundary just reached (the timer fires a few ms

@@ -39,6 +39,10 @@ type sentRecord struct {
 	Attachments int `json:"attachments"`
 	// InReplyTo is the inbox message this answers, if any.
 	InReplyTo string `json:"in_reply_to,omitempty"`
+	// References are the message IDs of its References header (the last
+	// is In-Reply-To's), without angle brackets, bounded by threadIDs:
+	// how threads.go links it to the conversation.
+	References []string `json:"references,omitempty"`
 	// Status is queued, deferred, sent, failed or cancelled.
 	Status string `json:"status"`
 	// Reply is the smarthost's last reply, or the reason of a failure.
@@ -55,7 +59,11 @@ func (b *backend) writeSent(ctx context.Context, s logical.Storage, st *agentSta
 	if err != nil {
 		return err
 	}
-	return putSealed(ctx, s, st.kek, sentPrefix+st.entry.Name+"/"+rec.ID, sentAD(b.mountID, st.entry.Name, rec.ID), plain)
+	if err := putSealed(ctx, s, st.kek, sentPrefix+st.entry.Name+"/"+rec.ID, sentAD(b.mountID, st.entry.Name, rec.ID), plain); err != nil {
+		return err
+	}
+	b.sentIdx.changed(st.entry.Name, rec.ID, rec)
+	return nil
 }
 
 func (b *backend) readSent(ctx context.Context, s logical.Storage, st *agentState, key string) (*sentRecord, error) {

@@ -90,7 +90,7 @@ func (b *backend) sweepRevoked(ctx context.Context, s logical.Storage) error {
 		if err != nil {
 			return err
 		}
-		for _, p := range []string{inboxSumPrefix, inboxRecPrefix, inboxRawPrefix, sentPrefix, sendRatePrefix} {
+		for _, p := range []string{inboxSumPrefix, inboxRecPrefix, inboxRawPrefix, sentPrefix, sendRatePrefix, totpLastPrefix} {
 			k, err := deleteTree(ctx, s, p+name+"/")
 			if err != nil {
 				return err
@@ -103,6 +103,7 @@ func (b *backend) sweepRevoked(ctx context.Context, s logical.Storage) error {
 		}
 		m += k
 		b.inboxIdx.drop(name)
+		b.sentIdx.drop(name)
 		a.Swept = true
 		if err := putJSON(ctx, s, agentPrefix+name, a); err != nil {
 			return err
@@ -226,6 +227,7 @@ func (b *backend) sweepSent(ctx context.Context, s logical.Storage) error {
 				if err := s.Delete(ctx, sentPrefix+a+k); err != nil {
 					return err
 				}
+				b.sentIdx.changed(strings.TrimSuffix(a, "/"), k, nil)
 			}
 		}
 	}

@@ -32,7 +32,8 @@ path "auth/approle/role/mailgent-MOUNT_ACCESSOR-*" {
     "token_bound_cidrs"     = []
   }
 }
-# Strict: no password (or any credential field) reads or writes; TOTP codes,
+# Strict: no password (or any credential field) reads or writes, no backup codes; TOTP codes,
 # credential listing, inbox, audit and agent management stay allowed.
 path "mailgent/agents/+/creds/+" { capabilities = ["deny"] }
+path "mailgent/agents/+/creds/+/backup-code" { capabilities = ["deny"] }
 path "mailgent/agents/+/creds/" { capabilities = ["list"] }

@@ -15,9 +15,12 @@ path "mailgent/agents/{{identity.entity.aliases.APPROLE_ACCESSOR.metadata.mailge
 path "mailgent/agents/{{identity.entity.aliases.APPROLE_ACCESSOR.metadata.mailgent_agent}}/creds/*" { capabilities = ["create", "read", "update", "delete", "list"] }
 path "mailgent/agents/{{identity.entity.aliases.APPROLE_ACCESSOR.metadata.mailgent_agent}}/creds/+/totp" { capabilities = ["read"] }
 path "mailgent/agents/{{identity.entity.aliases.APPROLE_ACCESSOR.metadata.mailgent_agent}}/creds/+/login" { capabilities = ["create", "update"] }
+path "mailgent/agents/{{identity.entity.aliases.APPROLE_ACCESSOR.metadata.mailgent_agent}}/creds/+/backup-code" { capabilities = ["create", "update"] }
 path "mailgent/agents/{{identity.entity.aliases.APPROLE_ACCESSOR.metadata.mailgent_agent}}/messages" { capabilities = ["read", "list"] }
 path "mailgent/agents/{{identity.entity.aliases.APPROLE_ACCESSOR.metadata.mailgent_agent}}/messages/*" { capabilities = ["read", "list", "delete"] }
 path "mailgent/agents/{{identity.entity.aliases.APPROLE_ACCESSOR.metadata.mailgent_agent}}/send" { capabilities = ["create", "update"] }
 path "mailgent/agents/{{identity.entity.aliases.APPROLE_ACCESSOR.metadata.mailgent_agent}}/audit" { capabilities = ["read", "list"] }
 path "mailgent/agents/{{identity.entity.aliases.APPROLE_ACCESSOR.metadata.mailgent_agent}}/sent" { capabilities = ["read", "list"] }
 path "mailgent/agents/{{identity.entity.aliases.APPROLE_ACCESSOR.metadata.mailgent_agent}}/sent/*" { capabilities = ["read"] }
+path "mailgent/agents/{{identity.entity.aliases.APPROLE_ACCESSOR.metadata.mailgent_agent}}/threads" { capabilities = ["read", "list"] }
+path "mailgent/agents/{{identity.entity.aliases.APPROLE_ACCESSOR.metadata.mailgent_agent}}/threads/*" { capabilities = ["read"] }

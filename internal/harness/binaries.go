@@ -42,6 +42,13 @@ var toolsMu sync.Mutex
 // test never runs a stale build. Go's build cache makes this cheap.
 func Own(tb testing.TB, name string) string {
 	tb.Helper()
+	return OwnAt(tb, name, "./cmd/"+name)
+}
+
+// OwnAt is Own for the main package at pkg (a path from the repository
+// root), built as name.
+func OwnAt(tb testing.TB, name, pkg string) string {
+	tb.Helper()
 	ownMu.Lock()
 	defer ownMu.Unlock()
 	if p, ok := ownBuilt[name]; ok {
@@ -55,10 +62,10 @@ func Own(tb testing.TB, name string) string {
 	// Build under a private name and rename: packages testing in parallel
 	// may build the same binary at the same time.
 	tmp := filepath.Join(dir, fmt.Sprintf(".%s.%d", name, os.Getpid()))
-	cmd := exec.Command("go", "build", "-o", tmp, "./cmd/"+name)
+	cmd := exec.Command("go", "build", "-o", tmp, pkg)
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
-		tb.Fatalf("go build ./cmd/%s: %v\n%s", name, err, out)
+		tb.Fatalf("go build %s: %v\n%s", pkg, err, out)
 	}
 	path := filepath.Join(dir, name)
 	if err := os.Rename(tmp, path); err != nil {

@@ -132,7 +132,9 @@ func StartVaultCluster(tb testing.TB, n int) *VaultCluster {
 		apiPorts[i], clusterPorts[i] = FreePort(tb), FreePort(tb)
 	}
 	for i := range n {
-		c.Nodes = append(c.Nodes, startRaftNode(tb, filepath.Join(dir, fmt.Sprintf("node%d", i+1)), pluginDir, i, apiPorts, clusterPorts))
+		v := startRaftNode(tb, filepath.Join(dir, fmt.Sprintf("node%d", i+1)), pluginDir, i, apiPorts, clusterPorts)
+		v.AuditLog, v.PluginSHA = c.AuditLog, sha
+		c.Nodes = append(c.Nodes, v)
 	}
 	c.initAndUnseal(tb)
 	c.WaitVoters(tb)
@@ -198,7 +200,7 @@ plugin_directory = %q
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		tb.Fatal(err)
 	}
-	v := &Vault{Addr: fmt.Sprintf("http://127.0.0.1:%d", apiPorts[i])}
+	v := &Vault{Addr: fmt.Sprintf("http://127.0.0.1:%d", apiPorts[i]), PluginDir: pluginDir}
 	v.Process = startProcess(tb, fmt.Sprintf("vault-%d", i+1), Tool(tb, "vault"),
 		[]string{"server", "-config=" + path, "-log-level=debug"}, []string{"VAULT_ADDR=", "VAULT_TOKEN="})
 	v.Client = NewVaultClient(tb, v.Addr, "")

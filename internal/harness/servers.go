@@ -137,6 +137,23 @@ type Vault struct {
 	Client    *api.Client
 	AuditLog  string
 	PluginSHA string
+	// PluginDir is Vault's plugin_directory (shared by a cluster's nodes).
+	PluginDir string
+}
+
+// RegisterPlugin copies the secrets-engine plugin binary into Vault's
+// plugin directory as name and registers it in the catalog by SHA-256.
+func (v *Vault) RegisterPlugin(tb testing.TB, name, binary string) {
+	tb.Helper()
+	sha, err := copyFile(binary, filepath.Join(v.PluginDir, name), 0o755)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := v.Client.Sys().RegisterPluginWithContext(context.Background(), &api.RegisterPluginInput{
+		Name: name, Type: api.PluginTypeSecrets, Command: name, SHA256: sha,
+	}); err != nil {
+		tb.Fatalf("register plugin %s: %v", name, err)
+	}
 }
 
 // pluginDirectory makes dir/plugins holding a fresh build of the plugin
@@ -171,6 +188,7 @@ func StartVault(tb testing.TB) *Vault {
 		Token:     "root-" + RandomSecret(),
 		AuditLog:  filepath.Join(LogDir(tb), "vault-audit.log"),
 		PluginSHA: sha,
+		PluginDir: pluginDir,
 	}
 	v.Process = startProcess(tb, "vault", Tool(tb, "vault"), []string{
 		"server", "-dev",
@@ -385,6 +403,9 @@ const StackMount = "mailgent"
 type StackOptions struct {
 	// RelayArgs are extra flags of the relay (e.g. rate limits).
 	RelayArgs []string
+	// Raft runs Vault as one node on integrated storage (fsync on every
+	// commit, as production) instead of a dev server (in memory).
+	Raft bool
 }
 
 // Start brings up the whole stack for one test.
@@ -400,7 +421,11 @@ func StartStack(tb testing.TB, o StackOptions) *Stack {
 	s.DNS = StartDNS(tb)
 	s.NATS = StartNATS(tb)
 	s.Mailpit = StartMailpit(tb)
-	s.Vault = StartVault(tb)
+	if o.Raft {
+		s.Vault = StartVaultCluster(tb, 1).WaitLeader(tb)
+	} else {
+		s.Vault = StartVault(tb)
+	}
 	cfg := s.NATS.MountConfig()
 	cfg["domain"] = s.Domain
 	s.Vault.MountMailgent(tb, StackMount, cfg)

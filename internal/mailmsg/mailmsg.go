@@ -179,13 +179,20 @@ type Head struct {
 	SenderDomain string `json:"sender_domain,omitempty"`
 	Trust        string `json:"trust,omitempty"`
 	TrustReason  string `json:"trust_reason,omitempty"`
+	// The threading headers, as on Message: what the plugin groups
+	// conversations by (agents/:agent/threads). Empty from relays that
+	// predate them.
+	MessageID  string   `json:"message_id,omitempty"`
+	InReplyTo  string   `json:"in_reply_to,omitempty"`
+	References []string `json:"references,omitempty"`
 }
 
 // Head returns the message's head.
 func (m *Message) Head() Head {
 	h := Head{ID: m.ID, ReceivedAt: m.ReceivedAt, From: m.From, FromAddress: m.FromAddress, Subject: m.Subject,
 		Attachments: len(m.Attachments), RemoteAddr: m.Envelope.RemoteAddr,
-		SenderDomain: m.SenderDomain, Trust: m.Trust, TrustReason: m.TrustReason}
+		SenderDomain: m.SenderDomain, Trust: m.Trust, TrustReason: m.TrustReason,
+		MessageID: m.MessageID, InReplyTo: m.InReplyTo, References: m.References}
 	if len(m.Codes) > 0 {
 		h.Code = m.Codes[0].Code
 	}

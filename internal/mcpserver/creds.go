@@ -63,6 +63,8 @@ type CredentialOut struct {
 	URL      string            `json:"url,omitempty"`
 	Fields   map[string]string `json:"fields,omitempty"`
 	TOTP     TOTPParams        `json:"totp"`
+	// BackupCodesRemaining counts unused recovery codes; the codes stay in the vault.
+	BackupCodesRemaining int `json:"backup_codes_remaining" jsonschema:"unused one-time backup codes (use_backup_code hands one out)"`
 }
 
 func (h *handlers) getCredential(ctx context.Context, _ *mcp.CallToolRequest, in GetCredentialIn) (*mcp.CallToolResult, *CredentialOut, error) {
@@ -75,7 +77,8 @@ func (h *handlers) getCredential(ctx context.Context, _ *mcp.CallToolRequest, in
 	}
 	return nil, &CredentialOut{
 		Name: in.Name, Version: cr.Version, Username: cr.Username, Password: cr.Password, URL: cr.URL, Fields: cr.Fields,
-		TOTP: TOTPParams{Enabled: cr.TOTP.Enabled, Algorithm: cr.TOTP.Algorithm, Digits: cr.TOTP.Digits, Period: cr.TOTP.Period},
+		TOTP:                 TOTPParams{Enabled: cr.TOTP.Enabled, Algorithm: cr.TOTP.Algorithm, Digits: cr.TOTP.Digits, Period: cr.TOTP.Period},
+		BackupCodesRemaining: cr.BackupCodesRemaining,
 	}, nil
 }
 

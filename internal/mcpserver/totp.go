@@ -15,9 +15,6 @@ import (
 	"github.com/mailgent/mailgent/client"
 )
 
-// maxQRImage is the largest QR image the plugin decodes (totp_qr).
-const maxQRImage = 1 << 20
-
 func (h *handlers) addTOTPTools(s *mcp.Server) {
 	mcp.AddTool(s, &mcp.Tool{Name: "totp_code", Title: "Current TOTP code",
 		Description: "Generate a TOTP (2FA) code of a stored credential, with the seconds it stays valid and when it expires " +
@@ -53,7 +50,11 @@ func (h *handlers) totpCode(ctx context.Context, _ *mcp.CallToolRequest, in TOTP
 	if err := required("name", in.Name); err != nil {
 		return nil, nil, err
 	}
-	code, err := h.c.TOTPWith(ctx, in.Name, client.TOTPOptions{MinRemaining: in.MinRemaining, Fresh: in.Fresh})
+	totp := h.c.TOTP
+	if in.Fresh {
+		totp = h.c.FreshTOTP
+	}
+	code, err := totp(ctx, in.Name, in.MinRemaining)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -94,7 +95,7 @@ func (h *handlers) enrollTOTP(ctx context.Context, _ *mcp.CallToolRequest, in En
 	if err != nil {
 		return nil, nil, err
 	}
-	code, err := h.c.TOTPWith(ctx, in.Name, client.TOTPOptions{MinRemaining: in.MinRemaining})
+	code, err := h.c.TOTP(ctx, in.Name, in.MinRemaining)
 	if err != nil {
 		return nil, nil, fmt.Errorf("the seed is stored (version %d), but its first code failed: %w; call totp_code", v, err)
 	}
@@ -152,8 +153,8 @@ func readQRFile(path string) ([]byte, error) {
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s: %q is not a regular file", field, path)
 	}
-	if fi.Size() > maxQRImage {
-		return nil, fmt.Errorf("%s: %q is %d bytes, more than the %d an image may have", field, path, fi.Size(), maxQRImage)
+	if fi.Size() > client.MaxQRImageBytes {
+		return nil, fmt.Errorf("%s: %q is %d bytes, more than the %d an image may have", field, path, fi.Size(), client.MaxQRImageBytes)
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -185,8 +186,8 @@ func decodeQRBase64(s string) ([]byte, error) {
 		s = s[i+1:]
 	}
 	s = strings.TrimRight(strings.Join(strings.Fields(s), ""), "=")
-	if base64.RawStdEncoding.DecodedLen(len(s)) > maxQRImage {
-		return nil, fmt.Errorf("%s: the image is more than %d bytes", field, maxQRImage)
+	if base64.RawStdEncoding.DecodedLen(len(s)) > client.MaxQRImageBytes {
+		return nil, fmt.Errorf("%s: the image is more than %d bytes", field, client.MaxQRImageBytes)
 	}
 	b, err := base64.RawStdEncoding.DecodeString(s)
 	if err != nil {

@@ -35,7 +35,7 @@ func TestEnrollTOTPInputs(t *testing.T) {
 	}
 	qrFile := file("qr.png", pngBytes)
 	textFile := file("notes.txt", []byte("SECRET-CONTENT of a file that is not an image"))
-	bigFile := file("big.png", append(pngBytes, make([]byte, maxQRImage)...))
+	bigFile := file("big.png", append(pngBytes, make([]byte, client.MaxQRImageBytes)...))
 	uri := "otpauth://totp/Site:bot?secret=JBSWY3DPEHPK3PXP&issuer=Site"
 	for _, tc := range []struct {
 		name string
@@ -59,7 +59,7 @@ func TestEnrollTOTPInputs(t *testing.T) {
 		{name: "not base64", in: EnrollTOTPIn{QRImageBase64: "not base64!"}, err: "qr_image_base64: not valid base64"},
 		{name: "base64 of text", in: EnrollTOTPIn{QRImageBase64: base64.StdEncoding.EncodeToString([]byte("SECRET-CONTENT"))}, err: "qr_image_base64: is not a PNG"},
 		{name: "data URL not base64", in: EnrollTOTPIn{QRImageBase64: "data:image/png,abc"}, err: "qr_image_base64: a data: URL must be base64"},
-		{name: "base64 too big", in: EnrollTOTPIn{QRImageBase64: strings.Repeat("A", maxQRImage*4/3+8)}, err: "qr_image_base64: the image is more than"},
+		{name: "base64 too big", in: EnrollTOTPIn{QRImageBase64: strings.Repeat("A", client.MaxQRImageBytes*4/3+8)}, err: "qr_image_base64: the image is more than"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := tc.in.credential()

@@ -9,7 +9,8 @@ code against RFC 6238, what Vault stored) is checked by the Go test.
 
 Environment: VAULT_ADDR, MAILGENT_AGENT, MAILGENT_ROLE_ID,
 MAILGENT_WRAPPED_SECRET_ID, MAILGENT_CRED_PASSWORD, MAILGENT_TOTP_SECRET,
-MAILGENT_WAIT_FROM, MAILGENT_SEND_TO. Secrets are never printed.
+MAILGENT_WAIT_FROM, MAILGENT_SEND_TO, MAILGENT_QR_IMAGE. Secrets are never
+printed (TOTP codes are: the Go test checks them).
 """
 
 from __future__ import annotations
@@ -19,9 +20,12 @@ import os
 import sys
 
 import mailgent
-from mailgent import Client, Gone, InvalidRequest, MailgentError, NotFound, Timeout
+from mailgent import Client, Conflict, Gone, InvalidRequest, MailgentError, NotFound, Timeout
 
 CRED = "site.example.com"
+QR_CRED = "qr.example.com"
+FAST_CRED = "fast.example.com"
+BACKUP_CODES = ["bk-1111-2222", "bk-3333-4444"]
 
 
 def say(key: str, value: object) -> None:
@@ -68,6 +72,43 @@ def credentials(c: Client, password: str, seed: str, address: str) -> None:
     say("totp", f"{code.code} valid_until={code.valid_until.isoformat().replace('+00:00', 'Z')}")
 
 
+def toolkit(c: Client, seed: str, qr_image: str) -> None:
+    """TOTP from a QR image, fresh codes, recovery codes."""
+    v = c.enroll_totp_qr(QR_CRED, qr_image)
+    qr = c.get_credential(QR_CRED)
+    say("qr_enrolled", f"{v.version} totp_enabled={str(v.totp_enabled).lower()} issuer={qr.totp.issuer}")
+    e = expect_error(InvalidRequest, lambda: c.enroll_totp_qr(QR_CRED, b"not an image"))
+    say("qr_error", f"{e.status} {e.message}")
+    c.store_credential(FAST_CRED, totp_secret=seed, totp_period=1)
+    plain = c.totp(FAST_CRED)
+    say("fresh", f"{plain.code} valid_until={_stamp(plain)}")
+    for _ in range(2):
+        fresh = c.totp(FAST_CRED, fresh=True)
+        say("fresh", f"{fresh.code} valid_until={_stamp(fresh)}")
+    c.store_credential(CRED, backup_codes=BACKUP_CODES)
+    say("backup_remaining", c.get_credential(CRED).backup_codes_remaining)
+    for _ in BACKUP_CODES:
+        bc = c.backup_code(CRED)
+        say("backup_code", f"{bc.code} remaining={bc.remaining}")
+    e = expect_error(Conflict, lambda: c.backup_code(CRED))
+    say("backup_error", f"{e.status} {e.message}")
+
+
+def _stamp(code: mailgent.TOTPCode) -> str:
+    assert code.valid_until is not None
+    return code.valid_until.isoformat().replace("+00:00", "Z")
+
+
+def thread(c: Client, sent_id: str) -> None:
+    """The verification mail and the reply the agent sent to it: one thread."""
+    page = c.threads()
+    found = [t for t in page.threads if sent_id in t.sent_ids]
+    check(len(found) == 1, f"one thread holds the sent reply: {page.threads}")
+    one = c.thread(found[0].id)
+    say("thread", f"messages={one.message_count} kinds={','.join(m.kind for m in one.messages)} "
+                  f"sent_to={','.join(one.messages[-1].to)}")
+
+
 def inbox(c: Client, wait_from: str) -> str:
     say("waiting", f"up to 30s for verified mail from {wait_from}")
     code, msg = c.wait_for_code(from_=wait_from, timeout=30)
@@ -84,13 +125,14 @@ def inbox(c: Client, wait_from: str) -> str:
     return msg.id
 
 
-def outbound(c: Client, to: str, reply_to_id: str) -> None:
+def outbound(c: Client, to: str, reply_to_id: str) -> str:
     queued = c.send(to, "Hello from the SDK", text="Sent with the Mailgent SDK.", in_reply_to=reply_to_id,
                     attachments=[mailgent.FileAttachment("note.txt", b"hello\n", "text/plain")])
     say("sent_queued", f"{queued.status} attachments={queued.attachment_count}")
     done = c.wait_for_delivery(queued.id, timeout=45)
     say("sent", f"{done.status} subject={done.subject}")
     say("sent_listed", str(queued.id in [s.id for s in c.list_sent()]).lower())
+    return queued.id
 
 
 def main() -> int:
@@ -104,8 +146,9 @@ def main() -> int:
     say("delegation_chain", " > ".join(info.delegation_chain))
 
     credentials(c, env["MAILGENT_CRED_PASSWORD"], env["MAILGENT_TOTP_SECRET"], info.address)
+    toolkit(c, env["MAILGENT_TOTP_SECRET"], env["MAILGENT_QR_IMAGE"])
     msg_id = inbox(c, env["MAILGENT_WAIT_FROM"])
-    outbound(c, env["MAILGENT_SEND_TO"], msg_id)
+    thread(c, outbound(c, env["MAILGENT_SEND_TO"], msg_id))
     report = c.report_login(CRED, True, "verified with the emailed code")
     say("login_report", f"{report.outcome} {report.event_id}")
 

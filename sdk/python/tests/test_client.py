@@ -6,9 +6,12 @@ these tests need no server but the one they start.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 from datetime import datetime
 import json
+import os
+import tempfile
 import threading
 import unittest
 import urllib.parse
@@ -19,6 +22,7 @@ from typing import Any
 import mailgent
 from mailgent import (
     Client,
+    Conflict,
     Credential,
     Gone,
     InvalidRequest,
@@ -205,6 +209,53 @@ class ClientTest(unittest.TestCase):
         self.assertEqual(self.vault.requests[-1]["query"],
                          {"from": "svc.example", "unread": "true", "trust": "unverified", "limit": "5"})
         self.assertEqual((msgs[0].attachment_count, msgs[0].trust), (2, "unverified"))
+
+    def test_totp_qr_fresh_and_backup_codes(self) -> None:
+        self.vault.routes[("POST", AGENT + "/creds/site")] = (200, {"data": {"credential": "site", "version": 3, "totp_enabled": True}})
+        self.vault.routes[("GET", AGENT + "/creds/site/totp")] = (200, {"data": {"code": "123456", "period": 30}})
+        self.vault.routes[("POST", AGENT + "/creds/site/backup-code")] = (200, {"data": {"code": "1111-2222", "remaining": 4}})
+        png = b"\x89PNG\r\n\x1a\n fake"
+        with tempfile.NamedTemporaryFile(suffix=".png", delete=False) as f:
+            f.write(png)
+        self.addCleanup(os.unlink, f.name)
+        v = self.client.enroll_totp_qr("site", f.name, cas=2)
+        self.assertEqual(self.vault.requests[-1]["body"], {"totp_qr": base64.b64encode(png).decode(), "cas": 2})
+        self.assertEqual(v.version, 3)
+        self.client.store_credential("site", backup_codes=["1111-2222", "3333-4444"])
+        self.assertEqual(self.vault.requests[-1]["body"], {"backup_codes": ["1111-2222", "3333-4444"]})
+        self.client.store_credential("site", backup_codes=[])
+        self.assertEqual(self.vault.requests[-1]["body"], {"backup_codes": []})
+        self.client.totp("site", fresh=True)
+        self.assertEqual(self.vault.requests[-1]["query"], {"fresh": "true"})
+        self.client.totp("site")
+        self.assertEqual(self.vault.requests[-1]["query"], {})
+        bc = self.client.backup_code("site")
+        self.assertEqual((self.vault.requests[-1]["method"], bc.code, bc.remaining), ("POST", "1111-2222", 4))
+        self.assertNotIn("1111-2222", repr(bc))
+        self.vault.routes[("POST", AGENT + "/creds/site/backup-code")] = (409, {"errors": ['credential "site" has no unused backup code left']})
+        with self.assertRaises(Conflict) as cm:
+            self.client.backup_code("site")
+        self.assertEqual(cm.exception.status, 409)
+        n = len(self.vault.requests)
+        for call in (lambda: self.client.store_credential("site", totp_qr=b"x" * (mailgent.MAX_QR_IMAGE_BYTES + 1)),
+                     lambda: self.client.store_credential("site", backup_codes="one-string")):
+            with self.assertRaises(ValueError):
+                call()
+        self.assertEqual(len(self.vault.requests), n, "refused before any request")
+
+    def test_threads(self) -> None:
+        thread = {"id": "0123456789abcdef01234567", "subject": "Budget", "participants": ["a@x", "bot@y"],
+                  "message_count": 2, "unread": 1, "first_activity": "2026-11-26T10:00:00Z",
+                  "last_activity": "2026-11-26T11:00:00Z", "inbox_ids": ["2-b"], "sent_ids": ["1-a"],
+                  "messages": [{"kind": "sent", "id": "1-a", "at": "2026-11-26T10:00:00Z", "to": ["a@x"]},
+                               {"kind": "inbox", "id": "2-b", "at": "2026-11-26T11:00:00Z", "from": "a@x", "unread": True}]}
+        self.vault.routes[("GET", AGENT + "/threads")] = (200, {"data": {"threads": [thread], "next_cursor": "c-1"}})
+        self.vault.routes[("GET", AGENT + "/threads/" + thread["id"])] = (200, {"data": thread})
+        page = self.client.threads(limit=1, after="c-0")
+        self.assertEqual(self.vault.requests[-1]["query"], {"limit": "1", "after": "c-0"})
+        self.assertEqual((page.next_cursor, page.threads[0].subject, page.threads[0].sent_ids), ("c-1", "Budget", ["1-a"]))
+        one = self.client.thread(thread["id"])
+        self.assertEqual([(m.kind, m.from_, m.unread) for m in one.messages], [("sent", "", False), ("inbox", "a@x", True)])
 
     def test_bad_arguments_are_refused_before_any_request(self) -> None:
         cases: dict[str, Callable[[], object]] = {

@@ -1,19 +1,24 @@
 // The Mailgent client: one agent on one Mailgent mount of Vault.
 
+import { readFile } from "node:fs/promises";
+
 import { MailgentError, NotFound } from "./errors.js";
 import { Transport, dataOf, segment, type JSONObject, type Query, type TransportOptions } from "./http.js";
 import {
   TRUST_VERIFIED,
   toAgent,
   toAuditEvent,
+  toBackupCode,
   toCredential,
   toCredentialVersion,
   toLoginReport,
   toMessage,
   toSentMessage,
   toTOTPCode,
+  toThread,
   type Agent,
   type AuditEvent,
+  type BackupCode,
   type Credential,
   type CredentialInput,
   type CredentialVersion,
@@ -21,12 +26,20 @@ import {
   type LoginReport,
   type Message,
   type SentMessage,
+  type Thread,
+  type ThreadPage,
   type TOTPCode,
   type Trust,
 } from "./types.js";
 
 /** A long-poll holds the request open for up to its timeout: the HTTP timeout must outlast it. */
 const WAIT_MARGIN_MS = 30_000;
+
+/** The largest QR image the engine accepts (1 MiB). */
+export const MAX_QR_IMAGE_BYTES = 1 << 20;
+
+/** The longest TOTP period the engine allows: a fresh code waits at most about that long. */
+const MAX_TOTP_PERIOD_MS = 300_000;
 
 /** Options of a client that already holds the agent's Vault token. */
 export interface ClientOptions extends TransportOptions {
@@ -182,6 +195,14 @@ export class Client {
     ];
     const body: JSONObject = {};
     for (const [k, api] of keys) if (cred[k] !== undefined) body[api] = cred[k];
+    if (cred.totpQr !== undefined) {
+      if (cred.totpQr.length > MAX_QR_IMAGE_BYTES) throw new TypeError(`totpQr: ${cred.totpQr.length} bytes; the engine takes at most ${MAX_QR_IMAGE_BYTES}`);
+      body.totp_qr = Buffer.from(cred.totpQr).toString("base64");
+    }
+    if (cred.backupCodes !== undefined) {
+      if (!Array.isArray(cred.backupCodes)) throw new TypeError("backupCodes: must be an array of codes");
+      body.backup_codes = [...cred.backupCodes];
+    }
     return toCredentialVersion(await this.#post(`store credential ${name}`, this.#path("creds", segment(name, "name")), body));
   }
 
@@ -205,12 +226,32 @@ export class Client {
 
   /**
    * The credential's current TOTP code. With `minRemaining` > 0 and fewer
-   * seconds left in the current step, the call waits for the next step.
+   * seconds left in the current step, the call waits for the next step. With
+   * `fresh: true` the code is of a later time step than any code of this
+   * credential handed out before (a site refuses a code it has seen), and the
+   * call waits for the next step when needed (up to a period).
    */
-  async totp(name: string, minRemaining = 0): Promise<TOTPCode> {
-    const query = minRemaining ? { min_remaining: minRemaining } : undefined;
+  async totp(name: string, minRemaining = 0, o: { fresh?: boolean } = {}): Promise<TOTPCode> {
+    const query = { min_remaining: minRemaining || undefined, fresh: o.fresh ? true : undefined };
     const path = this.#path("creds", segment(name, "name"), "totp");
-    return toTOTPCode(await this.#get(`totp ${name}`, path, query, this.#http.timeoutMs + minRemaining * 1000));
+    const wait = o.fresh ? MAX_TOTP_PERIOD_MS : minRemaining * 1000;
+    return toTOTPCode(await this.#get(`totp ${name}`, path, query, this.#http.timeoutMs + wait));
+  }
+
+  /**
+   * Stores the TOTP seed of a site's enrolment QR code: the image's bytes, or
+   * the path of a PNG, JPEG or GIF file. The engine decodes it and reads the
+   * `otpauth://` URI in it like `totpUri`; a picture without one rejects with
+   * {@link InvalidRequest} naming `totp_qr`, and nothing is stored.
+   */
+  async enrollTotpQr(name: string, image: Uint8Array | string, o: { cas?: number } = {}): Promise<CredentialVersion> {
+    const bytes = typeof image === "string" ? await readFile(image) : image;
+    return this.storeCredential(name, { totpQr: bytes, cas: o.cas });
+  }
+
+  /** Hands out the credential's next unused recovery code and marks it used; none left rejects with `Conflict` (409). */
+  async backupCode(name: string): Promise<BackupCode> {
+    return toBackupCode(await this.#post(`backup code ${name}`, this.#path("creds", segment(name, "name"), "backup-code"), {}));
   }
 
   /** Records a login attempt with a credential (`detail`: short, and never a secret: the engine refuses those). */
@@ -253,6 +294,18 @@ export class Client {
   async waitForCode(o: WaitOptions = {}): Promise<CodeResult> {
     const message = await this.waitForMessage({ ...o, trust: o.trust ?? TRUST_VERIFIED });
     return { code: message.code || null, message };
+  }
+
+  /** The agent's conversations — inbox and sent mail grouped by thread — newest activity first; page with `after: page.nextCursor`. */
+  async threads(o: { limit?: number; after?: string } = {}): Promise<ThreadPage> {
+    const data = await this.#get("list threads", this.#path("threads"), { limit: o.limit, after: o.after });
+    const threads = Array.isArray(data.threads) ? data.threads.map((t) => toThread(t as JSONObject)) : [];
+    return { threads, nextCursor: typeof data.next_cursor === "string" ? data.next_cursor : "" };
+  }
+
+  /** One conversation, with each message's sender, recipients and subject. */
+  async thread(id: string): Promise<Thread> {
+    return toThread(await this.#get(`read thread ${id}`, this.#path("threads", segment(id, "id"))));
   }
 
   /** Sends mail from the agent's own address; resolves to its record, status `queued`. */

@@ -51,6 +51,8 @@ export class PermissionDenied extends MailgentError {}
 export class NotFound extends MailgentError {}
 /** 408: `messages/wait` saw no matching unread message within its timeout. */
 export class Timeout extends MailgentError {}
+/** 409: the state does not allow it, e.g. no unused backup code is left. */
+export class Conflict extends MailgentError {}
 /** 410: the agent was revoked; its credentials are destroyed and it can no longer act. */
 export class Gone extends MailgentError {}
 /** 429: the agent reached the mount's `send_rate_limit`; `message` says when to retry. */
@@ -61,6 +63,7 @@ const byStatus: ReadonlyMap<number, typeof MailgentError> = new Map([
   [403, PermissionDenied],
   [404, NotFound],
   [408, Timeout],
+  [409, Conflict],
   [410, Gone],
   [429, RateLimited],
 ]);

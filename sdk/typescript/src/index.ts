@@ -10,19 +10,23 @@
  * const { code } = await c.totp("example.com", 5);
  * const { code: emailed } = await c.waitForCode({ from: "example.com", timeout: 60 }); // verified senders only
  * await c.reportLogin("example.com", true, "dashboard reached");
+ * await c.enrollTotpQr("example.com", "qr.png");        // the site's QR code, decoded by the engine
+ * await c.totp("example.com", 0, { fresh: true });       // a code the site has not seen yet
+ * const { code: recovery } = await c.backupCode("example.com"); // handed out once
  * ```
  * @module
  */
 
-export { Client } from "./client.js";
+export { Client, MAX_QR_IMAGE_BYTES } from "./client.js";
 export type { AppRoleLogin, ClientOptions, CodeResult, MessageFilter, WaitOptions } from "./client.js";
-export { Gone, InvalidRequest, MailgentError, NotFound, PermissionDenied, RateLimited, Timeout, errorForStatus } from "./errors.js";
+export { Conflict, Gone, InvalidRequest, MailgentError, NotFound, PermissionDenied, RateLimited, Timeout, errorForStatus } from "./errors.js";
 export type { TransportOptions } from "./http.js";
 export { TRUST_ANY, TRUST_UNVERIFIED, TRUST_VERIFIED } from "./types.js";
 export type {
   Agent,
   AttachmentInfo,
   AuditEvent,
+  BackupCode,
   CodeCandidate,
   Credential,
   CredentialInput,
@@ -34,6 +38,9 @@ export type {
   LoginReport,
   Message,
   SentMessage,
+  Thread,
+  ThreadMessage,
+  ThreadPage,
   TOTPCode,
   TOTPSettings,
   Trust,

@@ -67,6 +67,8 @@ export interface Credential {
   updatedAt: Date | null;
   lastLogin: LastLogin | null;
   delegationChain: string[];
+  /** How many recovery codes {@link Client.backupCode} can still hand out; the codes are never read back. */
+  backupCodesRemaining: number;
 }
 
 /**
@@ -86,6 +88,13 @@ export interface CredentialInput {
   totpAlgorithm?: "SHA1" | "SHA256" | "SHA512";
   totpDigits?: 6 | 8;
   totpPeriod?: number;
+  /**
+   * The site's enrolment QR code: the bytes of a PNG, JPEG or GIF image (at
+   * most 1 MiB), decoded by the engine (write-only). See {@link Client.enrollTotpQr}.
+   */
+  totpQr?: Uint8Array;
+  /** The site's one-time recovery codes: replaces the stored set (`[]` removes it); write-only. */
+  backupCodes?: string[];
   /** Check-and-set: write only if the current version equals this (`0`: only create). */
   cas?: number;
   maxVersions?: number;
@@ -107,6 +116,48 @@ export interface TOTPCode {
   period: number;
   digits: number;
   algorithm: string;
+}
+
+/** A recovery code, handed out once; `remaining` is how many unused ones are left. */
+export interface BackupCode {
+  code: string;
+  remaining: number;
+}
+
+/**
+ * One message of a thread: `kind` `"inbox"` (`id` for `readMessage`) or
+ * `"sent"` (for `sent`). `from`, `to`, `subject`, `unread` and `status` are
+ * filled by {@link Client.thread}, not by {@link Client.threads}.
+ */
+export interface ThreadMessage {
+  kind: string;
+  id: string;
+  at: Date | null;
+  from: string;
+  to: string[];
+  subject: string;
+  unread: boolean;
+  status: string;
+}
+
+/** A conversation: inbox and sent mail linked by their headers, oldest message first. */
+export interface Thread {
+  id: string;
+  subject: string;
+  participants: string[];
+  messageCount: number;
+  unread: number;
+  firstActivity: Date | null;
+  lastActivity: Date | null;
+  messages: ThreadMessage[];
+  inboxIds: string[];
+  sentIds: string[];
+}
+
+/** A page of threads, newest activity first; pass `nextCursor` as `after` for the next (`""` at the end). */
+export interface ThreadPage {
+  threads: Thread[];
+  nextCursor: string;
 }
 
 /** A candidate verification code and the line it was found on. */
@@ -285,7 +336,24 @@ export function toCredential(d: JSONObject): Credential {
     },
     createdAt: parseTime(d.created_at), updatedAt: parseTime(d.updated_at),
     lastLogin: last && { at: parseTime(last.at), outcome: str(last, "outcome") },
-    delegationChain: strs(d, "delegation_chain"),
+    delegationChain: strs(d, "delegation_chain"), backupCodesRemaining: num(d, "backup_codes_remaining"),
+  };
+}
+
+export function toBackupCode(d: JSONObject): BackupCode {
+  return { code: str(d, "code"), remaining: num(d, "remaining") };
+}
+
+export function toThread(d: JSONObject): Thread {
+  return {
+    id: str(d, "id"), subject: str(d, "subject"), participants: strs(d, "participants"),
+    messageCount: num(d, "message_count"), unread: num(d, "unread"),
+    firstActivity: parseTime(d.first_activity), lastActivity: parseTime(d.last_activity),
+    messages: objs(d.messages).map((m) => ({
+      kind: str(m, "kind"), id: str(m, "id"), at: parseTime(m.at), from: str(m, "from"), to: strs(m, "to"),
+      subject: str(m, "subject"), unread: bool(m, "unread"), status: str(m, "status"),
+    })),
+    inboxIds: strs(d, "inbox_ids"), sentIds: strs(d, "sent_ids"),
   };
 }
 

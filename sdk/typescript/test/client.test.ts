@@ -9,7 +9,9 @@ import { inspect } from "node:util";
 
 import {
   Client,
+  Conflict,
   Gone,
+  MAX_QR_IMAGE_BYTES,
   InvalidRequest,
   MailgentError,
   NotFound,
@@ -194,5 +196,55 @@ describe("Client", () => {
       await assert.rejects(async () => call(), (err: unknown) => err instanceof TypeError && err.message.startsWith(`${field}: `), field);
     }
     assert.deepEqual(vault.requests, []);
+  });
+});
+
+describe("Client toolkit", () => {
+  const vault = new FakeVault();
+  let client: Client;
+  before(() => vault.start());
+  after(() => vault.stop());
+  beforeEach(() => {
+    vault.routes.clear();
+    vault.requests = [];
+    client = new Client({ vaultAddr: vault.addr, token: "agent-token", agent: "bot" });
+  });
+
+  it("sends totp_qr, backup_codes and fresh, and takes backup codes", async () => {
+    vault.routes.set(`POST ${AGENT}/creds/site`, [200, { data: { credential: "site", version: 3, totp_enabled: true } }]);
+    vault.routes.set(`GET ${AGENT}/creds/site/totp`, [200, { data: { code: "123456", period: 30 } }]);
+    vault.routes.set(`POST ${AGENT}/creds/site/backup-code`, [200, { data: { code: "1111-2222", remaining: 4 } }]);
+    const png = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 1, 2, 3]);
+    const v = await client.enrollTotpQr("site", png, { cas: 2 });
+    assert.deepEqual(vault.requests.at(-1)?.body, { totp_qr: Buffer.from(png).toString("base64"), cas: 2 });
+    assert.equal(v.version, 3);
+    await client.storeCredential("site", { backupCodes: [] });
+    assert.deepEqual(vault.requests.at(-1)?.body, { backup_codes: [] });
+    await client.totp("site", 0, { fresh: true });
+    assert.deepEqual(vault.requests.at(-1)?.query, { fresh: "true" });
+    await client.totp("site");
+    assert.deepEqual(vault.requests.at(-1)?.query, {});
+    const bc = await client.backupCode("site");
+    assert.deepEqual([vault.requests.at(-1)?.method, bc.code, bc.remaining], ["POST", "1111-2222", 4]);
+    vault.routes.set(`POST ${AGENT}/creds/site/backup-code`, [409, { errors: ['credential "site" has no unused backup code left'] }]);
+    await assert.rejects(client.backupCode("site"), (err: unknown) => err instanceof Conflict && err.status === 409);
+    const n = vault.requests.length;
+    await assert.rejects(client.storeCredential("site", { totpQr: new Uint8Array(MAX_QR_IMAGE_BYTES + 1) }), TypeError);
+    assert.equal(vault.requests.length, n, "refused before any request");
+  });
+
+  it("lists and reads threads", async () => {
+    const thread = {
+      id: "0123456789abcdef01234567", subject: "Budget", participants: ["a@x", "bot@y"], message_count: 2, unread: 1,
+      first_activity: "2026-11-26T10:00:00Z", last_activity: "2026-11-26T11:00:00Z", inbox_ids: ["2-b"], sent_ids: ["1-a"],
+      messages: [{ kind: "sent", id: "1-a", at: "2026-11-26T10:00:00Z", to: ["a@x"] }, { kind: "inbox", id: "2-b", at: "2026-11-26T11:00:00Z", from: "a@x", unread: true }],
+    };
+    vault.routes.set(`GET ${AGENT}/threads`, [200, { data: { threads: [thread], next_cursor: "c-1" } }]);
+    vault.routes.set(`GET ${AGENT}/threads/${thread.id}`, [200, { data: thread }]);
+    const page = await client.threads({ limit: 1, after: "c-0" });
+    assert.deepEqual(vault.requests.at(-1)?.query, { limit: "1", after: "c-0" });
+    assert.deepEqual([page.nextCursor, page.threads[0]?.subject, page.threads[0]?.sentIds], ["c-1", "Budget", ["1-a"]]);
+    const one = await client.thread(thread.id);
+    assert.deepEqual(one.messages.map((m) => [m.kind, m.from, m.unread]), [["sent", "", false], ["inbox", "a@x", true]]);
   });
 });

@@ -9,14 +9,18 @@
 //
 // Environment: VAULT_ADDR, MAILGENT_AGENT, MAILGENT_ROLE_ID,
 // MAILGENT_WRAPPED_SECRET_ID, MAILGENT_CRED_PASSWORD, MAILGENT_TOTP_SECRET,
-// MAILGENT_WAIT_FROM, MAILGENT_SEND_TO. Secrets are never printed.
+// MAILGENT_WAIT_FROM, MAILGENT_SEND_TO, MAILGENT_QR_IMAGE. Secrets are never
+// printed (TOTP codes are: the Go test checks them).
 
 import { once } from "node:events";
 import { inspect } from "node:util";
 
-import { Client, Gone, InvalidRequest, MailgentError, NotFound, TRUST_UNVERIFIED, Timeout } from "@mailgent/client";
+import { Client, Conflict, Gone, InvalidRequest, MailgentError, NotFound, TRUST_UNVERIFIED, Timeout, type TOTPCode } from "@mailgent/client";
 
 const CRED = "site.example.com";
+const QR_CRED = "qr.example.com";
+const FAST_CRED = "fast.example.com";
+const BACKUP_CODES = ["bk-1111-2222", "bk-3333-4444"];
 
 function say(key: string, value: unknown): void {
   process.stdout.write(`${key}: ${String(value)}\n`);
@@ -66,6 +70,38 @@ async function credentials(c: Client, password: string, seed: string, address: s
   say("totp", `${code.code} valid_until=${code.validUntil?.toISOString().replace(".000Z", "Z")}`);
 }
 
+const stamp = (code: TOTPCode): string => `${code.code} valid_until=${code.validUntil?.toISOString().replace(".000Z", "Z")}`;
+
+/** TOTP from a QR image, fresh codes, recovery codes. */
+async function toolkit(c: Client, seed: string, qrImage: string): Promise<void> {
+  const v = await c.enrollTotpQr(QR_CRED, qrImage);
+  const qr = await c.getCredential(QR_CRED);
+  say("qr_enrolled", `${v.version} totp_enabled=${v.totpEnabled} issuer=${qr.totp.issuer}`);
+  let e = await expectError(InvalidRequest, () => c.enrollTotpQr(QR_CRED, new TextEncoder().encode("not an image")));
+  say("qr_error", `${e.status} ${e.message}`);
+  await c.storeCredential(FAST_CRED, { totpSecret: seed, totpPeriod: 1 });
+  say("fresh", stamp(await c.totp(FAST_CRED)));
+  for (let i = 0; i < 2; i++) say("fresh", stamp(await c.totp(FAST_CRED, 0, { fresh: true })));
+  await c.storeCredential(CRED, { backupCodes: BACKUP_CODES });
+  say("backup_remaining", (await c.getCredential(CRED)).backupCodesRemaining);
+  for (const _ of BACKUP_CODES) {
+    const bc = await c.backupCode(CRED);
+    say("backup_code", `${bc.code} remaining=${bc.remaining}`);
+  }
+  e = await expectError(Conflict, () => c.backupCode(CRED));
+  say("backup_error", `${e.status} ${e.message}`);
+}
+
+/** The verification mail and the reply the agent sent to it: one thread. */
+async function thread(c: Client, sentId: string): Promise<void> {
+  const page = await c.threads();
+  const found = page.threads.filter((t) => t.sentIds.includes(sentId));
+  check(found.length === 1, `one thread holds the sent reply: ${JSON.stringify(page.threads)}`);
+  const one = await c.thread(found[0]!.id);
+  say("thread", `messages=${one.messageCount} kinds=${one.messages.map((m) => m.kind).join(",")} ` +
+    `sent_to=${one.messages[one.messages.length - 1]!.to.join(",")}`);
+}
+
 async function inbox(c: Client, waitFrom: string): Promise<string> {
   say("waiting", `up to 30s for verified mail from ${waitFrom}`);
   const { code, message } = await c.waitForCode({ from: waitFrom, timeout: 30 });
@@ -82,7 +118,7 @@ async function inbox(c: Client, waitFrom: string): Promise<string> {
   return message.id;
 }
 
-async function outbound(c: Client, to: string, replyToId: string): Promise<void> {
+async function outbound(c: Client, to: string, replyToId: string): Promise<string> {
   const queued = await c.send({
     to, subject: "Hello from the SDK", text: "Sent with the Mailgent SDK.", inReplyTo: replyToId,
     attachments: [{ filename: "note.txt", content: "hello\n", contentType: "text/plain" }],
@@ -91,6 +127,7 @@ async function outbound(c: Client, to: string, replyToId: string): Promise<void>
   const done = await c.waitForDelivery(queued.id, { timeoutMs: 45_000 });
   say("sent", `${done.status} subject=${done.subject}`);
   say("sent_listed", (await c.listSent()).some((s) => s.id === queued.id));
+  return queued.id;
 }
 
 async function main(): Promise<void> {
@@ -102,8 +139,9 @@ async function main(): Promise<void> {
   say("delegation_chain", info.delegationChain.join(" > "));
 
   await credentials(c, env("MAILGENT_CRED_PASSWORD"), env("MAILGENT_TOTP_SECRET"), info.address);
+  await toolkit(c, env("MAILGENT_TOTP_SECRET"), env("MAILGENT_QR_IMAGE"));
   const msgId = await inbox(c, env("MAILGENT_WAIT_FROM"));
-  await outbound(c, env("MAILGENT_SEND_TO"), msgId);
+  await thread(c, await outbound(c, env("MAILGENT_SEND_TO"), msgId));
   const report = await c.reportLogin(CRED, true, "verified with the emailed code");
   say("login_report", `${report.outcome} ${report.eventId}`);
 

@@ -12,12 +12,17 @@ Standard library only. Quick start::
     code, msg = c.wait_for_code(from_="example.com", timeout=60)   # verified senders only
     c.report_login("example.com", True, "dashboard reached")
 
+    c.enroll_totp_qr("example.com", "qr.png")          # the site's QR code, decoded by the engine
+    c.totp("example.com", fresh=True)                 # a code the site has not seen yet
+    c.backup_code("example.com").code                 # one recovery code, handed out once
+
 Webhook deliveries are verified with :func:`mailgent.webhooks.verify`.
 """
 
 from ._version import VERSION as __version__
-from .client import Client, CodeResult
+from .client import MAX_QR_IMAGE_BYTES, Client, CodeResult
 from .errors import (
+    Conflict,
     Gone,
     InvalidRequest,
     MailgentError,
@@ -33,6 +38,7 @@ from .types import (
     Agent,
     AttachmentInfo,
     AuditEvent,
+    BackupCode,
     CodeCandidate,
     Credential,
     CredentialVersion,
@@ -42,6 +48,9 @@ from .types import (
     LoginReport,
     Message,
     SentMessage,
+    Thread,
+    ThreadMessage,
+    ThreadPage,
     TOTPCode,
     TOTPSettings,
 )
@@ -51,11 +60,13 @@ __all__ = [
     "__version__",
     "Client",
     "CodeResult",
+    "MAX_QR_IMAGE_BYTES",
     "MailgentError",
     "InvalidRequest",
     "PermissionDenied",
     "NotFound",
     "Timeout",
+    "Conflict",
     "Gone",
     "RateLimited",
     "WebhookVerificationError",
@@ -65,6 +76,7 @@ __all__ = [
     "Agent",
     "AttachmentInfo",
     "AuditEvent",
+    "BackupCode",
     "CodeCandidate",
     "Credential",
     "CredentialVersion",
@@ -74,6 +86,9 @@ __all__ = [
     "LoginReport",
     "Message",
     "SentMessage",
+    "Thread",
+    "ThreadMessage",
+    "ThreadPage",
     "TOTPCode",
     "TOTPSettings",
 ]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import os
 import ssl
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, NamedTuple
 
@@ -14,16 +16,25 @@ from .types import (
     TRUST_VERIFIED,
     Agent,
     AuditEvent,
+    BackupCode,
     Credential,
     CredentialVersion,
     FileAttachment,
     LoginReport,
     Message,
     SentMessage,
+    Thread,
+    ThreadPage,
     TOTPCode,
 )
 
-__all__ = ["Client", "CodeResult"]
+__all__ = ["Client", "CodeResult", "MAX_QR_IMAGE_BYTES"]
+
+MAX_QR_IMAGE_BYTES = 1 << 20
+"""The largest QR image the engine accepts (1 MiB)."""
+
+# The longest TOTP period the engine allows: a fresh code waits at most about that long.
+_MAX_TOTP_PERIOD = 300
 
 # A long-poll holds the request open for up to its timeout: the HTTP read
 # timeout must outlast it.
@@ -167,6 +178,8 @@ class Client:
         totp_algorithm: str | None = None,
         totp_digits: int | None = None,
         totp_period: int | None = None,
+        totp_qr: bytes | None = None,
+        backup_codes: Sequence[str] | None = None,
         cas: int | None = None,
         max_versions: int | None = None,
     ) -> CredentialVersion:
@@ -175,11 +188,23 @@ class Client:
         An argument left as ``None`` is not sent, so the new version keeps it
         (the TOTP seed too); ``""`` clears it, and ``fields`` replaces the whole
         map. ``totp_secret`` (base32) or ``totp_uri`` (``otpauth://totp/…``) is
-        write-only: no read ever returns it. With ``cas`` the write happens only
-        if the current version equals it (``0``: only create), else
+        write-only: no read ever returns it; so is ``totp_qr``, the bytes of the
+        site's enrolment QR image (PNG, JPEG or GIF, at most 1 MiB), which the
+        engine decodes (see :meth:`enroll_totp_qr`). ``backup_codes`` replaces
+        the site's one-time recovery codes (``[]`` removes them); reads show
+        only how many remain. With ``cas`` the write happens only if the
+        current version equals it (``0``: only create), else
         :class:`~mailgent.InvalidRequest`.
         """
         body: JSON = {}
+        if totp_qr is not None:
+            if len(totp_qr) > MAX_QR_IMAGE_BYTES:
+                raise ValueError(f"totp_qr: {len(totp_qr)} bytes; the engine takes at most {MAX_QR_IMAGE_BYTES}")
+            body["totp_qr"] = base64.b64encode(totp_qr).decode("ascii")
+        if backup_codes is not None:
+            if isinstance(backup_codes, str):
+                raise ValueError("backup_codes: must be a list of codes, not one string")
+            body["backup_codes"] = list(backup_codes)
         for key, value in (("username", username), ("password", password), ("url", url),
                            ("totp_secret", totp_secret), ("totp_uri", totp_uri),
                            ("totp_algorithm", totp_algorithm), ("totp_digits", totp_digits),
@@ -206,16 +231,40 @@ class Client:
             raise
         return [str(k) for k in data.get("keys") or []]
 
-    def totp(self, name: str, min_remaining: int = 0) -> TOTPCode:
+    def totp(self, name: str, min_remaining: int = 0, *, fresh: bool = False) -> TOTPCode:
         """The credential's current TOTP code.
 
         With ``min_remaining`` > 0 and fewer seconds left in the current step,
         the call waits for the next step (at most ``min_remaining`` seconds) so
-        the code does not expire while it is being typed.
+        the code does not expire while it is being typed. With ``fresh=True``
+        the code is of a later time step than any code of this credential
+        handed out before — a site refuses a code it has seen — and the call
+        waits for the next step when needed (up to a period).
         """
-        query = {"min_remaining": min_remaining} if min_remaining else None
+        query: dict[str, str | int | bool | None] = {"min_remaining": min_remaining or None, "fresh": True if fresh else None}
         path = self._path("creds", segment(name, "name"), "totp")
-        return TOTPCode.from_api(self._get(f"totp {name}", path, query, timeout=self._http.timeout + min_remaining))
+        wait = _MAX_TOTP_PERIOD if fresh else min_remaining
+        return TOTPCode.from_api(self._get(f"totp {name}", path, query, timeout=self._http.timeout + wait))
+
+    def enroll_totp_qr(self, name: str, image: bytes | str | os.PathLike[str], *, cas: int | None = None) -> CredentialVersion:
+        """Store the TOTP seed of a site's enrolment QR code: the image's bytes, or the path of a PNG, JPEG or GIF file.
+
+        The engine decodes it and reads the ``otpauth://`` URI in it like
+        ``totp_uri``; a picture without one is an :class:`~mailgent.InvalidRequest`
+        naming ``totp_qr``, and nothing is stored. The seed is never returned.
+        """
+        if not isinstance(image, bytes):
+            with open(image, "rb") as f:
+                image = f.read(MAX_QR_IMAGE_BYTES + 1)
+        return self.store_credential(name, totp_qr=image, cas=cas)
+
+    def backup_code(self, name: str) -> BackupCode:
+        """Hand out the credential's next unused recovery code and mark it used.
+
+        Each code comes out once; none left raises :class:`~mailgent.Conflict` (409).
+        """
+        path = self._path("creds", segment(name, "name"), "backup-code")
+        return BackupCode.from_api(self._post(f"backup code {name}", path, {}))
 
     def report_login(self, credential: str, success: bool, detail: str = "") -> LoginReport:
         """Record a login attempt with a credential in the audit trail.
@@ -302,6 +351,20 @@ class Client:
         """
         msg = self.wait_for_message(from_=from_, subject=subject, since=since, timeout=timeout, trust=trust)
         return CodeResult(msg.code or None, msg)
+
+    def threads(self, *, limit: int | None = None, after: str | None = None) -> ThreadPage:
+        """The agent's conversations — inbox and sent mail grouped by thread — newest activity first.
+
+        Page with ``after=page.next_cursor`` ("" at the end).
+        """
+        data = self._get("list threads", self._path("threads"), {"limit": limit, "after": after})
+        threads = [Thread.from_api(t) for t in data.get("threads") or [] if isinstance(t, dict)]
+        cursor = data.get("next_cursor")
+        return ThreadPage(threads, cursor if isinstance(cursor, str) else "")
+
+    def thread(self, id: str) -> Thread:
+        """One conversation, with each message's sender, recipients and subject."""
+        return Thread.from_api(self._get(f"read thread {id}", self._path("threads", segment(id, "id"))))
 
     # --- outbound -------------------------------------------------------
 

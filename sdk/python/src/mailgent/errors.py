@@ -18,6 +18,7 @@ __all__ = [
     "PermissionDenied",
     "NotFound",
     "Timeout",
+    "Conflict",
     "Gone",
     "RateLimited",
     "error_for_status",
@@ -92,6 +93,10 @@ class Timeout(MailgentError):
     """408: ``messages/wait`` saw no matching unread message within its timeout."""
 
 
+class Conflict(MailgentError):
+    """409: the state does not allow it, e.g. no unused backup code is left."""
+
+
 class Gone(MailgentError):
     """410: the agent was revoked; its credentials are destroyed and it can no longer act."""
 
@@ -105,6 +110,7 @@ _BY_STATUS: dict[int, type[MailgentError]] = {
     403: PermissionDenied,
     404: NotFound,
     408: Timeout,
+    409: Conflict,
     410: Gone,
     429: RateLimited,
 }

@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = [
     "TRUST_VERIFIED",
@@ -24,6 +24,7 @@ __all__ = [
     "Credential",
     "CredentialVersion",
     "TOTPCode",
+    "BackupCode",
     "CodeCandidate",
     "Link",
     "AttachmentInfo",
@@ -32,6 +33,9 @@ __all__ = [
     "SentMessage",
     "LoginReport",
     "AuditEvent",
+    "ThreadMessage",
+    "Thread",
+    "ThreadPage",
 ]
 
 TRUST_VERIFIED = "verified"
@@ -137,6 +141,8 @@ class Credential:
     updated_at: datetime | None = None
     last_login: LastLogin | None = None
     delegation_chain: list[str] = field(default_factory=list)
+    backup_codes_remaining: int = 0
+    """How many recovery codes :meth:`Client.backup_code` can still hand out; the codes are never read back."""
 
     @classmethod
     def from_api(cls, d: dict[str, Any]) -> Credential:
@@ -149,7 +155,7 @@ class Credential:
             totp=TOTPSettings.from_api(_dict(d, "totp")), max_versions=_int(d, "max_versions"),
             created_at=parse_time(d.get("created_at")), updated_at=parse_time(d.get("updated_at")),
             last_login=LastLogin(parse_time(last.get("at")), _str(last, "outcome")) if isinstance(last, dict) else None,
-            delegation_chain=_strs(d, "delegation_chain"),
+            delegation_chain=_strs(d, "delegation_chain"), backup_codes_remaining=_int(d, "backup_codes_remaining"),
         )
 
 
@@ -184,6 +190,18 @@ class TOTPCode:
         return cls(code=_str(d, "code"), seconds_remaining=_int(d, "seconds_remaining"),
                    valid_until=parse_time(d.get("valid_until")), period=_int(d, "period"), digits=_int(d, "digits"),
                    algorithm=_str(d, "algorithm"))
+
+
+@dataclass(frozen=True)
+class BackupCode:
+    """A recovery code, handed out once; ``remaining`` is how many unused ones are left."""
+
+    code: str = field(repr=False)
+    remaining: int = 0
+
+    @classmethod
+    def from_api(cls, d: dict[str, Any]) -> BackupCode:
+        return cls(code=_str(d, "code"), remaining=_int(d, "remaining"))
 
 
 @dataclass(frozen=True)
@@ -384,3 +402,60 @@ class AuditEvent:
             detail=_str(d, "detail"), request_id=_str(d, "request_id"), display_name=_str(d, "display_name"),
             delegation_chain=_strs(d, "delegation_chain"), requester_is_agent=bool(d.get("requester_is_agent")),
         )
+
+
+@dataclass(frozen=True)
+class ThreadMessage:
+    """One message of a thread: ``kind`` ``"inbox"`` (``id`` for ``read_message``) or ``"sent"`` (for ``sent``).
+
+    ``from_``, ``to``, ``subject``, ``unread`` and ``status`` are filled by
+    :meth:`Client.thread`, not by :meth:`Client.threads`.
+    """
+
+    kind: str
+    id: str
+    at: datetime | None
+    from_: str = ""
+    to: list[str] = field(default_factory=list)
+    subject: str = ""
+    unread: bool = False
+    status: str = ""
+
+    @classmethod
+    def from_api(cls, d: dict[str, Any]) -> ThreadMessage:
+        return cls(kind=_str(d, "kind"), id=_str(d, "id"), at=parse_time(d.get("at")), from_=_str(d, "from"),
+                   to=_strs(d, "to"), subject=_str(d, "subject"), unread=bool(d.get("unread")),
+                   status=_str(d, "status"))
+
+
+@dataclass(frozen=True)
+class Thread:
+    """A conversation: inbox and sent mail linked by their headers, oldest message first."""
+
+    id: str
+    subject: str
+    participants: list[str]
+    message_count: int
+    unread: int
+    first_activity: datetime | None
+    last_activity: datetime | None
+    messages: list[ThreadMessage]
+    inbox_ids: list[str]
+    sent_ids: list[str]
+
+    @classmethod
+    def from_api(cls, d: dict[str, Any]) -> Thread:
+        return cls(
+            id=_str(d, "id"), subject=_str(d, "subject"), participants=_strs(d, "participants"),
+            message_count=_int(d, "message_count"), unread=_int(d, "unread"),
+            first_activity=parse_time(d.get("first_activity")), last_activity=parse_time(d.get("last_activity")),
+            messages=[ThreadMessage.from_api(m) for m in d.get("messages") or [] if isinstance(m, dict)],
+            inbox_ids=_strs(d, "inbox_ids"), sent_ids=_strs(d, "sent_ids"),
+        )
+
+
+class ThreadPage(NamedTuple):
+    """A page of threads, newest activity first; pass ``next_cursor`` as ``after`` for the next ("" at the end)."""
+
+    threads: list[Thread]
+    next_cursor: str
