@@ -45,6 +45,9 @@ func (c *Client) Vault() *api.Client { return c.vault }
 // Agent is the agent's name.
 func (c *Client) Agent() string { return c.agent }
 
+// Mount is the Mailgent mount's path.
+func (c *Client) Mount() string { return c.mount }
+
 // AppRole is what `mailgent onboard` hands an agent.
 type AppRole struct {
 	Mount        string // Mailgent mount, e.g. "mailgent"
@@ -548,11 +551,18 @@ type Email struct {
 
 // Sent is a sent message and its delivery status.
 type Sent struct {
-	ID        string `json:"id"`
-	MessageID string `json:"message_id"`
-	Status    string `json:"status"`
-	Reply     string `json:"reply"`
-	Subject   string `json:"subject"`
+	ID        string   `json:"id"`
+	MessageID string   `json:"message_id"`
+	Status    string   `json:"status"`
+	Reply     string   `json:"reply"`
+	Subject   string   `json:"subject"`
+	To        []string `json:"to"`
+	Cc        []string `json:"cc"`
+	Bcc       []string `json:"bcc"`
+	InReplyTo string   `json:"in_reply_to"`
+	Attempts  int      `json:"attempts"`
+	QueuedAt  string   `json:"queued_at"`
+	UpdatedAt string   `json:"updated_at"`
 }
 
 // Send queues an email; its status goes from queued to sent or failed.

@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/base32"
 	"encoding/json"
-	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -52,7 +50,8 @@ func TestMCPServerAsAnAgent(t *testing.T) {
 		require.NotNil(t, tool.InputSchema, tool.Name)
 		require.NotEmpty(t, tool.Description, tool.Name)
 	}
-	for _, n := range []string{"get_credential", "totp_code", "list_messages", "read_message", "wait_for_code", "send_email", "report_login"} {
+	for _, n := range []string{"get_identity", "get_credential", "store_credential", "list_credentials", "totp_code", "enroll_totp",
+		"use_backup_code", "report_login", "list_messages", "read_message", "wait_for_code", "send_email", "list_sent", "sent_status"} {
 		require.True(t, names[n], "tool %s listed", n)
 	}
 
@@ -139,14 +138,25 @@ func TestMCPServerAsAnAgent(t *testing.T) {
 	require.Contains(t, out["content"], "271828")
 	require.Equal(t, "verified", out["trust"])
 
-	// Mail out.
+	// Mail out: refused until an operator gives the agent a send allowlist.
+	r, _ = call("send_email", map[string]any{"to": []string{"finance@corp.example"}, "subject": "done", "text": "signed up"})
+	require.True(t, r.IsError)
+	require.Contains(t, text(r), `send_email is refused: agent "mcp-bot" has no send allowlist`)
+	require.Contains(t, text(r), "vault write mailgent/agents/mcp-bot send_allowlist=")
+	s.rec.must(s.Vault.Token, "POST", "mailgent/agents/mcp-bot", map[string]interface{}{"send_allowlist": "corp.example"})
 	r, out = call("send_email", map[string]any{"to": []string{"finance@corp.example"}, "subject": "done", "text": "signed up", "in_reply_to": got.ID})
 	require.False(t, r.IsError, text(r))
 	require.NotEmpty(t, out["id"])
+	sentID := out["id"].(string)
 	require.Eventually(t, func() bool {
-		st, err := c.SentMessage(ctx, out["id"].(string))
-		return err == nil && st.Status == "sent"
+		r, out := call("sent_status", map[string]any{"id": sentID})
+		return !r.IsError && out["status"] == "sent"
 	}, 30*time.Second, 100*time.Millisecond)
+	r, out = call("list_sent", nil)
+	require.False(t, r.IsError, text(r))
+	require.Len(t, out["messages"], 1)
+	require.Equal(t, sentID, out["messages"].([]any)[0].(map[string]any)["id"])
+	require.Equal(t, []any{"finance@corp.example"}, out["messages"].([]any)[0].(map[string]any)["to"])
 
 	// Vault's errors are tool errors carrying its message, not protocol failures.
 	_, vaultErr := c.TOTP(ctx, "missing", 0)
@@ -170,28 +180,4 @@ func TestMCPServerAsAnAgent(t *testing.T) {
 
 	require.NoError(t, cs.Close())
 	require.NotContains(t, stderr.String(), "level=WARN", "mailgent-mcp stderr")
-
-	// The same server over streamable HTTP (-http), with a Vault token.
-	addr := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
-	hcmd := exec.Command(harness.Own(t, "mailgent-mcp"), "-agent", "mcp-bot", "-http", addr)
-	hcmd.Env = append(os.Environ(), "VAULT_ADDR="+s.Vault.Addr, "VAULT_TOKEN="+s.Vault.Token, "MAILGENT_ROLE_ID=")
-	var hstderr strings.Builder
-	hcmd.Stderr = &hstderr
-	require.NoError(t, hcmd.Start())
-	t.Cleanup(func() { _ = hcmd.Process.Kill(); _ = hcmd.Wait() })
-	require.Eventually(t, func() bool {
-		conn, err := net.Dial("tcp", addr)
-		if err == nil {
-			conn.Close()
-		}
-		return err == nil
-	}, 15*time.Second, 20*time.Millisecond, "mailgent-mcp -http never listened: %s", &hstderr)
-	hs, err := mcp.NewClient(&mcp.Implementation{Name: "mcp-test-http", Version: "v0"}, nil).
-		Connect(ctx, &mcp.StreamableClientTransport{Endpoint: "http://" + addr}, nil)
-	require.NoError(t, err)
-	defer hs.Close()
-	hr, err := hs.CallTool(ctx, &mcp.CallToolParams{Name: "get_credential", Arguments: map[string]any{"name": "site"}})
-	require.NoError(t, err)
-	require.False(t, hr.IsError, text(hr))
-	require.Contains(t, text(hr), "pw-mcp-42")
 }

@@ -2,7 +2,8 @@
 // services demand of a human: sign-up with email verification (a code and
 // a link sent by SMTP), TOTP enrollment, and password + TOTP login before a
 // protected page. The Mailgent sign-up demo points an agent at it.
-// Standard library only, plus pquerna/otp for TOTP.
+// Standard library only, plus pquerna/otp for TOTP and skip2/go-qrcode
+// for the enrolment page's QR image.
 package service
 
 import (
@@ -13,11 +14,13 @@ import (
 	"math/big"
 	"net/http"
 	"net/smtp"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/pquerna/otp/totp"
+	qrcode "github.com/skip2/go-qrcode"
 )
 
 // Service is the web service; mount Handler() on an HTTP server.
@@ -50,7 +53,8 @@ func New(name, baseURL, smtpAddr, from string) *Service {
 
 var page = template.Must(template.New("p").Parse(`<!doctype html><html><head><title>{{.Title}}</title></head><body>
 <h1>{{.Title}}</h1>{{if .Error}}<p id="error">{{.Error}}</p>{{end}}{{if .Body}}<p id="body">{{.Body}}</p>{{end}}
-{{if .OTPAuth}}<p>Scan this in your authenticator: <code id="otpauth">{{.OTPAuth}}</code></p>{{end}}
+{{if .OTPAuth}}<p>Scan this QR code in your authenticator:</p><img id="totp-qr" src="/totp/qr.png" alt="TOTP QR code" width="256" height="256">
+<p>Or enter this link by hand: <code id="otpauth">{{.OTPAuth}}</code></p>{{end}}
 </body></html>`))
 
 type view struct{ Title, Error, Body, OTPAuth string }
@@ -63,6 +67,7 @@ func render(w http.ResponseWriter, status int, v view) {
 
 // Handler serves: POST /signup (email, password); POST /verify (email, code)
 // or GET /verify?token=; GET/POST /totp/enroll (session; code);
+// GET /totp/qr.png (session: the enrolment QR image);
 // POST /login (email, password, code); GET /dashboard (session).
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
@@ -74,6 +79,7 @@ func (s *Service) Handler() http.Handler {
 	mux.HandleFunc("GET /verify", s.verify)
 	mux.HandleFunc("GET /totp/enroll", s.enrollPage)
 	mux.HandleFunc("POST /totp/enroll", s.enroll)
+	mux.HandleFunc("GET /totp/qr.png", s.enrollQR)
 	mux.HandleFunc("POST /login", s.login)
 	mux.HandleFunc("GET /dashboard", s.dashboard)
 	return mux
@@ -162,8 +168,32 @@ func (s *Service) enrollPage(w http.ResponseWriter, r *http.Request) {
 		render(w, 401, view{Title: "Two-factor setup", Error: "verify your email first"})
 		return
 	}
-	uri := fmt.Sprintf("otpauth://totp/%s:%s?secret=%s&issuer=%s&algorithm=SHA1&digits=6&period=30", s.Name, u.email, u.pendingSecret, s.Name)
-	render(w, 200, view{Title: "Two-factor setup", Body: "Enter the current code to finish.", OTPAuth: uri})
+	render(w, 200, view{Title: "Two-factor setup", Body: "Enter the current code to finish.", OTPAuth: s.otpauthURI(u)})
+}
+
+// otpauthURI is the enrolment's key, as the QR code and the page show it.
+func (s *Service) otpauthURI(u *user) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return fmt.Sprintf("otpauth://totp/%s:%s?secret=%s&issuer=%s&algorithm=SHA1&digits=6&period=30",
+		url.PathEscape(s.Name), url.PathEscape(u.email), u.pendingSecret, url.QueryEscape(s.Name))
+}
+
+// enrollQR serves the enrolment's QR code as a PNG, as sites show it.
+func (s *Service) enrollQR(w http.ResponseWriter, r *http.Request) {
+	u := s.sessionUser(r)
+	if u == nil || !u.verified {
+		http.Error(w, "verify your email first", http.StatusUnauthorized)
+		return
+	}
+	img, err := qrcode.Encode(s.otpauthURI(u), qrcode.Medium, 256)
+	if err != nil {
+		http.Error(w, "could not draw the QR code", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "image/png")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write(img)
 }
 
 func (s *Service) enroll(w http.ResponseWriter, r *http.Request) {
