@@ -106,8 +106,7 @@ type backend struct {
 	sweeps sweepState
 	// auditQueue group-commits audit events.
 	auditQueue auditQueue
-	// inboxNotify wakes messages/wait callers; directoryChanged asks the
-	// bus work to republish the address directory.
+	// inboxNotify wakes messages/wait callers.
 	inboxNotify *inboxNotifier
 	// inboxIdx is the in-memory index of each agent's inbox (inbox_index.go).
 	inboxIdx inboxIndexes
@@ -118,8 +117,10 @@ type backend struct {
 	// threads (sent_index.go).
 	sentIdx sentIndexes
 	// cfgCache holds the decoded config (path_config.go).
-	cfgCache         configCache
-	directoryChanged chan struct{}
+	cfgCache configCache
+	// directory is what the bus work has to republish of the address
+	// directory (directory.go).
+	directory directoryWork
 	// bus is the connected bus the send path queues outbound mail to;
 	// nil while not connected (bus.go).
 	busMu sync.Mutex
@@ -147,10 +148,10 @@ func newBackend(logger hclog.Logger) *backend {
 		creds:     newCredCache(),
 		entities:  newEntityCache(),
 
-		inboxNotify:      newInboxNotifier(),
-		directoryChanged: make(chan struct{}, 1),
-		now:              time.Now,
-		lookupIP:         net.DefaultResolver.LookupNetIP,
+		inboxNotify: newInboxNotifier(),
+		directory:   directoryWork{signal: make(chan struct{}, 1)},
+		now:         time.Now,
+		lookupIP:    net.DefaultResolver.LookupNetIP,
 	}
 	b.supervisor = newBusSupervisor(logger.Named("bus"))
 	b.metrics = newPluginMetrics(b)

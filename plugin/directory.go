@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
@@ -33,34 +34,105 @@ func (b *backend) publishDirectory(ctx context.Context, s logical.Storage, kv je
 	return b.syncDirectory(ctx, s, kv, domain)
 }
 
-// watchDirectory resyncs the directory whenever agents or relays change
-// (signalDirectory), until ctx ends.
+// directoryWork queues what the directory must be told: the agents
+// created or revoked on this node — each one key to put or delete, so
+// creating the 10,000th agent costs what creating the first did — or,
+// after a relay change, everything (a full resync).
+type directoryWork struct {
+	mu     sync.Mutex
+	agents map[string]bool
+	full   bool
+	signal chan struct{}
+}
+
+// agent queues one agent's key.
+func (w *directoryWork) agent(name string) {
+	w.requeue([]string{name}, false)
+	w.wake()
+}
+
+// all queues a full resync.
+func (w *directoryWork) all() {
+	w.requeue(nil, true)
+	w.wake()
+}
+
+func (w *directoryWork) wake() {
+	select {
+	case w.signal <- struct{}{}:
+	default:
+	}
+}
+
+// take returns and clears what is queued.
+func (w *directoryWork) take() (agents []string, full bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for name := range w.agents {
+		agents = append(agents, name)
+	}
+	full, w.agents, w.full = w.full, nil, false
+	return agents, full
+}
+
+// requeue adds work (again, when it failed).
+func (w *directoryWork) requeue(agents []string, full bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, name := range agents {
+		if w.agents == nil {
+			w.agents = map[string]bool{}
+		}
+		w.agents[name] = true
+	}
+	w.full = w.full || full
+}
+
+// watchDirectory tells the directory what changed (directoryWork), until
+// ctx ends. The bus work did a full sync when it started.
 func (b *backend) watchDirectory(ctx context.Context, s logical.Storage, kv jetstream.KeyValue, domain string) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-b.directoryChanged:
-			// The registry first: a change on another node left it empty.
-			_, err := b.relays(ctx, s)
-			if err == nil {
-				err = b.syncDirectory(ctx, s, kv, domain)
-			}
-			if err != nil && ctx.Err() == nil {
+		case <-b.directory.signal:
+			agents, full := b.directory.take()
+			if err := b.applyDirectoryWork(ctx, s, kv, domain, agents, full); err != nil && ctx.Err() == nil {
 				b.logger.Error("sync address directory", "error", err)
 				// Try again shortly: a revoked agent must stop receiving.
-				time.AfterFunc(time.Second, b.signalDirectory)
+				b.directory.requeue(agents, full)
+				time.AfterFunc(time.Second, b.directory.wake)
 			}
 		}
 	}
 }
 
-// signalDirectory asks the bus work to resync the directory.
-func (b *backend) signalDirectory() {
-	select {
-	case b.directoryChanged <- struct{}{}:
-	default:
+// applyDirectoryWork does a full resync, or puts or deletes each queued
+// agent's key.
+func (b *backend) applyDirectoryWork(ctx context.Context, s logical.Storage, kv jetstream.KeyValue, domain string, agents []string, full bool) error {
+	if full {
+		// The registry first: a change on another node left it empty.
+		if _, err := b.relays(ctx, s); err != nil {
+			return err
+		}
+		return b.syncDirectory(ctx, s, kv, domain)
 	}
+	for _, name := range agents {
+		st, err := b.loadAgent(ctx, s, name)
+		if err != nil {
+			return err
+		}
+		key := bus.DirectoryAgentKey(domain, name)
+		if st != nil && st.active() {
+			_, err = kv.Put(ctx, key, []byte("active"))
+		} else {
+			err = kv.Delete(ctx, key)
+		}
+		if err != nil {
+			return fmt.Errorf("directory %s: %w", key, err)
+		}
+	}
+	return nil
 }
 
 // syncDirectory makes the KV directory list exactly the domain's live agents.

@@ -319,7 +319,7 @@ func (b *backend) pathAgentWrite(ctx context.Context, req *logical.Request, d *f
 //  2. the mount's domain, which gives it its address;
 //  3. its KEK, stored first (an agent entry never exists without its key),
 //     then its entry, with the delegation chain's human: the requester;
-//  4. the relays accept mail for it within moments (signalDirectory);
+//  4. the relays accept mail for it within moments (directory.agent);
 //  5. record agent.create, and answer with the agent.
 func (b *backend) createAgent(ctx context.Context, req *logical.Request, in *agentInput) (*logical.Response, error) {
 	if err := b.checkAgentOrg(ctx, req.Storage, in.org); err != nil {
@@ -336,7 +336,7 @@ func (b *backend) createAgent(ctx context.Context, req *logical.Request, in *age
 	if err != nil {
 		return nil, err
 	}
-	b.signalDirectory()
+	b.directory.agent(e.Name)
 	if err := b.record(ctx, req.Storage, subjectAgent, e.Name, b.agentEvent(req, e, opAgentCreate, outcomeSuccess)); err != nil {
 		return nil, err
 	}
@@ -450,7 +450,7 @@ func (b *backend) revokeAgent(ctx context.Context, req *logical.Request, name, r
 	b.creds.dropAgent(name)
 	b.inboxIdx.drop(name)
 	b.inboxNotify.notify(name) // its long-polls answer 410 now
-	b.signalDirectory()        // the relays refuse its mail at RCPT from now on
+	b.directory.agent(name)    // the relays refuse its mail at RCPT from now on
 
 	e := *st.entry
 	now := b.now().UTC()

@@ -286,7 +286,7 @@ func (b *backend) relaysChanged() {
 	if o := b.opener.Load(); o != nil {
 		o.Forget()
 	}
-	b.signalDirectory()
+	b.directory.all()
 }
 
 // errNoRelays answers a send while no relay is registered.

@@ -78,13 +78,15 @@ func (b *backend) sweepRevoked(ctx context.Context, s logical.Storage) error {
 		return err
 	}
 	for _, name := range names {
-		a, err := getJSON[agentEntry](ctx, s, agentPrefix+name)
+		// From the cache: this runs every minute, over every agent.
+		st, err := b.loadAgent(ctx, s, name)
 		if err != nil {
 			return err
 		}
-		if a == nil || a.Status != statusRevoked || a.Swept {
+		if st == nil || st.entry.Status != statusRevoked || st.entry.Swept {
 			continue
 		}
+		a := *st.entry
 		n, err := deleteTree(ctx, s, credVersionPrefix+name+"/")
 		if err != nil {
 			return err
@@ -111,7 +113,7 @@ func (b *backend) sweepRevoked(ctx context.Context, s logical.Storage) error {
 		b.inboxIdx.drop(name)
 		b.sentIdx.drop(name)
 		a.Swept = true
-		if err := putJSON(ctx, s, agentPrefix+name, a); err != nil {
+		if err := putJSON(ctx, s, agentPrefix+name, &a); err != nil {
 			return err
 		}
 		b.agents.drop(name)
