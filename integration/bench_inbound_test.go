@@ -136,6 +136,7 @@ type inboundEnv struct {
 	vault                       *inboundVault
 	mailpit                     *inboundMailpit
 	relay                       string // SMTP address
+	relayProc                   *harness.Relay
 	natsURL                     string // the plugin's nats_url (to put it back on the bus)
 	natsPass                    string
 	to                          string
@@ -179,12 +180,14 @@ func startInboundBench(b *testing.B, storage string, corpus [][]byte) *inboundEn
 		leader := s.Vault.WaitLeader(b)
 		dns, vaultAddr, token, mailpitURL = s.DNS, leader.Addr, leader.Token, s.Mailpit.URL
 		env.relay, env.natsPass, env.mailpit = s.Relays[0].Addr, s.NATS.Password, &inboundMailpit{url: s.Mailpit.URL}
+		env.relayProc = s.Relays[0]
 		env.natsURL = s.NATS.MountConfig()["nats_url"].(string)
 		env.mailpit.smtp = s.Mailpit.SMTPAddr
 	} else {
 		s := harness.StartStack(b, harness.StackOptions{RelayArgs: relayArgs, Raft: storage == "raft1"})
 		dns, vaultAddr, token, mailpitURL = s.DNS, s.Vault.Addr, s.Vault.Token, s.Mailpit.URL
 		env.relay, env.natsPass, env.natsURL = s.Relay.Addr, s.NATS.Password, s.NATS.URL
+		env.relayProc = s.Relay
 		env.mailpit = &inboundMailpit{url: s.Mailpit.URL, smtp: s.Mailpit.SMTPAddr}
 	}
 	dns.Sender(b, "service.example.com", harness.SenderOptions{})
