@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/common/expfmt"
 )
 
@@ -53,7 +54,10 @@ func newPluginMetrics(b *backend) *pluginMetrics {
 			st, _ := b.supervisor.status()
 			return boolFloat(st == busConnected)
 		}),
-		&lagCollector{m: m})
+		&lagCollector{m: m},
+		// The plugin process's own memory and CPU (go_memstats_*,
+		// process_resident_memory_bytes, …): what sizing needs (docs/deploy.md).
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
