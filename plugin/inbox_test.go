@@ -125,6 +125,30 @@ func TestInboxRetention(t *testing.T) {
 	require.Equal(t, 1, resp.Data["messages_unread"])
 }
 
+// The retention sweep decides from key listings whether an inbox whose
+// index is not loaded has anything to remove: it loads only those, so a
+// sweep over many agents does not bring every index into memory — and it
+// still removes what is due.
+func TestRetentionSweepLoadsOnlyInboxesWithWork(t *testing.T) {
+	tb := newTestBackend(t)
+	tb.setup(t, "old", "fresh", "quiet")
+	tb.ok(t, logical.UpdateOperation, "config", map[string]interface{}{"message_retention": "1h"})
+	now := time.Date(2026, 11, 26, 8, 0, 0, 0, time.UTC)
+	tb.now = func() time.Time { return now }
+	tb.deliver(t, "old", msgID(1), "a@x.example", "due", "")
+	now = now.Add(2 * time.Hour)
+	tb.deliver(t, "fresh", msgID(2), "a@x.example", "kept", "")
+	tb.deliver(t, "quiet", msgID(3), "a@x.example", "kept too", "")
+	ctx := context.Background()
+	tb.clean(ctx) // a new active node: no index loaded
+	require.NoError(t, tb.periodic(ctx, &logical.Request{Storage: tb.storage}))
+	loaded, _ := tb.indexSizes()
+	require.Equal(t, 1, loaded, "only the inbox with a message past retention was loaded")
+	for agent, want := range map[string]int{"old": 0, "fresh": 1, "quiet": 1} {
+		require.Equal(t, want, tb.ok(t, logical.ReadOperation, "agents/"+agent, nil).Data["messages_total"], agent)
+	}
+}
+
 func TestRevocationMakesMailUnreadableAndSweepsIt(t *testing.T) {
 	tb := newTestBackend(t)
 	tb.setup(t, "bot")

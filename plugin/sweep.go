@@ -181,6 +181,18 @@ func (b *backend) sweepInboxes(ctx context.Context, s logical.Storage) error {
 		}
 		lock := b.inboxLock(agent)
 		lock.Lock()
+		if b.inboxIdx.get(agent) == nil {
+			// Not loaded: load it only if there is something to do, so the
+			// sweep does not bring every inbox's index into memory.
+			need, nerr := inboxNeedsSweep(ctx, s, agent, cfg.MaxInboxMessages, cutoff, b.now().Add(-time.Hour))
+			if nerr != nil || !need {
+				lock.Unlock()
+				if nerr != nil {
+					return fmt.Errorf("inbox retention of %s: %w", agent, nerr)
+				}
+				continue
+			}
+		}
 		err = b.trimInboxLocked(ctx, s, st, cfg.MaxInboxMessages, cutoff)
 		if err == nil {
 			err = b.sweepLeftoverBodies(ctx, s, st)
@@ -240,4 +252,37 @@ func (b *backend) sweepSent(ctx context.Context, s logical.Storage) error {
 		}
 	}
 	return nil
+}
+
+// inboxNeedsSweep tells from key listings alone (no reads) whether an
+// agent's inbox has anything for the retention sweep: more than keep
+// messages, one older than olderThan, or a large message's chunks with no
+// summary (an interrupted store, sweepLeftoverBodies) from before
+// leftoverBefore. Keys start with the reverse time of the store.
+func inboxNeedsSweep(ctx context.Context, s logical.Storage, agent string, keep int, olderThan, leftoverBefore time.Time) (bool, error) {
+	keys, err := inboxKeys(ctx, s, agent)
+	if err != nil {
+		return false, err
+	}
+	if len(keys) > keep {
+		return true, nil
+	}
+	cutoff := reverseTime(olderThan)
+	for k := range keys {
+		if len(k) >= 19 && k[:19] > cutoff {
+			return true, nil
+		}
+	}
+	raw, err := s.List(ctx, inboxRawPrefix+agent+"/")
+	if err != nil {
+		return false, err
+	}
+	leftover := reverseTime(leftoverBefore)
+	for _, d := range raw {
+		k := strings.TrimSuffix(d, "/")
+		if !keys[k] && len(k) >= 19 && k[:19] > leftover {
+			return true, nil
+		}
+	}
+	return false, nil
 }
