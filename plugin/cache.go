@@ -59,6 +59,22 @@ func (c *lockedMap[V]) drop(k string) {
 	delete(c.m, k)
 }
 
+// evict forgets k without moving the epoch: unlike drop it is not an
+// invalidation (storage did not change), so a load in progress elsewhere
+// may still cache what it read.
+func (c *lockedMap[V]) evict(k string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, k)
+}
+
+// size is how many entries the map holds.
+func (c *lockedMap[V]) size() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.m)
+}
+
 func (c *lockedMap[V]) reset() {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -35,6 +36,9 @@ type inboxIndex struct {
 	// store in progress (both count against max_inbox_bytes).
 	bytes        int64
 	pendingBytes map[string]int64
+	// used is when the index was last used (Unix nanoseconds), for
+	// evictInboxes.
+	used atomic.Int64
 }
 
 func newInboxIndex(n int) *inboxIndex {
@@ -106,6 +110,7 @@ func (b *backend) indexSizes() (agents, messages int) {
 func (b *backend) inboxIndexLocked(ctx context.Context, s logical.Storage, st *agentState) (*inboxIndex, error) {
 	agent := st.entry.Name
 	if idx := b.inboxIdx.get(agent); idx != nil {
+		idx.used.Store(b.now().UnixNano())
 		return idx, nil
 	}
 	epoch := b.inboxIdx.currentEpoch()
@@ -134,8 +139,50 @@ func (b *backend) inboxIndexLocked(ctx context.Context, s logical.Storage, st *a
 		}
 		idx.add(sum)
 	}
+	idx.used.Store(b.now().UnixNano())
 	b.inboxIdx.putAt(agent, idx, epoch)
+	b.evictInboxes(ctx, s, agent)
 	return idx, nil
+}
+
+// evictInboxes drops the least recently used inbox indexes while more
+// than max_loaded_inboxes are loaded, down to nine tenths of it (so a run
+// of new inboxes does not sort the map on every load): the bound on index
+// memory. An index whose inbox lock is held, or with a store in progress,
+// stays; keep is the agent whose lock the caller holds. An evicted index
+// is loaded again on its next use.
+func (b *backend) evictInboxes(ctx context.Context, s logical.Storage, keep string) {
+	cfg, err := b.config(ctx, s)
+	if err != nil || cfg == nil || b.inboxIdx.size() <= cfg.loadedInboxes() {
+		return
+	}
+	type use struct {
+		agent string
+		at    int64
+	}
+	b.inboxIdx.mu.RLock()
+	all := make([]use, 0, len(b.inboxIdx.m))
+	for agent, idx := range b.inboxIdx.m {
+		all = append(all, use{agent, idx.used.Load()})
+	}
+	b.inboxIdx.mu.RUnlock()
+	sort.Slice(all, func(i, j int) bool { return all[i].at < all[j].at })
+	excess := len(all) - cfg.loadedInboxes()*9/10
+	for _, u := range all {
+		if excess <= 0 {
+			break
+		}
+		lock := b.inboxLock(u.agent)
+		if u.agent == keep || !lock.TryLock() {
+			continue // in use; the caller's own, or one sharing its lock
+		}
+		if idx := b.inboxIdx.get(u.agent); idx != nil && len(idx.pending) == 0 {
+			b.inboxIdx.evict(u.agent)
+			b.metrics.evicted.Inc()
+			excess--
+		}
+		lock.Unlock()
+	}
 }
 
 // inboxKeys lists the keys of an agent's messages: those with a summary

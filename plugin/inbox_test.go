@@ -149,6 +149,39 @@ func TestRetentionSweepLoadsOnlyInboxesWithWork(t *testing.T) {
 	}
 }
 
+// max_loaded_inboxes bounds the indexes held in memory: past it the least
+// recently used go (down to nine tenths), and an evicted inbox answers
+// the same when used again.
+func TestInboxIndexesStayWithinMaxLoadedInboxes(t *testing.T) {
+	tb := newTestBackend(t)
+	var agents []string
+	for i := range 30 {
+		agents = append(agents, fmt.Sprintf("bot%02d", i))
+	}
+	tb.setup(t, agents...)
+	tb.ok(t, logical.UpdateOperation, "config", map[string]interface{}{"max_loaded_inboxes": 10})
+	for i, a := range agents {
+		tb.deliver(t, a, msgID(i), "a@x.example", "hello "+a, "")
+		loaded, _ := tb.indexSizes()
+		require.LessOrEqual(t, loaded, 10, "after %d inboxes", i+1)
+	}
+	require.Nil(t, tb.inboxIdx.get(agents[0]), "the least recently used was evicted")
+	require.NotNil(t, tb.inboxIdx.get(agents[29]), "the newest stays")
+	for _, a := range []string{agents[0], agents[15]} {
+		resp := tb.ok(t, logical.ReadOperation, "agents/"+a+"/messages", nil)
+		msgs := resp.Data["messages"].([]map[string]interface{})
+		require.Len(t, msgs, 1, a)
+		require.Equal(t, "hello "+a, msgs[0]["subject"])
+	}
+	again := tb.deliver(t, agents[0], msgID(0), "a@x.example", "hello "+agents[0], "")
+	require.Equal(t, 1, tb.ok(t, logical.ReadOperation, "agents/"+agents[0], nil).Data["messages_total"],
+		"a redelivery to an evicted inbox is still stored once (%s)", again.Key)
+	resp, err := tb.do(logical.UpdateOperation, "config", map[string]interface{}{"max_loaded_inboxes": 5})
+	require.NoError(t, err)
+	require.True(t, resp.IsError())
+	require.Contains(t, resp.Error().Error(), "max_loaded_inboxes")
+}
+
 func TestRevocationMakesMailUnreadableAndSweepsIt(t *testing.T) {
 	tb := newTestBackend(t)
 	tb.setup(t, "bot")

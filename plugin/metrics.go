@@ -23,6 +23,7 @@ type pluginMetrics struct {
 	store    prometheus.Histogram
 	audit    prometheus.Counter
 	totp     prometheus.Counter
+	evicted  prometheus.Counter
 	queued   prometheus.Counter
 	statuses *prometheus.CounterVec
 	webhooks *prometheus.CounterVec // outcome: queued, dropped, and the relays' attempt outcomes
@@ -39,12 +40,14 @@ func newPluginMetrics(b *backend) *pluginMetrics {
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 5}})
 	m.audit = prometheus.NewCounter(prometheus.CounterOpts{Name: "mailgent_audit_events_total", Help: "Audit events written."})
 	m.totp = prometheus.NewCounter(prometheus.CounterOpts{Name: "mailgent_totp_codes_total", Help: "TOTP codes handed out."})
+	m.evicted = prometheus.NewCounter(prometheus.CounterOpts{Name: "mailgent_inbox_indexes_evicted_total",
+		Help: "Inbox indexes dropped from memory to stay within max_loaded_inboxes (loaded again on use)."})
 	m.queued = prometheus.NewCounter(prometheus.CounterOpts{Name: "mailgent_outbound_queued_total", Help: "Outbound messages queued for the relays."})
 	m.statuses = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mailgent_outbound_status_total",
 		Help: "Delivery results recorded, by status."}, []string{"status"})
 	m.webhooks = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mailgent_webhook_events_total",
 		Help: "Webhook events queued or dropped by this node, and delivery attempts recorded, by outcome (queued, dropped, delivered, retrying, failed, refused, cancelled)."}, []string{"outcome"})
-	m.reg.MustRegister(m.inbound, m.store, m.audit, m.totp, m.queued, m.statuses, m.webhooks,
+	m.reg.MustRegister(m.inbound, m.store, m.audit, m.totp, m.evicted, m.queued, m.statuses, m.webhooks,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "mailgent_inbox_indexes_loaded",
 			Help: "Agents whose inbox index this node holds in memory."}, func() float64 { n, _ := b.indexSizes(); return float64(n) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "mailgent_inbox_messages_indexed",

@@ -44,6 +44,7 @@ const (
 	defaultAuditRetention   = 90 * 24 * time.Hour
 	defaultMaxWaitTimeout   = 60 * time.Second
 	defaultSendRateLimit    = 60
+	defaultMaxLoadedInboxes = 5000
 
 	maxMaxInboxMessages = 1_000_000
 	// max_inbox_bytes stays above the relay's default largest message
@@ -52,6 +53,8 @@ const (
 	maxMaxInboxBytes  = 1 << 40
 	maxMaxWaitTimeout = 5 * time.Minute
 	maxSendRateLimit  = 100_000
+	minLoadedInboxes  = 10
+	maxLoadedInboxes  = 10_000_000
 	minRetention      = time.Minute
 	maxRetention      = 10 * 365 * 24 * time.Hour
 )
@@ -81,6 +84,10 @@ type mailgentConfig struct {
 	// limit the oldest messages go first, never unread ones younger than
 	// MaxWaitTimeout: then new mail waits in JetStream (see makeRoomLocked).
 	MaxInboxBytes int64 `json:"max_inbox_bytes"`
+	// MaxLoadedInboxes bounds the inbox indexes a node holds in memory; past
+	// it the least recently used are dropped (and loaded again on use).
+	// Absent in configs written before it existed: 0, read as the default.
+	MaxLoadedInboxes int `json:"max_loaded_inboxes,omitempty"`
 	// MessageRetention is how long inbox messages are kept.
 	MessageRetention time.Duration `json:"message_retention"`
 	// AuditRetention is how long per-agent audit events are kept.
@@ -166,6 +173,7 @@ func (b *backend) configResponseData(cfg *mailgentConfig) map[string]interface{}
 		"nats_allow_plaintext":    cfg.NATSAllowPlaintext,
 		"max_inbox_messages":      cfg.MaxInboxMessages,
 		"max_inbox_bytes":         cfg.MaxInboxBytes,
+		"max_loaded_inboxes":      cfg.loadedInboxes(),
 		"message_retention":       int64(cfg.MessageRetention.Seconds()),
 		"audit_retention":         int64(cfg.AuditRetention.Seconds()),
 		"max_wait_timeout":        int64(cfg.MaxWaitTimeout.Seconds()),
@@ -257,6 +265,7 @@ func readLimits(d *framework.FieldData, cfg *mailgentConfig) *logical.Response {
 		{"max_inbox_bytes", minMaxInboxBytes, maxMaxInboxBytes, func(n int64) { cfg.MaxInboxBytes = n }},
 		{"send_rate_limit", 1, maxSendRateLimit, func(n int64) { cfg.SendRateLimit = int(n) }},
 		{"nats_replicas", 1, 5, func(n int64) { cfg.NATSReplicas = int(n) }},
+		{"max_loaded_inboxes", minLoadedInboxes, maxLoadedInboxes, func(n int64) { cfg.MaxLoadedInboxes = int(n) }},
 	}
 	for _, f := range ints {
 		if v, ok := d.GetOk(f.field); ok {
@@ -457,6 +466,12 @@ func configFields() map[string]*framework.FieldSchema {
 			Description: fmt.Sprintf("Raw bytes of mail kept per agent inbox (%d-%d), oldest removed first; unread mail younger than max_wait_timeout is never removed: new mail then waits in JetStream.", minMaxInboxBytes, int64(maxMaxInboxBytes)),
 			Default:     defaultMaxInboxBytes,
 		},
+		"max_loaded_inboxes": {
+			Type: framework.TypeInt,
+			Description: fmt.Sprintf("Inbox indexes a node keeps in memory (%d-%d); past it the least recently used are dropped and loaded again on use. "+
+				"Index memory is at most this × max_inbox_messages × a summary's size (docs/benchmarks.md).", minLoadedInboxes, maxLoadedInboxes),
+			Default: defaultMaxLoadedInboxes,
+		},
 		"message_retention": {
 			Type:        framework.TypeDurationSecond,
 			Description: "How long inbox messages are kept (e.g. 720h).",
@@ -554,6 +569,14 @@ func (c *mailgentConfig) webhookPolicy() webhook.Policy {
 
 // replicas is nats_replicas, 1 when unset.
 func (c *mailgentConfig) replicas() int { return max(1, c.NATSReplicas) }
+
+// loadedInboxes is max_loaded_inboxes, the default when unset.
+func (c *mailgentConfig) loadedInboxes() int {
+	if c.MaxLoadedInboxes == 0 {
+		return defaultMaxLoadedInboxes
+	}
+	return c.MaxLoadedInboxes
+}
 
 // busOptions are the config's NATS connection settings.
 func (c *mailgentConfig) busOptions() bus.Options {
