@@ -2,8 +2,11 @@ package mailparse
 
 import (
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // BenchmarkParseCorpus parses every corpus message once per iteration.
@@ -23,6 +26,55 @@ func BenchmarkParseCorpus(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
+	}
+}
+
+// BenchmarkParseCorpusPerMail times each corpus mail's Parse on its own
+// and reports the mean and p99 per mail over every parse (mail × round),
+// with the slowest mails (by median) in the log: where the corpus's time
+// goes, mail by mail.
+func BenchmarkParseCorpusPerMail(b *testing.B) {
+	files := corpusFiles(b)
+	raws := make([][]byte, len(files))
+	for i, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		raws[i] = raw
+	}
+	perMail := make([][]time.Duration, len(raws))
+	for b.Loop() {
+		for i, raw := range raws {
+			start := time.Now()
+			if _, err := Parse(raw, DefaultLimits()); err != nil {
+				b.Fatal(err)
+			}
+			perMail[i] = append(perMail[i], time.Since(start))
+		}
+	}
+	var all []time.Duration
+	var total time.Duration
+	medians := make([]time.Duration, len(raws))
+	for i, ds := range perMail {
+		all = append(all, ds...)
+		for _, d := range ds {
+			total += d
+		}
+		slices.Sort(ds)
+		medians[i] = ds[len(ds)/2]
+	}
+	slices.Sort(all)
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	b.ReportMetric(ms(total)/float64(len(all)), "ms/mail")
+	b.ReportMetric(ms(all[(len(all)*99)/100]), "p99-ms/mail")
+	order := make([]int, len(raws))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(x, y int) int { return int(medians[y] - medians[x]) })
+	for _, i := range order[:min(8, len(order))] {
+		b.Logf("%8.3f ms  %6d bytes  %s", ms(medians[i]), len(raws[i]), filepath.Base(files[i]))
 	}
 }
 
