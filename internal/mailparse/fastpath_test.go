@@ -142,7 +142,6 @@ func fuzzFastPaths(f *testing.F, paths []fastPath, maxLen int, seeds ...string) 
 // --- boilerplate: footers, postal addresses, sign-offs ---
 
 var boilerplatePrefilters = []fastPath{
-	prefilter("footerRe", footerRe, "mayBeFooter", mayBeFooter),
 	prefilter("addressRe", addressRe, "mayBeAddress", mayBeAddress),
 	prefilter("signOffRe", signOffRe, "mayBeSignOff", mayBeSignOff),
 	prefilter("teamRe", teamRe, "mayBeTeam", mayBeTeam),
@@ -155,6 +154,52 @@ func TestBoilerplatePrefilters(t *testing.T) {
 
 func FuzzBoilerplatePrefilters(f *testing.F) {
 	fuzzFastPaths(f, boilerplatePrefilters, 2000, "Unsubscribe", "ACME Inc.", "Calle Mayor", "S.A.", "·Inc·", "Thanks!", "The Acme Team", "www.x")
+}
+
+// --- expressions matched alternative by alternative (altRe) ---
+
+var altMatchers = []fastPath{
+	equalTo("footerRe", footerRe.MatchString, "footer.MatchString", footer.MatchString),
+	equalTo("monthRe", monthRe.MatchString, "monthWords.MatchString", monthWords.MatchString),
+	equalTo("codeModifierRe", codeModifierRe.MatchString, "codeModifier.MatchString", codeModifier.MatchString),
+	equalTo("unsubWordsRe", unsubWordsRe.MatchString, "unsubWords.MatchString", unsubWords.MatchString),
+	equalTo("privacyWordsRe", privacyWordsRe.MatchString, "privacyWords.MatchString", privacyWords.MatchString),
+	equalTo("resetTextRe", resetTextRe.MatchString, "resetText.MatchString", resetText.MatchString),
+	equalTo("resetURLRe", resetURLRe.MatchString, "resetURL.MatchString", resetURL.MatchString),
+	equalTo("verifyWordsRe", verifyWordsRe.MatchString, "verifyWords.MatchString", verifyWords.MatchString),
+	equalTo("loginWordsRe", loginWordsRe.MatchString, "loginWords.MatchString", loginWords.MatchString),
+	equalTo("pixelURLRe", pixelURLRe.MatchString, "pixelURL.MatchString", pixelURL.MatchString),
+	equalTo("clickURLRe", clickURLRe.MatchString, "clickURL.MatchString", clickURL.MatchString),
+}
+
+// altMatcherInputs are the fast-path lines, and the link texts and URL
+// words of the corpus, which the link expressions read.
+func altMatcherInputs(t testing.TB) []string {
+	in := fastPathLines(t)
+	for _, f := range corpusFiles(t) {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg, err := Parse(raw, DefaultLimits())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range msg.Links {
+			in = append(in, l.Text, strings.ToLower(l.Text), urlWords(l.URL), pathOf(urlWords(l.URL)))
+		}
+	}
+	return in
+}
+
+func TestAltMatchers(t *testing.T) {
+	runFastPaths(t, altMatchers, altMatcherInputs(t))
+}
+
+func FuzzAltMatchers(f *testing.F) {
+	fuzzFastPaths(f, altMatchers, 2000, "Unsubscribe", "ACME Inc.", "ACME INC", "S.A.", "·Inc·", "(c) 2024", "© Acme",
+		"view this email in your browser", "Contáctanos", "no-reply", "\u212Ag", "this email was sent", "15 Mar 2025",
+		"promo code", "https://x.io/reset-password?token=abc", "/o/x", "clicks.", "Mai", "email")
 }
 
 // --- quoted replies and forwards ---

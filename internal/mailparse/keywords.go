@@ -39,6 +39,7 @@ var notCodeWords = map[string]bool{
 // postal", "code of conduct".
 var (
 	codeModifierRe = regexp.MustCompile(`(?i)(?:\b(?:promo|promotional|discount|coupon|voucher|gift|referral|zip|postal|post|area|country|qr|source|dress|tracking|bar|tax|sort|swift|bank|product|style|colou?r|html|error|status|reason|response|event|order|booking|reservation|reference|confirmation number|ref|invite|airport|currency|language|region|dial|iata|icao|sic|naics|hs|tariff|discount|rabatt|gutschein|aktions|descuento|cup[oó]n|regalo|promocional)\s*[-:]?\s*$)`)
+	codeModifier   = newAltRe(codeModifierRe)
 	codeFollowerRe = regexp.MustCompile(`(?i)^\s*(?:postal|promo\w*|de (?:descuento|reserva|pedido|seguimiento|barras|env[ií]o|regalo|promoci[oó]n)|of conduct|reviews?|snippet|block|editor|repository|base|changes?)\b`)
 )
 
@@ -132,7 +133,7 @@ func strongKeywordStrength(line string, s, e int) int {
 	w := strings.ToLower(line[s:e])
 	if strings.HasSuffix(w, "code") || strings.HasSuffix(w, "codes") || strings.HasPrefix(w, "c") || strings.HasPrefix(w, "ko") {
 		// "promo code", "postcode", "código postal", "code of conduct"
-		if notCodeWords[w] || codeModifierRe.MatchString(line[:s]) || codeFollowerRe.MatchString(line[e:]) {
+		if notCodeWords[w] || codeModifier.MatchString(line[:s]) || codeFollowerRe.MatchString(line[e:]) {
 			return kwDistractor
 		}
 	}
