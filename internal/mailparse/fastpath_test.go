@@ -301,14 +301,24 @@ func FuzzKeywordScanners(f *testing.F) {
 	fuzzFastPaths(f, keywordScanners, 3000, madeUpLines[:30]...)
 }
 
-func TestFirstBytes(t *testing.T) {
-	if strongKwWS.first[' '] || strongKwWS.first['x'] || mediumKwWS.first['x'] || negativeKwWS.first['x'] || !strongKwWS.first['V'] || !strongKwWS.first['2'] {
+func TestWordStartDispatch(t *testing.T) {
+	if strongKwWS.byByte[' '] != nil || strongKwWS.byByte['x'] != nil || mediumKwWS.byByte['x'] != nil ||
+		negativeKwWS.byByte['x'] != nil || strongKwWS.byByte['V'] == nil || strongKwWS.byByte['2'] == nil {
 		t.Errorf("strongKwRe first bytes wrong")
 	}
+	if strongKwWS.wildByByte['x'] == nil || negativeKwWS.wildByByte['x'] == nil {
+		t.Errorf("the wild alternatives can start with any word byte")
+	}
 	for c := 0; c < 128; c++ {
-		if mediumKwWS.first[c] && !isASCIIWordByte(byte(c)) {
+		if mediumKwWS.byByte[c] != nil && !isASCIIWordByte(byte(c)) {
 			t.Errorf("mediumKwRe can start with %q", rune(c))
 		}
+	}
+	// The Kelvin sign and the long s fold with k and s; lines holding them
+	// are searched whole.
+	want := [][2]rune{{'©', '©'}, {'\u017F', '\u017F'}, {'\u212A', '\u212A'}}
+	if got := negativeKwWS.nonASCII; !reflect.DeepEqual(got, want) {
+		t.Errorf("negativeKwRe starts with non-ASCII runes %q, want %q", got, want)
 	}
 }
 

@@ -101,9 +101,9 @@ func mayHaveNegativeKeyword(l string) bool {
 // The keyword expressions as wordStartRe matchers: the same matches,
 // found faster.
 var (
-	strongKwWS   = newWordStartRe(strongKwRe, `|\w*codes?`, "code")
+	strongKwWS   = newWordStartRe(strongKwRe, `\w*codes?`, "code")
 	mediumKwWS   = newWordStartRe(mediumKwRe, "", "")
-	negativeKwWS = newWordStartRe(negativeKwRe, `|\b\w+nummer\b`, "nummer")
+	negativeKwWS = newWordStartRe(negativeKwRe, `\b\w+nummer\b`, "nummer")
 )
 
 // keywords finds the code keywords and the distractor words of a line.
