@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"regexp"
 	"regexp/syntax"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -34,10 +35,17 @@ type altCheck struct {
 	lit    []byte
 	litIdx int
 	// re is the alternative alone; nil when lit decides: holding it is a
-	// match, between ASCII word boundaries where wordBefore, wordAfter
-	// say ("\blit\b").
-	re                    *regexp.Regexp
-	wordBefore, wordAfter bool
+	// match where the zero-width marks hold (a word boundary, the start
+	// or the end of the text at an offset into lit: "\blit\b", "lit$").
+	re    *regexp.Regexp
+	marks []litMark
+}
+
+// litMark is a zero-width assertion at an offset of a literal, or the
+// white space (\s) that follows it.
+type litMark struct {
+	off int
+	op  syntax.Op // OpWordBoundary, OpBeginText, OpEndText; OpCharClass: \s
 }
 
 // newAltRe splits re into its alternatives. It panics on a pattern it
@@ -58,40 +66,48 @@ func newAltCheck(flags, alt string) altCheck {
 	if err != nil {
 		panic("newAltRe: " + alt + ": " + err.Error())
 	}
-	lit, whole := requiredLiteral(tree)
-	c := altCheck{lit: []byte(lit)}
-	if whole {
-		return c
+	if lit, marks, ok := markedLiteral(tree); ok {
+		return altCheck{lit: []byte(lit), marks: marks}
 	}
-	if l, before, after, ok := boundedLiteral(tree); ok {
-		return altCheck{lit: []byte(l), wordBefore: before, wordAfter: after}
-	}
-	c.re = regexp.MustCompile(flags + alt)
-	return c
+	lit, _ := requiredLiteral(tree)
+	return altCheck{lit: []byte(lit), re: regexp.MustCompile(flags + alt)}
 }
 
-// boundedLiteral tells an alternative that is a literal between word
-// boundaries (\blit\b, \blit, lit\b) whose ends are ASCII word
-// characters, so that Go's \b (ASCII) means what hasWordAt tests.
-func boundedLiteral(re *syntax.Regexp) (lit string, before, after bool, ok bool) {
-	if re.Op != syntax.OpConcat {
-		return "", false, false, false
+// markedLiteral tells an alternative that is literals and the zero-width
+// assertions \b, ^ and $ (without (?m)), perhaps followed by one \s, and
+// returns the literals joined and where the assertions stand in it. \b and
+// \s are ASCII in Go, as in the text altRe lowers: the byte tests are
+// exact.
+func markedLiteral(re *syntax.Regexp) (lit string, marks []litMark, ok bool) {
+	subs := []*syntax.Regexp{re}
+	if re.Op == syntax.OpConcat {
+		subs = re.Sub
 	}
-	subs := re.Sub
-	if len(subs) > 0 && subs[0].Op == syntax.OpWordBoundary {
-		before, subs = true, subs[1:]
+	var b strings.Builder
+	for k, sub := range subs {
+		if k == len(subs)-1 && k > 0 && isSpaceClass(sub) {
+			marks = append(marks, litMark{b.Len(), syntax.OpCharClass})
+			break
+		}
+		switch sub.Op {
+		case syntax.OpLiteral:
+			l, whole := requiredLiteral(sub)
+			if !whole {
+				return "", nil, false
+			}
+			b.WriteString(l)
+		case syntax.OpWordBoundary, syntax.OpBeginText, syntax.OpEndText:
+			marks = append(marks, litMark{b.Len(), sub.Op})
+		default:
+			return "", nil, false
+		}
 	}
-	if len(subs) > 0 && subs[len(subs)-1].Op == syntax.OpWordBoundary {
-		after, subs = true, subs[:len(subs)-1]
-	}
-	if len(subs) != 1 || subs[0].Op != syntax.OpLiteral {
-		return "", false, false, false
-	}
-	lit, whole := requiredLiteral(subs[0])
-	if !whole || !isASCIIWordByte(lit[0]) || !isASCIIWordByte(lit[len(lit)-1]) {
-		return "", false, false, false
-	}
-	return lit, before, after, true
+	return b.String(), marks, b.Len() > 0
+}
+
+// isSpaceClass tells Go's \s: [\t\n\f\r ].
+func isSpaceClass(re *syntax.Regexp) bool {
+	return re.Op == syntax.OpCharClass && slices.Equal(re.Rune, []rune{'\t', '\n', '\f', '\r', ' ', ' '})
 }
 
 // MatchString is re.MatchString(s).
@@ -112,33 +128,42 @@ func (m *altRe) MatchString(s string) bool {
 			if a.re.MatchString(s) {
 				return true
 			}
-		case a.wordBefore || a.wordAfter:
-			if hasWordAt(hay, a.lit, a.wordBefore, a.wordAfter) {
-				return true
-			}
-		default:
+		case len(a.marks) == 0 || markedAt(hay, a.lit, a.marks):
 			return true
 		}
 	}
 	return false
 }
 
-// hasWordAt tells whether w occurs in s with an ASCII word boundary before
-// it (when before) and after it (when after); w starts and ends with a
-// word character.
-func hasWordAt(s, w []byte, before, after bool) bool {
-	for off := 0; ; {
-		i := bytes.Index(s[off:], w)
+// markedAt tells whether lit occurs in s where its marks hold.
+func markedAt(s, lit []byte, marks []litMark) bool {
+	word := func(i int) bool { return i >= 0 && i < len(s) && isASCIIWordByte(s[i]) }
+	for off := 0; off < len(s); {
+		i := bytes.Index(s[off:], lit)
 		if i < 0 {
 			return false
 		}
 		i += off
-		j := i + len(w)
-		if (!before || i == 0 || !isASCIIWordByte(s[i-1])) && (!after || j == len(s) || !isASCIIWordByte(s[j])) {
+		ok := true
+		for _, mk := range marks {
+			at := i + mk.off
+			switch mk.op {
+			case syntax.OpWordBoundary:
+				ok = ok && word(at-1) != word(at)
+			case syntax.OpBeginText:
+				ok = ok && at == 0
+			case syntax.OpEndText:
+				ok = ok && at == len(s)
+			case syntax.OpCharClass:
+				ok = ok && at < len(s) && isReSpace(s[at])
+			}
+		}
+		if ok {
 			return true
 		}
 		off = i + 1
 	}
+	return false
 }
 
 // litSet finds which of a few hundred literals a text holds, in one pass:
@@ -151,7 +176,7 @@ type litSet struct {
 }
 
 // maxLits bounds a litSet: find's answer is a fixed bitset.
-const maxLits = 256
+const maxLits = 1024
 
 // add adds lit (if new and not empty) and returns its index.
 func (ls *litSet) add(lit []byte) int {
@@ -208,22 +233,15 @@ func splitFlags(p string) (flags, body string) {
 }
 
 // expandAlternatives returns the alternatives of a pattern: its top-level
-// ones, and in each, those of its groups that have alternatives, with the
-// text around the group ("\b(?:a|b)\b" is "\b(?:a)\b|\b(?:b)\b"), and an
-// optional group's two cases ("a(?:b)?" is "a|a(?:b)"). An alternative
-// that would make more than maxExpansion stays whole.
+// ones, each written out as the alternatives it is made of (see
+// choiceAt): "\b(?:a|b)\b" is "\ba\b|\bb\b", "colou?r" is
+// "color|colour". An alternative that would make more than maxExpansion
+// stays whole.
 func expandAlternatives(p string) []string {
 	var out []string
 	for _, alt := range splitTop(p, '|') {
-		var exp []string
-		if pre, inner, post, ok := optionalGroup(alt); ok {
-			exp = append(expandAlternatives(pre+post), expandAlternatives(pre+"(?:"+inner+")"+post)...)
-		} else if pre, inner, post, ok := alternationGroup(alt); ok {
-			for _, in := range splitTop(inner, '|') {
-				exp = append(exp, expandAlternatives(pre+"(?:"+in+")"+post)...)
-			}
-		}
-		if len(exp) == 0 || len(exp) > maxExpansion {
+		exp := expandAlternative(alt)
+		if len(exp) > maxExpansion {
 			exp = []string{alt}
 		}
 		out = append(out, exp...)
@@ -232,7 +250,131 @@ func expandAlternatives(p string) []string {
 }
 
 // maxExpansion bounds the alternatives one alternative becomes.
-const maxExpansion = 64
+const maxExpansion = 256
+
+func expandAlternative(alt string) []string {
+	for i := 0; i < len(alt); {
+		variants, end := choiceAt(alt, i)
+		if variants == nil {
+			i = end
+			continue
+		}
+		var out []string
+		for _, v := range variants {
+			out = append(out, expandAlternatives(alt[:i]+v+alt[end:])...)
+			if len(out) > maxExpansion {
+				break
+			}
+		}
+		return out
+	}
+	return []string{alt}
+}
+
+// choiceAt reads the atom of p at i, with its quantifier, up to end, and
+// returns what may stand in its place, when it is a choice: a group
+// ("(?:a|b)", a group without alternatives is written out, "(?:a)?"), a
+// literal character or escaped punctuation made optional ("s?", "\.?"),
+// a class of a few literal characters ("[ée]", "[-_ ]?"). Otherwise
+// variants is nil.
+func choiceAt(p string, i int) (variants []string, end int) {
+	atom := atomEnd(p, i)
+	end = atom
+	opt := false
+	switch {
+	case end < len(p) && p[end] == '?' && (end+1 == len(p) || p[end+1] != '?'):
+		opt, end = true, end+1
+	case end < len(p) && strings.IndexByte("?*+{", p[end]) >= 0:
+		return nil, quantifierEnd(p, end)
+	}
+	text := p[i:atom]
+	var choices []string
+	switch {
+	case strings.HasPrefix(text, "(?:"):
+		choices = splitTop(text[3:len(text)-1], '|')
+		if strings.Count(text, "(?") != strings.Count(text, "(?:") {
+			return nil, end // flags inside: their scope is the group
+		}
+		if !opt && len(choices) == 1 {
+			return choices, end
+		}
+		for k, c := range choices {
+			choices[k] = "(?:" + c + ")"
+		}
+	case text[0] == '[':
+		choices = classChoices(text)
+	case text[0] == '\\':
+		if len(text) == 2 && !isASCIILetter(text[1]) && !isASCIIDigit(text[1]) && opt {
+			choices = []string{text}
+		}
+	case opt && len(text) == 1 && strings.IndexByte(".^$()|", text[0]) < 0:
+		choices = []string{text}
+	}
+	if choices == nil {
+		return nil, end
+	}
+	if opt {
+		choices = append([]string{""}, choices...)
+	}
+	return choices, end
+}
+
+// classChoices returns the members of a class of a few literal characters
+// ("[ée]", "[-_ ]"), or nil.
+func classChoices(class string) []string {
+	inner := class[1 : len(class)-1]
+	if inner == "" || inner[0] == '^' || strings.ContainsAny(inner, "\\[") || utf8.RuneCountInString(inner) > 4 {
+		return nil
+	}
+	var out []string
+	for k, r := range inner {
+		if r == '-' && k > 0 && k+1 < len(inner) {
+			return nil // a range
+		}
+		out = append(out, regexp.QuoteMeta(string(r)))
+	}
+	return out
+}
+
+// atomEnd returns the end of the atom of p at i: an escape, a class, a
+// group or one rune.
+func atomEnd(p string, i int) int {
+	switch p[i] {
+	case '\\':
+		j := i + 2
+		if j <= len(p) && strings.IndexByte("pPx", p[i+1]) >= 0 && j < len(p) && p[j] == '{' {
+			if k := strings.IndexByte(p[j:], '}'); k >= 0 {
+				return j + k + 1
+			}
+		} else if j <= len(p) && (p[i+1] == 'p' || p[i+1] == 'P') {
+			j++
+		}
+		return min(j, len(p))
+	case '[':
+		return classEnd(p, i) + 1
+	case '(':
+		if g := topGroups(p[i:]); len(g) > 0 {
+			return i + g[0][1]
+		}
+		return len(p)
+	}
+	_, size := utf8.DecodeRuneInString(p[i:])
+	return i + size
+}
+
+// quantifierEnd returns the end of the quantifier of p at i.
+func quantifierEnd(p string, i int) int {
+	if p[i] == '{' {
+		if k := strings.IndexByte(p[i:], '}'); k >= 0 {
+			i += k
+		}
+	}
+	i++
+	if i < len(p) && p[i] == '?' {
+		i++
+	}
+	return i
+}
 
 // alternationGroup finds the first top-level group of p that holds a
 // top-level "|" and is not repeated: p is pre + "(?:" + inner + ")" + post.
@@ -243,17 +385,6 @@ func alternationGroup(p string) (pre, inner, post string, ok bool) {
 		}
 		if in := p[g[0]+3 : g[1]-1]; len(splitTop(in, '|')) > 1 {
 			return p[:g[0]], in, p[g[1]:], true
-		}
-	}
-	return "", "", "", false
-}
-
-// optionalGroup finds the first top-level "(?:inner)?" of p (a greedy
-// one: "??" is left alone), which p matches with or without.
-func optionalGroup(p string) (pre, inner, post string, ok bool) {
-	for _, g := range topGroups(p) {
-		if strings.HasPrefix(p[g[0]:g[1]], "(?:") && g[1] < len(p) && p[g[1]] == '?' && (g[1]+1 == len(p) || p[g[1]+1] != '?') {
-			return p[:g[0]], p[g[0]+3 : g[1]-1], p[g[1]+1:], true
 		}
 	}
 	return "", "", "", false

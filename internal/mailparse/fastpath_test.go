@@ -161,7 +161,7 @@ func FuzzBoilerplatePrefilters(f *testing.F) {
 var altMatchers = []fastPath{
 	equalTo("footerRe", footerRe.MatchString, "footer.MatchString", footer.MatchString),
 	equalTo("monthRe", monthRe.MatchString, "monthWords.MatchString", monthWords.MatchString),
-	equalTo("codeModifierRe", codeModifierRe.MatchString, "codeModifier.MatchString", codeModifier.MatchString),
+	equalTo("codeModifierRe", codeModifierRe.MatchString, "hasCodeModifier", hasCodeModifier),
 	equalTo("unsubWordsRe", unsubWordsRe.MatchString, "unsubWords.MatchString", unsubWords.MatchString),
 	equalTo("privacyWordsRe", privacyWordsRe.MatchString, "privacyWords.MatchString", privacyWords.MatchString),
 	equalTo("resetTextRe", resetTextRe.MatchString, "resetText.MatchString", resetText.MatchString),

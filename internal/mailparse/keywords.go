@@ -38,10 +38,28 @@ var notCodeWords = map[string]bool{
 // "code" that make it not a verification code: "promo code", "código
 // postal", "code of conduct".
 var (
-	codeModifierRe = regexp.MustCompile(`(?i)(?:\b(?:promo|promotional|discount|coupon|voucher|gift|referral|zip|postal|post|area|country|qr|source|dress|tracking|bar|tax|sort|swift|bank|product|style|colou?r|html|error|status|reason|response|event|order|booking|reservation|reference|confirmation number|ref|invite|airport|currency|language|region|dial|iata|icao|sic|naics|hs|tariff|discount|rabatt|gutschein|aktions|descuento|cup[oó]n|regalo|promocional)\s*[-:]?\s*$)`)
-	codeModifier   = newAltRe(codeModifierRe)
+	codeModifierRe = regexp.MustCompile(`(?i)(?:\b(?:` + codeModifierWords + `)\s*[-:]?\s*$)`)
 	codeFollowerRe = regexp.MustCompile(`(?i)^\s*(?:postal|promo\w*|de (?:descuento|reserva|pedido|seguimiento|barras|env[ií]o|regalo|promoci[oó]n)|of conduct|reviews?|snippet|block|editor|repository|base|changes?)\b`)
 )
+
+const codeModifierWords = `promo|promotional|discount|coupon|voucher|gift|referral|zip|postal|post|area|country|qr|source|dress|tracking|bar|tax|sort|swift|bank|product|style|colou?r|html|error|status|reason|response|event|order|booking|reservation|reference|confirmation number|ref|invite|airport|currency|language|region|dial|iata|icao|sic|naics|hs|tariff|discount|rabatt|gutschein|aktions|descuento|cup[oó]n|regalo|promocional`
+
+// codeModifierAtEnd is the word part of codeModifierRe, at the end.
+var codeModifierAtEnd = newAltRe(regexp.MustCompile(`(?i)\b(?:` + codeModifierWords + `)$`))
+
+// hasCodeModifier is codeModifierRe.MatchString(before): after the white
+// space and one "-" or ":" it allows are cut from the end (none of the
+// words ends in either), the text must end in one of the words.
+func hasCodeModifier(before string) bool {
+	t := strings.TrimRight(before, reSpaces)
+	if t != "" && (t[len(t)-1] == '-' || t[len(t)-1] == ':') {
+		t = strings.TrimRight(t[:len(t)-1], reSpaces)
+	}
+	return codeModifierAtEnd.MatchString(t)
+}
+
+// reSpaces are the characters of Go's \s.
+const reSpaces = "\t\n\f\r "
 
 // Every alternative of strongKwRe that can match ASCII text contains one
 // of these literals.
@@ -133,7 +151,7 @@ func strongKeywordStrength(line string, s, e int) int {
 	w := strings.ToLower(line[s:e])
 	if strings.HasSuffix(w, "code") || strings.HasSuffix(w, "codes") || strings.HasPrefix(w, "c") || strings.HasPrefix(w, "ko") {
 		// "promo code", "postcode", "código postal", "code of conduct"
-		if notCodeWords[w] || codeModifier.MatchString(line[:s]) || codeFollowerRe.MatchString(line[e:]) {
+		if notCodeWords[w] || hasCodeModifier(line[:s]) || codeFollowerRe.MatchString(line[e:]) {
 			return kwDistractor
 		}
 	}
