@@ -39,6 +39,7 @@ type altCheck struct {
 	// or the end of the text at an offset into lit: "\blit\b", "lit$").
 	re    *regexp.Regexp
 	marks []litMark
+	expr  bool // lit does not decide: re does
 }
 
 // litMark is a zero-width assertion at an offset of a literal, or the
@@ -51,17 +52,27 @@ type litMark struct {
 // newAltRe splits re into its alternatives. It panics on a pattern it
 // cannot split, at package initialisation.
 func newAltRe(re *regexp.Regexp) *altRe {
+	return splitAltRe(re, true)
+}
+
+// newAltPrefilter is an altRe for mayMatch only: it compiles no
+// expression.
+func newAltPrefilter(re *regexp.Regexp) *altRe {
+	return splitAltRe(re, false)
+}
+
+func splitAltRe(re *regexp.Regexp, compile bool) *altRe {
 	flags, body := splitFlags(re.String())
 	m := &altRe{re: re}
 	for _, alt := range expandAlternatives(body) {
-		c := newAltCheck(flags, alt)
+		c := newAltCheck(flags, alt, compile)
 		c.litIdx = m.lits.add(c.lit)
 		m.alts = append(m.alts, c)
 	}
 	return m
 }
 
-func newAltCheck(flags, alt string) altCheck {
+func newAltCheck(flags, alt string, compile bool) altCheck {
 	tree, err := syntax.Parse(flags+alt, syntax.Perl)
 	if err != nil {
 		panic("newAltRe: " + alt + ": " + err.Error())
@@ -70,7 +81,11 @@ func newAltCheck(flags, alt string) altCheck {
 		return altCheck{lit: []byte(lit), marks: marks}
 	}
 	lit, _ := requiredLiteral(tree)
-	return altCheck{lit: []byte(lit), re: regexp.MustCompile(flags + alt)}
+	c := altCheck{lit: []byte(lit), expr: true}
+	if compile {
+		c.re = regexp.MustCompile(flags + alt)
+	}
+	return c
 }
 
 // markedLiteral tells an alternative that is literals and the zero-width
@@ -112,8 +127,18 @@ func isSpaceClass(re *syntax.Regexp) bool {
 
 // MatchString is re.MatchString(s).
 func (m *altRe) MatchString(s string) bool {
+	return m.match(s, true)
+}
+
+// mayMatch is false only where re.MatchString(s) is: it runs no
+// expression, and takes an alternative that needs one for a match.
+func (m *altRe) mayMatch(s string) bool {
+	return m.match(s, false)
+}
+
+func (m *altRe) match(s string, exact bool) bool {
 	if !isASCII(s) && (strings.ContainsRune(s, '\u212A') || strings.ContainsRune(s, '\u017F')) {
-		return m.re.MatchString(s)
+		return !exact || m.re.MatchString(s)
 	}
 	var buf [1024]byte
 	hay := lowerASCII(buf[:0], s)
@@ -124,8 +149,8 @@ func (m *altRe) MatchString(s string) bool {
 			continue
 		}
 		switch {
-		case a.re != nil:
-			if a.re.MatchString(s) {
+		case a.expr:
+			if !exact || a.re.MatchString(s) {
 				return true
 			}
 		case len(a.marks) == 0 || markedAt(hay, a.lit, a.marks):

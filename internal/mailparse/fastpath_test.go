@@ -254,6 +254,8 @@ var codePrefilters = []fastPath{
 	prefilter("negativeKwRe", negativeKwRe, "mayHaveNegativeKeyword", mayHaveNegativeKeyword),
 	prefilter("maskRe", maskRe, "mayNeedMask", mayNeedMask),
 	equalTo("scanTokens", tokensByRule, "findTokens", findTokens),
+	equalTo("digitSeqRe", findAllIndex(digitSeqRe.FindAllStringIndex), "digitRuns", digitRuns),
+	equalTo("alnumSeqRe", findAllIndex(alnumSeqRe.FindAllStringIndex), "alnumRuns", alnumRuns),
 }
 
 // tokensByRule is findTokens without its prefilter.
@@ -266,7 +268,8 @@ func TestCodePrefilters(t *testing.T) {
 }
 
 func FuzzCodePrefilters(f *testing.F) {
-	fuzzFastPaths(f, codePrefilters, 2000, "your code", "CÓDIGO é", "·ID·", "5\u212Ag", "Your code is 739142", "https://x.io/739142", "#fff 1234")
+	fuzzFastPaths(f, codePrefilters, 2000, "your code", "CÓDIGO é", "·ID·", "5\u212Ag", "Your code is 739142", "https://x.io/739142", "#fff 1234",
+		"739 142", "739\u2011142-", "K7Q-2MX-", "12 -3", "1\u2013", "AB--CD")
 }
 
 // --- the scanners: expressions matched a faster way ---
@@ -435,6 +438,20 @@ func TestNormalizeText(t *testing.T) {
 
 func FuzzNormalizeText(f *testing.F) {
 	fuzzFastPaths(f, normalizeChecks, 1<<16, "a  b\r\n\r\n\r\nc", "x\u200b\u00a0y", "\xffz", " \n\t\n")
+}
+
+// --- header values ---
+
+var headerFastPaths = []fastPath{
+	equalTo("wsRun", func(s string) string { return wsRun.ReplaceAllString(s, " ") }, "collapseWSRuns", collapseWSRuns),
+}
+
+func TestHeaderFastPaths(t *testing.T) {
+	runFastPaths(t, headerFastPaths, fastPathLines(t))
+}
+
+func FuzzHeaderFastPaths(f *testing.F) {
+	fuzzFastPaths(f, headerFastPaths, 2000, "a  b", "a\t\x00b ", " a", "a\r\n b", "x\u00a0 y")
 }
 
 // --- links ---

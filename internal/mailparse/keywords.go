@@ -61,59 +61,34 @@ func hasCodeModifier(before string) bool {
 // reSpaces are the characters of Go's \s.
 const reSpaces = "\t\n\f\r "
 
-// Every alternative of strongKwRe that can match ASCII text contains one
-// of these literals.
-var strongLiterals = []string{
-	"verif", "one", "otp", "pass", "pin", "2fa", "mfa", "tan", "two",
-	"authenticat", "codigo", "codice", "kod", "code", "einmal", "sicherheits",
-	"best", "anmelde", "zugangs", "rification", "código",
-}
+// strongKwAlts holds the literals of strongKwRe's alternatives: a line
+// holding none of them holds no strong keyword.
+var strongKwAlts = newAltPrefilter(strongKwRe)
 
 func mayHaveStrongKeyword(l string) bool {
-	lower, _, ok := foldLower(l)
-	return !ok || containsAny(lower, strongLiterals)
+	return strongKwAlts.mayMatch(l)
 }
 
 // mediumKwRe matches the words that make a nearby number perhaps a code:
 // "enter", "use", "is your", "expires", "eingeben", "saisissez".
 var mediumKwRe = regexp.MustCompile(`(?i)\b(?:confirm\w*|enter|use|using|is your|type|paste|sign[- ]?in|log[- ]?in|login|token|expires?|valid|ingresa\w*|introduce\w*|utiliza\w*|usa|escribe|es tu|eingeben|gib|verwende\w*|lautet|ist ihr|ist dein|saisi\w*|saisissez|entrez|utilise\w*|est votre|inserisci|conferma\w*|confirma\w*|best[äa]tig\w*)\b`)
 
-// Every alternative of mediumKwRe that can match ASCII text contains one
-// of these literals.
-var mediumLiterals = []string{
-	"confirm", "enter", "us", "is your", "type", "paste", "sign", "log", "token",
-	"expire", "valid", "ingresa", "introduce", "utiliza", "escribe", "es tu",
-	"eingeben", "gib", "verwende", "lautet", "ist ihr", "ist dein", "saisi",
-	"entrez", "utilise", "est votre", "inserisci", "conferma", "best",
-}
+// mediumKwAlts holds the literals of mediumKwRe's alternatives.
+var mediumKwAlts = newAltPrefilter(mediumKwRe)
 
 func mayHaveMediumKeyword(l string) bool {
-	lower, _, ok := foldLower(l)
-	return !ok || containsAny(lower, mediumLiterals)
+	return mediumKwAlts.mayMatch(l)
 }
 
 // negativeKwRe matches the words that make a nearby number something else:
 // an order, invoice, phone, account, price, date or promotion.
 var negativeKwRe = regexp.MustCompile(`(?i)(?:\border\w*|\binvoice\w*|\breceipt\w*|\bticket\w*|\bref\b\.?|\breference\w*|\breferencia\w*|\bcase\b|\bbooking\w*|\breservation\w*|\breserva\b|\baccount\s+(?:no|number|ending|id)\w*|\bacct\w*|\bcustomer\s+(?:no|number|id)\w*|\bmember\w*|\btransaction\w*|\btracking\w*|\bshipment\w*|\bparcel\w*|\bpackage\w*|\bphone\w*|\btel\b\.?|\btelephone\w*|\btel[ée]fono\w*|\btelefon\w*|\bfax\b|\bcall\b|\bwhatsapp\b|\bmobile\b|\bzip\b|\bpost ?codes?\b|\bpostal\b|\bplz\b|\bsuite\b|\bapt\b|\bunit\b|\bp\.?o\.? box\b|\bid\b|\bno\.|\bnr\.?|\bnum(?:ber|ero|éro|mer)\w*|\b\w+nummer\b|\bbestell\w*|\brechnung\w*|\bauftrag\w*|\bpedido\w*|\bfactura\w*|\bserial\w*|\bmodel\w*|\bversion\w*|\biban\b|\bbic\b|\bswift\b|\brouting\b|\bsort code\b|\bcard\w*|\bending in\b|\bends in\b|\blast (?:4|four)\b|\bflight\w*|\bseat\b|\bgate\b|\broom\b|\bextension\b|\bext\.|\bprice\w*|\btotal\w*|\bamount\w*|\bsubtotal\w*|\bpoints?\b|\bsku\b|\bitem\w*|\bqty\b|\bquantity\b|\bcopyright\b|©|\bpromo\w*|\bcoupon\w*|\bvoucher\w*|\bdiscount\w*|\bgift\w*|\bkundennr\b|\bmeeting\w*|\bconference\w*|\bdial\w*|\bbalance\w*|\bsaldo\b|\bloyalty\b|\brewards?\b)`)
 
-// Every alternative of negativeKwRe that can match ASCII text contains one
-// of these literals, or "id" as a whole word.
-var negativeLiterals = []string{
-	"order", "invoice", "receipt", "ticket", "ref", "case", "booking", "reserva",
-	"account", "acct", "customer", "member", "transaction", "tracking",
-	"shipment", "parcel", "package", "phone", "tel", "fax", "call", "whatsapp",
-	"mobile", "zip", "post", "plz", "suite", "apt", "unit", "box", "no.", "nr",
-	"num", "bestell", "rechnung", "auftrag", "pedido", "factura", "serial",
-	"model", "version", "iban", "bic", "swift", "routing", "sort code", "card",
-	"ending in", "ends in", "last ", "flight", "seat", "gate", "room", "ext",
-	"price", "total", "amount", "point", "sku", "item", "qty", "quantity",
-	"copyright", "promo", "coupon", "voucher", "discount", "gift", "kundennr",
-	"meeting", "conference", "dial", "balance", "saldo", "loyalty", "reward", "©",
-}
+// negativeKwAlts holds the literals of negativeKwRe's alternatives.
+var negativeKwAlts = newAltPrefilter(negativeKwRe)
 
 func mayHaveNegativeKeyword(l string) bool {
-	lower, asciiLower, ok := foldLower(l)
-	return !ok || containsAny(lower, negativeLiterals) || hasASCIIWord(asciiLower, "id")
+	return negativeKwAlts.mayMatch(l)
 }
 
 // The keyword expressions as wordStartRe matchers: the same matches,

@@ -40,6 +40,59 @@ var (
 	alnumSeqRe = regexp.MustCompile(`[A-Z0-9]+(?:-[A-Z0-9]+)*`)
 )
 
+// digitRuns is digitSeqRe.FindAllStringIndex(s, -1): runs of digits
+// joined by single separators, scanned greedily as the expression matches.
+func digitRuns(s string) [][]int {
+	return seqRuns(s, isASCIIDigit, func(s string, i int) int {
+		if s[i] == ' ' || s[i] == '-' {
+			return 1
+		}
+		if r, size := utf8.DecodeRuneInString(s[i:]); r >= '\u2010' && r <= '\u2013' {
+			return size
+		}
+		return 0
+	})
+}
+
+// alnumRuns is alnumSeqRe.FindAllStringIndex(s, -1).
+func alnumRuns(s string) [][]int {
+	return seqRuns(s, func(c byte) bool { return isASCIIDigit(c) || (c >= 'A' && c <= 'Z') }, func(s string, i int) int {
+		if s[i] == '-' {
+			return 1
+		}
+		return 0
+	})
+}
+
+// seqRuns finds the runs of bytes that are in, joined by single
+// separators (sep returns a separator's size at s[i], or 0), each at least
+// one byte: the matches of "in+(?:sep in+)*".
+func seqRuns(s string, in func(byte) bool, sep func(string, int) int) [][]int {
+	var out [][]int
+	for i := 0; i < len(s); {
+		if !in(s[i]) {
+			i++
+			continue
+		}
+		start := i
+		for {
+			for i < len(s) && in(s[i]) {
+				i++
+			}
+			if i == len(s) {
+				break
+			}
+			n := sep(s, i)
+			if n == 0 || i+n >= len(s) || !in(s[i+n]) {
+				break
+			}
+			i += n
+		}
+		out = append(out, []int{start, i})
+	}
+	return out
+}
+
 // maskRe matches what holds digits but no code: URLs, email addresses and
 // hex colours.
 var maskRe = regexp.MustCompile(`(?i)\b(?:https?://|www\.)[^\s<>"]+|[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+|#[0-9a-f]{3,8}\b`)
@@ -67,10 +120,10 @@ func findTokens(line string) []token {
 func scanTokens(line string) []token {
 	m := mask(line)
 	var toks []token
-	for _, loc := range digitSeqRe.FindAllStringIndex(m, -1) {
+	for _, loc := range digitRuns(m) {
 		toks = append(toks, digitTokens(m, line, loc[0], loc[1])...)
 	}
-	for _, loc := range alnumSeqRe.FindAllStringIndex(m, -1) {
+	for _, loc := range alnumRuns(m) {
 		if t, ok := alnumToken(m, line, loc[0], loc[1]); ok {
 			toks = append(toks, t)
 		}
