@@ -70,8 +70,8 @@ func matchAddress(l string) bool {
 	var buf [2048]byte
 	lower := lowerASCII(buf[:0], l)
 	digit := hasASCIIDigit(l)
-	// A number, an optional letter and a space.
-	if digit && numberThenSpace(l) && addressAltRes[0].MatchString(l) {
+	// A number, an optional letter and a space; a street word after a space.
+	if digit && numberThenSpace(l) && spaceThenWord(lower, addressStreetTypes) && addressAltRes[0].MatchString(l) {
 		return true
 	}
 	if digit && containsAnyBytes(lower, addressSuiteWords) && addressAltRes[1].MatchString(l) {
@@ -83,8 +83,48 @@ func matchAddress(l string) bool {
 	if containsAnyBytes(lower, addressSpanish) && addressAltRes[3].MatchString(l) {
 		return true
 	}
-	// Five digits in a row.
-	return digitRun(l, 5) && addressAltRes[4].MatchString(l)
+	// A run of exactly five digits.
+	return digitRunOf(l, 5) && addressAltRes[4].MatchString(l)
+}
+
+// addressStreetTypes are the street words of addressAlts[0], which follow
+// \s there (lower case, as prefixes).
+var addressStreetTypes = [][]byte{
+	[]byte("street"), []byte("st"), []byte("avenue"), []byte("ave"), []byte("blvd"), []byte("boulevard"),
+	[]byte("road"), []byte("rd"), []byte("drive"), []byte("dr"), []byte("lane"), []byte("ln"), []byte("way"),
+	[]byte("parkway"), []byte("pkwy"), []byte("place"), []byte("pl"), []byte("plaza"), []byte("square"),
+	[]byte("court"), []byte("ct"), []byte("terrace"), []byte("highway"), []byte("hwy"),
+}
+
+// spaceThenWord tells whether one of words follows a \s byte in s.
+func spaceThenWord(s []byte, words [][]byte) bool {
+	for i := 0; i+1 < len(s); i++ {
+		if !isReSpace(s[i]) {
+			continue
+		}
+		for _, w := range words {
+			if bytes.HasPrefix(s[i+1:], w) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// digitRunOf tells whether l has a run of exactly n ASCII digits.
+func digitRunOf(l string, n int) bool {
+	run := 0
+	for i := 0; i <= len(l); i++ {
+		if i < len(l) && isASCIIDigit(l[i]) {
+			run++
+			continue
+		}
+		if run == n {
+			return true
+		}
+		run = 0
+	}
+	return false
 }
 
 func containsAnyBytes(s []byte, words [][]byte) bool {
@@ -108,22 +148,6 @@ func numberThenSpace(l string) bool {
 		}
 		if isReSpace(l[i+1]) || (isASCIILetter(l[i+1]) && i+2 < len(l) && isReSpace(l[i+2])) {
 			return true
-		}
-	}
-	return false
-}
-
-// digitRun tells whether l has n ASCII digits in a row.
-func digitRun(l string, n int) bool {
-	run := 0
-	for i := 0; i < len(l); i++ {
-		if isASCIIDigit(l[i]) {
-			run++
-			if run >= n {
-				return true
-			}
-		} else {
-			run = 0
 		}
 	}
 	return false
