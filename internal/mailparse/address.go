@@ -53,7 +53,7 @@ var addressAltRes = func() (res []*regexp.Regexp) {
 
 var (
 	addressSuiteWords  = [][]byte{[]byte("suite"), []byte("ste"), []byte("floor"), []byte("fl"), []byte("box"), []byte("postfach"), []byte("apartado")}
-	addressStreetWords = [][]byte{[]byte("strasse"), []byte("str."), []byte("platz"), []byte("weg"), []byte("allee"), []byte("gasse"), []byte("ring"), []byte("damm")}
+	addressStreetWords = [][]byte{[]byte("strasse"), []byte("straß"), []byte("straẞ"), []byte("str."), []byte("platz"), []byte("weg"), []byte("allee"), []byte("gasse"), []byte("ring"), []byte("damm")}
 	addressSpanish     = func() (b [][]byte) {
 		for _, w := range addressLiterals {
 			b = append(b, []byte(w))
@@ -62,9 +62,12 @@ var (
 	}()
 )
 
-// matchAddress is addressRe.MatchString(l).
+// matchAddress is addressRe.MatchString(l). Its tests look at ASCII bytes
+// lowered in the ASCII range: (?i) folds ASCII letters with no other rune
+// but the Kelvin sign and the long s, and ß with ẞ; \d, \s and \b are
+// ASCII. A line with the Kelvin sign or the long s goes to the expression.
 func matchAddress(l string) bool {
-	if !isASCII(l) || len(l) > 2048 {
+	if len(l) > 2048 || (!isASCII(l) && (strings.ContainsRune(l, '\u212A') || strings.ContainsRune(l, '\u017F'))) {
 		return addressRe.MatchString(l)
 	}
 	var buf [2048]byte
