@@ -315,14 +315,15 @@ func (w *htmlWriter) text(s string, st renderState) {
 	if unicode.IsSpace(rune(s[0])) {
 		w.space = true
 	}
-	fields := strings.Fields(s)
-	for i, f := range fields {
-		if i > 0 {
+	words := 0
+	for f := range strings.FieldsSeq(s) {
+		if words > 0 {
 			w.space = true
 		}
 		w.word(f, st)
+		words++
 	}
-	if len(fields) > 0 {
+	if words > 0 {
 		last, _ := lastRune(s)
 		if unicode.IsSpace(last) {
 			w.space = true
@@ -349,7 +350,9 @@ func lastRune(s string) (rune, bool) {
 // word writes s, after the newlines or the space owed.
 func (w *htmlWriter) word(s string, st renderState) {
 	if w.out.Len() > 0 && w.nl > 0 {
-		w.out.WriteString(strings.Repeat("\n", w.nl))
+		for range w.nl {
+			w.out.WriteByte('\n')
+		}
 		w.lineStart = true
 	}
 	w.nl = 0

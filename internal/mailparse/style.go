@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/net/html"
 )
@@ -39,8 +40,8 @@ func (w *htmlWriter) computed(n *html.Node, style string) map[string]string {
 
 // normStyle lower-cases a style attribute and removes its white space.
 func normStyle(s string) string {
-	if s == "" {
-		return ""
+	if s == "" || isNormalASCIIStyle(s) {
+		return s
 	}
 	return strings.Map(func(r rune) rune {
 		if unicode.IsSpace(r) {
@@ -48,6 +49,17 @@ func normStyle(s string) string {
 		}
 		return unicode.ToLower(r)
 	}, s)
+}
+
+// isNormalASCIIStyle tells ASCII text without capitals or white space,
+// which normStyle leaves as it is.
+func isNormalASCIIStyle(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= utf8.RuneSelf || (c >= 'A' && c <= 'Z') || unicode.IsSpace(rune(c)) {
+			return false
+		}
+	}
+	return true
 }
 
 // styleDecls splits a normalised style into property → value (the last
