@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -316,6 +317,9 @@ func TestWordStartDispatch(t *testing.T) {
 		if mediumKwWS.byByte[c] != nil && !isASCIIWordByte(byte(c)) {
 			t.Errorf("mediumKwRe can start with %q", rune(c))
 		}
+	}
+	if !slices.ContainsFunc(negativeKwWS.leads['o'], func(l []byte) bool { return string(l) == "order" }) {
+		t.Errorf("negativeKwRe's leading literals at 'o' are %q, without \"order\"", negativeKwWS.leads['o'])
 	}
 	// The Kelvin sign and the long s fold with k and s; lines holding them
 	// are searched whole.

@@ -1,6 +1,7 @@
 package mailparse
 
 import (
+	"bytes"
 	"cmp"
 	"regexp"
 	"regexp/syntax"
@@ -38,6 +39,10 @@ type wordStartRe struct {
 	// (ASCII case folded), is in wildByByte[c] only.
 	byByte, wildByByte [128]*regexp.Regexp
 	wildLit            string
+	// leads[c] are the leading literals (lower case) of the alternatives
+	// of byByte[c]: at a word start that begins with none of them, none
+	// can match; nil when one has no leading literal.
+	leads [128][][]byte
 }
 
 // newWordStartRe makes the word-start matcher of re, which must be
@@ -53,6 +58,7 @@ func newWordStartRe(re *regexp.Regexp, wildAlt, wildLit string) wordStartRe {
 	w := wordStartRe{re: re, anchored: regexp.MustCompile(`^(?:` + re.String() + `)`), wildLit: wildLit}
 	alts := splitTop(inner, '|')
 	first := make([][128]bool, len(alts))
+	leads := make([]string, len(alts))
 	wild := -1
 	for i, alt := range alts {
 		if alt == wildAlt {
@@ -66,6 +72,7 @@ func newWordStartRe(re *regexp.Regexp, wildAlt, wildLit string) wordStartRe {
 		if !firstRunes(sre, &first[i], &w.nonASCII) {
 			panic("firstRunes: " + alt + " matches the empty string")
 		}
+		leads[i] = leadingLiteral(sre)
 	}
 	slices.SortFunc(w.nonASCII, func(a, b [2]rune) int { return cmp.Compare(a[0], b[0])*2 + cmp.Compare(a[1], b[1]) })
 	w.nonASCII = slices.Compact(w.nonASCII)
@@ -93,9 +100,55 @@ func newWordStartRe(re *regexp.Regexp, wildAlt, wildLit string) wordStartRe {
 		if isASCIIWordByte(byte(c)) {
 			w.byByte[c] = anchoredOf(func(i int) bool { return i != wild && first[i][c] })
 			w.wildByByte[c] = anchoredOf(func(i int) bool { return i == wild || first[i][c] })
+			w.leads[c] = leadsOf(leads, func(i int) bool { return i != wild && first[i][c] })
 		}
 	}
 	return w
+}
+
+// leadsOf returns the leading literals of the alternatives with says
+// yes to, or nil when one has none.
+func leadsOf(leads []string, with func(i int) bool) [][]byte {
+	var out [][]byte
+	for i, l := range leads {
+		if !with(i) {
+			continue
+		}
+		if l == "" {
+			return nil
+		}
+		out = append(out, []byte(l))
+	}
+	return out
+}
+
+// leadingLiteral returns the literal every match of re starts with, as
+// altRe looks for it (lower case, ASCII case folded; see safeRuns), after
+// any zero-width assertions; "" when it has none.
+func leadingLiteral(re *syntax.Regexp) string {
+	switch re.Op {
+	case syntax.OpLiteral:
+		fold := re.Flags&syntax.FoldCase != 0
+		var b strings.Builder
+		for _, r := range re.Rune {
+			if r >= utf8.RuneSelf && fold && unicode.SimpleFold(r) != r {
+				break
+			}
+			b.WriteRune(unicode.ToLower(r))
+		}
+		return b.String()
+	case syntax.OpConcat:
+		for _, sub := range re.Sub {
+			switch sub.Op {
+			case syntax.OpWordBoundary, syntax.OpBeginText, syntax.OpBeginLine, syntax.OpEmptyMatch:
+				continue
+			}
+			return leadingLiteral(sub)
+		}
+	case syntax.OpCapture:
+		return leadingLiteral(re.Sub[0])
+	}
+	return ""
 }
 
 // findAll is re.FindAllStringIndex(s, -1).
@@ -103,9 +156,11 @@ func (w *wordStartRe) findAll(s string) [][]int {
 	if !isASCII(s) && (strings.ContainsRune(s, '\u212A') || strings.ContainsRune(s, '\u017F')) {
 		return w.re.FindAllStringIndex(s, -1)
 	}
+	var buf [1024]byte
+	hay := lowerASCII(buf[:0], s)
 	var out [][]int
 	for p := 0; p < len(s); {
-		re, size := w.at(s, p)
+		re, size := w.at(s, hay, p)
 		if re != nil {
 			if loc := re.FindStringIndex(s[p:]); loc != nil && loc[1] > 0 {
 				out = append(out, []int{p, p + loc[1]})
@@ -119,8 +174,9 @@ func (w *wordStartRe) findAll(s string) [][]int {
 }
 
 // at returns the expression to try at s[p] (nil for none) and the size of
-// the rune there, as the unanchored search steps.
-func (w *wordStartRe) at(s string, p int) (*regexp.Regexp, int) {
+// the rune there, as the unanchored search steps; hay is s lowered in the
+// ASCII range.
+func (w *wordStartRe) at(s string, hay []byte, p int) (*regexp.Regexp, int) {
 	c := s[p]
 	if c >= utf8.RuneSelf {
 		r, size := utf8.DecodeRuneInString(s[p:])
@@ -137,7 +193,15 @@ func (w *wordStartRe) at(s string, p int) (*regexp.Regexp, int) {
 	if w.wildLit != "" && containsFoldASCII(wordAt(s, p), w.wildLit) {
 		return w.wildByByte[c], 1
 	}
-	return w.byByte[c], 1
+	if w.byByte[c] == nil || w.leads[c] == nil {
+		return w.byByte[c], 1
+	}
+	for _, l := range w.leads[c] {
+		if bytes.HasPrefix(hay[p:], l) {
+			return w.byByte[c], 1
+		}
+	}
+	return nil, 1
 }
 
 // firstRunes adds to set the ASCII bytes and to nonASCII the ranges of
