@@ -2,12 +2,14 @@ package mailparse
 
 import (
 	"fmt"
+	"net/mail"
 	"os"
 	"reflect"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -255,13 +257,24 @@ var codePrefilters = []fastPath{
 	prefilter("negativeKwRe", negativeKwRe, "mayHaveNegativeKeyword", mayHaveNegativeKeyword),
 	prefilter("maskRe", maskRe, "mayNeedMask", mayNeedMask),
 	equalTo("scanTokens", tokensByRule, "findTokens", findTokens),
-	equalTo("digitSeqRe", findAllIndex(digitSeqRe.FindAllStringIndex), "digitRuns", digitRuns),
-	equalTo("alnumSeqRe", findAllIndex(alnumSeqRe.FindAllStringIndex), "alnumRuns", alnumRuns),
+	equalTo("digitSeqRe", findAllIndex(digitSeqRe.FindAllStringIndex), "digitRuns", asSlices(digitRuns)),
+	equalTo("alnumSeqRe", findAllIndex(alnumSeqRe.FindAllStringIndex), "alnumRuns", asSlices(alnumRuns)),
 }
 
 // tokensByRule is findTokens without its prefilter.
 func tokensByRule(l string) []token {
 	return scanTokens(TruncateUTF8(l, maxLineBytes))
+}
+
+// asSlices returns f's pairs as FindAllStringIndex does.
+func asSlices(f func(string) [][2]int) func(string) [][]int {
+	return func(s string) [][]int {
+		var out [][]int
+		for _, p := range f(s) {
+			out = append(out, []int{p[0], p[1]})
+		}
+		return out
+	}
 }
 
 func TestCodePrefilters(t *testing.T) {
@@ -448,6 +461,17 @@ func FuzzNormalizeText(f *testing.F) {
 
 var headerFastPaths = []fastPath{
 	equalTo("wsRun", func(s string) string { return wsRun.ReplaceAllString(s, " ") }, "collapseWSRuns", collapseWSRuns),
+	{"mail.ParseDate", func(s string) string {
+		s = cleanHeader(s)
+		t, err := time.Parse(rfc5322Date, s)
+		if err != nil {
+			return ""
+		}
+		if u, err := mail.ParseDate(s); err != nil || t.String() != u.String() {
+			return fmt.Sprintf("dateHeader reads %q as %v, mail.ParseDate as %v (%v)", s, t, u, err)
+		}
+		return ""
+	}},
 }
 
 func TestHeaderFastPaths(t *testing.T) {
@@ -455,7 +479,8 @@ func TestHeaderFastPaths(t *testing.T) {
 }
 
 func FuzzHeaderFastPaths(f *testing.F) {
-	fuzzFastPaths(f, headerFastPaths, 2000, "a  b", "a\t\x00b ", " a", "a\r\n b", "x\u00a0 y")
+	fuzzFastPaths(f, headerFastPaths, 2000, "a  b", "a\t\x00b ", " a", "a\r\n b", "x\u00a0 y",
+		"Thu, 26 Nov 2026 12:00:00 +0000", "Mon, 02 Jan 2006 15:04:05 -0700", "Tue, 1 Feb 99 01:02:03 +0100")
 }
 
 // --- links ---

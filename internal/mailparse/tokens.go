@@ -40,9 +40,9 @@ var (
 	alnumSeqRe = regexp.MustCompile(`[A-Z0-9]+(?:-[A-Z0-9]+)*`)
 )
 
-// digitRuns is digitSeqRe.FindAllStringIndex(s, -1): runs of digits
+// digitRuns is digitSeqRe.FindAllStringIndex(s, -1) (as pairs): runs of digits
 // joined by single separators, scanned greedily as the expression matches.
-func digitRuns(s string) [][]int {
+func digitRuns(s string) [][2]int {
 	return seqRuns(s, isASCIIDigit, func(s string, i int) int {
 		if s[i] == ' ' || s[i] == '-' {
 			return 1
@@ -54,8 +54,8 @@ func digitRuns(s string) [][]int {
 	})
 }
 
-// alnumRuns is alnumSeqRe.FindAllStringIndex(s, -1).
-func alnumRuns(s string) [][]int {
+// alnumRuns is alnumSeqRe.FindAllStringIndex(s, -1) (as pairs).
+func alnumRuns(s string) [][2]int {
 	return seqRuns(s, func(c byte) bool { return isASCIIDigit(c) || (c >= 'A' && c <= 'Z') }, func(s string, i int) int {
 		if s[i] == '-' {
 			return 1
@@ -67,8 +67,8 @@ func alnumRuns(s string) [][]int {
 // seqRuns finds the runs of bytes that are in, joined by single
 // separators (sep returns a separator's size at s[i], or 0), each at least
 // one byte: the matches of "in+(?:sep in+)*".
-func seqRuns(s string, in func(byte) bool, sep func(string, int) int) [][]int {
-	var out [][]int
+func seqRuns(s string, in func(byte) bool, sep func(string, int) int) [][2]int {
+	var out [][2]int
 	for i := 0; i < len(s); {
 		if !in(s[i]) {
 			i++
@@ -88,7 +88,7 @@ func seqRuns(s string, in func(byte) bool, sep func(string, int) int) [][]int {
 			}
 			i += n
 		}
-		out = append(out, []int{start, i})
+		out = append(out, [2]int{start, i})
 	}
 	return out
 }
