@@ -394,14 +394,14 @@ func isEmphStyle(style string) bool {
 	if px, ok := fontSizeOf(d); ok && px >= 20 {
 		return true
 	}
-	switch d["font-weight"] {
+	switch d.val("font-weight") {
 	case "bold", "bolder", "600", "700", "800", "900":
 		return true
 	}
-	if ls, ok := d["letter-spacing"]; ok && ls != "" && ls != "normal" && !isZeroLength(ls) && !strings.HasPrefix(ls, "-") {
+	if ls, ok := d.get("letter-spacing"); ok && ls != "" && ls != "normal" && !isZeroLength(ls) && !strings.HasPrefix(ls, "-") {
 		return true
 	}
-	ff := d["font-family"]
+	ff := d.val("font-family")
 	return strings.Contains(ff, "mono") || strings.Contains(ff, "courier") ||
 		strings.Contains(ff, "consolas") || strings.Contains(ff, "menlo")
 }
@@ -461,10 +461,10 @@ func isPixel(n *html.Node, style string) bool {
 	}
 	d := styleDecls(style)
 	w, h := getAttr(n, "width"), getAttr(n, "height")
-	if sw, ok := d["width"]; ok {
+	if sw, ok := d.get("width"); ok {
 		w = sw
 	}
-	if sh, ok := d["height"]; ok {
+	if sh, ok := d.get("height"); ok {
 		h = sh
 	}
 	return w != "" && h != "" && small(w) && small(h)
