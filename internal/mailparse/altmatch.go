@@ -239,7 +239,11 @@ func (ls *litSet) find(hay []byte) (found [maxLits / 64]uint64) {
 			continue
 		}
 		for _, li := range ls.byFirst[c] {
-			if bytes.HasPrefix(hay[i:], ls.lits[li]) {
+			l := ls.lits[li]
+			if len(l) > 1 && (i+1 == len(hay) || hay[i+1] != l[1]) {
+				continue
+			}
+			if bytes.HasPrefix(hay[i:], l) {
 				found[li/64] |= 1 << (li % 64)
 			}
 		}
