@@ -84,6 +84,31 @@ func BenchmarkParseCorpusPerMail(b *testing.B) {
 	}
 }
 
+// BenchmarkParseMIMECorpus runs only the MIME part of Parse (the limits,
+// enmime, the part tree) on every corpus mail: what parsing costs before
+// any analysis, the floor under BenchmarkParseCorpusPerMail.
+func BenchmarkParseMIMECorpus(b *testing.B) {
+	var raws [][]byte
+	for _, f := range corpusFiles(b) {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		raws = append(raws, raw)
+	}
+	cpuStart := processCPU(b)
+	for b.Loop() {
+		for _, raw := range raws {
+			if _, err := parseMIME(raw, DefaultLimits()); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	mails := float64(b.N * len(raws))
+	b.ReportMetric(float64(b.Elapsed())/float64(time.Millisecond)/mails, "ms/mail")
+	b.ReportMetric(float64(processCPU(b)-cpuStart)/float64(time.Millisecond)/mails, "cpu-ms/mail")
+}
+
 // processCPU is the CPU time the process has used, user and system.
 func processCPU(b *testing.B) time.Duration {
 	var ru syscall.Rusage
