@@ -348,11 +348,11 @@ func choiceAt(p string, i int) (variants []string, end int) {
 	return choices, end
 }
 
-// classChoices returns the members of a class of a few literal characters
-// ("[ée]", "[-_ ]"), or nil.
+// classChoices returns the members of a class of a few (up to six)
+// literal characters ("[ée]", "[-_ ]"), or nil.
 func classChoices(class string) []string {
 	inner := class[1 : len(class)-1]
-	if inner == "" || inner[0] == '^' || strings.ContainsAny(inner, "\\[") || utf8.RuneCountInString(inner) > 4 {
+	if inner == "" || inner[0] == '^' || strings.ContainsAny(inner, "\\[") || utf8.RuneCountInString(inner) > 6 {
 		return nil
 	}
 	var out []string

@@ -173,6 +173,8 @@ var altMatchers = []fastPath{
 	equalTo("loginWordsRe", loginWordsRe.MatchString, "loginWords.MatchString", loginWords.MatchString),
 	equalTo("pixelURLRe", pixelURLRe.MatchString, "pixelURL.MatchString", pixelURL.MatchString),
 	equalTo("clickURLRe", clickURLRe.MatchString, "clickURL.MatchString", clickURL.MatchString),
+	equalTo("unitAfterRe", unitAfterRe.MatchString, "hasUnitAfter", hasUnitAfter),
+	equalTo("currencyBeforeRe", currencyBeforeRe.MatchString, "hasCurrencyBefore", hasCurrencyBefore),
 }
 
 // altMatcherInputs are the fast-path lines, and the link texts and URL
@@ -202,7 +204,8 @@ func TestAltMatchers(t *testing.T) {
 func FuzzAltMatchers(f *testing.F) {
 	fuzzFastPaths(f, altMatchers, 2000, "Unsubscribe", "ACME Inc.", "ACME INC", "S.A.", "·Inc·", "(c) 2024", "© Acme",
 		"view this email in your browser", "Contáctanos", "no-reply", "\u212Ag", "this email was sent", "15 Mar 2025",
-		"promo code", "https://x.io/reset-password?token=abc", "/o/x", "clicks.", "Mai", "email")
+		"promo code", "https://x.io/reset-password?token=abc", "/o/x", "clicks.", "Mai", "email",
+		" minutes", "%", "\tDÍAS", "m²", "pts.", "US$ ", "rs.", "€", "xusd", "uſd ")
 }
 
 // --- quoted replies and forwards ---

@@ -89,7 +89,18 @@ var monthRe = regexp.MustCompile(`(?i)\b(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?
 var monthWords = newAltRe(monthRe)
 
 // unitAfterRe matches a unit or currency right after a number.
-var unitAfterRe = regexp.MustCompile(`(?i)^\s?(?:%|percent|per ?cent|mb|gb|kb|tb|px|pts?\b|points|punkte|puntos|miles|meilen|km|kg|lbs?\b|users|items|words|characters|chars|bytes|dpi|mah|hz|years?|yrs?\b|months?|weeks?|days?|hours?|hrs?\b|h\b|minutes?|mins?\b|seconds?|secs?\b|times|x\b|am\b|pm\b|uhr\b|jahre?n?\b|tage?n?\b|stunden?\b|minuten?\b|años?\b|d[ií]as?\b|horas?\b|minutos?\b|usd|eur|gbp|chf|jpy|cad|aud|mxn|dollars?|euros?|€|\$|£|¥|₹|steps|calories|kcal|followers|views|likes|reviews|ratings?|stars|subscribers|members|employees|people|downloads|installs|sq\b|ft\b|m²|m2\b|qm\b|ms\b)`)
+var unitAfterRe = regexp.MustCompile(`(?i)^\s?(?:` + unitWords + `)`)
+
+const unitWords = `%|percent|per ?cent|mb|gb|kb|tb|px|pts?\b|points|punkte|puntos|miles|meilen|km|kg|lbs?\b|users|items|words|characters|chars|bytes|dpi|mah|hz|years?|yrs?\b|months?|weeks?|days?|hours?|hrs?\b|h\b|minutes?|mins?\b|seconds?|secs?\b|times|x\b|am\b|pm\b|uhr\b|jahre?n?\b|tage?n?\b|stunden?\b|minuten?\b|años?\b|d[ií]as?\b|horas?\b|minutos?\b|usd|eur|gbp|chf|jpy|cad|aud|mxn|dollars?|euros?|€|\$|£|¥|₹|steps|calories|kcal|followers|views|likes|reviews|ratings?|stars|subscribers|members|employees|people|downloads|installs|sq\b|ft\b|m²|m2\b|qm\b|ms\b`
+
+// unitAt is unitAfterRe without its optional space, as an altRe matcher.
+var unitAt = newAltRe(regexp.MustCompile(`(?i)^(?:` + unitWords + `)`))
+
+// hasUnitAfter is unitAfterRe.MatchString(rest): a unit at its start, or
+// after one white-space character.
+func hasUnitAfter(rest string) bool {
+	return unitAt.MatchString(rest) || (rest != "" && isReSpace(rest[0]) && unitAt.MatchString(rest[1:]))
+}
 
 // occurrence is one token where it was found: what scoreToken reads.
 type occurrence struct {
@@ -159,7 +170,7 @@ func otherMeaningWeight(cache *lineCache, o occurrence) int {
 			}
 		}
 	}
-	if t.kind != tokAlnum && unitAfterRe.MatchString(o.line[t.end:]) {
+	if t.kind != tokAlnum && hasUnitAfter(o.line[t.end:]) {
 		w += weightUnitAfter
 	}
 	if cache.isAddressLine(o.line) {

@@ -102,7 +102,20 @@ var maskRe = regexp.MustCompile(`(?i)\b(?:https?://|www\.)[^\s<>"]+|[\w.+\-]+@[\
 var alnumStopRe = regexp.MustCompile(`^(?:ISO|RFC|SHA|MD|UTF|HTTP|TLS|SSL|IPV|COVID|WIN|CVE|PCI|SOC|GDPR|ISBN|IBAN|MP|H26|X50|AES|RSA|USB|HDMI|DDR|GPT|IOS|PS|XBOX|NFT|HTML|CSS|ES|EN|DIN|IEC|ICD|WCAG|OAUTH|FIDO|U2F|WEBAUTHN|TOTP|HOTP|ORDER|INV|REF|TKT|SKU|Q[1-4]|FY|KW|CW|AM|PM|GMT|UTC|CET|CEST|PST|PDT|EST|EDT)[0-9]|^[0-9]+(?:GB|MB|KB|TB|PX|MIN|MINS|HRS?|H|AM|PM|K|P|X|ST|ND|RD|TH|D|M|S|MS|FPS|MP|HZ|GHZ|MHZ|KM|KG|LB|LBS|OZ|ML|L|G|MM|CM|IN|FT|W|KW|V|MAH|DPI|PPI|BIT|BITS)$`)
 
 // currencyBeforeRe matches a currency just before a number: a price.
-var currencyBeforeRe = regexp.MustCompile(`(?i)(?:[$€£¥₹]|\b(?:usd|eur|gbp|chf|jpy|cad|aud|mxn|us\$|rs\.?|inr))\s?$`)
+var currencyBeforeRe = regexp.MustCompile(`(?i)(?:` + currencies + `)\s?$`)
+
+const currencies = `[$€£¥₹]|\b(?:usd|eur|gbp|chf|jpy|cad|aud|mxn|us\$|rs\.?|inr)`
+
+// currencyAtEnd is currencyBeforeRe without its optional space, as an
+// altRe matcher.
+var currencyAtEnd = newAltRe(regexp.MustCompile(`(?i)(?:` + currencies + `)$`))
+
+// hasCurrencyBefore is currencyBeforeRe.MatchString(before): a currency at
+// its end, or before one white-space character there.
+func hasCurrencyBefore(before string) bool {
+	return currencyAtEnd.MatchString(before) ||
+		(before != "" && isReSpace(before[len(before)-1]) && currencyAtEnd.MatchString(before[:len(before)-1]))
+}
 
 // findTokens returns the code-like tokens of a line.
 func findTokens(line string) []token {
@@ -239,10 +252,7 @@ func numberContextRejects(m string, s, e int) bool {
 		}
 	}
 	before := m[max(0, s-6):s]
-	if currencyBeforeRe.MatchString(before) {
-		return true
-	}
-	return false
+	return hasCurrencyBefore(before)
 }
 
 // alnumToken judges a run of capitals and digits m[s:e].
