@@ -177,6 +177,18 @@ var altMatchers = []fastPath{
 	equalTo("currencyBeforeRe", currencyBeforeRe.MatchString, "hasCurrencyBefore", hasCurrencyBefore),
 }
 
+// TestWordWindow holds maxWordWindow to the words it must hold, with a
+// character on either side: a pattern is no shorter than its matches here.
+func TestWordWindow(t *testing.T) {
+	for _, words := range []string{unitWords, codeModifierWords} {
+		for _, alt := range expandAlternatives(words) {
+			if len(alt)+8 > maxWordWindow {
+				t.Errorf("%q does not fit maxWordWindow (%d bytes) with its neighbours", alt, maxWordWindow)
+			}
+		}
+	}
+}
+
 // altMatcherInputs are the fast-path lines, and the link texts and URL
 // words of the corpus, which the link expressions read.
 func altMatcherInputs(t testing.TB) []string {

@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"unicode/utf8"
 )
 
 // kwMatch is a keyword found on a line.
@@ -55,7 +56,20 @@ func hasCodeModifier(before string) bool {
 	if t != "" && (t[len(t)-1] == '-' || t[len(t)-1] == ':') {
 		t = strings.TrimRight(t[:len(t)-1], reSpaces)
 	}
-	return codeModifierAtEnd.MatchString(t)
+	// A match and the character before it lie in the last bytes.
+	return codeModifierAtEnd.MatchString(lastRunes(t, maxWordWindow))
+}
+
+// lastRunes is the end of s, at most n bytes, from a rune start.
+func lastRunes(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	i := len(s) - n
+	for i < len(s) && !utf8.RuneStart(s[i]) {
+		i++
+	}
+	return s[i:]
 }
 
 // reSpaces are the characters of Go's \s.

@@ -99,8 +99,14 @@ var unitAt = newAltRe(regexp.MustCompile(`(?i)^(?:` + unitWords + `)`))
 // hasUnitAfter is unitAfterRe.MatchString(rest): a unit at its start, or
 // after one white-space character.
 func hasUnitAfter(rest string) bool {
+	// A match and the character after it lie in the first bytes.
+	rest = TruncateUTF8(rest, maxWordWindow+1)
 	return unitAt.MatchString(rest) || (rest != "" && isReSpace(rest[0]) && unitAt.MatchString(rest[1:]))
 }
+
+// maxWordWindow bounds the bytes a unit, currency or code-modifier word and
+// the characters on either side of it take (fastpath_test.go checks it).
+const maxWordWindow = 32
 
 // occurrence is one token where it was found: what scoreToken reads.
 type occurrence struct {
