@@ -2,6 +2,7 @@ package mailparse
 
 import (
 	"bytes"
+	"math/bits"
 	"regexp"
 	"regexp/syntax"
 	"slices"
@@ -25,6 +26,10 @@ type altRe struct {
 	re   *regexp.Regexp
 	alts []altCheck
 	lits litSet
+	// byLit lists the alternatives of each literal, noLit those that
+	// require none: a line is checked against the literals it holds only.
+	byLit [][]int
+	noLit []int
 }
 
 // altCheck is one alternative of an altRe.
@@ -67,6 +72,14 @@ func splitAltRe(re *regexp.Regexp, compile bool) *altRe {
 	for _, alt := range expandAlternatives(body) {
 		c := newAltCheck(flags, alt, compile)
 		c.litIdx = m.lits.add(c.lit)
+		if c.litIdx < 0 {
+			m.noLit = append(m.noLit, len(m.alts))
+		} else {
+			if c.litIdx == len(m.byLit) {
+				m.byLit = append(m.byLit, nil)
+			}
+			m.byLit[c.litIdx] = append(m.byLit[c.litIdx], len(m.alts))
+		}
 		m.alts = append(m.alts, c)
 	}
 	return m
@@ -143,21 +156,34 @@ func (m *altRe) match(s string, exact bool) bool {
 	var buf [1024]byte
 	hay := lowerASCII(buf[:0], s)
 	found := m.lits.find(hay)
-	for i := range m.alts {
-		a := &m.alts[i]
-		if len(a.lit) > 0 && found[a.litIdx/64]&(1<<(a.litIdx%64)) == 0 {
-			continue
-		}
-		switch {
-		case a.expr:
-			if !exact || a.re.MatchString(s) {
-				return true
+	for w, set := range found {
+		for ; set != 0; set &= set - 1 {
+			for _, i := range m.byLit[w*64+bits.TrailingZeros64(set)] {
+				if m.alts[i].matches(s, hay, exact) {
+					return true
+				}
 			}
-		case len(a.marks) == 0 || markedAt(hay, a.lit, a.marks):
+		}
+	}
+	for _, i := range m.noLit {
+		if m.alts[i].matches(s, hay, exact) {
 			return true
 		}
 	}
 	return false
+}
+
+// matches tells whether the alternative matches s (hay is s lowered in
+// the ASCII range; its literal is there); without exact, an alternative
+// that needs its expression is taken to match.
+func (a *altCheck) matches(s string, hay []byte, exact bool) bool {
+	switch {
+	case a.expr:
+		return !exact || a.re.MatchString(s)
+	case len(a.marks) == 0:
+		return true
+	}
+	return markedAt(hay, a.lit, a.marks)
 }
 
 // markedAt tells whether lit occurs in s where its marks hold.
