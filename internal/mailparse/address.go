@@ -53,7 +53,7 @@ var addressAltRes = func() (res []*regexp.Regexp) {
 
 var (
 	addressSuiteWords  = [][]byte{[]byte("suite"), []byte("ste"), []byte("floor"), []byte("fl"), []byte("box"), []byte("postfach"), []byte("apartado")}
-	addressStreetWords = [][]byte{[]byte("strasse"), []byte("str."), []byte("platz"), []byte("weg"), []byte("allee"), []byte("gasse"), []byte("ring"), []byte("damm")}
+	addressStreetWords = [][]byte{[]byte("strasse"), []byte("straß"), []byte("straẞ"), []byte("str."), []byte("platz"), []byte("weg"), []byte("allee"), []byte("gasse"), []byte("ring"), []byte("damm")}
 	addressSpanish     = func() (b [][]byte) {
 		for _, w := range addressLiterals {
 			b = append(b, []byte(w))
@@ -62,16 +62,19 @@ var (
 	}()
 )
 
-// matchAddress is addressRe.MatchString(l).
+// matchAddress is addressRe.MatchString(l). Its tests look at ASCII bytes
+// lowered in the ASCII range: (?i) folds ASCII letters with no other rune
+// but the Kelvin sign and the long s, and ß with ẞ; \d, \s and \b are
+// ASCII. A line with the Kelvin sign or the long s goes to the expression.
 func matchAddress(l string) bool {
-	if !isASCII(l) || len(l) > 2048 {
+	if len(l) > 2048 || (!isASCII(l) && (strings.ContainsRune(l, '\u212A') || strings.ContainsRune(l, '\u017F'))) {
 		return addressRe.MatchString(l)
 	}
 	var buf [2048]byte
 	lower := lowerASCII(buf[:0], l)
 	digit := hasASCIIDigit(l)
-	// A number, an optional letter and a space.
-	if digit && numberThenSpace(l) && addressAltRes[0].MatchString(l) {
+	// A number, an optional letter and a space; a street word after a space.
+	if digit && numberThenSpace(l) && spaceThenWord(lower, addressStreetTypes) && addressAltRes[0].MatchString(l) {
 		return true
 	}
 	if digit && containsAnyBytes(lower, addressSuiteWords) && addressAltRes[1].MatchString(l) {
@@ -83,8 +86,48 @@ func matchAddress(l string) bool {
 	if containsAnyBytes(lower, addressSpanish) && addressAltRes[3].MatchString(l) {
 		return true
 	}
-	// Five digits in a row.
-	return digitRun(l, 5) && addressAltRes[4].MatchString(l)
+	// A run of exactly five digits.
+	return digitRunOf(l, 5) && addressAltRes[4].MatchString(l)
+}
+
+// addressStreetTypes are the street words of addressAlts[0], which follow
+// \s there (lower case, as prefixes).
+var addressStreetTypes = [][]byte{
+	[]byte("street"), []byte("st"), []byte("avenue"), []byte("ave"), []byte("blvd"), []byte("boulevard"),
+	[]byte("road"), []byte("rd"), []byte("drive"), []byte("dr"), []byte("lane"), []byte("ln"), []byte("way"),
+	[]byte("parkway"), []byte("pkwy"), []byte("place"), []byte("pl"), []byte("plaza"), []byte("square"),
+	[]byte("court"), []byte("ct"), []byte("terrace"), []byte("highway"), []byte("hwy"),
+}
+
+// spaceThenWord tells whether one of words follows a \s byte in s.
+func spaceThenWord(s []byte, words [][]byte) bool {
+	for i := 0; i+1 < len(s); i++ {
+		if !isReSpace(s[i]) {
+			continue
+		}
+		for _, w := range words {
+			if bytes.HasPrefix(s[i+1:], w) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// digitRunOf tells whether l has a run of exactly n ASCII digits.
+func digitRunOf(l string, n int) bool {
+	run := 0
+	for i := 0; i <= len(l); i++ {
+		if i < len(l) && isASCIIDigit(l[i]) {
+			run++
+			continue
+		}
+		if run == n {
+			return true
+		}
+		run = 0
+	}
+	return false
 }
 
 func containsAnyBytes(s []byte, words [][]byte) bool {
@@ -108,22 +151,6 @@ func numberThenSpace(l string) bool {
 		}
 		if isReSpace(l[i+1]) || (isASCIILetter(l[i+1]) && i+2 < len(l) && isReSpace(l[i+2])) {
 			return true
-		}
-	}
-	return false
-}
-
-// digitRun tells whether l has n ASCII digits in a row.
-func digitRun(l string, n int) bool {
-	run := 0
-	for i := 0; i < len(l); i++ {
-		if isASCIIDigit(l[i]) {
-			run++
-			if run >= n {
-				return true
-			}
-		} else {
-			run = 0
 		}
 	}
 	return false

@@ -4,9 +4,9 @@ import (
 	"strings"
 )
 
-// Byte-level helpers for the prefilters: the cheap literal tests (mayBe…,
-// mayHave…, each beside the expression it guards) run before the large
-// case-insensitive expressions. A prefilter returns true whenever its
+// Byte-level helpers for the prefilters and altRe: the cheap literal tests
+// (mayBe…, mayHave…, each beside the expression it guards) run before the
+// large case-insensitive expressions. A prefilter returns true whenever its
 // expression may match: it only rules out lines that lack every literal
 // the expression requires (fastpath_test.go checks each against its rule).
 //
@@ -57,22 +57,6 @@ func hasASCIIDigit(s string) bool {
 
 func isASCIIWordByte(b byte) bool {
 	return b == '_' || (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') || (b >= '0' && b <= '9')
-}
-
-// hasASCIIWord tells whether w occurs in s between ASCII word boundaries.
-func hasASCIIWord(s, w string) bool {
-	for off := 0; ; {
-		i := strings.Index(s[off:], w)
-		if i < 0 {
-			return false
-		}
-		i += off
-		j := i + len(w)
-		if (i == 0 || !isASCIIWordByte(s[i-1])) && (j == len(s) || !isASCIIWordByte(s[j])) {
-			return true
-		}
-		off = i + 1
-	}
 }
 
 func containsAny(s string, words []string) bool {

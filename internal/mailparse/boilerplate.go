@@ -73,44 +73,8 @@ func lineHoldsCode(cache *lineCache, lines []string, i int) bool {
 // company forms, "view in browser", no-reply notes, app and social links.
 var footerRe = regexp.MustCompile(`(?i)unsubscri|\bopt[- ]?out\b|abmelden|abbestellen|darse de baja|dar(?:te)? de baja|cancelar (?:la |tu )?suscripci|d[ée]sabonner|d[ée]sinscri|email preferences|e-mail preferences|manage (?:your )?(?:preferences|notifications|subscriptions|emails?|settings)|notification settings|privacy|datenschutz|privacidad|confidentialit|terms of (?:service|use)|terms (?:&|and) conditions|\bterms\b|nutzungsbedingungen|\bagb\b|impressum|aviso legal|legal notice|t[ée]rminos|you(?:'re| are) receiving this|you received this|this (?:e-?mail|message|notification) (?:was|has been|is) (?:sent|intended)|sent (?:to|by) [^ ]+@|diese (?:e-?mail|nachricht) wurde|sie erhalten diese|este (?:correo|mensaje|e-?mail) (?:fue|ha sido|se) (?:enviado|envi[óo])|has recibido este|recibes este|©|\(c\)\s*\d{4}|copyright|all rights reserved|alle rechte vorbehalten|todos los derechos reservados|tous droits r[ée]serv[ée]s|registered (?:office|in|trademark)|\b(?:inc|llc|ltd|gmbh|plc|corp|ag|kg)\b\.?(?:\s|,|$)|\bs\.[la]\.(?:u\.)?|\bb\.v\.|view (?:it |this )?(?:e-?mail |message )?in (?:your |a )?browser|view (?:this )?(?:e-?mail )?online|help cent(?:er|re)|contact us|kontakt|contáctanos|do not reply|don't reply|no[- ]?reply|please do not respond|this is an automated|automatically generated|mailbox is not monitored|not monitored|download (?:the|our) app|follow us|app store|google play|sent from my|get the app|powered by`)
 
-// Every alternative of footerRe that can match ASCII text contains one of
-// these (lowercase) literals, or one of footerWords as a whole word.
-var footerLiterals = []string{
-	"unsubscri", "opt-out", "opt out", "optout", "abmelden", "abbestellen",
-	"de baja", "cancelar ", "sabonner", "sinscri", "mail preferences",
-	"manage ", "notification settings", "privacy", "datenschutz", "privacidad",
-	"confidentialit", "terms", "nutzungsbedingungen", "agb", "impressum",
-	"aviso legal", "legal notice", "rminos", "receiving this", "received this",
-	"this e", "this message", "this notification", "sent to ", "sent by ",
-	"diese e", "diese nachricht", "erhalten diese", "este correo", "este mensaje",
-	"este e", "recibido este", "recibes este", "(c)", "copyright",
-	"all rights reserved", "alle rechte vorbehalten",
-	"todos los derechos reservados", "droits r", "registered office",
-	"registered in", "registered trademark", "s.l.", "s.a.", "b.v.", "browser",
-	"online", "help cent", "contact us", "kontakt", "do not reply", "don't reply",
-	"noreply", "no reply", "no-reply", "do not respond", "this is an automated",
-	"automatically generated", "not monitored", "download the app",
-	"download our app", "follow us", "app store", "google play", "sent from my",
-	"get the app", "powered by", "©", "contáctanos",
-}
-
-var footerWords = []string{"inc", "llc", "ltd", "gmbh", "plc", "corp", "ag", "kg"}
-
-func mayBeFooter(l string) bool {
-	lower, asciiLower, ok := foldLower(l)
-	if !ok {
-		return true
-	}
-	if containsAny(lower, footerLiterals) {
-		return true
-	}
-	for _, w := range footerWords {
-		if hasASCIIWord(asciiLower, w) {
-			return true
-		}
-	}
-	return false
-}
+// footer is footerRe as an altRe matcher.
+var footer = newAltRe(footerRe)
 
 func stripFooter(cache *lineCache, lines []string, protect int) []string {
 	cut := len(lines)

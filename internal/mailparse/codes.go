@@ -90,8 +90,15 @@ func (f *candidateFinder) scan(src codeSource) {
 		if len(toks) > maxTokensPerLine {
 			toks = toks[:maxTokensPerLine]
 		}
-		o := occurrence{src: src, lineIdx: i, nonEmpty: nonEmpty, line: line, toks: toks, kws: f.cache.keywords(line)}
+		o := occurrence{src: src, lineIdx: i, nonEmpty: nonEmpty, line: line, toks: toks}
+		kws := false
 		for ti := range toks {
+			if src.secondary && f.inMessage(toks[ti].norm) {
+				continue // add would ignore it: no need to score it
+			}
+			if !kws {
+				o.kws, kws = f.cache.keywords(line), true
+			}
 			o.ti = ti
 			score := scoreToken(f.cache, o, f.emph)
 			if forwarded {
@@ -102,6 +109,12 @@ func (f *candidateFinder) scan(src codeSource) {
 	}
 }
 
+// inMessage tells a candidate found in the subject or the extracted text.
+func (f *candidateFinder) inMessage(norm string) bool {
+	c := f.cands[norm]
+	return c != nil && c.count > 0
+}
+
 // add counts an occurrence of a candidate, keeping the context of its best
 // one; a secondary source's occurrence counts only for a candidate the
 // message proper does not hold.
@@ -109,7 +122,7 @@ func (f *candidateFinder) add(o occurrence, score int) {
 	t := o.token()
 	c := f.cands[t.norm]
 	if o.src.secondary {
-		if c != nil && c.count > 0 {
+		if f.inMessage(t.norm) {
 			return // seen in the message proper
 		}
 		score += o.src.weight

@@ -53,9 +53,9 @@ var namedColours = map[string][3]uint8{
 // attributes mail still uses (bgcolor, <font color>, <body text>); the
 // parent's otherwise. A link without a colour of its own is the browsers'
 // link blue; a background image makes the background unknown.
-func elemColours(n *html.Node, d map[string]string, parent renderState) (fg, bg colour) {
+func elemColours(n *html.Node, d decls, parent renderState) (fg, bg colour) {
 	fg, bg = parent.fg, parent.bg
-	if c, set := parseColour(d["color"]); set {
+	if c, set := parseColour(d.val("color")); set {
 		fg = c
 	} else if a := legacyColourAttr(n); a != "" {
 		if c, set := parseColour(a); set {
@@ -102,9 +102,9 @@ func legacyColour(v string) string {
 // backgroundColour reads the background of an element from its
 // background-color or background declarations: an image or a gradient
 // makes it unknown, a colour sets it, anything else leaves it.
-func backgroundColour(decls map[string]string) (colour, bool) {
-	bg, hasBG := decls["background"]
-	bc, hasBC := decls["background-color"]
+func backgroundColour(decls decls) (colour, bool) {
+	bg, hasBG := decls.get("background")
+	bc, hasBC := decls.get("background-color")
 	if hasBG && (strings.Contains(bg, "url(") || strings.Contains(bg, "gradient(") || bg == unknownColour) {
 		return unknown, true
 	}

@@ -35,13 +35,22 @@
 //
 // The fast paths, each beside the rule it speeds up and held to it by
 // fastpath_test.go:
-//   - the prefilters (mayBe…, mayHave…): cheap literal tests before a
-//     large expression, which may only rule out lines it cannot match;
-//     ascii.go holds the byte-level helpers they share;
-//   - wordstart.go: the keyword expressions tried at word starts only;
+//   - altmatch.go: altRe, a case-insensitive list of alternatives
+//     matched alternative by alternative: one byte pass finds which of
+//     their literals a line holds, byte tests decide the alternatives
+//     that are literals (with \b, ^, $), the expression only the rest;
+//     its literal stage is also the keyword expressions' prefilter;
+//   - the other prefilters (mayBe…): cheap literal tests before a large
+//     expression, which may only rule out lines it cannot match; ascii.go
+//     holds the byte-level helpers they share;
+//   - wordstart.go: the keyword expressions tried at word starts only,
+//     and there only the alternatives that can start there;
 //   - linecache.go: the line checks memoised for one message;
 //   - normalizeText's single pass (normalizeTextSlow is its definition),
-//     matchAddress (addressRe), hostCache (urlHost).
+//     matchAddress (addressRe), hostCache (urlHost), digitRuns and
+//     alnumRuns (digitSeqRe, alnumSeqRe), collapseWSRuns (wsRun),
+//     hasCodeModifier (codeModifierRe), dateHeader's first layout
+//     (mail.ParseDate).
 //
 // The golden file (testdata/golden.json, golden_test.go) pins the whole
 // output for the corpus; what each corpus mail must yield is in

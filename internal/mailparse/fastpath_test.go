@@ -2,11 +2,14 @@ package mailparse
 
 import (
 	"fmt"
+	"net/mail"
 	"os"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -142,7 +145,6 @@ func fuzzFastPaths(f *testing.F, paths []fastPath, maxLen int, seeds ...string) 
 // --- boilerplate: footers, postal addresses, sign-offs ---
 
 var boilerplatePrefilters = []fastPath{
-	prefilter("footerRe", footerRe, "mayBeFooter", mayBeFooter),
 	prefilter("addressRe", addressRe, "mayBeAddress", mayBeAddress),
 	prefilter("signOffRe", signOffRe, "mayBeSignOff", mayBeSignOff),
 	prefilter("teamRe", teamRe, "mayBeTeam", mayBeTeam),
@@ -155,6 +157,67 @@ func TestBoilerplatePrefilters(t *testing.T) {
 
 func FuzzBoilerplatePrefilters(f *testing.F) {
 	fuzzFastPaths(f, boilerplatePrefilters, 2000, "Unsubscribe", "ACME Inc.", "Calle Mayor", "S.A.", "·Inc·", "Thanks!", "The Acme Team", "www.x")
+}
+
+// --- expressions matched alternative by alternative (altRe) ---
+
+var altMatchers = []fastPath{
+	equalTo("footerRe", footerRe.MatchString, "footer.MatchString", footer.MatchString),
+	equalTo("monthRe", monthRe.MatchString, "monthWords.MatchString", monthWords.MatchString),
+	equalTo("codeModifierRe", codeModifierRe.MatchString, "hasCodeModifier", hasCodeModifier),
+	equalTo("unsubWordsRe", unsubWordsRe.MatchString, "unsubWords.MatchString", unsubWords.MatchString),
+	equalTo("privacyWordsRe", privacyWordsRe.MatchString, "privacyWords.MatchString", privacyWords.MatchString),
+	equalTo("resetTextRe", resetTextRe.MatchString, "resetText.MatchString", resetText.MatchString),
+	equalTo("resetURLRe", resetURLRe.MatchString, "resetURL.MatchString", resetURL.MatchString),
+	equalTo("verifyWordsRe", verifyWordsRe.MatchString, "verifyWords.MatchString", verifyWords.MatchString),
+	equalTo("loginWordsRe", loginWordsRe.MatchString, "loginWords.MatchString", loginWords.MatchString),
+	equalTo("pixelURLRe", pixelURLRe.MatchString, "pixelURL.MatchString", pixelURL.MatchString),
+	equalTo("clickURLRe", clickURLRe.MatchString, "clickURL.MatchString", clickURL.MatchString),
+	equalTo("unitAfterRe", unitAfterRe.MatchString, "hasUnitAfter", hasUnitAfter),
+	equalTo("currencyBeforeRe", currencyBeforeRe.MatchString, "hasCurrencyBefore", hasCurrencyBefore),
+}
+
+// TestWordWindow holds maxWordWindow to the words it must hold, with a
+// character on either side: a pattern is no shorter than its matches here.
+func TestWordWindow(t *testing.T) {
+	for _, words := range []string{unitWords, codeModifierWords} {
+		for _, alt := range expandAlternatives(words) {
+			if len(alt)+8 > maxWordWindow {
+				t.Errorf("%q does not fit maxWordWindow (%d bytes) with its neighbours", alt, maxWordWindow)
+			}
+		}
+	}
+}
+
+// altMatcherInputs are the fast-path lines, and the link texts and URL
+// words of the corpus, which the link expressions read.
+func altMatcherInputs(t testing.TB) []string {
+	in := fastPathLines(t)
+	for _, f := range corpusFiles(t) {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg, err := Parse(raw, DefaultLimits())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range msg.Links {
+			in = append(in, l.Text, strings.ToLower(l.Text), urlWords(l.URL), pathOf(urlWords(l.URL)))
+		}
+	}
+	return in
+}
+
+func TestAltMatchers(t *testing.T) {
+	runFastPaths(t, altMatchers, altMatcherInputs(t))
+}
+
+func FuzzAltMatchers(f *testing.F) {
+	fuzzFastPaths(f, altMatchers, 2000, "Unsubscribe", "ACME Inc.", "ACME INC", "S.A.", "·Inc·", "(c) 2024", "© Acme",
+		"view this email in your browser", "Contáctanos", "no-reply", "\u212Ag", "this email was sent", "15 Mar 2025",
+		"promo code", "https://x.io/reset-password?token=abc", "/o/x", "clicks.", "Mai", "email",
+		" minutes", "%", "\tDÍAS", "m²", "pts.", "US$ ", "rs.", "€", "xusd", "uſd ")
 }
 
 // --- quoted replies and forwards ---
@@ -209,6 +272,8 @@ var codePrefilters = []fastPath{
 	prefilter("negativeKwRe", negativeKwRe, "mayHaveNegativeKeyword", mayHaveNegativeKeyword),
 	prefilter("maskRe", maskRe, "mayNeedMask", mayNeedMask),
 	equalTo("scanTokens", tokensByRule, "findTokens", findTokens),
+	equalTo("digitSeqRe", findAllIndex(digitSeqRe.FindAllStringIndex), "digitRuns", asSlices(digitRuns)),
+	equalTo("alnumSeqRe", findAllIndex(alnumSeqRe.FindAllStringIndex), "alnumRuns", asSlices(alnumRuns)),
 }
 
 // tokensByRule is findTokens without its prefilter.
@@ -216,12 +281,24 @@ func tokensByRule(l string) []token {
 	return scanTokens(TruncateUTF8(l, maxLineBytes))
 }
 
+// asSlices returns f's pairs as FindAllStringIndex does.
+func asSlices(f func(string) [][2]int) func(string) [][]int {
+	return func(s string) [][]int {
+		var out [][]int
+		for _, p := range f(s) {
+			out = append(out, []int{p[0], p[1]})
+		}
+		return out
+	}
+}
+
 func TestCodePrefilters(t *testing.T) {
 	runFastPaths(t, codePrefilters, fastPathLines(t))
 }
 
 func FuzzCodePrefilters(f *testing.F) {
-	fuzzFastPaths(f, codePrefilters, 2000, "your code", "CÓDIGO é", "·ID·", "5\u212Ag", "Your code is 739142", "https://x.io/739142", "#fff 1234")
+	fuzzFastPaths(f, codePrefilters, 2000, "your code", "CÓDIGO é", "·ID·", "5\u212Ag", "Your code is 739142", "https://x.io/739142", "#fff 1234",
+		"739 142", "739\u2011142-", "K7Q-2MX-", "12 -3", "1\u2013", "AB--CD")
 }
 
 // --- the scanners: expressions matched a faster way ---
@@ -256,14 +333,27 @@ func FuzzKeywordScanners(f *testing.F) {
 	fuzzFastPaths(f, keywordScanners, 3000, madeUpLines[:30]...)
 }
 
-func TestFirstBytes(t *testing.T) {
-	if strongKwWS.first[' '] || strongKwWS.first['x'] || mediumKwWS.first['x'] || negativeKwWS.first['x'] || !strongKwWS.first['V'] || !strongKwWS.first['2'] {
+func TestWordStartDispatch(t *testing.T) {
+	if strongKwWS.byByte[' '] != nil || strongKwWS.byByte['x'] != nil || mediumKwWS.byByte['x'] != nil ||
+		negativeKwWS.byByte['x'] != nil || strongKwWS.byByte['V'] == nil || strongKwWS.byByte['2'] == nil {
 		t.Errorf("strongKwRe first bytes wrong")
 	}
+	if strongKwWS.wildByByte['x'] == nil || negativeKwWS.wildByByte['x'] == nil {
+		t.Errorf("the wild alternatives can start with any word byte")
+	}
 	for c := 0; c < 128; c++ {
-		if mediumKwWS.first[c] && !isASCIIWordByte(byte(c)) {
+		if mediumKwWS.byByte[c] != nil && !isASCIIWordByte(byte(c)) {
 			t.Errorf("mediumKwRe can start with %q", rune(c))
 		}
+	}
+	if !slices.ContainsFunc(negativeKwWS.leads['o'], func(l []byte) bool { return string(l) == "order" }) {
+		t.Errorf("negativeKwRe's leading literals at 'o' are %q, without \"order\"", negativeKwWS.leads['o'])
+	}
+	// The Kelvin sign and the long s fold with k and s; lines holding them
+	// are searched whole.
+	want := [][2]rune{{'©', '©'}, {'\u017F', '\u017F'}, {'\u212A', '\u212A'}}
+	if got := negativeKwWS.nonASCII; !reflect.DeepEqual(got, want) {
+		t.Errorf("negativeKwRe starts with non-ASCII runes %q, want %q", got, want)
 	}
 }
 
@@ -380,6 +470,32 @@ func TestNormalizeText(t *testing.T) {
 
 func FuzzNormalizeText(f *testing.F) {
 	fuzzFastPaths(f, normalizeChecks, 1<<16, "a  b\r\n\r\n\r\nc", "x\u200b\u00a0y", "\xffz", " \n\t\n")
+}
+
+// --- header values ---
+
+var headerFastPaths = []fastPath{
+	equalTo("wsRun", func(s string) string { return wsRun.ReplaceAllString(s, " ") }, "collapseWSRuns", collapseWSRuns),
+	{"mail.ParseDate", func(s string) string {
+		s = cleanHeader(s)
+		t, err := time.Parse(rfc5322Date, s)
+		if err != nil {
+			return ""
+		}
+		if u, err := mail.ParseDate(s); err != nil || t.String() != u.String() {
+			return fmt.Sprintf("dateHeader reads %q as %v, mail.ParseDate as %v (%v)", s, t, u, err)
+		}
+		return ""
+	}},
+}
+
+func TestHeaderFastPaths(t *testing.T) {
+	runFastPaths(t, headerFastPaths, fastPathLines(t))
+}
+
+func FuzzHeaderFastPaths(f *testing.F) {
+	fuzzFastPaths(f, headerFastPaths, 2000, "a  b", "a\t\x00b ", " a", "a\r\n b", "x\u00a0 y",
+		"Thu, 26 Nov 2026 12:00:00 +0000", "Mon, 02 Jan 2006 15:04:05 -0700", "Tue, 1 Feb 99 01:02:03 +0100")
 }
 
 // --- links ---

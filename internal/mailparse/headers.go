@@ -111,10 +111,36 @@ var wsRun = regexp.MustCompile(`[\s\x00]+`)
 
 // cleanHeader makes a decoded header value one tidy line of valid UTF-8.
 func cleanHeader(s string) string {
-	s = toValidUTF8(s)
-	s = wsRun.ReplaceAllString(s, " ")
-	return strings.TrimSpace(s)
+	return strings.TrimSpace(collapseWSRuns(toValidUTF8(s)))
 }
+
+// collapseWSRuns is wsRun.ReplaceAllString(s, " "), by bytes: wsRun's
+// characters are all ASCII.
+func collapseWSRuns(s string) string {
+	i := 0
+	for i < len(s) && (!isWSRunByte(s[i]) || (s[i] == ' ' && (i+1 == len(s) || !isWSRunByte(s[i+1])))) {
+		i++
+	}
+	if i == len(s) {
+		return s // no run but single spaces
+	}
+	b := make([]byte, 0, len(s))
+	b = append(b, s[:i]...)
+	for i < len(s) {
+		if !isWSRunByte(s[i]) {
+			b = append(b, s[i])
+			i++
+			continue
+		}
+		b = append(b, ' ')
+		for i < len(s) && isWSRunByte(s[i]) {
+			i++
+		}
+	}
+	return string(b)
+}
+
+func isWSRunByte(c byte) bool { return isReSpace(c) || c == 0 }
 
 var addrInAngle = regexp.MustCompile(`<([^<>\s]+@[^<>\s]+)>`)
 
@@ -180,6 +206,10 @@ func addressHeader(h headerSource, name string, note func(string, ...any)) []str
 	return out
 }
 
+// rfc5322Date is the first layout with a day name that mail.ParseDate
+// tries.
+const rfc5322Date = "Mon, 2 Jan 2006 15:04:05 -0700"
+
 // Date layouts seen in the wild that net/mail refuses.
 var dateLayouts = []string{
 	"Mon, 2 Jan 2006 15:04:05 -0700 (MST)",
@@ -199,6 +229,11 @@ func dateHeader(h headerSource, note func(string, ...any)) time.Time {
 	raw := cleanHeader(h.get("Date"))
 	if raw == "" {
 		return time.Time{}
+	}
+	// The commonest form, which mail.ParseDate reaches after 24 layouts
+	// that fail on its day name: the same answer, without their errors.
+	if t, err := time.Parse(rfc5322Date, raw); err == nil {
+		return t
 	}
 	if t, err := mail.ParseDate(raw); err == nil {
 		return t

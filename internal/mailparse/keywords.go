@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"unicode/utf8"
 )
 
 // kwMatch is a keyword found on a line.
@@ -38,71 +39,78 @@ var notCodeWords = map[string]bool{
 // "code" that make it not a verification code: "promo code", "código
 // postal", "code of conduct".
 var (
-	codeModifierRe = regexp.MustCompile(`(?i)(?:\b(?:promo|promotional|discount|coupon|voucher|gift|referral|zip|postal|post|area|country|qr|source|dress|tracking|bar|tax|sort|swift|bank|product|style|colou?r|html|error|status|reason|response|event|order|booking|reservation|reference|confirmation number|ref|invite|airport|currency|language|region|dial|iata|icao|sic|naics|hs|tariff|discount|rabatt|gutschein|aktions|descuento|cup[oó]n|regalo|promocional)\s*[-:]?\s*$)`)
+	codeModifierRe = regexp.MustCompile(`(?i)(?:\b(?:` + codeModifierWords + `)\s*[-:]?\s*$)`)
 	codeFollowerRe = regexp.MustCompile(`(?i)^\s*(?:postal|promo\w*|de (?:descuento|reserva|pedido|seguimiento|barras|env[ií]o|regalo|promoci[oó]n)|of conduct|reviews?|snippet|block|editor|repository|base|changes?)\b`)
 )
 
-// Every alternative of strongKwRe that can match ASCII text contains one
-// of these literals.
-var strongLiterals = []string{
-	"verif", "one", "otp", "pass", "pin", "2fa", "mfa", "tan", "two",
-	"authenticat", "codigo", "codice", "kod", "code", "einmal", "sicherheits",
-	"best", "anmelde", "zugangs", "rification", "código",
+const codeModifierWords = `promo|promotional|discount|coupon|voucher|gift|referral|zip|postal|post|area|country|qr|source|dress|tracking|bar|tax|sort|swift|bank|product|style|colou?r|html|error|status|reason|response|event|order|booking|reservation|reference|confirmation number|ref|invite|airport|currency|language|region|dial|iata|icao|sic|naics|hs|tariff|discount|rabatt|gutschein|aktions|descuento|cup[oó]n|regalo|promocional`
+
+// codeModifierAtEnd is the word part of codeModifierRe, at the end.
+var codeModifierAtEnd = newAltRe(regexp.MustCompile(`(?i)\b(?:` + codeModifierWords + `)$`))
+
+// hasCodeModifier is codeModifierRe.MatchString(before): after the white
+// space and one "-" or ":" it allows are cut from the end (none of the
+// words ends in either), the text must end in one of the words.
+func hasCodeModifier(before string) bool {
+	t := strings.TrimRight(before, reSpaces)
+	if t != "" && (t[len(t)-1] == '-' || t[len(t)-1] == ':') {
+		t = strings.TrimRight(t[:len(t)-1], reSpaces)
+	}
+	// A match and the character before it lie in the last bytes.
+	return codeModifierAtEnd.MatchString(lastRunes(t, maxWordWindow))
 }
 
+// lastRunes is the end of s, at most n bytes, from a rune start.
+func lastRunes(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	i := len(s) - n
+	for i < len(s) && !utf8.RuneStart(s[i]) {
+		i++
+	}
+	return s[i:]
+}
+
+// reSpaces are the characters of Go's \s.
+const reSpaces = "\t\n\f\r "
+
+// strongKwAlts holds the literals of strongKwRe's alternatives: a line
+// holding none of them holds no strong keyword.
+var strongKwAlts = newAltPrefilter(strongKwRe)
+
 func mayHaveStrongKeyword(l string) bool {
-	lower, _, ok := foldLower(l)
-	return !ok || containsAny(lower, strongLiterals)
+	return strongKwAlts.mayMatch(l)
 }
 
 // mediumKwRe matches the words that make a nearby number perhaps a code:
 // "enter", "use", "is your", "expires", "eingeben", "saisissez".
 var mediumKwRe = regexp.MustCompile(`(?i)\b(?:confirm\w*|enter|use|using|is your|type|paste|sign[- ]?in|log[- ]?in|login|token|expires?|valid|ingresa\w*|introduce\w*|utiliza\w*|usa|escribe|es tu|eingeben|gib|verwende\w*|lautet|ist ihr|ist dein|saisi\w*|saisissez|entrez|utilise\w*|est votre|inserisci|conferma\w*|confirma\w*|best[äa]tig\w*)\b`)
 
-// Every alternative of mediumKwRe that can match ASCII text contains one
-// of these literals.
-var mediumLiterals = []string{
-	"confirm", "enter", "us", "is your", "type", "paste", "sign", "log", "token",
-	"expire", "valid", "ingresa", "introduce", "utiliza", "escribe", "es tu",
-	"eingeben", "gib", "verwende", "lautet", "ist ihr", "ist dein", "saisi",
-	"entrez", "utilise", "est votre", "inserisci", "conferma", "best",
-}
+// mediumKwAlts holds the literals of mediumKwRe's alternatives.
+var mediumKwAlts = newAltPrefilter(mediumKwRe)
 
 func mayHaveMediumKeyword(l string) bool {
-	lower, _, ok := foldLower(l)
-	return !ok || containsAny(lower, mediumLiterals)
+	return mediumKwAlts.mayMatch(l)
 }
 
 // negativeKwRe matches the words that make a nearby number something else:
 // an order, invoice, phone, account, price, date or promotion.
 var negativeKwRe = regexp.MustCompile(`(?i)(?:\border\w*|\binvoice\w*|\breceipt\w*|\bticket\w*|\bref\b\.?|\breference\w*|\breferencia\w*|\bcase\b|\bbooking\w*|\breservation\w*|\breserva\b|\baccount\s+(?:no|number|ending|id)\w*|\bacct\w*|\bcustomer\s+(?:no|number|id)\w*|\bmember\w*|\btransaction\w*|\btracking\w*|\bshipment\w*|\bparcel\w*|\bpackage\w*|\bphone\w*|\btel\b\.?|\btelephone\w*|\btel[ée]fono\w*|\btelefon\w*|\bfax\b|\bcall\b|\bwhatsapp\b|\bmobile\b|\bzip\b|\bpost ?codes?\b|\bpostal\b|\bplz\b|\bsuite\b|\bapt\b|\bunit\b|\bp\.?o\.? box\b|\bid\b|\bno\.|\bnr\.?|\bnum(?:ber|ero|éro|mer)\w*|\b\w+nummer\b|\bbestell\w*|\brechnung\w*|\bauftrag\w*|\bpedido\w*|\bfactura\w*|\bserial\w*|\bmodel\w*|\bversion\w*|\biban\b|\bbic\b|\bswift\b|\brouting\b|\bsort code\b|\bcard\w*|\bending in\b|\bends in\b|\blast (?:4|four)\b|\bflight\w*|\bseat\b|\bgate\b|\broom\b|\bextension\b|\bext\.|\bprice\w*|\btotal\w*|\bamount\w*|\bsubtotal\w*|\bpoints?\b|\bsku\b|\bitem\w*|\bqty\b|\bquantity\b|\bcopyright\b|©|\bpromo\w*|\bcoupon\w*|\bvoucher\w*|\bdiscount\w*|\bgift\w*|\bkundennr\b|\bmeeting\w*|\bconference\w*|\bdial\w*|\bbalance\w*|\bsaldo\b|\bloyalty\b|\brewards?\b)`)
 
-// Every alternative of negativeKwRe that can match ASCII text contains one
-// of these literals, or "id" as a whole word.
-var negativeLiterals = []string{
-	"order", "invoice", "receipt", "ticket", "ref", "case", "booking", "reserva",
-	"account", "acct", "customer", "member", "transaction", "tracking",
-	"shipment", "parcel", "package", "phone", "tel", "fax", "call", "whatsapp",
-	"mobile", "zip", "post", "plz", "suite", "apt", "unit", "box", "no.", "nr",
-	"num", "bestell", "rechnung", "auftrag", "pedido", "factura", "serial",
-	"model", "version", "iban", "bic", "swift", "routing", "sort code", "card",
-	"ending in", "ends in", "last ", "flight", "seat", "gate", "room", "ext",
-	"price", "total", "amount", "point", "sku", "item", "qty", "quantity",
-	"copyright", "promo", "coupon", "voucher", "discount", "gift", "kundennr",
-	"meeting", "conference", "dial", "balance", "saldo", "loyalty", "reward", "©",
-}
+// negativeKwAlts holds the literals of negativeKwRe's alternatives.
+var negativeKwAlts = newAltPrefilter(negativeKwRe)
 
 func mayHaveNegativeKeyword(l string) bool {
-	lower, asciiLower, ok := foldLower(l)
-	return !ok || containsAny(lower, negativeLiterals) || hasASCIIWord(asciiLower, "id")
+	return negativeKwAlts.mayMatch(l)
 }
 
 // The keyword expressions as wordStartRe matchers: the same matches,
 // found faster.
 var (
-	strongKwWS   = newWordStartRe(strongKwRe, `|\w*codes?`, "code")
+	strongKwWS   = newWordStartRe(strongKwRe, `\w*codes?`, "code")
 	mediumKwWS   = newWordStartRe(mediumKwRe, "", "")
-	negativeKwWS = newWordStartRe(negativeKwRe, `|\b\w+nummer\b`, "nummer")
+	negativeKwWS = newWordStartRe(negativeKwRe, `\b\w+nummer\b`, "nummer")
 )
 
 // keywords finds the code keywords and the distractor words of a line.
@@ -132,7 +140,7 @@ func strongKeywordStrength(line string, s, e int) int {
 	w := strings.ToLower(line[s:e])
 	if strings.HasSuffix(w, "code") || strings.HasSuffix(w, "codes") || strings.HasPrefix(w, "c") || strings.HasPrefix(w, "ko") {
 		// "promo code", "postcode", "código postal", "code of conduct"
-		if notCodeWords[w] || codeModifierRe.MatchString(line[:s]) || codeFollowerRe.MatchString(line[e:]) {
+		if notCodeWords[w] || hasCodeModifier(line[:s]) || codeFollowerRe.MatchString(line[e:]) {
 			return kwDistractor
 		}
 	}

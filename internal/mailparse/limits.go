@@ -198,6 +198,11 @@ func declaredBoundaries(raw []byte, lim Limits) (distinct []string, decls int, e
 		if field.Len() > lim.MaxHeaderBytes {
 			return nil, 0, &LimitError{Limit: LimitHeader, Max: lim.MaxHeaderBytes, Got: field.Len()}
 		}
+		// Parameter names are ASCII tokens, lowered: no "boundary" in the
+		// text, no boundary parameter (RFC 2231's "boundary*0" holds it).
+		if !containsFoldASCII(field.String(), "boundary") {
+			continue
+		}
 		b := boundaryParam(field.String())
 		if b == "" {
 			continue

@@ -57,9 +57,9 @@ func (c *lineCache) isFooterLine(l string) bool {
 		return false
 	}
 	if c == nil {
-		return (mayBeFooter(l) && footerRe.MatchString(l)) || isAddressLine(l)
+		return footer.MatchString(l) || isAddressLine(l)
 	}
-	return memo(c.footer, l, func(l string) bool { return (mayBeFooter(l) && footerRe.MatchString(l)) || c.isAddressLine(l) })
+	return memo(c.footer, l, func(l string) bool { return footer.MatchString(l) || c.isAddressLine(l) })
 }
 
 // isAddressLine memoised: scoreToken and stripFooter ask about the same

@@ -43,6 +43,19 @@ var (
 	clickURLRe = regexp.MustCompile(`(?i)/ls/click|/wf/click|/track/click|/click\b|clicks?\.|/c/|/r/|redirect|ct\.sendgrid|links?\.|/e/c/|/ss/c/|/trk/`)
 )
 
+// The expressions of classifyLink as altRe matchers: the same answers,
+// found faster.
+var (
+	unsubWords   = newAltRe(unsubWordsRe)
+	privacyWords = newAltRe(privacyWordsRe)
+	resetText    = newAltRe(resetTextRe)
+	resetURL     = newAltRe(resetURLRe)
+	verifyWords  = newAltRe(verifyWordsRe)
+	loginWords   = newAltRe(loginWordsRe)
+	pixelURL     = newAltRe(pixelURLRe)
+	clickURL     = newAltRe(clickURLRe)
+)
+
 // ClassifyLink returns the mailmsg kind of a link from its URL and text.
 func ClassifyLink(rawURL, text string) string {
 	k, _ := classifyLink(rawURL, text, false)
@@ -93,18 +106,18 @@ func classifyLink(u, text string, pixel bool) (string, int) {
 // byText classifies a link by what its text says, when it says something.
 func (l linkEvidence) byText() (kind string, score int, ok bool) {
 	switch {
-	case unsubWordsRe.MatchString(l.text):
+	case unsubWords.MatchString(l.text):
 		return mailmsg.LinkUnsubscribe, linkTextSaysUnsubOrPrivacy, true
-	case verifyWordsRe.MatchString(l.text) && !resetTextRe.MatchString(l.text):
-		score = linkTextSaysVerify + weightIf(verifyWordsRe.MatchString(l.url), linkURLAgreesVerify)
+	case verifyWords.MatchString(l.text) && !resetText.MatchString(l.text):
+		score = linkTextSaysVerify + weightIf(verifyWords.MatchString(l.url), linkURLAgreesVerify)
 		return mailmsg.LinkVerify, score + l.tokenScore(), true
-	case resetTextRe.MatchString(l.text):
-		score = linkTextSaysReset + weightIf(resetURLRe.MatchString(l.url), linkURLAgreesReset)
+	case resetText.MatchString(l.text):
+		score = linkTextSaysReset + weightIf(resetURL.MatchString(l.url), linkURLAgreesReset)
 		return mailmsg.LinkReset, score + l.tokenScore(), true
-	case loginWordsRe.MatchString(l.text) && l.token:
-		agrees := loginWordsRe.MatchString(l.url) || verifyWordsRe.MatchString(l.url)
+	case loginWords.MatchString(l.text) && l.token:
+		agrees := loginWords.MatchString(l.url) || verifyWords.MatchString(l.url)
 		return mailmsg.LinkVerify, linkTextSaysLogin + weightIf(agrees, linkURLAgreesLogin), true
-	case privacyWordsRe.MatchString(l.text):
+	case privacyWords.MatchString(l.text):
 		return mailmsg.LinkPrivacy, linkTextSaysUnsubOrPrivacy, true
 	}
 	return "", linkScoreNone, false
@@ -113,19 +126,19 @@ func (l linkEvidence) byText() (kind string, score int, ok bool) {
 // byURL classifies a link by what its URL says.
 func (l linkEvidence) byURL() (kind string, score int) {
 	switch {
-	case unsubWordsRe.MatchString(l.url):
+	case unsubWords.MatchString(l.url):
 		return mailmsg.LinkUnsubscribe, linkURLSaysUnsubOrPrivacy
-	case privacyWordsRe.MatchString(pathOf(l.url)):
+	case privacyWords.MatchString(pathOf(l.url)):
 		return mailmsg.LinkPrivacy, linkURLSaysUnsubOrPrivacy
-	case resetURLRe.MatchString(l.url) && !verifyWordsRe.MatchString(pathOf(l.url)):
+	case resetURL.MatchString(l.url) && !verifyWords.MatchString(pathOf(l.url)):
 		return mailmsg.LinkReset, linkURLSaysReset + l.tokenScore()
-	case verifyWordsRe.MatchString(l.url):
+	case verifyWords.MatchString(l.url):
 		return mailmsg.LinkVerify, linkURLSaysVerify + l.tokenScore()
-	case loginWordsRe.MatchString(l.url) && l.token:
+	case loginWords.MatchString(l.url) && l.token:
 		return mailmsg.LinkVerify, linkURLSaysLogin
-	case pixelURLRe.MatchString(l.url) && strings.TrimSpace(l.text) == "":
+	case pixelURL.MatchString(l.url) && strings.TrimSpace(l.text) == "":
 		return mailmsg.LinkTracking, linkURLSaysPixel
-	case clickURLRe.MatchString(l.url) && alnumCount(l.text, 1) == 0:
+	case clickURL.MatchString(l.url) && alnumCount(l.text, 1) == 0:
 		return mailmsg.LinkTracking, linkURLSaysClickOnly
 	}
 	return mailmsg.LinkOther, linkScoreNone

@@ -204,12 +204,26 @@ var plainByte = func() (t [256]bool) {
 // UTF-8: strings.Map would replace an invalid byte, the check before it
 // would not.
 func removeInvisible(s string) string {
+	if isPlainASCII(s) {
+		return s
+	}
 	for _, r := range s {
 		if visibleRune(r) != r {
 			return strings.Map(visibleRune, s)
 		}
 	}
 	return s
+}
+
+// isPlainASCII tells text of printable ASCII, tabs and line ends, which
+// removeInvisible leaves as it is.
+func isPlainASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !plainByte[c] && c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+			return false
+		}
+	}
+	return true
 }
 
 // visibleRune is what removeInvisible makes of r: nothing, a plain space,

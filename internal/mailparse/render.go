@@ -315,14 +315,15 @@ func (w *htmlWriter) text(s string, st renderState) {
 	if unicode.IsSpace(rune(s[0])) {
 		w.space = true
 	}
-	fields := strings.Fields(s)
-	for i, f := range fields {
-		if i > 0 {
+	words := 0
+	for f := range strings.FieldsSeq(s) {
+		if words > 0 {
 			w.space = true
 		}
 		w.word(f, st)
+		words++
 	}
-	if len(fields) > 0 {
+	if words > 0 {
 		last, _ := lastRune(s)
 		if unicode.IsSpace(last) {
 			w.space = true
@@ -349,7 +350,9 @@ func lastRune(s string) (rune, bool) {
 // word writes s, after the newlines or the space owed.
 func (w *htmlWriter) word(s string, st renderState) {
 	if w.out.Len() > 0 && w.nl > 0 {
-		w.out.WriteString(strings.Repeat("\n", w.nl))
+		for range w.nl {
+			w.out.WriteByte('\n')
+		}
 		w.lineStart = true
 	}
 	w.nl = 0
@@ -391,14 +394,14 @@ func isEmphStyle(style string) bool {
 	if px, ok := fontSizeOf(d); ok && px >= 20 {
 		return true
 	}
-	switch d["font-weight"] {
+	switch d.val("font-weight") {
 	case "bold", "bolder", "600", "700", "800", "900":
 		return true
 	}
-	if ls, ok := d["letter-spacing"]; ok && ls != "" && ls != "normal" && !isZeroLength(ls) && !strings.HasPrefix(ls, "-") {
+	if ls, ok := d.get("letter-spacing"); ok && ls != "" && ls != "normal" && !isZeroLength(ls) && !strings.HasPrefix(ls, "-") {
 		return true
 	}
-	ff := d["font-family"]
+	ff := d.val("font-family")
 	return strings.Contains(ff, "mono") || strings.Contains(ff, "courier") ||
 		strings.Contains(ff, "consolas") || strings.Contains(ff, "menlo")
 }
@@ -458,10 +461,10 @@ func isPixel(n *html.Node, style string) bool {
 	}
 	d := styleDecls(style)
 	w, h := getAttr(n, "width"), getAttr(n, "height")
-	if sw, ok := d["width"]; ok {
+	if sw, ok := d.get("width"); ok {
 		w = sw
 	}
-	if sh, ok := d["height"]; ok {
+	if sh, ok := d.get("height"); ok {
 		h = sh
 	}
 	return w != "" && h != "" && small(w) && small(h)

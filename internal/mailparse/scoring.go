@@ -85,8 +85,28 @@ const (
 // "founded", a copyright mark.
 var monthRe = regexp.MustCompile(`(?i)\b(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|jun(?:e)?|jul(?:y)?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?|januar|februar|märz|mai|juni|juli|oktober|dezember|enero|febrero|marzo|abril|mayo|junio|julio|agosto|septiembre|octubre|noviembre|diciembre|janvier|février|mars|avril|juin|juillet|août|septembre|octobre|novembre|décembre|monday|tuesday|wednesday|thursday|friday|saturday|sunday|mon|tue|wed|thu|fri|sat|sun|montag|dienstag|mittwoch|donnerstag|freitag|samstag|sonntag|lunes|martes|miércoles|jueves|viernes|sábado|domingo|since|est\.|established|founded)\b|©|\(c\)|copyright`)
 
+// monthWords is monthRe as an altRe matcher.
+var monthWords = newAltRe(monthRe)
+
 // unitAfterRe matches a unit or currency right after a number.
-var unitAfterRe = regexp.MustCompile(`(?i)^\s?(?:%|percent|per ?cent|mb|gb|kb|tb|px|pts?\b|points|punkte|puntos|miles|meilen|km|kg|lbs?\b|users|items|words|characters|chars|bytes|dpi|mah|hz|years?|yrs?\b|months?|weeks?|days?|hours?|hrs?\b|h\b|minutes?|mins?\b|seconds?|secs?\b|times|x\b|am\b|pm\b|uhr\b|jahre?n?\b|tage?n?\b|stunden?\b|minuten?\b|años?\b|d[ií]as?\b|horas?\b|minutos?\b|usd|eur|gbp|chf|jpy|cad|aud|mxn|dollars?|euros?|€|\$|£|¥|₹|steps|calories|kcal|followers|views|likes|reviews|ratings?|stars|subscribers|members|employees|people|downloads|installs|sq\b|ft\b|m²|m2\b|qm\b|ms\b)`)
+var unitAfterRe = regexp.MustCompile(`(?i)^\s?(?:` + unitWords + `)`)
+
+const unitWords = `%|percent|per ?cent|mb|gb|kb|tb|px|pts?\b|points|punkte|puntos|miles|meilen|km|kg|lbs?\b|users|items|words|characters|chars|bytes|dpi|mah|hz|years?|yrs?\b|months?|weeks?|days?|hours?|hrs?\b|h\b|minutes?|mins?\b|seconds?|secs?\b|times|x\b|am\b|pm\b|uhr\b|jahre?n?\b|tage?n?\b|stunden?\b|minuten?\b|años?\b|d[ií]as?\b|horas?\b|minutos?\b|usd|eur|gbp|chf|jpy|cad|aud|mxn|dollars?|euros?|€|\$|£|¥|₹|steps|calories|kcal|followers|views|likes|reviews|ratings?|stars|subscribers|members|employees|people|downloads|installs|sq\b|ft\b|m²|m2\b|qm\b|ms\b`
+
+// unitAt is unitAfterRe without its optional space, as an altRe matcher.
+var unitAt = newAltRe(regexp.MustCompile(`(?i)^(?:` + unitWords + `)`))
+
+// hasUnitAfter is unitAfterRe.MatchString(rest): a unit at its start, or
+// after one white-space character.
+func hasUnitAfter(rest string) bool {
+	// A match and the character after it lie in the first bytes.
+	rest = TruncateUTF8(rest, maxWordWindow+1)
+	return unitAt.MatchString(rest) || (rest != "" && isReSpace(rest[0]) && unitAt.MatchString(rest[1:]))
+}
+
+// maxWordWindow bounds the bytes a unit, currency or code-modifier word and
+// the characters on either side of it take (fastpath_test.go checks it).
+const maxWordWindow = 32
 
 // occurrence is one token where it was found: what scoreToken reads.
 type occurrence struct {
@@ -151,12 +171,12 @@ func otherMeaningWeight(cache *lineCache, o occurrence) int {
 	if t.kind == tokDigits && len(t.norm) == 4 {
 		if y, _ := strconv.Atoi(t.norm); y >= 1900 && y <= 2099 {
 			w += weightYear
-			if monthRe.MatchString(o.line) {
+			if monthWords.MatchString(o.line) {
 				w += weightYearInDate
 			}
 		}
 	}
-	if t.kind != tokAlnum && unitAfterRe.MatchString(o.line[t.end:]) {
+	if t.kind != tokAlnum && hasUnitAfter(o.line[t.end:]) {
 		w += weightUnitAfter
 	}
 	if cache.isAddressLine(o.line) {

@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/net/html"
 )
@@ -12,35 +13,69 @@ import (
 // (normalised) with the rules of the message's <style> blocks cascaded in.
 // An inline declaration beats a rule's, unless only the rule's is
 // !important; without a style sheet this is the style attribute alone.
-func (w *htmlWriter) computed(n *html.Node, style string) map[string]string {
+func (w *htmlWriter) computed(n *html.Node, style string) decls {
 	d := styleDecls(style)
 	sheet := w.sheet.cascade(n)
 	if len(sheet) == 0 {
 		return d
 	}
-	var important map[string]bool
-	if d == nil {
-		d = make(map[string]string, len(sheet))
-	} else {
-		important = map[string]bool{}
-		for _, id := range parseDecls(style) {
-			if id.important {
-				important[id.prop] = true
-			}
-		}
+	var inline []cssDecl
+	if len(d) > 0 {
+		inline = parseDecls(style)
 	}
 	for p, sd := range sheet {
-		if _, ok := d[p]; !ok || (sd.important && !important[p]) {
-			d[p] = sd.val
+		if _, ok := d.get(p); !ok || (sd.important && !importantIn(inline, p)) {
+			d.set(p, sd.val)
 		}
 	}
 	return d
 }
 
+// importantIn tells whether list sets p !important.
+func importantIn(list []cssDecl, p string) bool {
+	for _, c := range list {
+		if c.important && c.prop == p {
+			return true
+		}
+	}
+	return false
+}
+
+// decls are an element's declarations, one per property: a short list,
+// which costs less than a map for the few an element has.
+type decls []cssDecl
+
+// get returns the value of property p, and whether it is set.
+func (d decls) get(p string) (string, bool) {
+	for _, c := range d {
+		if c.prop == p {
+			return c.val, true
+		}
+	}
+	return "", false
+}
+
+// val is the value of property p, "" when unset.
+func (d decls) val(p string) string {
+	v, _ := d.get(p)
+	return v
+}
+
+// set sets property p to v.
+func (d *decls) set(p, v string) {
+	for i := range *d {
+		if (*d)[i].prop == p {
+			(*d)[i].val = v
+			return
+		}
+	}
+	*d = append(*d, cssDecl{prop: p, val: v})
+}
+
 // normStyle lower-cases a style attribute and removes its white space.
 func normStyle(s string) string {
-	if s == "" {
-		return ""
+	if s == "" || isNormalASCIIStyle(s) {
+		return s
 	}
 	return strings.Map(func(r rune) rune {
 		if unicode.IsSpace(r) {
@@ -50,21 +85,32 @@ func normStyle(s string) string {
 	}, s)
 }
 
+// isNormalASCIIStyle tells ASCII text without capitals or white space,
+// which normStyle leaves as it is.
+func isNormalASCIIStyle(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= utf8.RuneSelf || (c >= 'A' && c <= 'Z') || unicode.IsSpace(rune(c)) {
+			return false
+		}
+	}
+	return true
+}
+
 // styleDecls splits a normalised style into property → value (the last
 // declaration wins, !important dropped).
-func styleDecls(style string) map[string]string {
+func styleDecls(style string) decls {
 	if style == "" {
 		return nil
 	}
-	m := map[string]string{}
-	for _, d := range strings.Split(style, ";") {
-		k, v, ok := strings.Cut(d, ":")
+	var d decls
+	for decl := range strings.SplitSeq(style, ";") {
+		k, v, ok := strings.Cut(decl, ":")
 		if !ok || k == "" {
 			continue
 		}
-		m[k] = strings.TrimSuffix(v, "!important")
+		d.set(k, strings.TrimSuffix(v, "!important"))
 	}
-	return m
+	return d
 }
 
 // parseDecls reads the declarations of a block or style attribute that set
@@ -90,11 +136,11 @@ func parseDecls(block string) []cssDecl {
 
 // fontSizeOf returns the font-size of an element's declarations in px,
 // when set.
-func fontSizeOf(d map[string]string) (float64, bool) {
-	v, ok := d["font-size"]
+func fontSizeOf(d decls) (float64, bool) {
+	v, ok := d.get("font-size")
 	if !ok {
 		// The font shorthand: "font:bold 24px Arial".
-		if f, ok := d["font"]; ok {
+		if f, ok := d.get("font"); ok {
 			for _, tok := range strings.FieldsFunc(f, func(r rune) bool { return r == ',' || r == '/' }) {
 				if px, ok := cssLengthPx(tok); ok {
 					return px, true

@@ -40,6 +40,59 @@ var (
 	alnumSeqRe = regexp.MustCompile(`[A-Z0-9]+(?:-[A-Z0-9]+)*`)
 )
 
+// digitRuns is digitSeqRe.FindAllStringIndex(s, -1) (as pairs): runs of digits
+// joined by single separators, scanned greedily as the expression matches.
+func digitRuns(s string) [][2]int {
+	return seqRuns(s, isASCIIDigit, func(s string, i int) int {
+		if s[i] == ' ' || s[i] == '-' {
+			return 1
+		}
+		if r, size := utf8.DecodeRuneInString(s[i:]); r >= '\u2010' && r <= '\u2013' {
+			return size
+		}
+		return 0
+	})
+}
+
+// alnumRuns is alnumSeqRe.FindAllStringIndex(s, -1) (as pairs).
+func alnumRuns(s string) [][2]int {
+	return seqRuns(s, func(c byte) bool { return isASCIIDigit(c) || (c >= 'A' && c <= 'Z') }, func(s string, i int) int {
+		if s[i] == '-' {
+			return 1
+		}
+		return 0
+	})
+}
+
+// seqRuns finds the runs of bytes that are in, joined by single
+// separators (sep returns a separator's size at s[i], or 0), each at least
+// one byte: the matches of "in+(?:sep in+)*".
+func seqRuns(s string, in func(byte) bool, sep func(string, int) int) [][2]int {
+	var out [][2]int
+	for i := 0; i < len(s); {
+		if !in(s[i]) {
+			i++
+			continue
+		}
+		start := i
+		for {
+			for i < len(s) && in(s[i]) {
+				i++
+			}
+			if i == len(s) {
+				break
+			}
+			n := sep(s, i)
+			if n == 0 || i+n >= len(s) || !in(s[i+n]) {
+				break
+			}
+			i += n
+		}
+		out = append(out, [2]int{start, i})
+	}
+	return out
+}
+
 // maskRe matches what holds digits but no code: URLs, email addresses and
 // hex colours.
 var maskRe = regexp.MustCompile(`(?i)\b(?:https?://|www\.)[^\s<>"]+|[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+|#[0-9a-f]{3,8}\b`)
@@ -49,7 +102,20 @@ var maskRe = regexp.MustCompile(`(?i)\b(?:https?://|www\.)[^\s<>"]+|[\w.+\-]+@[\
 var alnumStopRe = regexp.MustCompile(`^(?:ISO|RFC|SHA|MD|UTF|HTTP|TLS|SSL|IPV|COVID|WIN|CVE|PCI|SOC|GDPR|ISBN|IBAN|MP|H26|X50|AES|RSA|USB|HDMI|DDR|GPT|IOS|PS|XBOX|NFT|HTML|CSS|ES|EN|DIN|IEC|ICD|WCAG|OAUTH|FIDO|U2F|WEBAUTHN|TOTP|HOTP|ORDER|INV|REF|TKT|SKU|Q[1-4]|FY|KW|CW|AM|PM|GMT|UTC|CET|CEST|PST|PDT|EST|EDT)[0-9]|^[0-9]+(?:GB|MB|KB|TB|PX|MIN|MINS|HRS?|H|AM|PM|K|P|X|ST|ND|RD|TH|D|M|S|MS|FPS|MP|HZ|GHZ|MHZ|KM|KG|LB|LBS|OZ|ML|L|G|MM|CM|IN|FT|W|KW|V|MAH|DPI|PPI|BIT|BITS)$`)
 
 // currencyBeforeRe matches a currency just before a number: a price.
-var currencyBeforeRe = regexp.MustCompile(`(?i)(?:[$€£¥₹]|\b(?:usd|eur|gbp|chf|jpy|cad|aud|mxn|us\$|rs\.?|inr))\s?$`)
+var currencyBeforeRe = regexp.MustCompile(`(?i)(?:` + currencies + `)\s?$`)
+
+const currencies = `[$€£¥₹]|\b(?:usd|eur|gbp|chf|jpy|cad|aud|mxn|us\$|rs\.?|inr)`
+
+// currencyAtEnd is currencyBeforeRe without its optional space, as an
+// altRe matcher.
+var currencyAtEnd = newAltRe(regexp.MustCompile(`(?i)(?:` + currencies + `)$`))
+
+// hasCurrencyBefore is currencyBeforeRe.MatchString(before): a currency at
+// its end, or before one white-space character there.
+func hasCurrencyBefore(before string) bool {
+	return currencyAtEnd.MatchString(before) ||
+		(before != "" && isReSpace(before[len(before)-1]) && currencyAtEnd.MatchString(before[:len(before)-1]))
+}
 
 // findTokens returns the code-like tokens of a line.
 func findTokens(line string) []token {
@@ -67,10 +133,10 @@ func findTokens(line string) []token {
 func scanTokens(line string) []token {
 	m := mask(line)
 	var toks []token
-	for _, loc := range digitSeqRe.FindAllStringIndex(m, -1) {
+	for _, loc := range digitRuns(m) {
 		toks = append(toks, digitTokens(m, line, loc[0], loc[1])...)
 	}
-	for _, loc := range alnumSeqRe.FindAllStringIndex(m, -1) {
+	for _, loc := range alnumRuns(m) {
 		if t, ok := alnumToken(m, line, loc[0], loc[1]); ok {
 			toks = append(toks, t)
 		}
@@ -186,10 +252,7 @@ func numberContextRejects(m string, s, e int) bool {
 		}
 	}
 	before := m[max(0, s-6):s]
-	if currencyBeforeRe.MatchString(before) {
-		return true
-	}
-	return false
+	return hasCurrencyBefore(before)
 }
 
 // alnumToken judges a run of capitals and digits m[s:e].

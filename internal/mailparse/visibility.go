@@ -15,7 +15,7 @@ const maxOpacity = 0.05
 
 // isHiddenElem tells an element whose content no reader sees: hidden by an
 // attribute, a preheader class, or its declarations d (see hiddenByDecls).
-func isHiddenElem(n *html.Node, d map[string]string) bool {
+func isHiddenElem(n *html.Node, d decls) bool {
 	if hasAttr(n, "hidden") {
 		return true
 	}
@@ -33,28 +33,28 @@ func isHiddenElem(n *html.Node, d map[string]string) bool {
 // visibility:hidden, opacity 0, no height (max-height 0, or a box of at
 // most 1px with overflow hidden, or 0×0), placed off-screen, or clipped to
 // nothing.
-func hiddenByDecls(d map[string]string) bool {
+func hiddenByDecls(d decls) bool {
 	switch {
-	case d["display"] == "none", d["visibility"] == "hidden", d["visibility"] == "collapse", d["mso-hide"] == "all":
+	case d.val("display") == "none", d.val("visibility") == "hidden", d.val("visibility") == "collapse", d.val("mso-hide") == "all":
 		return true
 	}
-	if v, ok := d["max-height"]; ok && isZeroLength(v) {
+	if v, ok := d.get("max-height"); ok && isZeroLength(v) {
 		return true
 	}
-	if v, ok := d["opacity"]; ok {
+	if v, ok := d.get("opacity"); ok {
 		if f, ok := cssNumber(v, 1); ok && f <= maxOpacity {
 			return true
 		}
 	}
-	if d["overflow"] == "hidden" {
+	if d.val("overflow") == "hidden" {
 		for _, k := range []string{"height", "width", "max-width", "max-height"} {
-			if px, ok := signedLengthPx(d[k]); ok && px <= 1 {
+			if px, ok := signedLengthPx(d.val(k)); ok && px <= 1 {
 				return true
 			}
 		}
 	}
-	if w, ok := d["width"]; ok && isZeroLength(w) {
-		if h, ok := d["height"]; ok && isZeroLength(h) {
+	if w, ok := d.get("width"); ok && isZeroLength(w) {
+		if h, ok := d.get("height"); ok && isZeroLength(h) {
 			return true
 		}
 	}
@@ -62,13 +62,13 @@ func hiddenByDecls(d map[string]string) bool {
 }
 
 // offScreen tells a box positioned, or its text indented, out of sight.
-func offScreen(d map[string]string) bool {
-	if px, ok := signedLengthPx(d["text-indent"]); ok && px <= offScreenPx {
+func offScreen(d decls) bool {
+	if px, ok := signedLengthPx(d.val("text-indent")); ok && px <= offScreenPx {
 		return true
 	}
-	if p := d["position"]; p == "absolute" || p == "fixed" {
+	if p := d.val("position"); p == "absolute" || p == "fixed" {
 		for _, k := range []string{"left", "top"} {
-			if px, ok := signedLengthPx(d[k]); ok && px <= offScreenPx {
+			if px, ok := signedLengthPx(d.val(k)); ok && px <= offScreenPx {
 				return true
 			}
 		}
@@ -78,14 +78,14 @@ func offScreen(d map[string]string) bool {
 
 // clippedAway tells a box clipped to nothing: clip:rect(0,0,0,0) (in any
 // spelling, white space being gone) or clip-path:inset(50%) or more.
-func clippedAway(d map[string]string) bool {
-	if c := d["clip"]; strings.HasPrefix(c, "rect(") {
+func clippedAway(d decls) bool {
+	if c := d.val("clip"); strings.HasPrefix(c, "rect(") {
 		zeros := strings.NewReplacer("rect(", "", ")", "", "px", "", ",", "", ".", "").Replace(c)
 		if zeros != "" && strings.Trim(zeros, "0") == "" {
 			return true
 		}
 	}
-	if c := d["clip-path"]; strings.HasPrefix(c, "inset(") {
+	if c := d.val("clip-path"); strings.HasPrefix(c, "inset(") {
 		v := strings.TrimSuffix(strings.TrimPrefix(c, "inset("), ")")
 		if i := strings.IndexAny(v, ",r"); i >= 0 { // "inset(50%round…)"
 			v = v[:i]
