@@ -86,6 +86,7 @@ test-deps:
 test: tools test-deps
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
+	cd third_party/enmime && $(GO) test -count=1 .
 
 ## test-unit: only the tests that start no server
 test-unit:

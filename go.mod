@@ -148,3 +148,5 @@ require (
 	google.golang.org/grpc v1.79.3 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )
+
+replace github.com/jhillyerd/enmime/v2 => ./third_party/enmime
