@@ -307,6 +307,9 @@ type inboundRun struct {
 	drain   time.Duration        // the plugin storing the split rounds' backlog
 	backlog int
 	codes   []time.Duration // in the order measured
+	// stages is the relay's mean time per message in each step of its
+	// rounds alone (from its /metrics): where its latency goes.
+	stages string
 }
 
 // compareInbound measures shape on env once (see "Method") and reports.
@@ -413,9 +416,18 @@ func measureSplit(env *inboundEnv, shape inboundShape, mp inboundTarget, runID s
 	alone := inboundTarget{name: "relay-alone", smtp: env.relay, reset: env.vault.messagesTotal}
 	mpAccept := mp
 	mpAccept.count = nil // accept only, as the relay alone
+	m0, err := relayStageTimes(env.relayProc.MetricsURL)
+	if err != nil {
+		return err
+	}
 	if run.split, err = alternateRounds(alone, mpAccept, shape, env.to, runID+"s", inboundBenchSplitRounds); err != nil {
 		return err
 	}
+	m1, err := relayStageTimes(env.relayProc.MetricsURL)
+	if err != nil {
+		return err
+	}
+	run.stages = m1.meanSince(m0)
 	for _, r := range run.split {
 		if r.target == alone.name {
 			run.backlog += r.n
@@ -439,6 +451,56 @@ func measureSplit(env *inboundEnv, shape inboundShape, mp inboundTarget, runID s
 	}
 	run.drain = time.Since(drainStart)
 	return nil
+}
+
+// stageTimes are the sums and counts of the relay's per-message step
+// histograms.
+type stageTimes map[string]float64
+
+var stageSamples = []struct{ name, sample string }{
+	{"parse", `mailgent_relay_data_stage_seconds_%s{stage="parse"}`},
+	{"sender auth", `mailgent_relay_data_stage_seconds_%s{stage="sender_auth"}`},
+	{"publish", `mailgent_relay_publish_seconds_%s`},
+}
+
+// relayStageTimes reads the relay's step histograms from its /metrics.
+func relayStageTimes(url string) (stageTimes, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	st := stageTimes{}
+	for _, line := range strings.Split(string(raw), "\n") {
+		for _, s := range stageSamples {
+			for _, part := range []string{"sum", "count"} {
+				if v, ok := strings.CutPrefix(line, fmt.Sprintf(s.sample, part)+" "); ok {
+					var f float64
+					if _, err := fmt.Sscan(v, &f); err != nil {
+						return nil, fmt.Errorf("%s: %w", line, err)
+					}
+					st[s.name+" "+part] = f
+				}
+			}
+		}
+	}
+	return st, nil
+}
+
+// meanSince is each step's mean time per message since before, in ms.
+func (st stageTimes) meanSince(before stageTimes) string {
+	var parts []string
+	for _, s := range stageSamples {
+		n := st[s.name+" count"] - before[s.name+" count"]
+		if n > 0 {
+			parts = append(parts, fmt.Sprintf("%s %.2f ms", s.name, 1000*(st[s.name+" sum"]-before[s.name+" sum"])/n))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 // inboundSum is one target's rounds added up.
@@ -507,6 +569,8 @@ func reportInbound(b *testing.B, env *inboundEnv, shape inboundShape, run *inbou
 		acceptRatio, inboundMet(acceptRatio >= 1.0), e2eRatio, inboundMet(e2eRatio >= 1.0))
 	fmt.Fprintf(&sb, "  relay alone (plugin off the bus, %d rounds each): %.0f/s vs Mailpit %.0f/s: %.3f (target ≥ 2.0: %s); plugin drained the %d in %.0f ms: %.0f/s\n",
 		inboundBenchSplitRounds, alone.acceptRPS, mpSplit.acceptRPS, aloneRatio, inboundMet(aloneRatio >= 2.0), run.backlog, ms(run.drain), drainRPS)
+	fmt.Fprintf(&sb, "  relay alone, MAIL→250 p50 %.2f ms (Mailpit %.2f ms); the relay's mean per message: %s\n",
+		ms(percentile(alone.perMsg, 0.50)), ms(percentile(mpSplit.perMsg, 0.50)), run.stages)
 	fmt.Fprintf(&sb, "  email→code (250 after DATA → messages/wait answered), %d sequential: p50 %.2f ms, p99 %.2f ms (target ≤ 50: %s), max %.2f ms\n",
 		len(codes), ms(p50), ms(p99), inboundMet(ms(p99) <= 50), ms(codes[len(codes)-1]))
 	fmt.Fprintf(&sb, "  nothing lost, nothing stored twice: the agent's inbox gained exactly what got 250")

@@ -68,6 +68,11 @@ type Config struct {
 	// checks ask, over UDP and TCP; empty: the system resolver. For tests
 	// and `make dev`, whose DNS server publishes the test senders' records.
 	Resolver string
+	// DNSCacheEntries is how many DNS answers the relay keeps (0: none);
+	// DNSCacheMaxTTL caps how long one is kept (its own TTL, when shorter,
+	// decides).
+	DNSCacheEntries int
+	DNSCacheMaxTTL  time.Duration
 	// MetricsListen (host:port), when set, serves Prometheus metrics at
 	// /metrics there.
 	MetricsListen string
@@ -120,6 +125,8 @@ func DefaultConfig() Config {
 		PublishTimeout:      10 * time.Second,
 		SenderAuth:          true,
 		AuthTimeout:         3 * time.Second,
+		DNSCacheEntries:     10_000,
+		DNSCacheMaxTTL:      5 * time.Minute,
 		SmarthostTLS:        "starttls",
 		SmarthostAuth:       "plain",
 		SmarthostTimeout:    30 * time.Second,
@@ -176,6 +183,8 @@ func (c *Config) settings() []setting {
 		{"sender-auth", "MAILGENT_RELAY_SENDER_AUTH", "check DKIM, SPF and DMARC of inbound mail, asking -resolver or the system resolver", &c.SenderAuth},
 		{"metrics-listen", "MAILGENT_RELAY_METRICS_LISTEN", "host:port to serve Prometheus metrics on, at /metrics (empty: not served)", &c.MetricsListen},
 		{"resolver", "MAILGENT_RELAY_RESOLVER", "host:port of the DNS server for the DKIM, SPF and DMARC lookups, e.g. a test or `make dev` DNS server that publishes local senders' records (empty: the system resolver)", &c.Resolver},
+		{"dns-cache-entries", "MAILGENT_RELAY_DNS_CACHE_ENTRIES", "DNS answers of the sender authentication kept for their TTL (0: no cache)", &c.DNSCacheEntries},
+		{"dns-cache-max-ttl", "MAILGENT_RELAY_DNS_CACHE_MAX_TTL", "longest a DNS answer is kept, whatever its TTL", &c.DNSCacheMaxTTL},
 		{"auth-timeout", "MAILGENT_RELAY_AUTH_TIMEOUT", "time budget of the sender authentication checks", &c.AuthTimeout},
 		{"smarthost", "MAILGENT_RELAY_SMARTHOST", "host:port outbound mail is delivered to (empty: outbound delivery off)", &c.Smarthost},
 		{"smarthost-tls", "MAILGENT_RELAY_SMARTHOST_TLS", "none, starttls or tls (implicit TLS)", &c.SmarthostTLS},
@@ -348,6 +357,12 @@ func (c Config) Validate() error {
 	}
 	if c.SenderAuth && c.AuthTimeout <= 0 {
 		return errors.New("-auth-timeout: must be positive")
+	}
+	if c.DNSCacheEntries < 0 || c.DNSCacheEntries > 10_000_000 {
+		return errors.New("-dns-cache-entries: must be 0 to 10000000")
+	}
+	if c.DNSCacheEntries > 0 && (c.DNSCacheMaxTTL < time.Second || c.DNSCacheMaxTTL > 24*time.Hour) {
+		return errors.New("-dns-cache-max-ttl: must be 1s to 24h")
 	}
 	if c.Resolver != "" {
 		if err := validateHostPort("-resolver", c.Resolver); err != nil {

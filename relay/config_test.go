@@ -154,11 +154,33 @@ func TestResolverAsksThatServer(t *testing.T) {
 	require.Equal(t, "fail", res.SPF.Result, "%+v", res.SPF)
 	require.Equal(t, "fail", res.DMARC.Result, "%+v", res.DMARC)
 
-	// Without -resolver the checks use the system resolver.
-	cfg.Resolver = ""
+	// Without -resolver and without a cache the checks ask the servers of
+	// /etc/resolv.conf through Go's resolver.
+	cfg.Resolver, cfg.DNSCacheEntries = "", 0
 	srv, err = New(cfg, nil)
 	require.NoError(t, err)
-	require.Same(t, net.DefaultResolver, srv.resolver)
+	r, ok := srv.resolver.(*net.Resolver)
+	require.True(t, ok)
+	require.True(t, r.PreferGo)
+	require.Nil(t, r.Dial, "the system's servers")
+}
+
+func TestDNSCacheFlags(t *testing.T) {
+	base := []string{"-domain", "agents.example.com"}
+	cfg, err := ParseFlags(base, env(nil), io.Discard)
+	require.NoError(t, err)
+	require.Equal(t, 10_000, cfg.DNSCacheEntries)
+	require.Equal(t, 5*time.Minute, cfg.DNSCacheMaxTTL)
+	cfg, err = ParseFlags(append(base, "-dns-cache-entries", "0", "-dns-cache-max-ttl", "0s"), env(nil), io.Discard)
+	require.NoError(t, err, "no cache: the cap does not matter")
+	require.Zero(t, cfg.DNSCacheEntries)
+	_, err = ParseFlags(append(base, "-dns-cache-entries", "-1"), env(nil), io.Discard)
+	require.ErrorContains(t, err, "-dns-cache-entries")
+	_, err = ParseFlags(append(base, "-dns-cache-max-ttl", "48h"), env(nil), io.Discard)
+	require.ErrorContains(t, err, "-dns-cache-max-ttl")
+	cfg, err = ParseFlags(base, env(map[string]string{"MAILGENT_RELAY_DNS_CACHE_MAX_TTL": "30s"}), io.Discard)
+	require.NoError(t, err)
+	require.Equal(t, 30*time.Second, cfg.DNSCacheMaxTTL)
 }
 
 func TestNATSTransportFlags(t *testing.T) {

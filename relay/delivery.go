@@ -112,7 +112,9 @@ func (d *busDelivery) body(raw []byte) error {
 		d.logger.Warn("message deferred: bus or public key not ready")
 		return errBusNotReady
 	}
+	start := time.Now()
 	msg, err := mailparse.Parse(raw, d.srv.limits)
+	d.srv.metrics.stage.WithLabelValues("parse").Observe(time.Since(start).Seconds())
 	if err != nil {
 		var le *mailparse.LimitError
 		if errors.As(err, &le) {
@@ -125,7 +127,9 @@ func (d *busDelivery) body(raw []byte) error {
 	msg.ReceivedAt = time.Now().UTC()
 	msg.Envelope = d.env
 	msg.SenderDomain = domain.OfAddress(msg.FromAddress)
+	start = time.Now()
 	msg.Auth = d.srv.verifySender(raw, d.env.MailFrom, d.env.Helo, d.env.RemoteAddr, msg.SenderDomain)
+	d.srv.metrics.stage.WithLabelValues("sender_auth").Observe(time.Since(start).Seconds())
 	msg.Trust, msg.TrustReason = d.srv.verdict(msg)
 	d.srv.metrics.trust.WithLabelValues(msg.Trust).Inc()
 	d.raw, d.msg, d.pub = raw, msg, pub

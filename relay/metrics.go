@@ -23,6 +23,7 @@ type metrics struct {
 	sessionsTotal prometheus.Counter
 	replies       *prometheus.CounterVec
 	publish       prometheus.Histogram
+	stage         *prometheus.HistogramVec
 	trust         *prometheus.CounterVec
 	outbound      *prometheus.CounterVec
 	webhooks      *prometheus.CounterVec
@@ -39,13 +40,16 @@ func newMetrics() *metrics {
 	m.publish = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "mailgent_relay_publish_seconds",
 		Help:    "Time from a copy's seal to JetStream's acknowledgement.",
 		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}})
+	m.stage = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "mailgent_relay_data_stage_seconds",
+		Help:    "Time a message spends in each step after DATA before its copies are published: parse (MIME, codes, links), sender_auth (DKIM, SPF and DMARC with their DNS lookups).",
+		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}}, []string{"stage"})
 	m.trust = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mailgent_relay_sender_trust_total",
 		Help: "Accepted messages by sender verdict (verified, unverified)."}, []string{"trust"})
 	m.outbound = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mailgent_relay_outbound_total",
 		Help: "Outbound delivery outcomes reported, by status (sent, deferred, failed, cancelled)."}, []string{"status"})
 	m.webhooks = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mailgent_relay_webhook_attempts_total",
 		Help: "Webhook delivery attempts reported, by outcome (delivered, retrying, failed, refused, cancelled)."}, []string{"outcome"})
-	m.reg.MustRegister(m.sessions, m.sessionsTotal, m.replies, m.publish, m.trust, m.outbound, m.webhooks,
+	m.reg.MustRegister(m.sessions, m.sessionsTotal, m.replies, m.publish, m.stage, m.trust, m.outbound, m.webhooks,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -66,7 +66,7 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	s.handles.domain = cfg.Domain
 	s.inboundBus = &s.handles
 	if cfg.SenderAuth {
-		s.resolver = newResolver(cfg.Resolver)
+		s.resolver = newResolver(cfg.Resolver, cfg.DNSCacheEntries, cfg.DNSCacheMaxTTL)
 	}
 	if s.smtp, err = newSMTPServer(cfg, &sessionFactory{s: s}, logger); err != nil {
 		return nil, err

@@ -241,8 +241,25 @@ func (s *Server) resolve(req *dns.Msg) (*dns.Msg, string) {
 	// Go's resolver takes an empty answer that is neither authoritative nor
 	// recursive for a lame referral, not for "no such record".
 	m.Authoritative = true
+	if len(m.Answer) == 0 {
+		// A negative answer carries an SOA whose TTL and minimum say how
+		// long a resolver may cache it (RFC 2308): TTL, like the records.
+		m.Ns = []dns.RR{negativeSOA(name)}
+	}
 	m.RecursionAvailable = s.forward != nil
 	return m, "local"
+}
+
+// negativeSOA is the SOA of a negative answer for name, owned by name's
+// last two labels (the server knows no zone cuts).
+func negativeSOA(name string) *dns.SOA {
+	labels := dns.SplitDomainName(name)
+	zone := "."
+	if len(labels) > 0 {
+		zone = dns.Fqdn(strings.Join(labels[max(0, len(labels)-2):], "."))
+	}
+	return &dns.SOA{Hdr: header(zone, dns.TypeSOA), Ns: "ns.devdns.invalid.", Mbox: "hostmaster.devdns.invalid.",
+		Serial: 1, Refresh: TTL, Retry: TTL, Expire: TTL, Minttl: TTL}
 }
 
 // writeReply fits m to what the client can take: over UDP 512 bytes, or
