@@ -106,6 +106,9 @@ type backend struct {
 	sweeps sweepState
 	// auditQueue group-commits audit events.
 	auditQueue auditQueue
+	// largeInbound admits largeInboundAtOnce inbound messages with a blob
+	// at a time (consumer.go).
+	largeInbound chan struct{}
 	// inboxNotify wakes messages/wait callers.
 	inboxNotify *inboxNotifier
 	// inboxIdx is the in-memory index of each agent's inbox (inbox_index.go).
@@ -148,10 +151,11 @@ func newBackend(logger hclog.Logger) *backend {
 		creds:     newCredCache(),
 		entities:  newEntityCache(),
 
-		inboxNotify: newInboxNotifier(),
-		directory:   directoryWork{signal: make(chan struct{}, 1)},
-		now:         time.Now,
-		lookupIP:    net.DefaultResolver.LookupNetIP,
+		inboxNotify:  newInboxNotifier(),
+		largeInbound: make(chan struct{}, largeInboundAtOnce),
+		directory:    directoryWork{signal: make(chan struct{}, 1)},
+		now:          time.Now,
+		lookupIP:     net.DefaultResolver.LookupNetIP,
 	}
 	b.supervisor = newBusSupervisor(logger.Named("bus"))
 	b.metrics = newPluginMetrics(b)
