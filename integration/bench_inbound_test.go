@@ -165,13 +165,13 @@ func BenchmarkInbound(b *testing.B) {
 // startInboundBench starts the stack on storage and sets it up: no inbox
 // trimming, an org and the agent, the sender's DNS, the relay knowing the
 // agent.
-func startInboundBench(b *testing.B, storage string, corpus [][]byte) *inboundEnv {
+func startInboundBench(b *testing.B, storage string, corpus [][]byte, extraRelayArgs ...string) *inboundEnv {
 	// One sender sends thousands of mails a minute: the relay's per-sender
 	// and per-IP rate limits (flood protection) would measure themselves,
 	// so they are off, as an operator expecting such a sender would set
 	// them. The sender publishes SPF and DMARC, so its mail is verified and
 	// the relay does the DNS work it does for real mail.
-	relayArgs := []string{"-rate-per-sender-domain", "0", "-rate-per-ip", "0"}
+	relayArgs := append([]string{"-rate-per-sender-domain", "0", "-rate-per-ip", "0"}, extraRelayArgs...)
 	env := &inboundEnv{label: storage}
 	var dns *harness.DNS
 	var vaultAddr, token, mailpitURL string

@@ -324,20 +324,34 @@ func (b *backend) writeBatch(ctx context.Context, batch []*pendingEvent) {
 		}
 		groups[k] = append(groups[k], p)
 	}
+	// Subjects are written concurrently (at most auditWriters at once): on
+	// Raft, writes in flight together share a commit, where one after the
+	// other each waits for its own — a batch of mail for 32 agents was 32
+	// commits in a row.
+	sem := make(chan struct{}, auditWriters)
+	var wg sync.WaitGroup
 	for _, k := range order {
 		ps := groups[k]
-		for len(ps) > 0 {
-			n := min(len(ps), maxEventsPerEntry)
-			chunk := ps[:n]
-			ps = ps[n:]
-			// Not the leader's own cancellation: these are other requests' events.
-			err := writeEntry(context.WithoutCancel(ctx), chunk)
-			for _, p := range chunk {
-				p.done <- err
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			for len(ps) > 0 {
+				n := min(len(ps), maxEventsPerEntry)
+				chunk := ps[:n]
+				ps = ps[n:]
+				// Not the leader's own cancellation: these are other requests' events.
+				err := writeEntry(context.WithoutCancel(ctx), chunk)
+				for _, p := range chunk {
+					p.done <- err
+				}
 			}
-		}
+		})
 	}
+	wg.Wait()
 }
+
+// auditWriters bounds the concurrent storage writes of one batch.
+const auditWriters = 16
 
 func writeEntry(ctx context.Context, chunk []*pendingEvent) error {
 	newest := chunk[len(chunk)-1].event.Time
