@@ -355,19 +355,8 @@ func (c Config) Validate() error {
 	if c.PublishTimeout <= 0 {
 		return errors.New("-publish-timeout: must be positive")
 	}
-	if c.SenderAuth && c.AuthTimeout <= 0 {
-		return errors.New("-auth-timeout: must be positive")
-	}
-	if c.DNSCacheEntries < 0 || c.DNSCacheEntries > 10_000_000 {
-		return errors.New("-dns-cache-entries: must be 0 to 10000000")
-	}
-	if c.DNSCacheEntries > 0 && (c.DNSCacheMaxTTL < time.Second || c.DNSCacheMaxTTL > 24*time.Hour) {
-		return errors.New("-dns-cache-max-ttl: must be 1s to 24h")
-	}
-	if c.Resolver != "" {
-		if err := validateHostPort("-resolver", c.Resolver); err != nil {
-			return err
-		}
+	if err := c.validateSenderAuth(); err != nil {
+		return err
 	}
 	if err := c.validateSmarthost(); err != nil {
 		return err
@@ -423,6 +412,24 @@ func (c Config) validateWebhooks() error {
 	}
 	if c.WebhookTimeout < time.Second || c.WebhookTimeout > bus.WebhookAckWait/2 {
 		return fmt.Errorf("-webhook-timeout: must be between 1s and %s, got %s", bus.WebhookAckWait/2, c.WebhookTimeout)
+	}
+	return nil
+}
+
+// validateSenderAuth checks the settings of sender authentication and its
+// DNS lookups.
+func (c *Config) validateSenderAuth() error {
+	if c.SenderAuth && c.AuthTimeout <= 0 {
+		return errors.New("-auth-timeout: must be positive")
+	}
+	if c.DNSCacheEntries < 0 || c.DNSCacheEntries > 10_000_000 {
+		return errors.New("-dns-cache-entries: must be 0 to 10000000")
+	}
+	if c.DNSCacheEntries > 0 && (c.DNSCacheMaxTTL < time.Second || c.DNSCacheMaxTTL > 24*time.Hour) {
+		return errors.New("-dns-cache-max-ttl: must be 1s to 24h")
+	}
+	if c.Resolver != "" {
+		return validateHostPort("-resolver", c.Resolver)
 	}
 	return nil
 }
