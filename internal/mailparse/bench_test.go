@@ -12,14 +12,7 @@ import (
 
 // BenchmarkParseCorpus parses every corpus message once per iteration.
 func BenchmarkParseCorpus(b *testing.B) {
-	var raws [][]byte
-	for _, f := range corpusFiles(b) {
-		raw, err := os.ReadFile(f)
-		if err != nil {
-			b.Fatal(err)
-		}
-		raws = append(raws, raw)
-	}
+	raws := corpusRaws(b)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		for _, raw := range raws {
@@ -88,14 +81,7 @@ func BenchmarkParseCorpusPerMail(b *testing.B) {
 // enmime, the part tree) on every corpus mail: what parsing costs before
 // any analysis, the floor under BenchmarkParseCorpusPerMail.
 func BenchmarkParseMIMECorpus(b *testing.B) {
-	var raws [][]byte
-	for _, f := range corpusFiles(b) {
-		raw, err := os.ReadFile(f)
-		if err != nil {
-			b.Fatal(err)
-		}
-		raws = append(raws, raw)
-	}
+	raws := corpusRaws(b)
 	cpuStart := processCPU(b)
 	for b.Loop() {
 		for _, raw := range raws {
@@ -149,4 +135,17 @@ func BenchmarkParseVerification4K(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// corpusRaws reads every corpus mail.
+func corpusRaws(b *testing.B) [][]byte {
+	var raws [][]byte
+	for _, f := range corpusFiles(b) {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		raws = append(raws, raw)
+	}
+	return raws
 }
