@@ -60,6 +60,9 @@ type scalePoint struct {
 	pluginHeap           float64 // bytes of heap in use (go_memstats_heap_inuse_bytes)
 	indexed              float64 // inbox indexes the plugin holds
 	firstTOTP, firstList time.Duration
+	// CPU per TOTP request, ms: Vault's process and the plugin's; audit
+	// storage writes per TOTP request (the group commit's share).
+	vaultCPU, pluginCPU, auditPuts float64
 }
 
 // scaleStack is the stack under test and its clients.
@@ -236,6 +239,13 @@ func (st *scaleStack) pluginMetric(sample string) (float64, error) {
 	return 0, nil
 }
 
+// cpu is the CPU time so far, in seconds, of Vault's process and of the
+// plugin's (its process_cpu_seconds_total).
+func (st *scaleStack) cpu() (vault, plugin float64, err error) {
+	plugin, err = st.pluginMetric("process_cpu_seconds_total")
+	return st.s.Vault.CPU().Seconds(), plugin, err
+}
+
 // measureTOTP reads random agents' codes.
 func (st *scaleStack) measureTOTP(p *scalePoint) error {
 	t := totpTarget{name: "plugin", addr: st.s.Vault.Addr}
@@ -245,15 +255,30 @@ func (st *scaleStack) measureTOTP(p *scalePoint) error {
 	if _, err := totpRound(st.client, st.s.Vault.Token, t, scaleTOTPWarmup, scaleWorkers); err != nil {
 		return err
 	}
+	v0, p0, err := st.cpu()
+	if err != nil {
+		return err
+	}
+	w0, err := st.pluginMetric("mailgent_audit_writes_total")
+	if err != nil {
+		return err
+	}
 	start := time.Now()
 	l, err := totpRound(st.client, st.s.Vault.Token, t, scaleTOTPRequests, scaleWorkers)
 	if err != nil {
 		return err
 	}
 	busy := time.Since(start)
+	v1, p1, err := st.cpu()
+	if err != nil {
+		return err
+	}
+	p.vaultCPU, p.pluginCPU = 1000*(v1-v0)/scaleTOTPRequests, 1000*(p1-p0)/scaleTOTPRequests
+	w1, err := st.pluginMetric("mailgent_audit_writes_total")
+	p.auditPuts = (w1 - w0) / scaleTOTPRequests
 	slices.Sort(l)
 	p.totp = totpResult{n: len(l), rps: float64(len(l)) / busy.Seconds(), p50: ms(percentile(l, 0.50)), p99: ms(percentile(l, 0.99))}
-	return nil
+	return err
 }
 
 // measureIngest sends scaleIngest mails spread over up to
@@ -311,6 +336,8 @@ func reportScale(b *testing.B, p scalePoint) {
 	b.ReportMetric(float64(p.relayRSS)/(1<<20), "relay_rss_MiB")
 	b.ReportMetric(ms(p.firstTOTP), "first_totp_ms")
 	b.ReportMetric(ms(p.firstList), "first_list_ms")
+	b.ReportMetric(p.vaultCPU, "vault_cpu_ms/totp")
+	b.ReportMetric(p.pluginCPU, "plugin_cpu_ms/totp")
 }
 
 // logScaleSummary logs the table and the ratios of the largest size to
@@ -319,13 +346,14 @@ func logScaleSummary(b *testing.B, points []scalePoint) {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "scale on Raft storage: %d TOTP requests (random agents, %d workers), %d mails over ≤ %d agents per size\n",
 		scaleTOTPRequests, scaleWorkers, scaleIngest, scaleIngestAgents)
-	fmt.Fprintf(&sb, "  %7s %7s %8s %7s %7s %9s %7s %8s %9s %8s %9s %9s %9s\n",
-		"agents", "grow s", "TOTP/s", "p50 ms", "p99 ms", "accept/s", "e2e/s", "indexes", "heap MiB", "RSS MiB", "relay MiB", "1st TOTP", "1st list")
+	fmt.Fprintf(&sb, "  %7s %7s %8s %7s %7s %11s %8s %9s %7s %8s %9s %8s %9s %9s %9s\n",
+		"agents", "grow s", "TOTP/s", "p50 ms", "p99 ms", "CPU/req ms", "puts/req", "accept/s", "e2e/s", "indexes", "heap MiB", "RSS MiB", "relay MiB", "1st TOTP", "1st list")
 	for _, p := range points {
-		fmt.Fprintf(&sb, "  %7d %7.1f %8.0f %7.2f %7.2f %9.0f %7.0f %8.0f %9.1f %8.1f %9.1f %6.1f ms %6.1f ms\n",
-			p.agents, p.grow.Seconds(), p.totp.rps, p.totp.p50, p.totp.p99, p.ingestAccept, p.ingest, p.indexed,
+		fmt.Fprintf(&sb, "  %7d %7.1f %8.0f %7.2f %7.2f %5.2f+%5.2f %8.2f %9.0f %7.0f %8.0f %9.1f %8.1f %9.1f %6.1f ms %6.1f ms\n",
+			p.agents, p.grow.Seconds(), p.totp.rps, p.totp.p50, p.totp.p99, p.vaultCPU, p.pluginCPU, p.auditPuts, p.ingestAccept, p.ingest, p.indexed,
 			p.pluginHeap/(1<<20), float64(p.pluginRSS)/(1<<20), float64(p.relayRSS)/(1<<20), ms(p.firstTOTP), ms(p.firstList))
 	}
+	fmt.Fprintf(&sb, "  (CPU/req: Vault's + the plugin's CPU time per TOTP request; puts/req: audit storage writes per TOTP request)\n")
 	lo, hi := points[0], points[len(points)-1]
 	perAgent := (hi.pluginHeap - lo.pluginHeap) / float64(hi.agents-lo.agents)
 	fmt.Fprintf(&sb, "  %d vs %d agents: TOTP time per request %.2f× (target ≤ 1.25: %s), p99 %.2f×; ingest e2e %.2f×; plugin heap %.0f bytes per agent",

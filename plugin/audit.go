@@ -341,6 +341,9 @@ func (b *backend) writeBatch(ctx context.Context, batch []*pendingEvent) {
 				ps = ps[n:]
 				// Not the leader's own cancellation: these are other requests' events.
 				err := writeEntry(context.WithoutCancel(ctx), chunk)
+				if err == nil {
+					b.metrics.auditPut.Inc()
+				}
 				for _, p := range chunk {
 					p.done <- err
 				}

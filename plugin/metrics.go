@@ -22,6 +22,7 @@ type pluginMetrics struct {
 	inbound  *prometheus.CounterVec // outcome: stored, duplicate, deferred, terminated, dropped
 	store    prometheus.Histogram
 	audit    prometheus.Counter
+	auditPut prometheus.Counter
 	totp     prometheus.Counter
 	evicted  prometheus.Counter
 	queued   prometheus.Counter
@@ -39,6 +40,8 @@ func newPluginMetrics(b *backend) *pluginMetrics {
 		Help:    "Time to store one inbound message in Vault storage.",
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 5}})
 	m.audit = prometheus.NewCounter(prometheus.CounterOpts{Name: "mailgent_audit_events_total", Help: "Audit events written."})
+	m.auditPut = prometheus.NewCounter(prometheus.CounterOpts{Name: "mailgent_audit_writes_total",
+		Help: "Storage writes of audit events: events over writes is how many the group commit put in one."})
 	m.totp = prometheus.NewCounter(prometheus.CounterOpts{Name: "mailgent_totp_codes_total", Help: "TOTP codes handed out."})
 	m.evicted = prometheus.NewCounter(prometheus.CounterOpts{Name: "mailgent_inbox_indexes_evicted_total",
 		Help: "Inbox indexes dropped from memory to stay within max_loaded_inboxes (loaded again on use)."})
@@ -47,7 +50,7 @@ func newPluginMetrics(b *backend) *pluginMetrics {
 		Help: "Delivery results recorded, by status."}, []string{"status"})
 	m.webhooks = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mailgent_webhook_events_total",
 		Help: "Webhook events queued or dropped by this node, and delivery attempts recorded, by outcome (queued, dropped, delivered, retrying, failed, refused, cancelled)."}, []string{"outcome"})
-	m.reg.MustRegister(m.inbound, m.store, m.audit, m.totp, m.evicted, m.queued, m.statuses, m.webhooks,
+	m.reg.MustRegister(m.inbound, m.store, m.audit, m.auditPut, m.totp, m.evicted, m.queued, m.statuses, m.webhooks,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "mailgent_inbox_indexes_loaded",
 			Help: "Agents whose inbox index this node holds in memory."}, func() float64 { n, _ := b.indexSizes(); return float64(n) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "mailgent_inbox_messages_indexed",

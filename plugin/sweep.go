@@ -51,6 +51,7 @@ func (b *backend) periodic(ctx context.Context, req *logical.Request) error {
 		return err
 	}
 	if retentionDue {
+		start := b.now()
 		if err := b.sweepAudit(ctx, req.Storage); err != nil {
 			return err
 		}
@@ -66,6 +67,7 @@ func (b *backend) periodic(ctx context.Context, req *logical.Request) error {
 		b.sweeps.mu.Lock()
 		b.sweeps.lastRetention = b.now()
 		b.sweeps.mu.Unlock()
+		b.logger.Info("retention sweep done", "took", b.now().Sub(start).Round(time.Millisecond).String())
 	}
 	return nil
 }

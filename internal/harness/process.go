@@ -285,6 +285,32 @@ func RepoRoot(tb testing.TB) string {
 
 // Memory is the process's resident memory now (VmRSS) and at its peak
 // (VmHWM), in bytes, from /proc; zeros when it is not running.
+// CPU is the process's CPU time so far (user and system, from
+// /proc/<pid>/stat; 0 when it is not running).
+func (p *Process) CPU() time.Duration {
+	p.mu.Lock()
+	pid := 0
+	if p.cmd != nil && p.cmd.Process != nil {
+		pid = p.cmd.Process.Pid
+	}
+	p.mu.Unlock()
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if pid == 0 || err != nil {
+		return 0
+	}
+	// The fields after the command name, which is in parentheses and may
+	// hold spaces: utime and stime are the 12th and 13th of them, in
+	// clock ticks (USER_HZ, 100 on Linux).
+	s := string(stat)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
+}
+
 func (p *Process) Memory() (rss, peak int64) {
 	p.mu.Lock()
 	pid := 0
