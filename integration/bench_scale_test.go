@@ -23,7 +23,8 @@ import (
 // password, TOTP seed) and one mail in its inbox — and at each size:
 //
 //   - TOTP: scaleTOTPRequests requests from 8 workers, each for a random
-//     agent's code (after an untimed warm-up of the same), req/s, p50, p99;
+//     agent's code (after an untimed warm-up reading every agent's once),
+//     req/s, p50, p99, and Vault's and the plugin's CPU per request;
 //   - ingest: scaleIngest synthetic mails spread over up to 1,000 agents,
 //     accept rate and end to end (until the plugin counted them stored);
 //   - memory: the plugin's RSS and the relay's (its directory holds every
