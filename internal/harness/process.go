@@ -285,15 +285,20 @@ func RepoRoot(tb testing.TB) string {
 
 // Memory is the process's resident memory now (VmRSS) and at its peak
 // (VmHWM), in bytes, from /proc; zeros when it is not running.
+// pid is the running process's ID, 0 before it starts.
+func (p *Process) pid() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd != nil && p.cmd.Process != nil {
+		return p.cmd.Process.Pid
+	}
+	return 0
+}
+
 // CPU is the process's CPU time so far (user and system, from
 // /proc/<pid>/stat; 0 when it is not running).
 func (p *Process) CPU() time.Duration {
-	p.mu.Lock()
-	pid := 0
-	if p.cmd != nil && p.cmd.Process != nil {
-		pid = p.cmd.Process.Pid
-	}
-	p.mu.Unlock()
+	pid := p.pid()
 	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if pid == 0 || err != nil {
 		return 0
@@ -312,12 +317,7 @@ func (p *Process) CPU() time.Duration {
 }
 
 func (p *Process) Memory() (rss, peak int64) {
-	p.mu.Lock()
-	pid := 0
-	if p.cmd != nil && p.cmd.Process != nil {
-		pid = p.cmd.Process.Pid
-	}
-	p.mu.Unlock()
+	pid := p.pid()
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if pid == 0 || err != nil {
 		return 0, 0
