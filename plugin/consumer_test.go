@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
 	"github.com/nats-io/nats.go"
@@ -312,4 +314,51 @@ func TestConsumerRecordsDeliveryResults(t *testing.T) {
 			require.Equal(t, tc.wantRply, rec.Reply)
 		})
 	}
+}
+
+// gatedOpener holds every Open until release is closed, counting how many
+// are in it at once.
+type gatedOpener struct {
+	*fakeOpener
+	release          chan struct{}
+	mu               sync.Mutex
+	active, maxInUse int
+}
+
+func (g *gatedOpener) Open(domain, agent, id, version string, sealed []byte) (*bus.Payload, error) {
+	g.mu.Lock()
+	g.active++
+	g.maxInUse = max(g.maxInUse, g.active)
+	g.mu.Unlock()
+	<-g.release
+	g.mu.Lock()
+	g.active--
+	g.mu.Unlock()
+	return g.fakeOpener.Open(domain, agent, id, version, sealed)
+}
+
+func (g *gatedOpener) inUse() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.active
+}
+
+// At most largeInboundAtOnce workers fetch and open a large message (one
+// with a blob) at a time: the bound on what 32 workers hold in memory.
+func TestLargeInboundMessagesAreAdmittedFewAtATime(t *testing.T) {
+	r := newConsumerRig(t)
+	m := r.message(t, "bot", "large", true)
+	g := &gatedOpener{fakeOpener: r.opener, release: make(chan struct{})}
+	var wg sync.WaitGroup
+	for range 2 * largeInboundAtOnce {
+		copyMsg := &fakeMsg{header: m.header, data: m.data}
+		wg.Go(func() { r.tb.handleInbound(context.Background(), r.storage, r.mb, g, r.cfg, copyMsg) })
+	}
+	require.Eventually(t, func() bool { return g.inUse() == largeInboundAtOnce }, 5*time.Second, 5*time.Millisecond)
+	time.Sleep(200 * time.Millisecond) // room for a fifth to get in, were it let
+	require.Equal(t, largeInboundAtOnce, g.inUse())
+	close(g.release)
+	wg.Wait()
+	require.Equal(t, largeInboundAtOnce, g.maxInUse)
+	require.Equal(t, 1, r.total(t), "stored once")
 }
