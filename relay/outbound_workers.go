@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -32,18 +31,7 @@ type outbound struct {
 	logger *slog.Logger
 	name   string // this relay, in statuses
 
-	// deliverCtx is cancelled when the shutdown grace period ends: it cuts
-	// deliveries still running then.
-	deliverCtx context.Context
-	cutShort   context.CancelFunc
-
-	mu      sync.Mutex
-	started bool
-	stopped bool
-	wg      sync.WaitGroup
-
-	js jetstream.JetStream
-	kv jetstream.KeyValue
+	workerGroup
 }
 
 // relayName is this relay in reports: -hostname, else the machine's.
@@ -64,40 +52,19 @@ func newOutbound(s *Server) *outbound {
 		logger: s.logger.With("component", "outbound"),
 		name:   relayName(s.cfg),
 	}
-	o.deliverCtx, o.cutShort = context.WithCancel(context.Background())
+	o.initWorkers()
 	return o
 }
 
 // start runs the workers once (later reconnects reuse them); ctx ending
 // stops them from taking new messages.
 func (o *outbound) start(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValue) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.started || o.stopped {
-		return
-	}
-	o.started = true
-	o.js, o.kv = js, kv
-	o.wg.Add(1)
-	go o.run(ctx)
+	o.startWorkers(ctx, js, kv, o.run)
 }
 
-// shutdown waits for the workers; when grace ends first, deliveries still
-// running are cut (and retried later, by this or another relay).
+// shutdown waits for the workers (see workerGroup).
 func (o *outbound) shutdown(grace context.Context) {
-	o.mu.Lock()
-	o.stopped = true
-	o.mu.Unlock()
-	done := make(chan struct{})
-	go func() { o.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-grace.Done():
-		o.logger.Warn("outbound deliveries cut short at shutdown; they will be retried")
-		o.cutShort()
-		<-done
-	}
-	o.cutShort()
+	o.shutdownWorkers(grace, o.logger, "outbound deliveries")
 }
 
 func (o *outbound) run(ctx context.Context) {

@@ -11,7 +11,6 @@ import (
 	"net/netip"
 	"net/url"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -57,23 +56,13 @@ type webhooks struct {
 	client   *http.Client
 	schedule webhook.Schedule
 
-	// deliverCtx is cancelled when the shutdown grace period ends.
-	deliverCtx context.Context
-	cutShort   context.CancelFunc
-
-	mu      sync.Mutex
-	started bool
-	stopped bool
-	wg      sync.WaitGroup
-
-	js jetstream.JetStream
-	kv jetstream.KeyValue
+	workerGroup
 }
 
 func newWebhooks(s *Server, schedule webhook.Schedule) *webhooks {
 	w := &webhooks{s: s, logger: s.logger.With("component", "webhooks"), name: relayName(s.cfg), schedule: schedule,
 		client: webhookClient(s.cfg.WebhookTimeout, nil)}
-	w.deliverCtx, w.cutShort = context.WithCancel(context.Background())
+	w.initWorkers()
 	return w
 }
 
@@ -101,32 +90,12 @@ func webhookClient(timeout time.Duration, lookup func(ctx context.Context, netwo
 // start runs the workers once (later reconnects reuse them); ctx ending
 // stops them from taking new events.
 func (w *webhooks) start(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValue) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.started || w.stopped {
-		return
-	}
-	w.started, w.js, w.kv = true, js, kv
-	w.wg.Add(1)
-	go w.run(ctx)
+	w.startWorkers(ctx, js, kv, w.run)
 }
 
-// shutdown waits for the workers; when grace ends first, deliveries still
-// running are cut (and retried later).
+// shutdown waits for the workers (see workerGroup).
 func (w *webhooks) shutdown(grace context.Context) {
-	w.mu.Lock()
-	w.stopped = true
-	w.mu.Unlock()
-	done := make(chan struct{})
-	go func() { w.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-grace.Done():
-		w.logger.Warn("webhook deliveries cut short at shutdown; they will be retried")
-		w.cutShort()
-		<-done
-	}
-	w.cutShort()
+	w.shutdownWorkers(grace, w.logger, "webhook deliveries")
 }
 
 func (w *webhooks) run(ctx context.Context) {
