@@ -203,7 +203,7 @@ func (b *backend) handleInbound(ctx context.Context, s logical.Storage, mb mailB
 	in := &inboundMsg{m: m, id: h.Get(jetstream.MsgIDHeader), agent: h.Get(bus.HeaderAgent), domain: h.Get(bus.HeaderDomain), blob: h.Get(bus.HeaderBlob),
 		metrics: b.metrics}
 	in.log = b.logger.With("message_id", in.id, "agent", in.agent)
-	defer keepInProgress(m)()
+	defer bus.KeepInProgress(m, inProgressEvery)()
 	if reason := checkInboundHeaders(in.id, in.agent, in.domain, in.blob, cfg.Domain); reason != "" {
 		in.term(reason)
 		return
@@ -262,27 +262,6 @@ func (b *backend) handleInbound(ctx context.Context, s logical.Storage, mb mailB
 		in.log.Warn("ack", "error", err)
 	}
 	b.deleteBlob(ctx, mb, in.blob)
-}
-
-// keepInProgress tells JetStream every inProgressEvery that the message is
-// still being stored, so a short AckWait (a crashed plugin's messages come
-// back within seconds) does not cut a slow store of a large message short.
-// The returned function stops it.
-func keepInProgress(m busMsg) (stop func()) {
-	done := make(chan struct{})
-	go func() {
-		t := time.NewTicker(inProgressEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				_ = m.InProgress()
-			}
-		}
-	}()
-	return func() { close(done) }
 }
 
 // inProgressEvery is well inside the inbound consumer's AckWait.

@@ -207,7 +207,7 @@ func (o *outbound) revoked(q *queued) *outcome {
 // in progress meanwhile, and returns the outcome of the attempt.
 func (o *outbound) deliver(q *queued) *outcome {
 	start := time.Now()
-	stop := keepInProgress(q.msg, bus.RelayConsumerConfig(o.s.cfg.Domain).AckWait/4)
+	stop := bus.KeepInProgress(q.msg, bus.RelayConsumerConfig(o.s.cfg.Domain).AckWait/4)
 	reply, err := o.host.deliver(o.deliverCtx, q.ob)
 	stop()
 	log := q.log.With("rcpts", len(q.ob.Rcpts), "size", len(q.ob.Raw), "smarthost", o.host.addr,
@@ -241,26 +241,6 @@ func (o *outbound) sent(q *queued, log *slog.Logger, reply string) *outcome {
 	}
 	log.Info("outbound message sent", "outcome", bus.StatusSent, "reply", reply)
 	return out
-}
-
-// keepInProgress tells JetStream every interval that msg is still being
-// worked on, until stop is called: the consumer's AckWait may be shorter
-// than a slow delivery.
-func keepInProgress(msg jetstream.Msg, interval time.Duration) (stop func()) {
-	done := make(chan struct{})
-	go func() {
-		t := time.NewTicker(interval)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				_ = msg.InProgress()
-			}
-		}
-	}()
-	return func() { close(done) }
 }
 
 // finish reports the outcome's status, then settles the queue message.

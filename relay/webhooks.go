@@ -248,7 +248,7 @@ func (w *webhooks) expired(q *hookMsg) *hookOutcome {
 // deliver POSTs the event and decides what follows from the answer.
 func (w *webhooks) deliver(q *hookMsg) *hookOutcome {
 	start := time.Now()
-	stop := keepInProgress(q.msg, bus.WebhookAckWait/4)
+	stop := bus.KeepInProgress(q.msg, bus.WebhookAckWait/4)
 	status, err := w.post(q.ev)
 	stop()
 	took := time.Since(start)
