@@ -181,7 +181,7 @@ func FuzzBoundaryReaderFork(f *testing.F) {
 	f.Add("--XX\nContent-Type: text/html\n\n<p>Your code is <b>1234", "XX", 100)
 	f.Fuzz(func(t *testing.T, input, boundary string, chunk int) {
 		if boundary == "" || len(boundary) > 70 || chunk < 1 || chunk > 1<<16 || !boundariesStartLines([]byte(input), boundary) {
-			t.Skip()
+			return // outside what the fork promises: no boundary in mid-line, a boundary MIME allows
 		}
 		want, wantUnbounded := readAllParts([]byte(input), boundary, chunk, true)
 		got, gotUnbounded := readAllParts([]byte(input), boundary, chunk, false)
