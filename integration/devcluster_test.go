@@ -105,19 +105,8 @@ func requireVoters(t *testing.T, addr, token string, n int) {
 	t.Helper()
 	c := harness.NewVaultClient(t, addr, token)
 	require.Eventually(t, func() bool {
-		s, err := c.Logical().Read("sys/storage/raft/configuration")
-		if err != nil || s == nil {
-			return false
-		}
-		cfg, _ := s.Data["config"].(map[string]interface{})
-		servers, _ := cfg["servers"].([]interface{})
-		voters := 0
-		for _, sv := range servers {
-			if m, _ := sv.(map[string]interface{}); m != nil && m["voter"] == true {
-				voters++
-			}
-		}
-		return voters == n
+		voters, err := harness.RaftVoters(c)
+		return err == nil && voters == n
 	}, 60*time.Second, time.Second, "the Raft cluster does not have %d voters", n)
 }
 

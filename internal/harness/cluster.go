@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -152,16 +153,7 @@ func (c *VaultCluster) WaitVoters(tb testing.TB) {
 	for time.Now().Before(deadline) {
 		leader := c.Leader()
 		if leader != nil {
-			s, err := leader.Client.Logical().Read("sys/storage/raft/configuration")
-			if err == nil && s != nil {
-				cfg, _ := s.Data["config"].(map[string]interface{})
-				servers, _ := cfg["servers"].([]interface{})
-				voters := 0
-				for _, sv := range servers {
-					if m, _ := sv.(map[string]interface{}); m != nil && m["voter"] == true {
-						voters++
-					}
-				}
+			if voters, err := RaftVoters(leader.Client); err == nil {
 				if voters == len(c.Nodes) {
 					return
 				}
@@ -171,6 +163,27 @@ func (c *VaultCluster) WaitVoters(tb testing.TB) {
 		time.Sleep(500 * time.Millisecond)
 	}
 	tb.Fatalf("harness: the Raft cluster never had every node a voter (%s)", last)
+}
+
+// RaftVoters counts the voters in the Raft configuration client's Vault
+// reports (sys/storage/raft/configuration).
+func RaftVoters(client *api.Client) (int, error) {
+	s, err := client.Logical().Read("sys/storage/raft/configuration")
+	if err != nil {
+		return 0, err
+	}
+	if s == nil {
+		return 0, errors.New("no Raft configuration")
+	}
+	cfg, _ := s.Data["config"].(map[string]interface{})
+	servers, _ := cfg["servers"].([]interface{})
+	voters := 0
+	for _, sv := range servers {
+		if m, _ := sv.(map[string]interface{}); m != nil && m["voter"] == true {
+			voters++
+		}
+	}
+	return voters, nil
 }
 
 // startRaftNode starts the i-th node; its config joins the others.
