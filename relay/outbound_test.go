@@ -112,23 +112,33 @@ func (kv *fakeKV) PutString(_ context.Context, key, value string) (uint64, error
 	return 1, nil
 }
 
-type fakeJS struct {
+// recordingJS records what a relay reports over JetStream (delivery
+// statuses, webhook attempts), each also as an event named by label.
+type recordingJS[T any] struct {
 	jetstream.JetStream
-	ev       *events
-	mu       sync.Mutex
-	statuses []bus.DeliveryStatus
+	ev    *events
+	label func(T) string
+	mu    sync.Mutex
+	got   []T
 }
 
-func (js *fakeJS) PublishMsg(_ context.Context, msg *nats.Msg, _ ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
-	var st bus.DeliveryStatus
-	if err := json.Unmarshal(msg.Data, &st); err != nil {
+func (js *recordingJS[T]) PublishMsg(_ context.Context, msg *nats.Msg, _ ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
+	var v T
+	if err := json.Unmarshal(msg.Data, &v); err != nil {
 		return nil, err
 	}
 	js.mu.Lock()
-	js.statuses = append(js.statuses, st)
+	js.got = append(js.got, v)
 	js.mu.Unlock()
-	js.ev.add("status " + st.Status)
+	js.ev.add(js.label(v))
 	return &jetstream.PubAck{}, nil
+}
+
+// fakeJS records delivery statuses.
+type fakeJS = recordingJS[bus.DeliveryStatus]
+
+func newFakeJS(ev *events) *fakeJS {
+	return &fakeJS{ev: ev, label: func(st bus.DeliveryStatus) string { return "status " + st.Status }}
 }
 
 type machine struct {
@@ -162,7 +172,7 @@ func newMachine(t *testing.T, mutate func(*fakeSmarthost)) *machine {
 	s.dir.agents["billing-bot"] = true
 	s.dir.signerKey = plugin.Public().(ed25519.PublicKey)
 	ev := &events{}
-	m := &machine{ev: ev, kv: &fakeKV{ev: ev, m: map[string]string{}}, js: &fakeJS{ev: ev}, f: f, dir: s.dir, plugin: plugin, relay: relayKey}
+	m := &machine{ev: ev, kv: &fakeKV{ev: ev, m: map[string]string{}}, js: newFakeJS(ev), f: f, dir: s.dir, plugin: plugin, relay: relayKey}
 	m.o = newOutbound(s)
 	m.o.js, m.o.kv = m.js, m.kv
 	return m
@@ -188,8 +198,8 @@ func (m *machine) lastStatus(t *testing.T) bus.DeliveryStatus {
 	t.Helper()
 	m.js.mu.Lock()
 	defer m.js.mu.Unlock()
-	require.NotEmpty(t, m.js.statuses)
-	return m.js.statuses[len(m.js.statuses)-1]
+	require.NotEmpty(t, m.js.got)
+	return m.js.got[len(m.js.got)-1]
 }
 
 func TestHandleSentRecordsBeforeAckAndNeverTwice(t *testing.T) {
@@ -264,7 +274,7 @@ func TestHandlePoison(t *testing.T) {
 	require.Len(t, ev, 2)
 	require.Contains(t, ev[0], "term outbound message refused: undecodable")
 	require.Contains(t, ev[1], "term outbound message refused: not sealed by the plugin")
-	require.Empty(t, m.js.statuses)
+	require.Empty(t, m.js.got)
 	require.Empty(t, m.f.messages())
 }
 
@@ -291,5 +301,5 @@ func TestHandleRefusesForgedOutbound(t *testing.T) {
 	m.handleSealed(t, testOutbound(), m.plugin, other, 1)
 	require.Equal(t, "nak 1s", m.ev.all()[2])
 	require.Empty(t, m.f.messages(), "nothing forged was delivered")
-	require.Empty(t, m.js.statuses)
+	require.Empty(t, m.js.got)
 }

@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -29,31 +28,19 @@ import (
 // ---- webhook delivery, with JetStream faked and a real receiver ----
 
 // hookJS records the attempts a relay reports.
-type hookJS struct {
-	jetstream.JetStream
-	ev       *events
-	mu       sync.Mutex
-	attempts []bus.WebhookAttempt
+type hookJS = recordingJS[bus.WebhookAttempt]
+
+func newHookJS(ev *events) *hookJS {
+	return &hookJS{ev: ev, label: func(a bus.WebhookAttempt) string { return "attempt " + a.Outcome }}
 }
 
-func (js *hookJS) PublishMsg(_ context.Context, msg *nats.Msg, _ ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
-	var a bus.WebhookAttempt
-	if err := json.Unmarshal(msg.Data, &a); err != nil {
-		return nil, err
-	}
-	js.mu.Lock()
-	js.attempts = append(js.attempts, a)
-	js.mu.Unlock()
-	js.ev.add("attempt " + a.Outcome)
-	return &jetstream.PubAck{}, nil
-}
-
-func (js *hookJS) last(t *testing.T) bus.WebhookAttempt {
+// lastAttempt is the attempt js recorded last.
+func lastAttempt(t *testing.T, js *hookJS) bus.WebhookAttempt {
 	t.Helper()
 	js.mu.Lock()
 	defer js.mu.Unlock()
-	require.NotEmpty(t, js.attempts)
-	return js.attempts[len(js.attempts)-1]
+	require.NotEmpty(t, js.got)
+	return js.got[len(js.got)-1]
 }
 
 // hookMsgFake is a pulled event published at a given time.
@@ -124,7 +111,7 @@ func newHookMachine(t *testing.T, retry string) *hookMachine {
 	schedule, err := webhook.ParseSchedule(retry)
 	require.NoError(t, err)
 	ev := &events{}
-	m := &hookMachine{w: newWebhooks(s, schedule), ev: ev, kv: &fakeKV{ev: ev, m: map[string]string{}}, js: &hookJS{ev: ev}, dir: s.dir, plugin: plugin, relay: relayKey}
+	m := &hookMachine{w: newWebhooks(s, schedule), ev: ev, kv: &fakeKV{ev: ev, m: map[string]string{}}, js: newHookJS(ev), dir: s.dir, plugin: plugin, relay: relayKey}
 	m.w.js, m.w.kv = m.js, m.kv
 	return m
 }
@@ -164,7 +151,7 @@ func TestWebhookDeliveredSignedAndNeverTwice(t *testing.T) {
 	ev := testEvent(r.URL+"/hook", webhook.Policy{AllowedHosts: []string{"127.0.0.1"}})
 	m.handle(t, ev, 1, time.Now())
 	require.Equal(t, []string{"kv.put " + bus.WebhookDeliveryKey(ev.ID), "attempt delivered", "doubleack"}, m.ev.all())
-	a := m.js.last(t)
+	a := lastAttempt(t, m.js)
 	require.Equal(t, 204, a.StatusCode)
 	require.Equal(t, "relay-1", a.Relay)
 	require.Equal(t, "agent/billing-bot/crm", a.Webhook)
@@ -204,7 +191,7 @@ func TestWebhookRetriesOnTheScheduleForADay(t *testing.T) {
 		before := len(m.ev.all())
 		m.handle(t, ev, tc.attempt, time.Now().Add(-tc.age))
 		got := m.ev.all()[before:]
-		a := m.js.last(t)
+		a := lastAttempt(t, m.js)
 		require.Equal(t, 503, a.StatusCode)
 		require.Equal(t, int(tc.attempt), a.Attempt)
 		if strings.HasPrefix(tc.want, "nak") {
@@ -223,8 +210,8 @@ func TestWebhookRetriesOnTheScheduleForADay(t *testing.T) {
 	before := len(m.ev.all())
 	m.handle(t, ev, 1, time.Now())
 	require.Equal(t, []string{"attempt retrying", "nak 5s"}, m.ev.all()[before:])
-	require.Contains(t, m.js.last(t).Error, "connection refused")
-	require.NotContains(t, m.js.last(t).Error, r.URL, "the URL (it may carry a token) is not in the error")
+	require.Contains(t, lastAttempt(t, m.js).Error, "connection refused")
+	require.NotContains(t, lastAttempt(t, m.js).Error, r.URL, "the URL (it may carry a token) is not in the error")
 }
 
 // A target the policy does not allow is never connected to: refused,
@@ -250,7 +237,7 @@ func TestWebhookRefusedTargetIsNeverCalled(t *testing.T) {
 			before := len(m.ev.all())
 			m.handle(t, testEvent(tc.url, tc.p), 1, time.Now())
 			require.Equal(t, []string{"attempt refused", "term target refused"}, m.ev.all()[before:])
-			require.Contains(t, m.js.last(t).Error, tc.want)
+			require.Contains(t, lastAttempt(t, m.js).Error, tc.want)
 		})
 	}
 	require.Equal(t, 0, r.count(), "no refused target was called")
